@@ -1,0 +1,247 @@
+"""The contracts between the watcher, the store and everything that reads it.
+
+The watcher turns Kubernetes objects into *rows* (one struct per kind) and
+hands them to the store as *deltas*; the store compares each new row with the
+one it holds, records *transitions* in its history in the same transaction,
+and hands them to whoever listens. These types are that vocabulary. They live
+in `store` because the store is the bottom layer: the watcher and the MCP
+server both import it, it imports neither.
+
+Rows are flat on purpose: every field here is something a query filters on, a
+health analyzer reads, or a Prometheus gauge exposes. Everything else about an
+object stays in `obj`, the trimmed object (no `managedFields`) as compact JSON
+bytes, enough for a "describe".
+
+Units are canonical integers so that sums and comparisons are exact: CPU in
+millicores (rounded up, as the API server does), memory in bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Literal, Protocol, TypeAlias
+
+import msgspec
+
+
+class Kind(enum.StrEnum):
+    """The kinds the agent watches and stores, by their Kubernetes kind name."""
+
+    POD = "Pod"
+    DEPLOYMENT = "Deployment"
+    NODE = "Node"
+
+
+EventType: TypeAlias = Literal["ADDED", "MODIFIED", "DELETED"]
+
+
+class Severity(enum.StrEnum):
+    """How much a transition or a health finding matters, in rising order."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class Condition(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One entry of `status.conditions`, as the analyzers need it."""
+
+    status: str  # "True" | "False" | "Unknown"
+    reason: str | None = None
+    message: str | None = None
+    last_transition: str | None = None  # RFC 3339, as the API gives it
+
+
+class ContainerRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One container of a pod: spec resources joined with its status."""
+
+    name: str
+    image: str = ""
+    init: bool = False
+    ready: bool = False
+    started: bool = False
+    restarts: int = 0
+    state: str = "waiting"  # "waiting" | "running" | "terminated"
+    waiting_reason: str | None = None  # CrashLoopBackOff, ImagePullBackOff, ...
+    waiting_message: str | None = None
+    terminated_reason: str | None = None  # reason of the *current* terminated state
+    exit_code: int | None = None
+    last_terminated_reason: str | None = None  # lastState.terminated.reason: OOMKilled, Error
+    last_terminated_exit_code: int | None = None
+    last_terminated_at: str | None = None  # lastState.terminated.finishedAt
+    cpu_request_m: int | None = None
+    cpu_limit_m: int | None = None
+    memory_request_bytes: int | None = None
+    memory_limit_bytes: int | None = None
+
+
+class PodRow(msgspec.Struct, frozen=True, kw_only=True):
+    uid: str
+    namespace: str
+    name: str
+    resource_version: str
+    created_at: str | None = None  # metadata.creationTimestamp
+    labels: dict[str, str] = {}
+    node: str | None = None  # spec.nodeName
+    owner_kind: str | None = None  # the controller ownerReference
+    owner_name: str | None = None
+    deployment: str | None = None  # owning Deployment, through the ReplicaSet
+    phase: str = "Pending"
+    ready: bool = False
+    status: str = "Pending"  # kubectl's STATUS column, e.g. CrashLoopBackOff, Terminating
+    reason: str | None = None  # status.reason: Evicted, NodeLost, ...
+    message: str | None = None
+    unschedulable: bool = False  # PodScheduled=False with reason Unschedulable
+    conditions: dict[str, Condition] = {}
+    containers: tuple[ContainerRow, ...] = ()
+    restarts: int = 0  # sum over app containers
+    cpu_request_m: int = 0  # sums over app containers
+    cpu_limit_m: int = 0
+    memory_request_bytes: int = 0
+    memory_limit_bytes: int = 0
+    qos_class: str | None = None
+    pod_ip: str | None = None
+    host_ip: str | None = None
+    start_time: str | None = None
+    deletion_at: str | None = None  # metadata.deletionTimestamp: deletion has started
+    obj: bytes = b"{}"
+
+
+class DeploymentRow(msgspec.Struct, frozen=True, kw_only=True):
+    uid: str
+    namespace: str
+    name: str
+    resource_version: str
+    created_at: str | None = None
+    labels: dict[str, str] = {}
+    selector: dict[str, str] = {}  # spec.selector.matchLabels
+    generation: int = 0
+    observed_generation: int = 0
+    paused: bool = False
+    strategy: str | None = None
+    replicas: int = 0  # spec.replicas (desired)
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    updated_replicas: int = 0
+    unavailable_replicas: int = 0
+    status_replicas: int = 0  # status.replicas
+    conditions: dict[str, Condition] = {}  # Available, Progressing, ReplicaFailure
+    status: str = "Available"  # derived: Available, Progressing, Unavailable, ...
+    obj: bytes = b"{}"
+
+
+class Taint(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    key: str
+    effect: str
+    value: str | None = None
+
+
+class NodeRow(msgspec.Struct, frozen=True, kw_only=True):
+    uid: str
+    name: str
+    resource_version: str
+    namespace: str = ""  # cluster-scoped; kept so every row has the same key shape
+    created_at: str | None = None
+    labels: dict[str, str] = {}
+    ready: str = "Unknown"  # the Ready condition's status: "True" | "False" | "Unknown"
+    conditions: dict[str, Condition] = {}  # Ready, MemoryPressure, DiskPressure, ...
+    unschedulable: bool = False  # spec.unschedulable: cordoned
+    taints: tuple[Taint, ...] = ()
+    status: str = "Unknown"  # kubectl's STATUS column: Ready, NotReady, Ready,SchedulingDisabled
+    roles: tuple[str, ...] = ()
+    kubelet_version: str | None = None
+    os_image: str | None = None
+    kernel_version: str | None = None
+    container_runtime: str | None = None
+    internal_ip: str | None = None
+    cpu_capacity_m: int = 0
+    memory_capacity_bytes: int = 0
+    pods_capacity: int = 0
+    cpu_allocatable_m: int = 0
+    memory_allocatable_bytes: int = 0
+    pods_allocatable: int = 0
+    obj: bytes = b"{}"
+
+
+Row: TypeAlias = PodRow | DeploymentRow | NodeRow
+
+ROW_TYPES: dict[Kind, type[PodRow] | type[DeploymentRow] | type[NodeRow]] = {
+    Kind.POD: PodRow,
+    Kind.DEPLOYMENT: DeploymentRow,
+    Kind.NODE: NodeRow,
+}
+
+
+class Delta(msgspec.Struct, frozen=True):
+    """One watch event, normalized: the store's unit of input."""
+
+    kind: Kind
+    type: EventType
+    row: Row
+
+
+class Transition(msgspec.Struct, frozen=True, kw_only=True):
+    """One status change of one object, as recorded in history.
+
+    `field` names what changed (for example `phase`, `ready`,
+    `container/web/waiting_reason`, `condition/Ready`, `deleted`); `old` and
+    `new` are its values as text (None when absent). `id` is the history row
+    id, assigned by the store when it records the transition.
+    """
+
+    at: float  # unix seconds, when the store saw the change
+    kind: Kind
+    namespace: str  # "" for cluster-scoped objects
+    name: str
+    uid: str
+    field: str
+    old: str | None
+    new: str | None
+    severity: Severity
+    reason: str = ""
+    message: str = ""
+    id: int | None = None
+
+
+class SyncState(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one kind's informer stands; `/ready` and every answer's freshness use it."""
+
+    kind: Kind
+    resource_version: str | None = None
+    synced: bool = False
+    last_list_at: float | None = None
+    last_event_at: float | None = None
+    objects: int = 0
+    error: str | None = None
+
+
+class DeltaSink(Protocol):
+    """What an informer writes into. The store's writer implements it.
+
+    `put` may wait (backpressure) but never for a commit: batching is the
+    writer's business. `replace` is a relist: the rows are the complete set of
+    one kind, objects the store holds but the list lacks are deleted (and emit
+    transitions). `sync` records informer progress in order with the deltas.
+    """
+
+    async def put(self, delta: Delta) -> None: ...
+
+    async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None: ...
+
+    async def sync(
+        self,
+        kind: Kind,
+        *,
+        resource_version: str | None = None,
+        synced: bool | None = None,
+        listed: bool = False,
+        error: str | None = None,
+    ) -> None: ...

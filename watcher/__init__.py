@@ -1,0 +1,1 @@
+"""Informers: list/watch the API server and turn objects into store rows."""
