@@ -16,6 +16,7 @@ from store.model import (
     Taint,
     Transition,
 )
+from store.quantity import QuantityError, cpu_millicores, memory_bytes, parse_quantity
 
 __all__ = [
     "Condition",
@@ -27,9 +28,13 @@ __all__ = [
     "Kind",
     "NodeRow",
     "PodRow",
+    "QuantityError",
     "Row",
     "Severity",
     "SyncState",
     "Taint",
     "Transition",
+    "cpu_millicores",
+    "memory_bytes",
+    "parse_quantity",
 ]

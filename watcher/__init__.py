@@ -1,1 +1,82 @@
-"""Informers: list/watch the API server and turn objects into store rows."""
+"""Informers: list/watch the API server and turn objects into store rows.
+
+Entry points for the composition root (mcpserver):
+
+    conn = await load_connection()                 # in-cluster if present, else kubeconfig
+    conn = await load_connection(kubeconfig=path, context=name)
+    conn = await load_connection(server=url, token=tok, ca_cert=path)
+
+    informers = Informers(conn, writer, kinds=("pods", "deployments", "nodes"),
+                          namespaces=None, label_selector=None,
+                          settings=WatchSettings())
+    registry = CallbackRegistry()
+    registry.subscribe(log_transition)
+    registry.subscribe(WebhookSink(url, secret=s), min_severity="warning", timeout=None)
+    registry.subscribe(mcp_hook)                   # async def mcp_hook(t: Transition)
+    writer.subscribe(registry.publish)             # the store's committed transitions
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(informers.run)
+        tg.start_soon(registry.run)
+        ...  # /ready: informers.synced; counters: informers.stats.snapshot()
+    await conn.close()
+
+`writer` is anything implementing `store.model.DeltaSink` (the store's
+writer). `informers.run()` and `registry.run()` run until cancelled; a
+failure of the sink propagates out of `informers.run()`; API and network
+failures never do (they are retried, logged and recorded in the sync state).
+"""
+
+from watcher.callbacks import (
+    Callback,
+    CallbackRegistry,
+    DispatchStats,
+    Subscription,
+    TransitionFilter,
+    log_transition,
+)
+from watcher.config import Connection, in_cluster_available, load_connection
+from watcher.errors import (
+    ApiError,
+    ConfigError,
+    GoneError,
+    MalformedEventError,
+    StalledStreamError,
+    TooManyRequestsError,
+    TransportError,
+    WatcherError,
+)
+from watcher.informers import Informers, run_informers
+from watcher.kinds import DEFAULT_KINDS, KINDS, KindSpec
+from watcher.settings import WatchSettings
+from watcher.stats import WatchStats
+from watcher.webhook import WebhookError, WebhookSink
+
+__all__ = [
+    "DEFAULT_KINDS",
+    "KINDS",
+    "ApiError",
+    "Callback",
+    "CallbackRegistry",
+    "ConfigError",
+    "Connection",
+    "DispatchStats",
+    "GoneError",
+    "Informers",
+    "KindSpec",
+    "MalformedEventError",
+    "StalledStreamError",
+    "Subscription",
+    "TooManyRequestsError",
+    "TransitionFilter",
+    "TransportError",
+    "WatchSettings",
+    "WatchStats",
+    "WatcherError",
+    "WebhookError",
+    "WebhookSink",
+    "in_cluster_available",
+    "load_connection",
+    "log_transition",
+    "run_informers",
+]

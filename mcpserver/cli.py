@@ -1,0 +1,110 @@
+"""The `kube-watchcache` command: `serve` runs the agent, `simulate` runs the simulated cluster alone.
+
+Exit codes: 0 on a clean stop (including SIGTERM/SIGINT), 2 for a usage or
+configuration error (one line on stderr, no traceback), 1 when the agent
+fails at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from mcpserver.config import CONFIG_ENV, TOKENS_ENV, add_serve_arguments, resolve_settings
+from mcpserver.errors import ConfigError
+from mcpserver.logs import configure_logging
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("kube_watchcache")
+
+_SERVE_EPILOG = f"""\
+Every option can also come from an environment variable (shown with each
+option) or from a TOML config file (--config / {CONFIG_ENV}) whose keys are the
+option names, e.g. `port = 9090` or `namespaces = ["a", "b"]`.
+Precedence: flag > environment > config file > default.
+Bearer tokens: {TOKENS_ENV} (comma-separated) and/or --token-file; with any
+token configured, /mcp requires `Authorization: Bearer <token>`.
+
+Endpoints on the HTTP port: /mcp (MCP streamable HTTP), /health (liveness),
+/ready (every kind synced and fresh; 503 with the reason otherwise), /metrics.
+SIGTERM or SIGINT: stop accepting, flush the store, exit 0.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kube-watchcache",
+        description="Event-driven Kubernetes monitoring agent: a watch cache in SQLite "
+        "behind MCP and Prometheus.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    serve = commands.add_parser(
+        "serve",
+        help="run the agent: informers, store, MCP server and HTTP endpoints",
+        description="Run the agent: informers -> SQLite watch cache -> MCP tools, "
+        "resources and prompts; /health, /ready and /metrics on the same port.",
+        epilog=_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_serve_arguments(serve)
+    simulate = commands.add_parser(
+        "simulate",
+        help="run the embedded simulated Kubernetes API server on its own",
+        description="Run the simulated Kubernetes API server (with an optional scenario) "
+        "for kubectl, other clients, or an agent started separately.",
+    )
+    from simulator.cli import add_simulate_arguments
+
+    add_simulate_arguments(simulate)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        settings = resolve_settings(args)
+    except ConfigError as exc:
+        print(f"kube-watchcache serve: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    from mcpserver.agent import run_agent
+
+    try:
+        anyio.run(run_agent, settings, backend="asyncio", backend_options={"use_uvloop": True})
+    except ConfigError as exc:
+        print(f"kube-watchcache serve: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    except Exception:
+        log.exception("the agent stopped on an unexpected error")
+        return 1
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from simulator.cli import run_simulate
+
+    configure_logging(level="info", fmt="text")
+    try:
+        anyio.run(run_simulate, args, backend="asyncio", backend_options={"use_uvloop": True})
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _simulate(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""`kube-watchcache serve` settings: one table drives the flags, the env vars and the config file.
+
+Precedence is flag > env var > config file > default, per option, so a
+Deployment can set most things in a ConfigMap file and override one with an
+env var. Each option is declared once in `OPTIONS`; `--help`, the env var name
+and the file key all come from that declaration, so they cannot drift apart.
+Bearer tokens are never read from the config file (a ConfigMap is not a
+Secret): only from `KUBE_WATCHCACHE_TOKENS` or `--token-file`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import socket
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from mcpserver.durations import parse_duration
+from mcpserver.errors import ConfigError, InvalidArgument
+
+__all__ = [
+    "CONFIG_ENV",
+    "ENV_PREFIX",
+    "OPTIONS",
+    "TOKENS_ENV",
+    "Option",
+    "Settings",
+    "add_serve_arguments",
+    "resolve_settings",
+]
+
+ENV_PREFIX = "KUBE_WATCHCACHE_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+TOKENS_ENV = ENV_PREFIX + "TOKENS"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything `serve` needs, resolved and validated."""
+
+    demo: bool = False
+    transport: Literal["http", "stdio"] = "http"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db: Path = Path("kube-watchcache.db")
+    kubeconfig: Path | None = None
+    context: str | None = None
+    namespaces: tuple[str, ...] = ()
+    label_selector: str | None = None
+    token_file: Path | None = None
+    tokens: tuple[str, ...] = ()  # from KUBE_WATCHCACHE_TOKENS only
+    metrics_auth: Literal["open", "token"] = "open"
+    allowed_hosts: tuple[str, ...] = ()  # empty: localhost, 127.0.0.1, [::1] and the bind host
+    allowed_origins: tuple[str, ...] = ()
+    rate_limit: float = 0.0
+    rate_limit_burst: int = 0  # 0: twice the rate, at least 1
+    webhook_url: str | None = None
+    webhook_secret_file: Path | None = None
+    leader_election: bool = False
+    lease_name: str = "kube-watchcache"
+    lease_namespace: str = "default"
+    identity: str = dataclasses.field(default_factory=socket.gethostname)
+    history_retention: float = 7 * 86400.0
+    stale_after: float = 120.0
+    reveal_env_values: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    config: Path | None = None
+
+    def effective_allowed_hosts(self) -> tuple[str, ...]:
+        """The Host allow-list in force: the configured one, or loopback names plus the bind host."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        hosts = ["localhost", "127.0.0.1", "[::1]"]
+        if self.host not in ("0.0.0.0", "::", "") and self.host not in hosts:
+            hosts.append(f"[{self.host}]" if ":" in self.host else self.host)
+        return tuple(hosts)
+
+
+Parser = Callable[[str], Any]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Option:
+    """One setting: its flag, env var, file key, parser and help text."""
+
+    name: str  # the Settings field
+    help: str
+    parse: Parser = str
+    env: str | None = None  # default: KUBE_WATCHCACHE_<NAME>
+    flag: bool = True  # False: env (and file) only
+    boolean: bool = False
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    in_file: bool = True
+
+    @property
+    def env_name(self) -> str:
+        return self.env or ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag_name(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be a non-negative number of requests per second")
+    return value
+
+
+def _burst(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be a non-negative integer")
+    return value
+
+
+def _url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return text
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except InvalidArgument as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("must be one of true/false, yes/no, on/off, 1/0")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(name="config", parse=Path, metavar="PATH", in_file=False,
+           help="TOML file with any of these settings (keys are the flag names); "
+           "flags and env vars override it"),
+    Option(name="demo", boolean=True,
+           help="run against an embedded simulated cluster with churn (no cluster needed)"),
+    Option(name="transport", choices=("http", "stdio"),
+           help="MCP transport: streamable HTTP at /mcp, or stdio (logs go to stderr) [http]"),
+    Option(name="host", metavar="ADDR", help="HTTP bind address; 0.0.0.0 in a pod [127.0.0.1]"),
+    Option(name="port", parse=_port, metavar="N",
+           help="HTTP port for /mcp /health /ready /metrics; 0 picks a free one [8080]"),
+    Option(name="db", parse=Path, metavar="PATH", help="SQLite state file [./kube-watchcache.db]"),
+    Option(name="kubeconfig", parse=Path, env="KUBECONFIG", metavar="PATH",
+           help="kubeconfig used when not in-cluster [~/.kube/config]"),
+    Option(name="context", metavar="NAME", help="kubeconfig context [current]"),
+    Option(name="namespaces", parse=_csv, metavar="A,B",
+           help="watch only these namespaces, for Role-limited installs [all]"),
+    Option(name="label_selector", metavar="SEL", help="watch only objects matching this selector"),
+    Option(name="token_file", parse=Path, metavar="PATH",
+           help="bearer tokens accepted on /mcp, one per line (also: env KUBE_WATCHCACHE_TOKENS, "
+           "comma-separated); no tokens: /mcp is open"),
+    Option(name="tokens", parse=_csv, flag=False, in_file=False,
+           help="comma-separated bearer tokens (env only)"),
+    Option(name="metrics_auth", choices=("open", "token"),
+           help="whether /metrics needs a bearer token [open]"),
+    Option(name="allowed_hosts", parse=_csv, metavar="H1,H2",
+           help="Host header allow-list against DNS rebinding; '*' allows any "
+           "[localhost,127.0.0.1 + the bind host]"),
+    Option(name="allowed_origins", parse=_csv, metavar="O1,O2",
+           help="Origin allow-list for browsers (CORS); '*' allows any [none]"),
+    Option(name="rate_limit", parse=_rate, metavar="N",
+           help="per-client requests/s on /mcp (token bucket; 429 + Retry-After) [0 = off]"),
+    Option(name="rate_limit_burst", parse=_burst, metavar="N",
+           help="token bucket size [0 = twice the rate]"),
+    Option(name="webhook_url", parse=_url, metavar="URL", help="POST each status transition here"),
+    Option(name="webhook_secret_file", parse=Path, metavar="PATH",
+           help="HMAC-SHA256 key for signing webhook bodies"),
+    Option(name="leader_election", boolean=True,
+           help="fire webhooks only on the replica holding the Lease"),
+    Option(name="lease_name", metavar="NAME", help="Lease name [kube-watchcache]"),
+    Option(name="lease_namespace", env="POD_NAMESPACE", metavar="NS", help="Lease namespace [default]"),
+    Option(name="identity", env="POD_NAME", metavar="ID",
+           help="this replica's identity in the Lease [hostname]"),
+    Option(name="history_retention", parse=_duration, metavar="DUR",
+           help="how long status transitions are kept, e.g. 7d, 12h [7d]"),
+    Option(name="stale_after", parse=_duration, metavar="DUR",
+           help="an informer whose watch has been failing this long marks answers stale "
+           "and /ready 503 [2m]"),
+    Option(name="reveal_env_values", boolean=True,
+           help="show literal env values in get_pod (redacted by default)"),
+    Option(name="log_level", choices=("debug", "info", "warning", "error"), help="[info]"),
+    Option(name="log_format", choices=("text", "json"), help="[text]"),
+)
+
+_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare every flag of `serve` on `parser`; defaults stay None so precedence can be applied."""
+    for option in OPTIONS:
+        if not option.flag:
+            continue
+        help_text = f"{option.help} (env {option.env_name})"
+        if option.boolean:
+            parser.add_argument(
+                option.flag_name,
+                dest=option.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(
+                option.flag_name,
+                dest=option.name,
+                default=None,
+                metavar=option.metavar or (None if option.choices else option.name.upper()),
+                choices=option.choices,
+                help=help_text,
+            )
+
+
+def _parse_value(option: Option, raw: Any, *, source: str) -> Any:
+    """One raw value (text from a flag/env, or a TOML value) as the setting's type."""
+    if isinstance(raw, bool) and option.boolean:
+        return raw
+    if isinstance(raw, list) and option.parse is _csv:
+        return tuple(str(item) for item in raw)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str):
+        raise ConfigError(f"{source}: expected a string, got {type(raw).__name__}")
+    try:
+        if option.boolean:
+            return _bool(raw)
+        if option.choices is not None and raw not in option.choices:
+            raise ValueError(f"must be one of {', '.join(option.choices)}")
+        return option.parse(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{source}: invalid value {raw!r}: {exc}") from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        name = key.replace("-", "_")
+        option = _BY_NAME.get(name)
+        if option is None or not option.in_file:
+            known = ", ".join(sorted(o.flag_name[2:] for o in OPTIONS if o.in_file))
+            raise ConfigError(f"config file {path}: unknown setting {key!r} (known: {known})")
+        values[name] = _parse_value(option, raw, source=f"config file {path}, {key}")
+    return values
+
+
+def resolve_settings(
+    args: argparse.Namespace | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from parsed flags, env vars and the config file, with flag > env > file > default."""
+    env = os.environ if environ is None else environ
+    flags = vars(args) if args is not None else {}
+    values: dict[str, Any] = {}
+
+    config_path: Path | None = flags.get("config")
+    if config_path is not None:
+        config_path = Path(config_path)
+    elif env.get(CONFIG_ENV):
+        config_path = Path(env[CONFIG_ENV])
+    if config_path is not None:
+        values.update(_read_file(config_path))
+        values["config"] = config_path
+
+    for option in OPTIONS:
+        if option.name == "config":
+            continue
+        raw_env = env.get(option.env_name)
+        if raw_env is not None and (raw_env != "" or option.name in ("tokens",)):
+            values[option.name] = _parse_value(option, raw_env, source=f"env {option.env_name}")
+        raw_flag = flags.get(option.name)
+        if raw_flag is not None:
+            values[option.name] = (
+                raw_flag
+                if option.boolean
+                else _parse_value(option, raw_flag, source=option.flag_name)
+            )
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    """Cross-setting rules, so a bad combination fails at startup rather than at first use."""
+    if settings.metrics_auth == "token" and not (settings.tokens or settings.token_file):
+        raise ConfigError(
+            "--metrics-auth token needs bearer tokens: set --token-file or KUBE_WATCHCACHE_TOKENS"
+        )
+    if settings.webhook_secret_file is not None and settings.webhook_url is None:
+        raise ConfigError("--webhook-secret-file is set but --webhook-url is not")
+
+
+def documented_env_names(options: Sequence[Option] = OPTIONS) -> list[str]:
+    """Every env var `serve` reads, for docs and tests."""
+    return [CONFIG_ENV, *(o.env_name for o in options if o.name != "config")]

@@ -1,0 +1,68 @@
+"""Logging to stderr, as text for people or one JSON object per line for collectors.
+
+Everything goes to stderr: with `--transport stdio`, stdout carries the MCP
+protocol and a single stray line there would corrupt it. Structured fields are
+passed as `extra={"fields": {...}}`; the text format appends them as
+`key=value`, the JSON format nests them at the top level.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+__all__ = ["configure_logging"]
+
+
+
+class _TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields: dict[str, Any] | None = getattr(record, "fields", None)
+        if fields:
+            line += " " + " ".join(f"{key}={_text(value)}" for key, value in fields.items())
+        return line
+
+
+def _text(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text) if (" " in text or not text) else text
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields: dict[str, Any] | None = getattr(record, "fields", None)
+        if fields:
+            entry.update(fields)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(*, level: str = "info", fmt: str = "text") -> None:
+    """Route every logger to stderr in the chosen format; quiet the chattiest libraries."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Per-request chatter from the HTTP server and the SDK stays below info.
+    quiet = "WARNING" if level != "debug" else "DEBUG"
+    for name in ("uvicorn.access", "mcp.server.streamable_http", "mcp.server.streamable_http_manager",
+                 "mcp.server.lowlevel.server", "httpx", "mcp.server.mcpserver.server"):
+        logging.getLogger(name).setLevel(quiet)

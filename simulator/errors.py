@@ -1,0 +1,137 @@
+"""The simulator's exceptions, each one a Kubernetes `Status` in waiting.
+
+The real API server answers every failure with a `Status` object whose
+`reason` and `code` clients branch on (client-go retries 429/5xx, relists on
+410 `Expired`, gives up on 403). Raising these from the store or a handler and
+rendering them in exactly one place keeps every error response identical in
+shape, whichever layer noticed the problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AlreadyExists",
+    "ApiError",
+    "BadRequest",
+    "Conflict",
+    "Expired",
+    "Invalid",
+    "MethodNotAllowed",
+    "NotAcceptable",
+    "NotFound",
+    "SimulatorError",
+    "Timeout",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "object_details",
+]
+
+
+class SimulatorError(Exception):
+    """Base of every error the simulator raises on purpose."""
+
+
+class ApiError(SimulatorError):
+    """A failure that the HTTP layer turns into a `Status` body with this code."""
+
+    code: int = 500
+    reason: str = "InternalError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+        # ListMeta of the Status, e.g. the inconsistent-continue token of a 410.
+        self.metadata = metadata or {}
+
+    def status(self) -> dict[str, Any]:
+        """The `Status` object the real API server would send for this error."""
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": dict(self.metadata),
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+def object_details(*, resource: str, name: str, group: str = "") -> dict[str, Any]:
+    """`details` naming the object, as the API server fills it for 404/409."""
+    details: dict[str, Any] = {"name": name, "kind": resource}
+    if group:
+        details["group"] = group
+    return details
+
+
+class BadRequest(ApiError):
+    code = 400
+    reason = "BadRequest"
+
+
+class Unauthorized(ApiError):
+    code = 401
+    reason = "Unauthorized"
+
+
+class NotFound(ApiError):
+    code = 404
+    reason = "NotFound"
+
+
+class MethodNotAllowed(ApiError):
+    code = 405
+    reason = "MethodNotAllowed"
+
+
+class AlreadyExists(ApiError):
+    code = 409
+    reason = "AlreadyExists"
+
+
+class Conflict(ApiError):
+    code = 409
+    reason = "Conflict"
+
+
+class Expired(ApiError):
+    """410 Gone: the resourceVersion or continue token predates the history kept."""
+
+    code = 410
+    reason = "Expired"
+
+
+class UnsupportedMediaType(ApiError):
+    code = 415
+    reason = "UnsupportedMediaType"
+
+
+class NotAcceptable(ApiError):
+    code = 406
+    reason = "NotAcceptable"
+
+
+class Invalid(ApiError):
+    code = 422
+    reason = "Invalid"
+
+
+class Timeout(ApiError):
+    """504: a resourceVersion from the future did not arrive in time."""
+
+    code = 504
+    reason = "Timeout"

@@ -1,0 +1,73 @@
+"""The shared context of the simulated control plane and kubelets.
+
+The controllers, the scheduler and the kubelets all need the same few things:
+the store to write to, the view to read from, virtual time and timers, the
+seeded random source, the event recorder. Bundling them in one object keeps
+their constructors short and makes the single source of randomness and time
+explicit: everything that must be reproducible draws from here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from .cluster_view import ClusterView, Key
+from .event_recorder import EventRecorder
+from .storage import ObjectStore
+from .virtual_clock import SimClock, TimerQueue
+
+__all__ = ["Runtime", "Timer"]
+
+Timer = Callable[[], None]
+
+
+class Runtime:
+    """Store, view, clock, timers, randomness and counters of one simulated cluster."""
+
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        clock: SimClock,
+        rng: random.Random,
+        view: ClusterView,
+        recorder: EventRecorder,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.rng = rng
+        self.view = view
+        self.recorder = recorder
+        self.timers: TimerQueue[Timer] = TimerQueue()
+        self.counters: Counter[str] = Counter()
+        # Whether the store can mark a pod for graceful deletion (deletionTimestamp
+        # in the future, the kubelet finishing it). Without it a deletion is immediate.
+        self.graceful_delete = "grace_period_seconds" in inspect.signature(store.delete).parameters
+
+    def now(self) -> str:
+        return self.clock.stamp()
+
+    def after(self, seconds: float, timer: Timer) -> None:
+        """Run `timer` once virtual time has moved `seconds` further."""
+        self.timers.schedule(self.clock.seconds + max(0.0, seconds), timer)
+
+    def delete_pod(self, key: Key, *, grace: int) -> None:
+        """Delete a pod the way the API server does for a DELETE with a grace period.
+
+        A pod bound to a node is only marked (deletionTimestamp, Terminating)
+        and the kubelet removes it once its containers stopped; anything else
+        goes at once.
+        """
+        facts = self.view.pods.get(key)
+        if facts is None or facts.deleting:
+            return
+        self.counters["pods_deleted"] += 1
+        if self.graceful_delete and facts.node and not facts.terminal and grace > 0:
+            delete: Any = self.store.delete
+            delete("pods", key[0], key[1], grace_period_seconds=grace)
+        else:
+            self.store.delete("pods", key[0], key[1])

@@ -1,0 +1,63 @@
+"""Every tunable of the store in two documented settings objects.
+
+`StoreSettings` is the writer, readers and history retention; `HealthSettings`
+holds the health analyzers' thresholds. Both are frozen structs so one object
+can be shared by the writer (which detects problems) and the report (which
+applies the age thresholds) without either drifting.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["HealthSettings", "StoreSettings"]
+
+
+class HealthSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Thresholds of the health analyzers (`store.health`).
+
+    Ages are in seconds and say how long a condition must last before it is a
+    finding: a pod is Pending for a few seconds on every start, which is not a
+    problem, while one Pending for ten minutes is.
+    """
+
+    pending_after_s: float = 300.0
+    not_ready_after_s: float = 300.0
+    terminating_after_s: float = 600.0
+    deployment_unavailable_after_s: float = 300.0
+    zero_available_after_s: float = 60.0
+    rollout_stuck_after_s: float = 900.0
+    node_not_ready_after_s: float = 0.0
+    # A container OOM-killed this recently is reported even if it runs again.
+    oom_window_s: float = 3600.0
+    # "Restarts rising": at least this many restarts within the window, from history.
+    restarts_window_s: float = 3600.0
+    restarts_rising_min: int = 3
+
+
+class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """How the store batches, retains and reads.
+
+    `batch_rows`/`batch_interval_s`: the writer commits when a batch holds this
+    many deltas or when its first delta has waited this long, whichever comes
+    first, so a lone event reaches subscribers within `batch_interval_s` plus
+    one commit. `queue_size` bounds memory: `put` waits when the queue is full.
+    """
+
+    batch_rows: int = 2000
+    batch_interval_s: float = 0.010
+    queue_size: int = 10_000
+    # History retention: whichever limit is hit first.
+    history_max_age_s: float = 7 * 86400.0
+    history_max_rows: int = 1_000_000
+    retention_interval_s: float = 60.0
+    read_connections: int = 3
+    # Retry cadence while the file cannot be written (disk full, read-only).
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+    # Optional cap on the database size, in bytes (PRAGMA max_page_count);
+    # a store at the cap behaves as on a full disk.
+    max_db_bytes: int | None = None
+    # Run PRAGMA quick_check when opening an existing file.
+    check_on_open: bool = True
+    health: HealthSettings = HealthSettings()

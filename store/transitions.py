@@ -1,0 +1,260 @@
+"""What counts as a status change, per kind, and how bad the new value is.
+
+Each kind reduces a row to a *signature*: a small tuple of exactly the fields
+DESIGN.md tracks ("What counts as a status change"). The writer keeps the
+signature of every object it holds, so deciding that a MODIFIED event changed
+nothing that matters is one tuple comparison; only when signatures differ are
+they expanded into named fields and compared one by one.
+
+Field names, as they appear in `Transition.field`:
+
+- Pod: `phase`, `ready`, `node`, `deletion_started`, `restarts` (increases
+  only), `container/<name>/waiting_reason`,
+  `container/<name>/last_terminated_reason`.
+- Deployment: `condition/Available`, `condition/Progressing`,
+  `condition/ReplicaFailure`, `replicas/ready`, `replicas/available`,
+  `replicas/updated` (values `"have/desired"`), `rollout` (`complete`,
+  `progressing`, `paused`).
+- Node: `condition/Ready`, `condition/MemoryPressure`,
+  `condition/DiskPressure`, `condition/PIDPressure`,
+  `condition/NetworkUnavailable`, `unschedulable`.
+- Any kind: `deleted` (old: the last derived status, new: None).
+
+A first sighting records only the fields whose value is abnormal (warning or
+critical), so listing 150k healthy pods writes no history; restart counts are
+never recorded on first sight (those restarts happened before we looked).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from store.model import DeploymentRow, Kind, NodeRow, PodRow, Row, Severity
+from store.severity import (
+    condition_severity,
+    deletion_severity,
+    last_terminated_severity,
+    phase_severity,
+    replicas_severity,
+    waiting_severity,
+)
+
+__all__ = [
+    "Change",
+    "changes_between",
+    "deletion_change",
+    "deployment_rollout",
+    "first_sight_changes",
+    "signature",
+]
+
+Signature = tuple[Any, ...]
+
+_DEPLOYMENT_CONDITIONS = ("Available", "Progressing", "ReplicaFailure")
+_NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
+
+
+class Change(NamedTuple):
+    """One changed field; the writer stamps time and identity to make a Transition."""
+
+    field: str
+    old: str | None
+    new: str | None
+    severity: Severity
+    reason: str
+    message: str
+
+
+def deployment_rollout(row: DeploymentRow) -> str:
+    """kubectl rollout status's notion of "done", as one word."""
+    if row.paused:
+        return "paused"
+    if (
+        row.observed_generation < row.generation
+        or row.updated_replicas < row.replicas
+        or row.status_replicas > row.updated_replicas
+        or row.available_replicas < row.updated_replicas
+    ):
+        return "progressing"
+    return "complete"
+
+
+def _cond(conditions: dict[str, Any], name: str) -> str | None:
+    c = conditions.get(name)
+    return c.status if c is not None else None
+
+
+def signature(kind: Kind, row: Row) -> Signature:
+    """The tracked status of one row, as a hashable tuple."""
+    if kind is Kind.POD:
+        assert isinstance(row, PodRow)
+        return (
+            row.phase,
+            row.ready,
+            row.node,
+            row.deletion_at is not None,
+            row.restarts,
+            tuple((c.name, c.waiting_reason, c.last_terminated_reason) for c in row.containers),
+        )
+    if kind is Kind.DEPLOYMENT:
+        assert isinstance(row, DeploymentRow)
+        conds = row.conditions
+        want = row.replicas
+        return (
+            _cond(conds, "Available"),
+            _cond(conds, "Progressing"),
+            _cond(conds, "ReplicaFailure"),
+            f"{row.ready_replicas}/{want}",
+            f"{row.available_replicas}/{want}",
+            f"{row.updated_replicas}/{want}",
+            deployment_rollout(row),
+        )
+    assert isinstance(row, NodeRow)
+    conds = row.conditions
+    ready = _cond(conds, "Ready") or row.ready
+    return (
+        ready,
+        _cond(conds, "MemoryPressure"),
+        _cond(conds, "DiskPressure"),
+        _cond(conds, "PIDPressure"),
+        _cond(conds, "NetworkUnavailable"),
+        row.unschedulable,
+    )
+
+
+def _fields(kind: Kind, sig: Signature) -> dict[str, str | None]:
+    if kind is Kind.POD:
+        phase, ready, node, deleting, restarts, containers = sig
+        out: dict[str, str | None] = {
+            "phase": phase,
+            "ready": "True" if ready else "False",
+            "node": node,
+            "deletion_started": "true" if deleting else "false",
+            "restarts": str(restarts),
+        }
+        for name, waiting, last_terminated in containers:
+            out[f"container/{name}/waiting_reason"] = waiting
+            out[f"container/{name}/last_terminated_reason"] = last_terminated
+        return out
+    if kind is Kind.DEPLOYMENT:
+        out = {f"condition/{c}": sig[i] for i, c in enumerate(_DEPLOYMENT_CONDITIONS)}
+        out["replicas/ready"] = sig[3]
+        out["replicas/available"] = sig[4]
+        out["replicas/updated"] = sig[5]
+        out["rollout"] = sig[6]
+        return out
+    out = {f"condition/{c}": sig[i] for i, c in enumerate(_NODE_CONDITIONS)}
+    out["unschedulable"] = "true" if sig[5] else "false"
+    return out
+
+
+def _severity(kind: Kind, field: str, value: str | None, sig: Signature) -> Severity:
+    """Severity of one field's value; depends on the signature only, never the full row."""
+    if kind is Kind.POD:
+        if field.startswith("container/"):
+            if field.endswith("/waiting_reason"):
+                return waiting_severity(value)
+            return last_terminated_severity(value)
+        if field == "phase":
+            return phase_severity(value or "")
+        if field == "ready":
+            running = sig[0] == "Running" and not sig[3]
+            return Severity.WARNING if value == "False" and running else Severity.INFO
+        if field == "restarts":
+            return Severity.WARNING
+        return Severity.INFO
+    if field.startswith("condition/"):
+        return condition_severity(kind, field[len("condition/") :], value)
+    if field in ("replicas/ready", "replicas/available"):
+        return replicas_severity(value)
+    if field == "unschedulable":
+        return Severity.WARNING if value == "true" else Severity.INFO
+    return Severity.INFO
+
+
+def _explain(kind: Kind, field: str, value: str | None, row: Row) -> tuple[str, str]:
+    """The reason and message a transition carries: the object's own words where it has them."""
+    if kind is Kind.POD:
+        assert isinstance(row, PodRow)
+        if field.startswith("container/"):
+            name = field.split("/", 2)[1]
+            for c in row.containers:
+                if c.name == name:
+                    if field.endswith("/waiting_reason"):
+                        return c.waiting_reason or "", c.waiting_message or ""
+                    code = c.last_terminated_exit_code
+                    return (c.last_terminated_reason or "", "" if code is None else f"exit code {code}")
+            return "", "container gone"
+        if field == "phase":
+            return row.reason or "", row.message or ""
+        if field == "ready":
+            cond = row.conditions.get("Ready")
+            return (cond.reason or "", cond.message or "") if cond else ("", "")
+        if field == "restarts":
+            reasons = [c.last_terminated_reason for c in row.containers if c.last_terminated_reason]
+            return (reasons[0] if reasons else "", "")
+        if field == "node":
+            return ("Scheduled" if value else ""), ""
+        return "", ""
+    if field.startswith("condition/"):
+        assert isinstance(row, DeploymentRow | NodeRow)
+        cond = row.conditions.get(field[len("condition/") :])
+        return (cond.reason or "", cond.message or "") if cond else ("", "")
+    if field == "unschedulable":
+        return ("Cordoned" if value == "true" else "Uncordoned"), ""
+    return "", ""
+
+
+def changes_between(kind: Kind, old: Signature, new: Signature, row: Row) -> list[Change]:
+    """Every tracked field that differs between two signatures of one object."""
+    if old == new:
+        return []
+    before, after = _fields(kind, old), _fields(kind, new)
+    out: list[Change] = []
+    for field, value in after.items():
+        prev = before.get(field)
+        if prev == value:
+            continue
+        if field == "restarts" and int(value or 0) <= int(prev or 0):
+            continue
+        reason, message = _explain(kind, field, value, row)
+        if field == "restarts":
+            message = f"restart count {prev} -> {value}"
+        severity = _severity(kind, field, value, new)
+        out.append(Change(field, prev, value, severity, reason, message))
+    for field, prev in before.items():
+        if field not in after and prev is not None:
+            out.append(Change(field, prev, None, Severity.INFO, "", "container gone"))
+    return out
+
+
+def _pod_plainly_healthy(sig: Signature) -> bool:
+    """The common case of an initial list, decided without building field names."""
+    phase, ready, _node, deleting, _restarts, containers = sig
+    if phase_severity(phase) is not Severity.INFO:
+        return False
+    if not ready and phase == "Running" and not deleting:
+        return False
+    return all(
+        waiting_severity(w) is Severity.INFO and last_terminated_severity(t) is Severity.INFO
+        for _name, w, t in containers
+    )
+
+
+def first_sight_changes(kind: Kind, new: Signature, row: Row) -> list[Change]:
+    """An object seen for the first time: only its abnormal values are news."""
+    if kind is Kind.POD and _pod_plainly_healthy(new):
+        return []
+    out: list[Change] = []
+    for field, value in _fields(kind, new).items():
+        if field == "restarts" or value is None:
+            continue
+        severity = _severity(kind, field, value, new)
+        if severity is not Severity.INFO:
+            reason, message = _explain(kind, field, value, row)
+            out.append(Change(field, None, value, severity, reason, message))
+    return out
+
+
+def deletion_change(kind: Kind, last_status: str | None) -> Change:
+    return Change("deleted", last_status, None, deletion_severity(kind), "Deleted", "")

@@ -1,0 +1,1 @@
+"""Tests of the MCP server, its HTTP app, configuration and CLI."""

@@ -1,0 +1,281 @@
+"""Callbacks on status transitions, dispatched off the ingest path.
+
+The store computes transitions inside the transaction that writes the rows
+and hands each committed batch to `CallbackRegistry.publish` (its subscribe
+hook). `publish` never waits: it appends to a bounded queue and returns, so
+the writer - and the informers behind it - run at the same speed whether a
+callback takes a microsecond or hangs. A dispatcher task matches each
+transition against the subscriptions' filters and hands it to that
+subscription's own bounded queue, drained by its own worker task: a slow
+webhook delays only the webhook. A failing callback is logged and counted,
+never retried here (sinks that want retries, like the webhook, do their own).
+
+When a queue is full the transition is dropped for that consumer and
+*counted* (`stats.dropped`, per subscription `dropped`), with a warning at
+most every few seconds: better than stalling the store, and visible in the
+metrics. History in the store keeps every transition regardless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import fnmatch
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from store.model import Kind, Severity, Transition
+
+__all__ = [
+    "Callback",
+    "CallbackRegistry",
+    "DispatchStats",
+    "Subscription",
+    "TransitionFilter",
+    "log_transition",
+]
+
+log = logging.getLogger(__name__)
+transitions_log = logging.getLogger("watcher.transitions")
+
+Callback = Callable[[Transition], Awaitable[None] | None]
+
+_WARN_EVERY = 5.0
+
+
+class _Default(enum.Enum):
+    """Marks "use the registry's default" where None already means "no timeout"."""
+
+    DEFAULT = enum.auto()
+
+
+_DEFAULT = _Default.DEFAULT
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TransitionFilter:
+    """Which transitions a subscription wants; None means any.
+
+    `fields` are shell-style patterns on `Transition.field`, e.g. `phase`,
+    `condition/*`, `container/*/waiting_reason`.
+    """
+
+    kinds: frozenset[Kind] | None = None
+    namespaces: frozenset[str] | None = None
+    fields: tuple[str, ...] | None = None
+    min_severity: Severity = Severity.INFO
+
+    def matches(self, t: Transition) -> bool:
+        if self.kinds is not None and t.kind not in self.kinds:
+            return False
+        if self.namespaces is not None and t.namespace not in self.namespaces:
+            return False
+        if t.severity.rank < self.min_severity.rank:
+            return False
+        if self.fields is not None:
+            return any(fnmatch.fnmatchcase(t.field, p) for p in self.fields)
+        return True
+
+
+@dataclasses.dataclass
+class DispatchStats:
+    published: int = 0
+    dropped: int = 0  # the dispatcher's own queue was full
+
+
+class Subscription:
+    """One callback with its filter, queue and counters; `close()` ends it."""
+
+    def __init__(
+        self,
+        *,
+        registry: CallbackRegistry,
+        callback: Callback,
+        filter: TransitionFilter,
+        name: str,
+        queue_size: int,
+        timeout: float | None,
+    ) -> None:
+        self.callback = callback
+        self.filter = filter
+        self.name = name
+        self.timeout = timeout
+        self.delivered = 0
+        self.failed = 0
+        self.dropped = 0
+        self._registry = registry
+        self._send: MemoryObjectSendStream[Transition]
+        self._receive: MemoryObjectReceiveStream[Transition]
+        self._send, self._receive = anyio.create_memory_object_stream[Transition](queue_size)
+        self._last_warning = 0.0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    def offer(self, t: Transition) -> None:
+        try:
+            self._send.send_nowait(t)
+            self._idle = anyio.Event() if self._idle.is_set() else self._idle
+        except anyio.WouldBlock:
+            self.dropped += 1
+            now = time.monotonic()
+            if now - self._last_warning > _WARN_EVERY:
+                self._last_warning = now
+                log.warning(
+                    "callback %s is behind; %d transitions dropped so far", self.name, self.dropped
+                )
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+
+    def close(self) -> None:
+        """Stop delivering; transitions already queued are still delivered."""
+        self._registry._remove(self)
+        self._send.close()
+
+    async def drained(self) -> None:
+        """Wait until everything queued so far was handed to the callback (for tests)."""
+        while self._receive.statistics().current_buffer_used or not self._idle.is_set():
+            await self._idle.wait()
+
+    async def run(self) -> None:
+        async with self._receive:
+            async for t in self._receive:
+                await self._deliver(t)
+                if not self._receive.statistics().current_buffer_used:
+                    self._idle.set()
+
+    async def _deliver(self, t: Transition) -> None:
+        try:
+            with anyio.fail_after(self.timeout):
+                result = self.callback(t)
+                if inspect.isawaitable(result):
+                    await result
+            self.delivered += 1
+        except Exception as e:
+            self.failed += 1
+            log.warning(
+                "callback %s failed on %s %s/%s %s: %s",
+                self.name,
+                t.kind,
+                t.namespace,
+                t.name,
+                t.field,
+                e or type(e).__name__,
+            )
+
+
+class CallbackRegistry:
+    """Subscriptions to transitions, and the dispatcher that feeds them.
+
+    Run `run()` in a task group for the agent's lifetime; give `publish` to
+    the store (`writer.subscribe(registry.publish)`). Subscribing works
+    before and while it runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        queue_size: int = 10_000,
+        subscriber_queue_size: int = 1_000,
+        callback_timeout: float | None = 30.0,
+    ) -> None:
+        self.stats = DispatchStats()
+        self._subs: list[Subscription] = []
+        self._sub_queue_size = subscriber_queue_size
+        self._timeout = callback_timeout
+        self._send, self._receive = anyio.create_memory_object_stream[Transition](queue_size)
+        self._tg: TaskGroup | None = None
+        self._last_warning = 0.0
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return tuple(self._subs)
+
+    def subscribe(
+        self,
+        callback: Callback,
+        *,
+        kinds: Iterable[Kind | str] | None = None,
+        namespaces: Iterable[str] | None = None,
+        fields: Iterable[str] | None = None,
+        min_severity: Severity | str = Severity.INFO,
+        name: str | None = None,
+        queue_size: int | None = None,
+        timeout: float | _Default | None = _DEFAULT,
+    ) -> Subscription:
+        """Call `callback(transition)` (sync or async) for each matching transition.
+
+        `timeout` bounds one call (default: the registry's); None: unbounded,
+        for sinks that bound themselves.
+        """
+        flt = TransitionFilter(
+            kinds=frozenset(Kind(k) for k in kinds) if kinds is not None else None,
+            namespaces=frozenset(namespaces) if namespaces is not None else None,
+            fields=tuple(fields) if fields is not None else None,
+            min_severity=Severity(min_severity),
+        )
+        sub = Subscription(
+            registry=self,
+            callback=callback,
+            filter=flt,
+            name=name
+            or getattr(callback, "name", None)
+            or getattr(callback, "__qualname__", None)
+            or repr(callback),
+            queue_size=queue_size or self._sub_queue_size,
+            timeout=self._timeout if isinstance(timeout, _Default) else timeout,
+        )
+        self._subs.append(sub)
+        if self._tg is not None:
+            self._tg.start_soon(sub.run)
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+    def publish(self, transitions: Iterable[Transition]) -> None:
+        """Queue committed transitions for dispatch; never blocks (the store's hook)."""
+        for t in transitions:
+            try:
+                self._send.send_nowait(t)
+                self.stats.published += 1
+            except anyio.WouldBlock:
+                self.stats.dropped += 1
+                now = time.monotonic()
+                if now - self._last_warning > _WARN_EVERY:
+                    self._last_warning = now
+                    log.warning(
+                        "transition dispatch queue full; %d dropped so far", self.stats.dropped
+                    )
+
+    async def run(self) -> None:
+        """Dispatch until cancelled."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                for sub in self._subs:
+                    tg.start_soon(sub.run)
+                async for t in self._receive:
+                    for sub in self._subs:
+                        if sub.filter.matches(t):
+                            sub.offer(t)
+            finally:
+                self._tg = None
+
+
+def log_transition(t: Transition) -> None:
+    """The built-in sink: one log line per transition, at a level by severity."""
+    level = {
+        Severity.INFO: logging.INFO,
+        Severity.WARNING: logging.WARNING,
+        Severity.CRITICAL: logging.ERROR,
+    }[t.severity]
+    where = f"{t.namespace}/{t.name}" if t.namespace else t.name
+    why = f" ({t.reason}: {t.message})" if t.reason or t.message else ""
+    transitions_log.log(level, "%s %s %s: %s -> %s%s", t.kind, where, t.field, t.old, t.new, why)

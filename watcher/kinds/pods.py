@@ -1,0 +1,283 @@
+"""Pods: decoding, kubectl's STATUS column, and the row the store keeps.
+
+`pod_status` reproduces kubectl's printPod (kubectl 1.32) branch by branch,
+because that string is what people read and search for: `Init:0/2`,
+`Init:CrashLoopBackOff`, `CrashLoopBackOff`, `OOMKilled`, `ExitCode:137`,
+`Completed`, `NotReady`, `Terminating`, `Unknown` (node lost), `SchedulingGated`,
+`Evicted`. The deployment a pod belongs to is derived here from the
+ReplicaSet's name and the `pod-template-hash` label (how Deployments name
+their ReplicaSets); the informer corrects it when it knows the ReplicaSet.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from store.model import ContainerRow, Kind, PodRow
+from watcher.kinds.meta import (
+    ConditionIn,
+    KubeObject,
+    Resource,
+    conditions_by_type,
+    controller_of,
+    cpu_m,
+    encode_object,
+    memory_b,
+)
+
+__all__ = [
+    "RESOURCE",
+    "STORE_KIND",
+    "PodSpec",
+    "PodStatus",
+    "derived_deployment",
+    "normalize",
+    "pod_status",
+]
+
+RESOURCE = Resource(kind="Pod", plural="pods", group_version="v1", namespaced=True)
+STORE_KIND: Kind | None = Kind.POD
+
+Quantity = str | int | float
+
+
+class Resources(msgspec.Struct):
+    requests: dict[str, Quantity] = {}
+    limits: dict[str, Quantity] = {}
+
+
+class Container(msgspec.Struct, rename="camel"):
+    name: str = ""
+    image: str = ""
+    resources: Resources | None = None
+    restart_policy: str | None = None  # "Always" on an init container: a sidecar
+
+
+class PodSpec(msgspec.Struct, rename="camel"):
+    node_name: str | None = None
+    containers: list[Container] = []
+    init_containers: list[Container] = []
+
+
+class Waiting(msgspec.Struct):
+    reason: str | None = None
+    message: str | None = None
+
+
+class Running(msgspec.Struct, rename="camel"):
+    started_at: str | None = None
+
+
+class Terminated(msgspec.Struct, rename="camel"):
+    exit_code: int = 0
+    signal: int = 0
+    reason: str | None = None
+    message: str | None = None
+    finished_at: str | None = None
+
+
+class ContainerState(msgspec.Struct):
+    waiting: Waiting | None = None
+    running: Running | None = None
+    terminated: Terminated | None = None
+
+
+class ContainerStatus(msgspec.Struct, rename="camel"):
+    name: str = ""
+    ready: bool = False
+    started: bool | None = None
+    restart_count: int = 0
+    image: str = ""
+    state: ContainerState | None = None
+    last_state: ContainerState | None = None
+
+
+class PodStatus(msgspec.Struct, rename="camel"):
+    phase: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    conditions: list[ConditionIn] = []
+    container_statuses: list[ContainerStatus] = []
+    init_container_statuses: list[ContainerStatus] = []
+    qos_class: str | None = None
+    pod_ip: str | None = msgspec.field(default=None, name="podIP")
+    host_ip: str | None = msgspec.field(default=None, name="hostIP")
+    start_time: str | None = None
+
+
+_spec_decoder = msgspec.json.Decoder(PodSpec)
+_status_decoder = msgspec.json.Decoder(PodStatus)
+_EMPTY_STATE = ContainerState()
+
+
+def _condition_true(status: PodStatus, type_: str) -> bool:
+    return any(c.type == type_ and c.status == "True" for c in status.conditions)
+
+
+def pod_status(spec: PodSpec, status: PodStatus, *, deleting: bool) -> str:
+    """kubectl's STATUS column for a pod (printPod in kubectl's printers)."""
+    phase = status.phase or ""
+    reason = status.reason or phase
+    for c in status.conditions:
+        if c.type == "PodScheduled" and c.reason == "SchedulingGated":
+            reason = "SchedulingGated"
+
+    sidecars = {c.name for c in spec.init_containers if c.restart_policy == "Always"}
+    initializing = False
+    for i, cs in enumerate(status.init_container_statuses):
+        state = cs.state or _EMPTY_STATE
+        term, wait = state.terminated, state.waiting
+        if term is not None and term.exit_code == 0:
+            continue
+        if cs.name in sidecars and cs.started:
+            continue
+        if term is not None:
+            if term.reason:
+                reason = "Init:" + term.reason
+            elif term.signal:
+                reason = f"Init:Signal:{term.signal}"
+            else:
+                reason = f"Init:ExitCode:{term.exit_code}"
+        elif wait is not None and wait.reason and wait.reason != "PodInitializing":
+            reason = "Init:" + wait.reason
+        else:
+            reason = f"Init:{i}/{len(spec.init_containers)}"
+        initializing = True
+        break
+
+    if not initializing or _condition_true(status, "Initialized"):
+        has_running = False
+        for cs in reversed(status.container_statuses):
+            state = cs.state or _EMPTY_STATE
+            term, wait = state.terminated, state.waiting
+            if wait is not None and wait.reason:
+                reason = wait.reason
+            elif term is not None and term.reason:
+                reason = term.reason
+            elif term is not None:
+                reason = f"Signal:{term.signal}" if term.signal else f"ExitCode:{term.exit_code}"
+            elif cs.ready and state.running is not None:
+                has_running = True
+        if reason == "Completed" and has_running:
+            reason = "Running" if _condition_true(status, "Ready") else "NotReady"
+
+    if deleting and status.reason == "NodeLost":
+        reason = "Unknown"
+    elif deleting and phase not in ("Succeeded", "Failed"):
+        reason = "Terminating"
+    return reason
+
+
+def derived_deployment(obj: KubeObject) -> str | None:
+    """The Deployment a pod's ReplicaSet was named after, or None.
+
+    A Deployment names its ReplicaSets `<deployment>-<pod-template-hash>` and
+    labels their pods with that hash, so the name is known before the
+    ReplicaSet itself has been seen.
+    """
+    owner = controller_of(obj.metadata)
+    if owner is None or owner.kind != "ReplicaSet":
+        return None
+    template_hash = (obj.metadata.labels or {}).get("pod-template-hash")
+    if template_hash and owner.name.endswith("-" + template_hash):
+        return owner.name[: -len(template_hash) - 1] or None
+    return None
+
+
+def _container_row(c: Container, cs: ContainerStatus | None, *, init: bool) -> ContainerRow:
+    req = c.resources.requests if c.resources else {}
+    lim = c.resources.limits if c.resources else {}
+    cpu_req, cpu_lim = cpu_m(req.get("cpu")), cpu_m(lim.get("cpu"))
+    mem_req, mem_lim = memory_b(req.get("memory")), memory_b(lim.get("memory"))
+    if cs is None:
+        return ContainerRow(
+            name=c.name,
+            image=c.image,
+            init=init,
+            cpu_request_m=cpu_req,
+            cpu_limit_m=cpu_lim,
+            memory_request_bytes=mem_req,
+            memory_limit_bytes=mem_lim,
+        )
+    state = cs.state or _EMPTY_STATE
+    last = (cs.last_state or _EMPTY_STATE).terminated
+    if state.running is not None:
+        kind = "running"
+    elif state.terminated is not None:
+        kind = "terminated"
+    else:
+        kind = "waiting"
+    return ContainerRow(
+        name=c.name,
+        image=c.image or cs.image,
+        init=init,
+        ready=cs.ready,
+        started=bool(cs.started),
+        restarts=cs.restart_count,
+        state=kind,
+        waiting_reason=state.waiting.reason or None if state.waiting else None,
+        waiting_message=state.waiting.message or None if state.waiting else None,
+        terminated_reason=state.terminated.reason or None if state.terminated else None,
+        exit_code=state.terminated.exit_code if state.terminated else None,
+        last_terminated_reason=(last.reason or None) if last else None,
+        last_terminated_exit_code=last.exit_code if last else None,
+        last_terminated_at=last.finished_at if last else None,
+        cpu_request_m=cpu_req,
+        cpu_limit_m=cpu_lim,
+        memory_request_bytes=mem_req,
+        memory_limit_bytes=mem_lim,
+    )
+
+
+def normalize(obj: KubeObject) -> PodRow:
+    """The store row for one pod."""
+    meta = obj.metadata
+    spec = _spec_decoder.decode(obj.spec) if obj.spec else PodSpec()
+    status = _status_decoder.decode(obj.status) if obj.status else PodStatus()
+
+    init_statuses = {cs.name: cs for cs in status.init_container_statuses}
+    app_statuses = {cs.name: cs for cs in status.container_statuses}
+    containers = [
+        _container_row(c, init_statuses.get(c.name), init=True) for c in spec.init_containers
+    ]
+    app = [_container_row(c, app_statuses.get(c.name), init=False) for c in spec.containers]
+    containers.extend(app)
+
+    conditions = conditions_by_type(status.conditions)
+    scheduled = conditions.get("PodScheduled")
+    owner = controller_of(meta)
+    return PodRow(
+        uid=meta.uid,
+        namespace=meta.namespace or "",
+        name=meta.name,
+        resource_version=meta.resource_version,
+        created_at=meta.creation_timestamp,
+        labels=meta.labels or {},
+        node=spec.node_name or None,
+        owner_kind=owner.kind if owner else None,
+        owner_name=owner.name if owner else None,
+        deployment=derived_deployment(obj),
+        phase=status.phase or "Pending",
+        ready=_condition_true(status, "Ready"),
+        status=pod_status(spec, status, deleting=meta.deletion_timestamp is not None),
+        reason=status.reason or None,
+        message=status.message or None,
+        unschedulable=(
+            scheduled is not None
+            and scheduled.status == "False"
+            and scheduled.reason == "Unschedulable"
+        ),
+        conditions=conditions,
+        containers=tuple(containers),
+        restarts=sum(c.restarts for c in app),
+        cpu_request_m=sum(c.cpu_request_m or 0 for c in app),
+        cpu_limit_m=sum(c.cpu_limit_m or 0 for c in app),
+        memory_request_bytes=sum(c.memory_request_bytes or 0 for c in app),
+        memory_limit_bytes=sum(c.memory_limit_bytes or 0 for c in app),
+        qos_class=status.qos_class,
+        pod_ip=status.pod_ip or None,
+        host_ip=status.host_ip or None,
+        start_time=status.start_time,
+        deletion_at=meta.deletion_timestamp,
+        obj=encode_object(obj, RESOURCE),
+    )

@@ -1,0 +1,40 @@
+"""ReplicaSets: watched only to link pods to their Deployment, never stored.
+
+A pod's controller is a ReplicaSet; the ReplicaSet's controller is the
+Deployment. The informer keeps one small `ReplicaSetLink` per ReplicaSet (its
+namespace, name and owning Deployment), not the object.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from store.model import Kind
+from watcher.kinds.meta import KubeObject, Resource, controller_of
+
+__all__ = ["RESOURCE", "STORE_KIND", "ReplicaSetLink", "normalize"]
+
+RESOURCE = Resource(
+    kind="ReplicaSet", plural="replicasets", group_version="apps/v1", namespaced=True
+)
+STORE_KIND: Kind | None = None
+
+
+class ReplicaSetLink(msgspec.Struct, frozen=True):
+    uid: str
+    namespace: str
+    name: str
+    resource_version: str
+    deployment: str | None  # None: not owned by a Deployment
+
+
+def normalize(obj: KubeObject) -> ReplicaSetLink:
+    meta = obj.metadata
+    owner = controller_of(meta)
+    return ReplicaSetLink(
+        uid=meta.uid,
+        namespace=meta.namespace or "",
+        name=meta.name,
+        resource_version=meta.resource_version,
+        deployment=owner.name if owner is not None and owner.kind == "Deployment" else None,
+    )

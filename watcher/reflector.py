@@ -1,0 +1,414 @@
+"""One list/watch loop for one kind in one scope, with client-go's reflector semantics.
+
+The loop, per (kind, namespace or all namespaces):
+
+1. **Sync**: a streaming list (`watch` with `sendInitialEvents=true`,
+   `resourceVersionMatch=NotOlderThan`) whose ADDED events up to the bookmark
+   annotated `k8s.io/initial-events-end` are the complete set, after which the
+   same stream goes on as the watch; or, when the server refuses that, a
+   paginated LIST (`limit`/`continue`). A 410 on a continue token restarts
+   the list; twice in a row, the list is taken in one piece, as client-go's
+   pager does. The complete set goes to `handler.on_list` (a *replace*: what
+   the set lacks was deleted while we were away).
+2. **Watch** from the list's resourceVersion with `allowWatchBookmarks=true`
+   and a random `timeoutSeconds` in the configured range. Every event and
+   bookmark advances the resourceVersion, *after* the handler took the event,
+   so a reconnect never skips one.
+3. A watch that ends cleanly resumes from the last resourceVersion (no
+   relist). A 410, as HTTP status or ERROR event, means that resourceVersion
+   is gone: relist. A silent stream (inactivity timeout) or a line that does
+   not decode reconnects from the last good resourceVersion; the server sends
+   again what we could not read. Anything else backs off exponentially with
+   full jitter; a 429 waits for its Retry-After instead.
+
+Nothing here raises out of `run` but cancellation: a watcher that crashes
+stops seeing the cluster, which is worse than one that keeps retrying and
+says so in its sync state and logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+import anyio
+import msgspec
+
+from store.model import EventType
+from watcher.errors import (
+    ApiError,
+    GoneError,
+    MalformedEventError,
+    StalledStreamError,
+    TooManyRequestsError,
+    TransportError,
+    WatcherError,
+    api_error_from_status,
+)
+from watcher.kinds import KindSpec
+from watcher.kinds.meta import INITIAL_EVENTS_END, KubeObject, ObjectList, WatchEvent
+from watcher.settings import Backoff, WatchSettings
+from watcher.stats import WatchStats
+from watcher.transport import ApiTransport, Query, iter_line_batches
+
+__all__ = ["Reflector", "ReflectorHandler"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_event_decoder = msgspec.json.Decoder(WatchEvent)
+_list_decoder = msgspec.json.Decoder(ObjectList)
+# Statuses with which a server refuses a streaming list it does not implement.
+_STREAMING_REFUSED = frozenset({400, 403, 405, 406, 415, 422, 501})
+
+
+class ReflectorHandler(Protocol[T]):
+    """Where a reflector delivers what it sees; the informer implements it per kind."""
+
+    async def on_list(self, items: list[T], resource_version: str) -> None:
+        """The complete set in this reflector's scope, as of `resource_version`."""
+
+    async def on_event(self, type: EventType, item: T) -> None: ...
+
+    async def on_bookmark(self, resource_version: str) -> None: ...
+
+    async def on_error(self, error: str | None) -> None:
+        """The last failure (None: healthy again), for the sync state."""
+
+
+class _StreamingRefused(WatcherError):
+    pass
+
+
+class _ListRestart(WatcherError):
+    pass
+
+
+class Reflector(Generic[T]):
+    """List and watch one kind in one scope into a handler, forever."""
+
+    def __init__(
+        self,
+        *,
+        spec: KindSpec[T],
+        transport: ApiTransport,
+        handler: ReflectorHandler[T],
+        settings: WatchSettings,
+        stats: WatchStats,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.spec = spec
+        self.namespace = namespace
+        self._transport = transport
+        self._handler = handler
+        self._settings = settings
+        self._stats = stats
+        self._selector = label_selector
+        self._rng = rng or random.Random()
+        self._backoff = Backoff(settings, rng=self._rng)
+        self._path = spec.resource.path(namespace)
+        self._kind = spec.name
+        self._label = spec.name + (f" in {namespace}" if namespace else "")
+        self._streaming = settings.streaming_list
+        self.resource_version: str | None = None
+        self.synced = False
+        self._failing = False
+
+    # -- the loop ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        need_list = True
+        while True:
+            delay = 0.0
+            try:
+                if need_list:
+                    if self._streaming:
+                        try:
+                            await self._watch(initial=True)
+                            need_list = False
+                            continue
+                        except _StreamingRefused as e:
+                            self._streaming = False
+                            log.info(
+                                "%s: streaming list refused (%s); using paged lists", self._label, e
+                            )
+                    await self._list()
+                    need_list = False
+                await self._watch(initial=False)
+            except GoneError as e:
+                self._count_restart("gone")
+                log.info(
+                    "%s: resourceVersion %s expired (%s); relisting",
+                    self._label,
+                    self.resource_version,
+                    e,
+                )
+                need_list = True
+                # An immediate relist, unless 410s come in a row (a server
+                # that cannot list at all): then the backoff applies.
+                delay = self._backoff.next_delay() if self._backoff.attempt > 1 else 0.0
+            except TooManyRequestsError as e:
+                self._count_restart("throttled")
+                delay = self._backoff.next_delay()
+                if e.retry_after is not None:
+                    delay = min(e.retry_after, self._settings.retry_after_max)
+                await self._report(f"throttled (429), retrying in {delay:.1f} s")
+            except StalledStreamError as e:
+                self._count_restart("stalled")
+                log.warning("%s: %s; reconnecting from %s", self._label, e, self.resource_version)
+                await self._report(str(e))
+            except MalformedEventError as e:
+                self._count_restart("malformed")
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "%s: %s; reconnecting from %s in %.1f s",
+                    self._label,
+                    e,
+                    self.resource_version,
+                    delay,
+                )
+                await self._report(str(e))
+            except (ApiError, TransportError, _ListRestart) as e:
+                self._count_restart("error")
+                delay = self._backoff.next_delay()
+                log.warning("%s: %s; retrying in %.1f s", self._label, e, delay)
+                await self._report(str(e))
+            if delay > 0:
+                await anyio.sleep(delay)
+
+    async def _report(self, error: str | None) -> None:
+        self._failing = error is not None
+        await self._handler.on_error(error)
+
+    async def _healthy(self) -> None:
+        if self._failing:
+            await self._report(None)
+
+    def _count_restart(self, reason: str) -> None:
+        self._stats.restarts[(self._kind, reason)] += 1
+
+    def _count_request(self, verb: str, result: str) -> None:
+        self._stats.requests[(self._kind, verb, result)] += 1
+
+    def _query(self, *pairs: tuple[str, str]) -> Query:
+        query = list(pairs)
+        if self._selector:
+            query.append(("labelSelector", self._selector))
+        return query
+
+    # -- LIST ---------------------------------------------------------------------
+
+    async def _list(self) -> None:
+        started = time.monotonic()
+        items: list[T] = []
+        token: str | None = None
+        expired_in_a_row = 0
+        pages = 0
+        next_log = started + self._settings.progress_log_interval
+        resource_version = ""
+        while True:
+            limit = self._settings.list_page_size if expired_in_a_row < 2 else 0
+            pairs: list[tuple[str, str]] = []
+            if limit:
+                pairs.append(("limit", str(limit)))
+            if token:
+                pairs.append(("continue", token))
+            try:
+                body = await self._get("list", self._query(*pairs))
+            except GoneError:
+                if not token:
+                    raise
+                expired_in_a_row += 1
+                self._count_restart("continue-gone")
+                log.info(
+                    "%s: continue token expired after %d objects; restarting the list",
+                    self._label,
+                    len(items),
+                )
+                items, token, pages = [], None, 0
+                continue
+            try:
+                page = _list_decoder.decode(body)
+            except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                raise MalformedEventError(f"unreadable list page: {e}", line=body[:200]) from e
+            normalize = self.spec.normalize
+            for obj in page.items:
+                items.append(self._normalize(normalize, obj))
+            del page.items[:]
+            pages += 1
+            resource_version = page.metadata.resource_version
+            token = page.metadata.continue_ or None
+            now = time.monotonic()
+            if token and now >= next_log:
+                next_log = now + self._settings.progress_log_interval
+                log.info(
+                    "%s: listing, %d objects so far (%d pages, %.1f s)",
+                    self._label,
+                    len(items),
+                    pages,
+                    now - started,
+                )
+            if not token:
+                break
+        if not resource_version:
+            raise MalformedEventError("list without a resourceVersion")
+        await self._handler.on_list(items, resource_version)
+        self._stats.relists[self._kind] += 1
+        self.resource_version = resource_version
+        self.synced = True
+        log.info(
+            "%s: listed %d objects in %.1f s (%d pages, resourceVersion %s)",
+            self._label,
+            len(items),
+            time.monotonic() - started,
+            pages,
+            resource_version,
+        )
+
+    async def _get(self, verb: str, query: Query) -> bytes:
+        try:
+            body = await self._transport.get(
+                self._path, query, request_timeout=self._settings.list_request_timeout
+            )
+        except ApiError as e:
+            self._count_request(verb, str(e.status))
+            raise
+        except TransportError:
+            self._count_request(verb, "transport")
+            raise
+        self._count_request(verb, "ok")
+        return body
+
+    def _normalize(self, normalize: Any, obj: KubeObject) -> T:
+        try:
+            item: T = normalize(obj)
+        except (ValueError, TypeError, msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise MalformedEventError(
+                f"cannot read {self.spec.resource.kind} {obj.metadata.namespace or ''}/"
+                f"{obj.metadata.name}: {e}"
+            ) from e
+        return item
+
+    # -- WATCH --------------------------------------------------------------------
+
+    async def _watch(self, *, initial: bool) -> None:
+        s = self._settings
+        pairs = [("watch", "1"), ("allowWatchBookmarks", "true")]
+        if initial:
+            pairs += [
+                ("sendInitialEvents", "true"),
+                ("resourceVersionMatch", "NotOlderThan"),
+                ("resourceVersion", ""),
+            ]
+            verb = "stream-list"
+        else:
+            pairs.append(("resourceVersion", self.resource_version or ""))
+            verb = "watch"
+        pairs.append(("timeoutSeconds", str(s.watch_timeout(self._rng))))
+        try:
+            stream = self._transport.stream(
+                self._path, self._query(*pairs), inactivity_timeout=s.inactivity_timeout
+            )
+            resp = await stream.__aenter__()
+        except ApiError as e:
+            self._count_request(verb, str(e.status))
+            if initial and e.status in _STREAMING_REFUSED:
+                raise _StreamingRefused(str(e)) from e
+            raise
+        except TransportError:
+            self._count_request(verb, "transport")
+            raise
+        self._count_request(verb, "ok")
+        try:
+            await self._consume(resp, initial=initial)
+        finally:
+            await stream.__aexit__(None, None, None)
+
+    async def _consume(self, resp: Any, *, initial: bool) -> None:
+        started = time.monotonic()
+        events = 0
+        items: list[T] = []
+        next_log = started + self._settings.progress_log_interval
+        handler = self._handler
+        normalize = self.spec.normalize
+        counts = self._stats.events
+        kind = self._kind
+        if not initial:
+            await self._healthy()
+        async for batch in iter_line_batches(resp):
+            for line in batch:
+                try:
+                    event = _event_decoder.decode(line)
+                except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                    raise MalformedEventError(f"undecodable watch event ({e})", line=line) from e
+                type_ = event.type
+                counts[(kind, type_)] += 1
+                obj = event.object
+                if type_ == "ADDED" or type_ == "MODIFIED" or type_ == "DELETED":
+                    item = self._normalize(normalize, obj)
+                    events += 1
+                    if initial:
+                        items.append(item)
+                        now = time.monotonic()
+                        if now >= next_log:
+                            next_log = now + self._settings.progress_log_interval
+                            log.info(
+                                "%s: streaming list, %d objects so far (%.1f s)",
+                                self._label,
+                                len(items),
+                                now - started,
+                            )
+                        continue
+                    await handler.on_event(cast(EventType, type_), item)
+                    if obj.metadata.resource_version:
+                        self.resource_version = obj.metadata.resource_version
+                elif type_ == "BOOKMARK":
+                    rv = obj.metadata.resource_version
+                    if not rv:
+                        continue
+                    if initial:
+                        annotations = obj.metadata.annotations or {}
+                        if annotations.get(INITIAL_EVENTS_END) == "true":
+                            await handler.on_list(items, rv)
+                            self._stats.relists[kind] += 1
+                            self.resource_version = rv
+                            self.synced = True
+                            log.info(
+                                "%s: listed %d objects in %.1f s (streaming, resourceVersion %s)",
+                                self._label,
+                                len(items),
+                                time.monotonic() - started,
+                                rv,
+                            )
+                            items = []
+                            initial = False
+                            await self._healthy()
+                        continue
+                    self.resource_version = rv
+                    await handler.on_bookmark(rv)
+                elif type_ == "ERROR":
+                    raise self._error_event(obj)
+                else:
+                    raise MalformedEventError(f"unknown watch event type {type_!r}", line=line)
+        if initial:
+            raise TransportError(
+                f"streaming list ended after {len(items)} objects, "
+                "before its initial-events-end bookmark"
+            )
+        self._count_restart("closed")
+        if events == 0 and time.monotonic() - started < self._settings.min_watch_duration:
+            raise TransportError("watch ended at once without an event")
+
+    def _error_event(self, obj: KubeObject) -> ApiError:
+        code = obj.code or 0
+        reason = obj.reason or ""
+        if code == 0 and reason in ("Expired", "Gone"):
+            code = 410
+        return api_error_from_status(
+            code or 500, reason=reason, message=obj.message or "watch ERROR event"
+        )

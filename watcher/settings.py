@@ -1,0 +1,108 @@
+"""Every timing and size the informers use, in one place.
+
+The defaults follow client-go's reflector, so the agent behaves towards a real
+API server the way its controllers do: watches last a random 5-10 minutes
+(spreading reconnects of many agents), failures back off from 0.8 s doubling to
+30 s with full jitter (no thundering herd after an API server restart), and the
+backoff forgets after two healthy minutes. The inactivity timeout must exceed
+the server's bookmark interval (about a minute in Kubernetes): a stream that
+has sent neither an event nor a bookmark for that long is dead, whatever TCP
+thinks. Tests shrink these numbers instead of patching the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+
+__all__ = ["Backoff", "WatchSettings"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WatchSettings:
+    """Timings (seconds) and sizes for list/watch; see the module docstring."""
+
+    # LIST: objects per page; a page request slower than this is a failure.
+    list_page_size: int = 500
+    list_request_timeout: float = 60.0
+    # Try a streaming list (sendInitialEvents) first; fall back to pages when
+    # the server refuses it.
+    streaming_list: bool = True
+    # WATCH: the server ends the stream after a random time in this range.
+    watch_timeout_min: float = 300.0
+    watch_timeout_max: float = 600.0
+    # No byte for this long (events and bookmarks both count) -> reconnect.
+    inactivity_timeout: float = 150.0
+    connect_timeout: float = 10.0
+    # A watch that ends sooner than this without a single event counts as a
+    # failure, so a server that closes every stream at once is not hammered.
+    min_watch_duration: float = 1.0
+    # Exponential backoff with full jitter: sleep uniform(0, min(max, initial * factor**n)).
+    backoff_initial: float = 0.8
+    backoff_factor: float = 2.0
+    backoff_max: float = 30.0
+    # n resets when no failure happened for this long.
+    backoff_reset_after: float = 120.0
+    # Upper bound on a server's Retry-After, so a typo there cannot park us for a day.
+    retry_after_max: float = 60.0
+    # Progress log lines while a list is running.
+    progress_log_interval: float = 5.0
+    # Pods wait this long for the ReplicaSet informer to sync before they start
+    # (their deployment is then derived from pod-template-hash and fixed up).
+    link_sync_wait: float = 30.0
+    # Pods whose ReplicaSet is not known yet, kept for the fix-up; beyond this
+    # the oldest are dropped (and counted) and keep their derived deployment.
+    pending_link_limit: int = 10_000
+
+    def __post_init__(self) -> None:
+        positive = (
+            "list_page_size",
+            "list_request_timeout",
+            "watch_timeout_min",
+            "inactivity_timeout",
+            "connect_timeout",
+            "backoff_initial",
+            "backoff_max",
+            "backoff_reset_after",
+            "pending_link_limit",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"WatchSettings.{name} must be positive")
+        if self.watch_timeout_max < self.watch_timeout_min:
+            raise ValueError("WatchSettings.watch_timeout_max must be >= watch_timeout_min")
+        if self.backoff_factor < 1:
+            raise ValueError("WatchSettings.backoff_factor must be >= 1")
+
+    def watch_timeout(self, rng: random.Random) -> int:
+        """A fresh server-side timeoutSeconds for one watch request."""
+        return max(1, round(rng.uniform(self.watch_timeout_min, self.watch_timeout_max)))
+
+
+class Backoff:
+    """Exponential backoff with full jitter that forgets after a healthy period."""
+
+    def __init__(self, settings: WatchSettings, *, rng: random.Random | None = None) -> None:
+        self._settings = settings
+        self._rng = rng or random.Random()
+        self._attempt = 0
+        self._last_failure: float | None = None
+
+    @property
+    def attempt(self) -> int:
+        return self._attempt
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+    def next_delay(self) -> float:
+        """The sleep before the next try; each call counts as one failure."""
+        s = self._settings
+        now = time.monotonic()
+        if self._last_failure is not None and now - self._last_failure > s.backoff_reset_after:
+            self._attempt = 0
+        self._last_failure = now
+        ceiling = min(s.backoff_max, s.backoff_initial * s.backoff_factor**self._attempt)
+        self._attempt = min(self._attempt + 1, 64)
+        return self._rng.uniform(0.0, ceiling)

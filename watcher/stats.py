@@ -1,0 +1,44 @@
+"""Counters of what the informers did, for logs, tests and the metrics exporter.
+
+Plain integers keyed by tuples, updated on the event loop without locks; the
+Prometheus collector reads `snapshot()` (a copy), never the live dicts. Keys:
+
+- `requests[(kind, verb, result)]`: verb `list` (one per page), `watch`,
+  `stream-list`; result `ok` or an HTTP status / `transport` / `timeout`.
+- `restarts[(kind, reason)]`: why a watch was re-established: `closed` (clean
+  end, resumed), `gone` (410 -> relist), `continue-gone` (410 on a page ->
+  list restarted), `stalled`, `malformed`, `throttled`, `error`.
+- `events[(kind, type)]`: ADDED, MODIFIED, DELETED, BOOKMARK, ERROR received.
+- `relists[kind]`: completed lists (initial and after 410).
+- `link_overflow`: pods dropped from the deployment fix-up set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+__all__ = ["WatchStats"]
+
+
+@dataclasses.dataclass
+class WatchStats:
+    requests: Counter[tuple[str, str, str]] = dataclasses.field(default_factory=Counter)
+    restarts: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    events: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    relists: Counter[str] = dataclasses.field(default_factory=Counter)
+    link_overflow: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy safe to read from another task (or thread) while counting goes on."""
+        return {
+            "requests": dict(self.requests),
+            "restarts": dict(self.restarts),
+            "events": dict(self.events),
+            "relists": dict(self.relists),
+            "link_overflow": self.link_overflow,
+        }
+
+    def restarts_of(self, kind: str) -> dict[str, int]:
+        return {reason: n for (k, reason), n in self.restarts.items() if k == kind}

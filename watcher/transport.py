@@ -1,0 +1,169 @@
+"""Raw GET requests through kubernetes-asyncio's ApiClient, errors translated.
+
+kubernetes-asyncio supplies the URL, the authentication headers (including
+the refresh hook of rotating tokens) and the aiohttp session with its TLS
+context; `_preload_content=False` hands us the aiohttp response before any
+model is built, so bodies are read as bytes and decoded with msgspec. With
+that flag the client does not check the status either, so the check (and the
+translation of every aiohttp/asyncio failure into `watcher.errors`) happens
+here, at the edge of the foreign library.
+
+A watch response is consumed as batches of complete lines. The inactivity
+timeout is aiohttp's `sock_read`: re-armed by every byte received, so events
+and bookmarks both prove the stream alive, and a stream silent for longer
+raises `StalledStreamError`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+
+import aiohttp
+import msgspec
+from kubernetes_asyncio.client import ApiClient
+
+from watcher.errors import (
+    BODY_LIMIT,
+    StalledStreamError,
+    TransportError,
+    api_error_from_status,
+)
+
+__all__ = ["ApiTransport", "Query", "iter_line_batches"]
+
+Query = Sequence[tuple[str, str]]
+
+
+class _Status(msgspec.Struct):
+    reason: str = ""
+    message: str = ""
+    code: int = 0
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class ApiTransport:
+    """GET collections as bytes or as a stream of lines, on one ApiClient."""
+
+    def __init__(self, api: ApiClient, *, connect_timeout: float = 10.0) -> None:
+        self._api = api
+        self._connect_timeout = connect_timeout
+
+    async def _open(
+        self, path: str, query: Query, *, read_timeout: float, total: float | None
+    ) -> aiohttp.ClientResponse:
+        timeout = aiohttp.ClientTimeout(
+            total=total,
+            connect=self._connect_timeout,
+            sock_connect=self._connect_timeout,
+            sock_read=read_timeout,
+        )
+        try:
+            resp: aiohttp.ClientResponse = await self._api.call_api(
+                path,
+                "GET",
+                query_params=list(query),
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            raise TransportError(f"GET {path}: {type(e).__name__}: {e}") from e
+        if resp.status != 200:
+            await self._raise_for_status(resp, path)
+        return resp
+
+    async def _raise_for_status(self, resp: aiohttp.ClientResponse, path: str) -> None:
+        try:
+            body = await resp.content.read(BODY_LIMIT * 8)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            body = b""
+        finally:
+            resp.release()
+        status = _Status()
+        with suppress(msgspec.DecodeError, msgspec.ValidationError):
+            status = msgspec.json.decode(body, type=_Status)
+        raise api_error_from_status(
+            resp.status,
+            reason=status.reason or (resp.reason or ""),
+            message=status.message or f"GET {path}",
+            body=body.decode("utf-8", "replace"),
+            retry_after=_retry_after(resp.headers.get("Retry-After")),
+        )
+
+    async def get(self, path: str, query: Query, *, request_timeout: float) -> bytes:
+        """One whole response body (a LIST page)."""
+        resp = await self._open(path, query, read_timeout=request_timeout, total=request_timeout)
+        try:
+            return await resp.read()
+        except TimeoutError as e:
+            raise TransportError(
+                f"GET {path}: no complete answer within {request_timeout} s"
+            ) from e
+        except (aiohttp.ClientError, OSError) as e:
+            raise TransportError(f"GET {path}: {type(e).__name__}: {e}") from e
+        finally:
+            resp.release()
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, query: Query, *, inactivity_timeout: float
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """An open watch response; read it with `iter_line_batches`."""
+        resp = await self._open(path, query, read_timeout=inactivity_timeout, total=None)
+        try:
+            yield resp
+        finally:
+            resp.close()
+
+
+async def iter_line_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
+    """The complete, non-empty lines of a streaming body, a network chunk at a time.
+
+    Batching per chunk keeps per-event overhead low (one await per chunk, not
+    per line). A trailing partial line at a clean end of stream is dropped:
+    the server never completed that event, and resuming from the last good
+    resourceVersion makes it send the event again.
+    """
+    parts: list[bytes] = []
+    content = resp.content
+    try:
+        while True:
+            chunk = await content.readany()
+            if not chunk:
+                return
+            if b"\n" not in chunk:
+                parts.append(chunk)
+                continue
+            if parts:
+                parts.append(chunk)
+                chunk = b"".join(parts)
+                parts.clear()
+            lines = chunk.split(b"\n")
+            tail = lines.pop()
+            if tail:
+                parts.append(tail)
+            batch = [line for line in lines if line and not line.isspace()]
+            if batch:
+                yield batch
+    except TimeoutError as e:
+        raise StalledStreamError("watch stream sent nothing within the inactivity timeout") from e
+    except (aiohttp.ClientError, OSError) as e:
+        raise TransportError(f"watch stream broke: {type(e).__name__}: {e}") from e
