@@ -10,16 +10,25 @@ from .errors import (
     NotFound,
     SimulatorError,
 )
+from .faults import Faults
+from .requestlog import RequestLog
+from .resources import RESOURCES, ResourceInfo
+from .server import Simulator
 from .storage import ObjectStore
 
 __all__ = [
+    "RESOURCES",
     "AlreadyExists",
     "ApiError",
     "BadRequest",
     "Conflict",
     "Expired",
+    "Faults",
     "Invalid",
     "NotFound",
     "ObjectStore",
+    "RequestLog",
+    "ResourceInfo",
+    "Simulator",
     "SimulatorError",
 ]

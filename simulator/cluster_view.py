@@ -15,7 +15,7 @@ string hashing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 from .objects import Obj, parse_cpu_millis, parse_memory_bytes
 
@@ -154,7 +154,9 @@ class ReplicaSetFacts:
         self.owner: Key | None = (self.namespace, owner[0]) if owner else None
         self.owner_uid: str = owner[1] if owner else ""
         self.hash: str = (meta.get("labels") or {}).get("pod-template-hash", "")
-        self.revision = int((meta.get("annotations") or {}).get("deployment.kubernetes.io/revision") or 0)
+        self.revision = int(
+            (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision") or 0
+        )
         self.replicas = int(spec.get("replicas", 1) or 0)
         self.status_replicas = int(status.get("replicas") or 0)
         self.ready = int(status.get("readyReplicas") or 0)
@@ -353,7 +355,7 @@ class ClusterView:
         for observer in self._observers:
             observer(resource, event_type, key, old, new)
 
-    _handlers: dict[str, Callable[[ClusterView, str, Obj], None]] = {
+    _handlers: ClassVar[dict[str, Callable[[ClusterView, str, Obj], None]]] = {
         "pods": _pod,
         "replicasets": _replicaset,
         "deployments": _deployment,

@@ -23,6 +23,8 @@ import random
 import uuid
 from typing import Any, TypeAlias
 
+import msgspec
+
 __all__ = [
     "KUBELET_VERSION",
     "SAFE_ALPHABET",
@@ -70,7 +72,13 @@ _SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 def random_suffix(rng: random.Random, length: int = 5) -> str:
     """The random tail of a generated name (`web-7d4b9c8f6d-x2k9p`)."""
-    return "".join(rng.choices(SAFE_ALPHABET, k=length))
+    size = len(SAFE_ALPHABET)
+    number = rng.randrange(size**length)
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, size)
+        chars.append(SAFE_ALPHABET[digit])
+    return "".join(chars)
 
 
 def safe_encode(text: str) -> str:
@@ -86,7 +94,7 @@ def pod_template_hash(template: Obj, collision_count: int = 0) -> str:
     hashes only use the characters 4-9, b, c, d, f (`7d4b9c8f6d`). Equal
     templates give equal hashes, so a rollback finds its old ReplicaSet again.
     """
-    data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    data = msgspec.json.encode(template, order="sorted")
     value = 0x811C9DC5
     for byte in data:
         value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
@@ -109,7 +117,7 @@ def container_id(rng: random.Random) -> str:
 
 
 def normalized_image(image: str) -> str:
-    """The image reference as containerd reports it (`nginx:1.27` -> `docker.io/library/nginx:1.27`)."""
+    """The image reference as containerd reports it (`docker.io/library/nginx:1.27`)."""
     name = image
     first = name.split("/", 1)[0]
     if "/" not in name:
@@ -236,24 +244,44 @@ def fields_v1(part: Obj) -> Obj:
     return {f"f:{key}": _field_node(part[key], top=True) for key in sorted(part)}
 
 
+# Field sets of lists already seen, by identity: the containers list of a
+# template is shared by its Deployment, ReplicaSet and pods, and computing its
+# field set is the costly part. The entry keeps the list alive, so its id
+# cannot be reused while cached.
+_LIST_FIELDS: dict[int, tuple[list[Any], Obj]] = {}
+_LIST_FIELDS_MAX = 256
+
+
 def _field_node(value: Any, *, top: bool = False) -> Obj:
-    if isinstance(value, dict):
+    if type(value) is list:
+        cached = _LIST_FIELDS.get(id(value))
+        if cached is not None and cached[0] is value:
+            return cached[1]
+    if type(value) is dict:
         if not value:
             return {}
         node: Obj = {} if top else {".": {}}
         for key in sorted(value):
-            node[f"f:{key}"] = _field_node(value[key])
+            node["f:" + key] = _field_node(value[key])
         return node
-    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+    if type(value) is list and value and all(type(item) is dict for item in value):
         for keys in _LIST_KEYS:
-            if all(all(k in item for k in keys) for item in value):
+            if all(k in item for item in value for k in keys):
                 items: Obj = {}
                 for item in value:
-                    merge_key = json.dumps({k: item[k] for k in keys}, separators=(",", ":"))
-                    child = _field_node(item)
-                    items[f"k:{merge_key}"] = child or {".": {}}
+                    merge_key = ",".join(f'"{k}":{_json_scalar(item[k])}' for k in keys)
+                    items["k:{" + merge_key + "}"] = _field_node(item) or {".": {}}
+                if len(_LIST_FIELDS) >= _LIST_FIELDS_MAX:
+                    _LIST_FIELDS.clear()
+                _LIST_FIELDS[id(value)] = (value, items)
                 return items
     return {}
+
+
+def _json_scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return json.dumps(value)
 
 
 def _managed_entry(manager: str, fields: Obj, time: str, *, subresource: str | None = None) -> Obj:
@@ -807,12 +835,14 @@ class PodBlueprint:
         container_ids: list[str],
         restarts: int = 0,
         last_state: Obj | None = None,
+        main_started: str | None = None,
         shared_conditions: list[Obj] | None = None,
     ) -> Obj:
         """A scheduled, running and ready pod, as `populate()` finds the cluster.
 
         `shared_conditions` lets pods created together share one conditions
-        list; `last_state` gives the first container an earlier termination.
+        list; `last_state` gives the first container an earlier termination and
+        `main_started` the start of its current instance.
         """
         pod = self.new_pod(name=name, uid=uid, created=created, volume_suffix=volume_suffix)
         pod["spec"]["nodeName"] = node_name
@@ -831,7 +861,9 @@ class PodBlueprint:
                     "ready": True,
                     "restartCount": restarts if first else 0,
                     "started": True,
-                    "state": {"running": {"startedAt": created}},
+                    "state": {
+                        "running": {"startedAt": (main_started or created) if first else created}
+                    },
                     "volumeMounts": [{**mounts[0], "recursiveReadOnly": "Disabled"}],
                 }
             )

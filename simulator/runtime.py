@@ -17,10 +17,11 @@ from typing import Any
 
 from .cluster_view import ClusterView, Key
 from .event_recorder import EventRecorder
+from .objects import Obj
 from .storage import ObjectStore
 from .virtual_clock import SimClock, TimerQueue
 
-__all__ = ["Runtime", "Timer"]
+__all__ = ["Runtime", "Timer", "status_body"]
 
 Timer = Callable[[], None]
 
@@ -44,6 +45,9 @@ class Runtime:
         self.recorder = recorder
         self.timers: TimerQueue[Timer] = TimerQueue()
         self.counters: Counter[str] = Counter()
+        # While set, components keep their facts current but queue no work:
+        # `Scenario.populate()` writes a settled cluster and needs no reactions.
+        self.quiet = False
         # Whether the store can mark a pod for graceful deletion (deletionTimestamp
         # in the future, the kubelet finishing it). Without it a deletion is immediate.
         self.graceful_delete = "grace_period_seconds" in inspect.signature(store.delete).parameters
@@ -71,3 +75,16 @@ class Runtime:
             delete("pods", key[0], key[1], grace_period_seconds=grace)
         else:
             self.store.delete("pods", key[0], key[1])
+
+
+def status_body(obj: Obj, status: Obj) -> Obj:
+    """A minimal body for a /status write: the object's identity and the new status.
+
+    Used right after a write to the main resource: the dict passed to that
+    write now belongs to the store's event, so the next write must not reuse it.
+    """
+    meta = obj["metadata"]
+    return {
+        "metadata": {"name": meta["name"], "namespace": meta.get("namespace")},
+        "status": status,
+    }

@@ -186,32 +186,44 @@ def parse_field_selector(text: str | None, info: ResourceInfo) -> FieldSelector:
     return FieldSelector(tuple(terms))
 
 
-def _dig(obj: Mapping[str, Any], path: str) -> Any:
-    node: Any = obj
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
+def _paths(info: ResourceInfo) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    cached = _PATHS.get(info.plural)
+    if cached is None:
+        cached = tuple(
+            (
+                name,
+                tuple(
+                    (
+                        "source.component" if (info.kind == "Event" and name == "source") else name
+                    ).split(".")
+                ),
+            )
+            for name in info.selectable_fields
+        )
+        _PATHS[info.plural] = cached
+    return cached
 
 
-def _as_field(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+_PATHS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
+_FALSE_WHEN_ABSENT = frozenset({"spec.hostNetwork", "spec.unschedulable"})
 
 
 def field_values(info: ResourceInfo, obj: Mapping[str, Any]) -> dict[str, str]:
-    """The selectable field values of one object version, as strings."""
+    """The selectable field values of one object version, as strings.
+
+    Runs on every write, so it walks plain dicts without generic checks.
+    """
     values: dict[str, str] = {}
-    for name in info.selectable_fields:
-        path = "source.component" if (info.kind == "Event" and name == "source") else name
-        raw = _dig(obj, path)
-        if raw is None and name in ("spec.hostNetwork", "spec.unschedulable"):
-            raw = False
-        values[name] = _as_field(raw)
+    for name, path in _paths(info):
+        node: Any = obj
+        for part in path:
+            node = node.get(part) if type(node) is dict else None
+        if node is None:
+            values[name] = "false" if name in _FALSE_WHEN_ABSENT else ""
+        elif node is True or node is False:
+            values[name] = "true" if node else "false"
+        else:
+            values[name] = node if type(node) is str else str(node)
     return values
 
 

@@ -250,6 +250,7 @@ class Simulator:
                 if scheme.lower() != "bearer" or not hmac.compare_digest(
                     presented.strip().encode(), self.token.encode()
                 ):
+                    self.requests.record(verb="unauthenticated", resource=request.path)
                     raise Unauthorized("Unauthorized")
             return await handler(request)
         except ApiError as exc:

@@ -179,6 +179,8 @@ class ObjectStore:
         # can no longer be replayed or listed at.
         self._window_start = 0
         self._listeners: list[Callable[[Event], None]] = []
+        self._stamp_second = -1
+        self._stamp = ""
 
     # -- the interface the scenario engine and tests use ----------------------
 
@@ -212,6 +214,8 @@ class ObjectStore:
         uid, resourceVersion and generation are assigned here. A
         creationTimestamp given by the caller is kept (the scenario engine may
         seed an old cluster); the HTTP layer strips it as the API server does.
+        The returned object shares nested values with `obj`: treat both as
+        frozen (the stored truth is the encoded bytes; `get` gives copies).
         """
         info = self._info(resource)
         meta = dict(obj.get("metadata") or {})
@@ -227,7 +231,8 @@ class ObjectStore:
         if info.namespaced:
             meta["namespace"] = key[0]
         meta.setdefault("uid", str(uuid.uuid4()))
-        meta.setdefault("creationTimestamp", format_timestamp(self._clock()))
+        if "creationTimestamp" not in meta:
+            meta["creationTimestamp"] = self._now()
         meta.pop("deletionTimestamp", None)
         if info.has_generation:
             meta["generation"] = 1
@@ -236,9 +241,8 @@ class ObjectStore:
         entry = self._commit(info, key, new)
         table[key] = entry
         bisect.insort(self._keys[resource], key)
-        stored = entry.decode()
-        self._record(Event(type="ADDED", resource=resource, entry=entry, prev=None, obj=stored))
-        return stored
+        self._record(Event(type="ADDED", resource=resource, entry=entry, prev=None, obj=new))
+        return new
 
     def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         entry = self.get_entry(resource, namespace, name)
@@ -334,7 +338,7 @@ class ObjectStore:
         if meta.get("finalizers"):
             if meta.get("deletionTimestamp"):
                 return obj
-            meta["deletionTimestamp"] = format_timestamp(self._clock())
+            meta["deletionTimestamp"] = self._now()
             meta["deletionGracePeriodSeconds"] = 0
             entry = self._commit(info, key, obj)
             self._objects[resource][key] = entry
@@ -402,6 +406,8 @@ class ObjectStore:
         snapshot; Expired when the window no longer reaches back that far.
         """
         self._info(resource)
+        if limit is not None and limit <= 0:
+            limit = None
         rv = self._rv if at_rv is None else at_rv
         overlay: dict[Key, Entry | None] = {}
         if rv < self._rv:
@@ -419,6 +425,17 @@ class ObjectStore:
         keys = self._keys[resource]
         lo, hi = self._bounds(resource, namespace)
         start = lo if after is None else max(lo, bisect.bisect_right(keys, after))
+        if not overlay and predicate is None:
+            # The common case (a current list without selectors) is a slice.
+            stop = hi if limit is None else min(hi, start + limit)
+            chunk = [table[key] for key in keys[start:stop]]
+            more = stop < hi
+            return Page(
+                entries=chunk,
+                rv=rv,
+                last_key=keys[stop - 1] if more else None,
+                remaining=hi - stop if more else None,
+            )
         # Keys that existed at `rv` but are gone now walk beside the live keys.
         gone = sorted(
             k
@@ -446,6 +463,14 @@ class ObjectStore:
         return Page(entries=out, rv=rv, last_key=last if more else None, remaining=remaining)
 
     # -- internals --------------------------------------------------------------
+
+    def _now(self) -> str:
+        """The clock as a metav1.Time string, formatted once per second of clock time."""
+        moment = self._clock()
+        second = int(moment.timestamp())
+        if second != self._stamp_second:
+            self._stamp_second, self._stamp = second, format_timestamp(moment)
+        return self._stamp
 
     def _info(self, resource: str) -> ResourceInfo:
         info = RESOURCES.get(resource)
@@ -561,14 +586,22 @@ def _merge(keys: list[Key], start: int, stop: int, extra: list[Key]) -> Iterator
 
 
 def _apply_defaults(info: ResourceInfo, obj: dict[str, Any]) -> None:
-    """The few defaults the API server fills on create that clients rely on."""
+    """The few defaults the API server fills on create that clients rely on.
+
+    `obj` is a shallow copy of the caller's object: nested dicts are replaced,
+    never changed in place, because callers may share them between objects.
+    """
     if info.kind == "Pod":
-        status = obj.setdefault("status", {})
-        if isinstance(status, dict):
-            status.setdefault("phase", "Pending")
+        status = obj.get("status")
+        if status is None:
+            obj["status"] = {"phase": "Pending"}
+        elif isinstance(status, dict) and "phase" not in status:
+            obj["status"] = {**status, "phase": "Pending"}
     elif info.kind == "Namespace":
         meta = obj["metadata"]
         meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
-        status = obj.setdefault("status", {})
-        if isinstance(status, dict):
-            status.setdefault("phase", "Active")
+        status = obj.get("status")
+        if status is None:
+            obj["status"] = {"phase": "Active"}
+        elif isinstance(status, dict) and "phase" not in status:
+            obj["status"] = {**status, "phase": "Active"}

@@ -62,6 +62,11 @@ class SimClock:
         """Move to an absolute point on the timer axis (never backwards)."""
         self._elapsed = max(self._elapsed, seconds)
 
+    def seconds_of(self, stamp: str) -> float:
+        """Where an API timestamp lies on the timer axis (negative: before the start)."""
+        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return (moment - self._start).total_seconds()
+
     def stamp(self, offset: float = 0.0) -> str:
         """The current time (plus `offset` seconds) formatted as the API writes it.
 

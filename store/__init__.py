@@ -1,5 +1,45 @@
-"""The SQLite state store: the agent's memory of the cluster and its history."""
+"""The SQLite state store: the agent's memory of the cluster and its history.
 
+Open it once, in the composition root::
+
+    from store import open_store, StoreSettings
+
+    async with open_store("/var/lib/kwc/state.db", settings=StoreSettings()) as store:
+        # informers write through the DeltaSink
+        await store.writer.put(Delta(Kind.POD, "ADDED", pod_row))
+        await store.writer.replace(Kind.POD, rows, resource_version="123")
+        await store.writer.sync(Kind.POD, resource_version="124", synced=True)
+        store.writer.subscribe(lambda transitions: queue.put_nowait(transitions))
+
+        # the MCP server and metrics read
+        page = await store.reader.list_pods(namespace="web", limit=50)
+        pod = await store.reader.get_pod("web", "api-7d9f")
+        changes = await store.reader.history(since=t0, min_severity="warning")
+        report = await store.reader.health_report(limit=50)
+        summary = await store.cluster_summary(top=5)
+        rows = await store.reader.query("SELECT phase, count(*) FROM pods GROUP BY phase")
+        store.healthy, store.last_error   # for /ready
+        store.counts()                    # gauges from memory, no I/O
+
+Modules: `model` (the contracts), `writer` (the single writer), `reader`
+(read-only connections, lists, history, guarded SQL), `view` (aggregates
+maintained incrementally), `health` (analyzers), `summaries`, `transitions`
+and `severity` (what counts as a status change and how bad it is),
+`selector` (label selectors), `quantity` (Kubernetes quantities), `schema`
+(migrations), `storage` (opening files, corruption handling), `errors`.
+"""
+
+from store.errors import (
+    CorruptStore,
+    InvalidQuery,
+    InvalidRow,
+    InvalidSelector,
+    QueryTimeout,
+    StoreClosed,
+    StoreError,
+    StoreUnavailable,
+)
+from store.health import Finding, HealthReport
 from store.model import (
     Condition,
     ContainerRow,
@@ -17,24 +57,61 @@ from store.model import (
     Transition,
 )
 from store.quantity import QuantityError, cpu_millicores, memory_bytes, parse_quantity
+from store.reader import GroupCount, Page, QueryResult, Reader
+from store.selector import Selector, parse_selector
+from store.service import Store, open_store
+from store.settings import HealthSettings, StoreSettings
+from store.summaries import (
+    ClusterSummary,
+    DeploymentSummary,
+    NamespaceSummary,
+    NodeSummary,
+)
+from store.writer import Subscriber, Writer
 
 __all__ = [
+    "ClusterSummary",
     "Condition",
     "ContainerRow",
+    "CorruptStore",
     "Delta",
     "DeltaSink",
     "DeploymentRow",
+    "DeploymentSummary",
     "EventType",
+    "Finding",
+    "GroupCount",
+    "HealthReport",
+    "HealthSettings",
+    "InvalidQuery",
+    "InvalidRow",
+    "InvalidSelector",
     "Kind",
+    "NamespaceSummary",
     "NodeRow",
+    "NodeSummary",
+    "Page",
     "PodRow",
     "QuantityError",
+    "QueryResult",
+    "QueryTimeout",
+    "Reader",
     "Row",
+    "Selector",
     "Severity",
+    "Store",
+    "StoreClosed",
+    "StoreError",
+    "StoreSettings",
+    "StoreUnavailable",
+    "Subscriber",
     "SyncState",
     "Taint",
     "Transition",
+    "Writer",
     "cpu_millicores",
     "memory_bytes",
+    "open_store",
     "parse_quantity",
+    "parse_selector",
 ]

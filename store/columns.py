@@ -90,8 +90,7 @@ class TableSpec:
         placeholders = ", ".join("?" * len(self.names))
         self.upsert_sql = (
             f"INSERT INTO {table} ({', '.join(self.names)}) VALUES ({placeholders}) "
-            f"ON CONFLICT(uid) DO UPDATE SET "
-            + ", ".join(f"{n}=excluded.{n}" for n in updatable)
+            f"ON CONFLICT(uid) DO UPDATE SET " + ", ".join(f"{n}=excluded.{n}" for n in updatable)
         )
         self.delete_sql = f"DELETE FROM {table} WHERE uid = ?"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "CorruptStore",
     "InvalidQuery",
+    "InvalidRow",
     "InvalidSelector",
     "QueryTimeout",
     "StoreClosed",
@@ -34,6 +35,10 @@ class StoreUnavailable(StoreError):
 
 class CorruptStore(StoreError):
     """The database file is not a valid SQLite database of ours."""
+
+
+class InvalidRow(StoreError, ValueError):
+    """A delta the writer refuses: wrong row type for its kind, unknown event type, no uid."""
 
 
 class StoreClosed(StoreError):

@@ -48,9 +48,7 @@ async def _v1_tables(conn: aiosqlite.Connection) -> None:
         )
     pods = TABLES[Kind.POD].table
     await conn.execute(f"CREATE INDEX {pods}_node ON {pods}(node, namespace, name)")
-    await conn.execute(
-        f"CREATE INDEX {pods}_deployment ON {pods}(namespace, deployment, name)"
-    )
+    await conn.execute(f"CREATE INDEX {pods}_deployment ON {pods}(namespace, deployment, name)")
     await conn.execute(f"CREATE INDEX {pods}_phase ON {pods}(phase, namespace, name)")
     await conn.execute(
         """CREATE TABLE transitions (
@@ -69,9 +67,7 @@ async def _v1_tables(conn: aiosqlite.Connection) -> None:
         )"""
     )
     await conn.execute("CREATE INDEX transitions_at ON transitions(at)")
-    await conn.execute(
-        "CREATE INDEX transitions_object ON transitions(kind, namespace, name, at)"
-    )
+    await conn.execute("CREATE INDEX transitions_object ON transitions(kind, namespace, name, at)")
     await conn.execute(
         """CREATE TABLE sync_state (
             kind TEXT PRIMARY KEY NOT NULL,
@@ -124,8 +120,7 @@ async def migrate(conn: aiosqlite.Connection, *, target: int = LATEST_VERSION) -
     found = await user_version(conn)
     if found > LATEST_VERSION:
         raise CorruptStore(
-            f"database schema version {found} is newer than this agent knows "
-            f"({LATEST_VERSION})"
+            f"database schema version {found} is newer than this agent knows ({LATEST_VERSION})"
         )
     for version in range(found, target):
         await conn.execute("BEGIN IMMEDIATE")
@@ -147,8 +142,6 @@ async def ensure_columns(conn: aiosqlite.Connection) -> list[str]:
             present = {r[1] for r in await cur.fetchall()}
         for column in spec.columns:
             if column.name not in present:
-                await conn.execute(
-                    f"ALTER TABLE {spec.table} ADD COLUMN {_column_sql(column)}"
-                )
+                await conn.execute(f"ALTER TABLE {spec.table} ADD COLUMN {_column_sql(column)}")
                 added.append(f"{spec.table}.{column.name}")
     return added

@@ -31,6 +31,9 @@ from typing import Any, NamedTuple
 
 from store.model import DeploymentRow, Kind, NodeRow, PodRow, Row, Severity
 from store.severity import (
+    LAST_TERMINATED_SEVERITY,
+    POD_PHASE_SEVERITY,
+    WAITING_SEVERITY,
     condition_severity,
     deletion_severity,
     last_terminated_severity,
@@ -49,6 +52,10 @@ __all__ = [
 ]
 
 Signature = tuple[Any, ...]
+
+_QUIET_PHASES = frozenset(p for p, s in POD_PHASE_SEVERITY.items() if s is Severity.INFO)
+_QUIET_WAITING = frozenset(r for r, s in WAITING_SEVERITY.items() if s is Severity.INFO)
+_QUIET_TERMINATED = frozenset(r for r, s in LAST_TERMINATED_SEVERITY.items() if s is Severity.INFO)
 
 _DEPLOYMENT_CONDITIONS = ("Available", "Progressing", "ReplicaFailure")
 _NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
@@ -94,7 +101,7 @@ def signature(kind: Kind, row: Row) -> Signature:
             row.node,
             row.deletion_at is not None,
             row.restarts,
-            tuple((c.name, c.waiting_reason, c.last_terminated_reason) for c in row.containers),
+            tuple([(c.name, c.waiting_reason, c.last_terminated_reason) for c in row.containers]),
         )
     if kind is Kind.DEPLOYMENT:
         assert isinstance(row, DeploymentRow)
@@ -183,7 +190,10 @@ def _explain(kind: Kind, field: str, value: str | None, row: Row) -> tuple[str, 
                     if field.endswith("/waiting_reason"):
                         return c.waiting_reason or "", c.waiting_message or ""
                     code = c.last_terminated_exit_code
-                    return (c.last_terminated_reason or "", "" if code is None else f"exit code {code}")
+                    return (
+                        c.last_terminated_reason or "",
+                        "" if code is None else f"exit code {code}",
+                    )
             return "", "container gone"
         if field == "phase":
             return row.reason or "", row.message or ""
@@ -231,14 +241,14 @@ def changes_between(kind: Kind, old: Signature, new: Signature, row: Row) -> lis
 def _pod_plainly_healthy(sig: Signature) -> bool:
     """The common case of an initial list, decided without building field names."""
     phase, ready, _node, deleting, _restarts, containers = sig
-    if phase_severity(phase) is not Severity.INFO:
+    if phase not in _QUIET_PHASES:
         return False
     if not ready and phase == "Running" and not deleting:
         return False
-    return all(
-        waiting_severity(w) is Severity.INFO and last_terminated_severity(t) is Severity.INFO
-        for _name, w, t in containers
-    )
+    for _name, waiting, last_terminated in containers:
+        if waiting not in _QUIET_WAITING or last_terminated not in _QUIET_TERMINATED:
+            return False
+    return True
 
 
 def first_sight_changes(kind: Kind, new: Signature, row: Row) -> list[Change]:

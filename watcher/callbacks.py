@@ -24,11 +24,11 @@ import fnmatch
 import inspect
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from store.model import Kind, Severity, Transition
 
@@ -89,8 +89,24 @@ class DispatchStats:
     dropped: int = 0  # the dispatcher's own queue was full
 
 
+class _Signal:
+    """A re-armable wake-up, created lazily so objects can be built outside a loop."""
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    def set(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._event is None or self._event.is_set():
+            self._event = anyio.Event()
+        await self._event.wait()
+
+
 class Subscription:
-    """One callback with its filter, queue and counters; `close()` ends it."""
+    """One callback with its filter, bounded queue and counters; `close()` ends it."""
 
     def __init__(
         self,
@@ -110,18 +126,22 @@ class Subscription:
         self.failed = 0
         self.dropped = 0
         self._registry = registry
-        self._send: MemoryObjectSendStream[Transition]
-        self._receive: MemoryObjectReceiveStream[Transition]
-        self._send, self._receive = anyio.create_memory_object_stream[Transition](queue_size)
+        self._queue: deque[Transition] = deque()
+        self._limit = queue_size
+        self._busy = False
+        self._closed = False
+        self._wake = _Signal()
+        self._idle = _Signal()
         self._last_warning = 0.0
-        self._idle = anyio.Event()
-        self._idle.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
 
     def offer(self, t: Transition) -> None:
-        try:
-            self._send.send_nowait(t)
-            self._idle = anyio.Event() if self._idle.is_set() else self._idle
-        except anyio.WouldBlock:
+        if self._closed:
+            return
+        if len(self._queue) >= self._limit:
             self.dropped += 1
             now = time.monotonic()
             if now - self._last_warning > _WARN_EVERY:
@@ -129,25 +149,34 @@ class Subscription:
                 log.warning(
                     "callback %s is behind; %d transitions dropped so far", self.name, self.dropped
                 )
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
+            return
+        self._queue.append(t)
+        self._wake.set()
 
     def close(self) -> None:
         """Stop delivering; transitions already queued are still delivered."""
+        self._closed = True
         self._registry._remove(self)
-        self._send.close()
+        self._wake.set()
 
     async def drained(self) -> None:
-        """Wait until everything queued so far was handed to the callback (for tests)."""
-        while self._receive.statistics().current_buffer_used or not self._idle.is_set():
+        """Wait until everything queued so far was handed to the callback."""
+        while self._queue or self._busy:
             await self._idle.wait()
 
     async def run(self) -> None:
-        async with self._receive:
-            async for t in self._receive:
-                await self._deliver(t)
-                if not self._receive.statistics().current_buffer_used:
-                    self._idle.set()
+        while True:
+            while self._queue:
+                t = self._queue.popleft()
+                self._busy = True
+                try:
+                    await self._deliver(t)
+                finally:
+                    self._busy = False
+            self._idle.set()
+            if self._closed:
+                return
+            await self._wake.wait()
 
     async def _deliver(self, t: Transition) -> None:
         try:
@@ -165,7 +194,7 @@ class Subscription:
                 t.namespace,
                 t.name,
                 t.field,
-                e or type(e).__name__,
+                str(e) or type(e).__name__,
             )
 
 
@@ -188,7 +217,9 @@ class CallbackRegistry:
         self._subs: list[Subscription] = []
         self._sub_queue_size = subscriber_queue_size
         self._timeout = callback_timeout
-        self._send, self._receive = anyio.create_memory_object_stream[Transition](queue_size)
+        self._queue: deque[Transition] = deque()
+        self._limit = queue_size
+        self._wake = _Signal()
         self._tg: TaskGroup | None = None
         self._last_warning = 0.0
 
@@ -211,7 +242,7 @@ class CallbackRegistry:
         """Call `callback(transition)` (sync or async) for each matching transition.
 
         `timeout` bounds one call (default: the registry's); None: unbounded,
-        for sinks that bound themselves.
+        for sinks that bound themselves (the webhook).
         """
         flt = TransitionFilter(
             kinds=frozenset(Kind(k) for k in kinds) if kinds is not None else None,
@@ -241,11 +272,9 @@ class CallbackRegistry:
 
     def publish(self, transitions: Iterable[Transition]) -> None:
         """Queue committed transitions for dispatch; never blocks (the store's hook)."""
+        queued = False
         for t in transitions:
-            try:
-                self._send.send_nowait(t)
-                self.stats.published += 1
-            except anyio.WouldBlock:
+            if len(self._queue) >= self._limit:
                 self.stats.dropped += 1
                 now = time.monotonic()
                 if now - self._last_warning > _WARN_EVERY:
@@ -253,6 +282,12 @@ class CallbackRegistry:
                     log.warning(
                         "transition dispatch queue full; %d dropped so far", self.stats.dropped
                     )
+                continue
+            self._queue.append(t)
+            self.stats.published += 1
+            queued = True
+        if queued:
+            self._wake.set()
 
     async def run(self) -> None:
         """Dispatch until cancelled."""
@@ -261,10 +296,13 @@ class CallbackRegistry:
             try:
                 for sub in self._subs:
                     tg.start_soon(sub.run)
-                async for t in self._receive:
-                    for sub in self._subs:
-                        if sub.filter.matches(t):
-                            sub.offer(t)
+                while True:
+                    while self._queue:
+                        t = self._queue.popleft()
+                        for sub in self._subs:
+                            if sub.filter.matches(t):
+                                sub.offer(t)
+                    await self._wake.wait()
             finally:
                 self._tg = None
 

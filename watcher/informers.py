@@ -158,7 +158,7 @@ class _StoreFeed:
     async def on_bookmark(self, rv: str) -> None:
         await self._sink.sync(self.kind, resource_version=rv)
 
-    async def on_error(self, error: str | None) -> None:
+    async def on_error(self, error: str) -> None:
         await self._sink.sync(self.kind, error=error)
 
 
@@ -178,7 +178,7 @@ class _FeedHandler:
     async def on_bookmark(self, resource_version: str) -> None:
         await self._feed.on_bookmark(resource_version)
 
-    async def on_error(self, error: str | None) -> None:
+    async def on_error(self, error: str) -> None:
         await self._feed.on_error(error)
 
 
@@ -221,7 +221,7 @@ class _LinkHandler:
     async def on_bookmark(self, resource_version: str) -> None:
         return None
 
-    async def on_error(self, error: str | None) -> None:
+    async def on_error(self, error: str) -> None:
         return None
 
 
@@ -292,6 +292,15 @@ class Informers:
     async def wait_synced(self) -> None:
         for feed in self.feeds.values():
             await feed.synced.wait()
+
+    def relist(self) -> None:
+        """Make every informer list again, e.g. after the store started over empty.
+
+        Synchronous, so it can be given to `writer.on_reset` directly.
+        """
+        log.info("relisting every kind")
+        for reflector in self.reflectors:
+            reflector.request_relist()
 
     # -- running ------------------------------------------------------------------------
 

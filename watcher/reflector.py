@@ -75,15 +75,11 @@ class ReflectorHandler(Protocol[T]):
 
     async def on_bookmark(self, resource_version: str) -> None: ...
 
-    async def on_error(self, error: str | None) -> None:
-        """The last failure (None: healthy again), for the sync state."""
+    async def on_error(self, error: str) -> None:
+        """The last failure, for the sync state (the next bookmark or list clears it)."""
 
 
 class _StreamingRefused(WatcherError):
-    pass
-
-
-class _ListRestart(WatcherError):
     pass
 
 
@@ -117,77 +113,96 @@ class Reflector(Generic[T]):
         self._streaming = settings.streaming_list
         self.resource_version: str | None = None
         self.synced = False
+        self._need_list = True
         self._failing = False
+        self._attempt = anyio.CancelScope()
+        self._gone_in_a_row = 0
 
     # -- the loop ---------------------------------------------------------------
 
+    def request_relist(self) -> None:
+        """Drop the current watch and list again (the store lost its data, say)."""
+        self._need_list = True
+        self._attempt.cancel()
+
     async def run(self) -> None:
-        need_list = True
         while True:
             delay = 0.0
-            try:
-                if need_list:
-                    if self._streaming:
-                        try:
-                            await self._watch(initial=True)
-                            need_list = False
-                            continue
-                        except _StreamingRefused as e:
-                            self._streaming = False
-                            log.info(
-                                "%s: streaming list refused (%s); using paged lists", self._label, e
-                            )
-                    await self._list()
-                    need_list = False
-                await self._watch(initial=False)
-            except GoneError as e:
-                self._count_restart("gone")
-                log.info(
-                    "%s: resourceVersion %s expired (%s); relisting",
-                    self._label,
-                    self.resource_version,
-                    e,
-                )
-                need_list = True
-                # An immediate relist, unless 410s come in a row (a server
-                # that cannot list at all): then the backoff applies.
-                delay = self._backoff.next_delay() if self._backoff.attempt > 1 else 0.0
-            except TooManyRequestsError as e:
-                self._count_restart("throttled")
-                delay = self._backoff.next_delay()
-                if e.retry_after is not None:
-                    delay = min(e.retry_after, self._settings.retry_after_max)
-                await self._report(f"throttled (429), retrying in {delay:.1f} s")
-            except StalledStreamError as e:
-                self._count_restart("stalled")
-                log.warning("%s: %s; reconnecting from %s", self._label, e, self.resource_version)
-                await self._report(str(e))
-            except MalformedEventError as e:
-                self._count_restart("malformed")
-                delay = self._backoff.next_delay()
-                log.warning(
-                    "%s: %s; reconnecting from %s in %.1f s",
-                    self._label,
-                    e,
-                    self.resource_version,
-                    delay,
-                )
-                await self._report(str(e))
-            except (ApiError, TransportError, _ListRestart) as e:
-                self._count_restart("error")
-                delay = self._backoff.next_delay()
-                log.warning("%s: %s; retrying in %.1f s", self._label, e, delay)
-                await self._report(str(e))
+            with anyio.CancelScope() as self._attempt:
+                delay = await self._run_once()
+            if self._attempt.cancelled_caught:
+                self._count_restart("relist-requested")
+                continue
             if delay > 0:
                 await anyio.sleep(delay)
 
-    async def _report(self, error: str | None) -> None:
-        self._failing = error is not None
+    async def _run_once(self) -> float:
+        """One list and/or watch; returns how long to wait before the next."""
+        delay = 0.0
+        try:
+            if self._need_list:
+                if self._streaming:
+                    try:
+                        # Lists, then goes on as the watch; a failure after
+                        # the list completed resumes from its resourceVersion.
+                        await self._watch(initial=True)
+                        return 0.0
+                    except _StreamingRefused as e:
+                        self._streaming = False
+                        log.info(
+                            "%s: streaming list refused (%s); using paged lists", self._label, e
+                        )
+                await self._list()
+            await self._watch(initial=False)
+        except GoneError as e:
+            self._count_restart("gone")
+            log.info(
+                "%s: resourceVersion %s expired (%s); relisting",
+                self._label,
+                self.resource_version,
+                e,
+            )
+            self._need_list = True
+            # An immediate relist, unless 410s come in a row (a server
+            # that cannot list at all): then the backoff applies.
+            delay = self._backoff.next_delay() if self._backoff.attempt > 1 else 0.0
+        except TooManyRequestsError as e:
+            self._count_restart("throttled")
+            delay = self._backoff.next_delay()
+            if e.retry_after is not None:
+                delay = min(e.retry_after, self._settings.retry_after_max)
+            await self._report(f"throttled (429), retrying in {delay:.1f} s")
+        except StalledStreamError as e:
+            self._count_restart("stalled")
+            log.warning("%s: %s; reconnecting from %s", self._label, e, self.resource_version)
+            await self._report(str(e))
+        except MalformedEventError as e:
+            self._count_restart("malformed")
+            delay = self._backoff.next_delay()
+            log.warning(
+                "%s: %s; reconnecting from %s in %.1f s",
+                self._label,
+                e,
+                self.resource_version,
+                delay,
+            )
+            await self._report(str(e))
+        except (ApiError, TransportError) as e:
+            self._count_restart("error")
+            delay = self._backoff.next_delay()
+            log.warning("%s: %s; retrying in %.1f s", self._label, e, delay)
+            await self._report(str(e))
+        return delay
+
+    async def _report(self, error: str) -> None:
+        self._failing = True
         await self._handler.on_error(error)
 
     async def _healthy(self) -> None:
-        if self._failing:
-            await self._report(None)
+        """A watch is open again after failures: progress, which clears the error."""
+        if self._failing and self.resource_version:
+            self._failing = False
+            await self._handler.on_bookmark(self.resource_version)
 
     def _count_restart(self, reason: str) -> None:
         self._stats.restarts[(self._kind, reason)] += 1
@@ -261,6 +276,7 @@ class Reflector(Generic[T]):
         self._stats.relists[self._kind] += 1
         self.resource_version = resource_version
         self.synced = True
+        self._need_list = False
         log.info(
             "%s: listed %d objects in %.1f s (%d pages, resourceVersion %s)",
             self._label,
@@ -348,6 +364,7 @@ class Reflector(Generic[T]):
                     raise MalformedEventError(f"undecodable watch event ({e})", line=line) from e
                 type_ = event.type
                 counts[(kind, type_)] += 1
+                self._gone_in_a_row = 0
                 obj = event.object
                 if type_ == "ADDED" or type_ == "MODIFIED" or type_ == "DELETED":
                     item = self._normalize(normalize, obj)
@@ -378,6 +395,7 @@ class Reflector(Generic[T]):
                             self._stats.relists[kind] += 1
                             self.resource_version = rv
                             self.synced = True
+                            self._need_list = False
                             log.info(
                                 "%s: listed %d objects in %.1f s (streaming, resourceVersion %s)",
                                 self._label,

@@ -12,7 +12,9 @@ look at first, checked in this order (the first match wins):
 - `Progressing`: a rollout is under way, by `kubectl rollout status`'s rules:
   the controller has not observed the latest generation yet, or fewer
   updated replicas than desired, or old replicas still around, or updated
-  replicas not all available.
+  replicas not all available *while the rollout is still going* (Progressing
+  reason other than NewReplicaSetAvailable). A pod that dies after the
+  rollout completed is not a rollout: that is `Degraded` or `Unavailable`.
 - `Unavailable`: Available=False (below the minimum availability), or no
   replica available while some are desired and the condition is missing.
 - `Degraded`: available, but fewer available replicas than desired.
@@ -95,7 +97,10 @@ def deployment_status(
         status.observed_generation < generation
         or status.updated_replicas < spec.replicas
         or status.replicas > status.updated_replicas
-        or status.available_replicas < status.updated_replicas
+        or (
+            status.available_replicas < status.updated_replicas
+            and (progressing is None or progressing.reason != "NewReplicaSetAvailable")
+        )
     ):
         return "Progressing"
     available = conditions.get("Available")

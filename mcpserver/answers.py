@@ -1,0 +1,262 @@
+"""The shapes of the MCP tools' answers: their output schemas, and what structured content holds.
+
+Small on purpose: an assistant pays for every token, so list items carry the
+columns that answer "what is wrong and where", and the `get_*` tools carry the
+rest. Every answer has `freshness`, so a client can tell a quiet cluster from
+an agent that lost its watch. Times are RFC 3339 (UTC); ages are seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "ChangeItem",
+    "ClusterHealth",
+    "ConditionItem",
+    "ContainerItem",
+    "DeploymentDetail",
+    "DeploymentItem",
+    "DeploymentList",
+    "FindingItem",
+    "Freshness",
+    "KindFreshness",
+    "MetricGroup",
+    "MetricSummary",
+    "NodeDetail",
+    "NodeItem",
+    "NodeList",
+    "PodDetail",
+    "PodItem",
+    "PodList",
+    "QueryAnswer",
+    "RecentChanges",
+]
+
+
+class KindFreshness(BaseModel):
+    synced: bool = Field(description="the informer completed its first list")
+    objects: int
+    seconds_since_last_event: float | None = Field(
+        default=None, description="seconds since the last watch event or list of this kind"
+    )
+    error: str | None = Field(default=None, description="the informer's current error, if any")
+
+
+class Freshness(BaseModel):
+    as_of: str = Field(description="when this answer was read from the watch cache")
+    stale: bool = Field(description="true when some kind is not synced or its watch is failing")
+    kinds: dict[str, KindFreshness]
+    reasons: list[str] = Field(default_factory=list, description="why the answer is stale")
+
+
+class FindingItem(BaseModel):
+    severity: str
+    check: str = Field(description="stable analyzer id, e.g. pod.crash_loop")
+    kind: str
+    namespace: str
+    name: str
+    reason: str
+    message: str
+    since: str | None = Field(default=None, description="when the problem started")
+    for_seconds: float | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClusterHealth(BaseModel):
+    freshness: Freshness
+    status: str = Field(description="ok, warning or critical: the worst finding's severity")
+    total_findings: int
+    counts_by_severity: dict[str, int]
+    counts_by_kind: dict[str, int]
+    counts_by_check: dict[str, int]
+    findings: list[FindingItem] = Field(description="ranked: critical first, then oldest")
+    truncated: bool
+    cluster: dict[str, Any] = Field(
+        default_factory=dict, description="object counts: pods by phase, nodes and deployments by status"
+    )
+
+
+class PodItem(BaseModel):
+    namespace: str
+    name: str
+    status: str = Field(description="kubectl's STATUS column, e.g. CrashLoopBackOff")
+    phase: str
+    ready: str = Field(description="ready containers / containers, e.g. 1/2")
+    restarts: int
+    node: str | None = None
+    deployment: str | None = None
+    age_seconds: float | None = None
+    reason: str | None = Field(default=None, description="why it is not healthy, when known")
+
+
+class PodList(BaseModel):
+    freshness: Freshness
+    total: int = Field(description="pods matching the filters (all pages)")
+    items: list[PodItem]
+    next_cursor: str | None = Field(default=None, description="pass as cursor for the next page")
+
+
+class ContainerItem(BaseModel):
+    name: str
+    image: str
+    init: bool = False
+    ready: bool
+    state: str
+    restarts: int
+    waiting_reason: str | None = None
+    waiting_message: str | None = None
+    terminated_reason: str | None = None
+    exit_code: int | None = None
+    last_terminated_reason: str | None = None
+    last_terminated_exit_code: int | None = None
+    last_terminated_at: str | None = None
+    cpu_request_m: int | None = None
+    cpu_limit_m: int | None = None
+    memory_request_bytes: int | None = None
+    memory_limit_bytes: int | None = None
+
+
+class ConditionItem(BaseModel):
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    last_transition: str | None = None
+
+
+class ChangeItem(BaseModel):
+    at: str
+    kind: str
+    namespace: str
+    name: str
+    field: str = Field(description="what changed, e.g. phase, ready, container/web/waiting_reason")
+    old: str | None
+    new: str | None
+    severity: str
+    reason: str = ""
+    message: str = ""
+
+
+class PodDetail(BaseModel):
+    freshness: Freshness
+    pod: dict[str, Any] = Field(description="the pod's status columns (namespace, name, phase, ...)")
+    containers: list[ContainerItem]
+    conditions: list[ConditionItem]
+    findings: list[FindingItem]
+    recent_changes: list[ChangeItem]
+    spec: dict[str, Any] | None = Field(
+        default=None, description="the stored pod spec, literal env values redacted"
+    )
+    redacted_values: int = 0
+
+
+class DeploymentItem(BaseModel):
+    namespace: str
+    name: str
+    status: str
+    replicas: int
+    ready: int
+    available: int
+    updated: int
+    unavailable: int
+    rollout_in_progress: bool
+    age_seconds: float | None = None
+    reason: str | None = None
+
+
+class DeploymentList(BaseModel):
+    freshness: Freshness
+    total: int
+    items: list[DeploymentItem]
+    next_cursor: str | None = None
+
+
+class DeploymentDetail(BaseModel):
+    freshness: Freshness
+    deployment: dict[str, Any]
+    conditions: list[ConditionItem]
+    findings: list[FindingItem]
+    pods_total: int
+    pods: list[PodItem] = Field(description="its pods, problems first (bounded)")
+    recent_changes: list[ChangeItem]
+
+
+class NodeItem(BaseModel):
+    name: str
+    status: str
+    ready: str
+    unschedulable: bool
+    roles: list[str]
+    pods: int
+    cpu_requested_m: int
+    cpu_allocatable_m: int
+    memory_requested_bytes: int
+    memory_allocatable_bytes: int
+    problems: list[str] = Field(default_factory=list, description="conditions that are not healthy")
+
+
+class NodeList(BaseModel):
+    freshness: Freshness
+    total: int
+    items: list[NodeItem]
+    next_cursor: str | None = None
+
+
+class NodeDetail(BaseModel):
+    freshness: Freshness
+    node: dict[str, Any]
+    conditions: list[ConditionItem]
+    taints: list[dict[str, Any]]
+    capacity: dict[str, int]
+    allocatable: dict[str, int]
+    requested: dict[str, int] = Field(description="sums over the node's non-terminated pods")
+    utilization: dict[str, float] = Field(description="requested / allocatable, 0..1+")
+    findings: list[FindingItem]
+    pods_total: int
+    pods: list[PodItem] = Field(description="pods on the node, problems first (bounded)")
+    recent_changes: list[ChangeItem]
+
+
+class RecentChanges(BaseModel):
+    freshness: Freshness
+    since: str
+    total: int | None = Field(default=None, description="changes matching (all pages), when counted")
+    items: list[ChangeItem]
+    next_cursor: str | None = None
+
+
+class MetricGroup(BaseModel):
+    key: str = Field(description="the namespace, node, or namespace/deployment")
+    pods: int
+    ready: int
+    restarts: int
+    problems: int = Field(description="pods with a health finding")
+    cpu_request_m: int
+    cpu_limit_m: int
+    memory_request_bytes: int
+    memory_limit_bytes: int
+    phases: dict[str, int]
+    statuses: dict[str, int]
+    cpu_allocatable_m: int | None = None
+    memory_allocatable_bytes: int | None = None
+
+
+class MetricSummary(BaseModel):
+    freshness: Freshness
+    by: str
+    sort: str
+    groups_total: int
+    cluster: dict[str, Any]
+    groups: list[MetricGroup]
+
+
+class QueryAnswer(BaseModel):
+    freshness: Freshness
+    columns: list[str]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool = Field(description="more rows matched than the row cap")
+    elapsed_ms: float

@@ -1,0 +1,184 @@
+"""Opening the database file, and deciding what a failure means.
+
+Three outcomes matter to an agent that must never crash-loop:
+
+- the file is fine: open it in WAL mode and bring the schema up to date;
+- the file is damaged (not a database, corrupt pages, a schema from the
+  future): it holds only a cache of the cluster, so move it aside with a
+  timestamp, log one line, and start empty — the informers' next list refills
+  it;
+- the file cannot be written (read-only filesystem, permissions, full disk,
+  another process holding the lock): that is the operator's to fix; raise
+  `StoreUnavailable` with the cause so the store can report itself unhealthy
+  and retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import aiosqlite
+
+from store.errors import CorruptStore, StoreError, StoreUnavailable
+from store.schema import ensure_columns, migrate
+from store.settings import StoreSettings
+
+__all__ = ["classify", "connect_reader", "connect_writer", "move_aside", "translate"]
+
+log = logging.getLogger("store")
+
+_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_UNAVAILABLE = (
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_PERM",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_AUTH",
+    "SQLITE_NOLFS",
+    "SQLITE_PROTOCOL",
+)
+
+
+def classify(exc: BaseException) -> str:
+    """`"corrupt"`, `"unavailable"` or `"other"` (a bug or a bad value, not the disk)."""
+    if isinstance(exc, CorruptStore):
+        return "corrupt"
+    if isinstance(exc, StoreUnavailable | OSError):
+        return "unavailable"
+    if isinstance(exc, sqlite3.Error):
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if name.startswith(_CORRUPT):
+            return "corrupt"
+        if name.startswith(_UNAVAILABLE):
+            return "unavailable"
+        text = str(exc).lower()
+        if "malformed" in text or "not a database" in text:
+            return "corrupt"
+        if "disk" in text or "readonly" in text or "read-only" in text or "unable to open" in text:
+            return "unavailable"
+    return "other"
+
+
+def translate(exc: BaseException, path: Path) -> StoreError:
+    """A foreign exception as one of ours, with the file and the cause in the message."""
+    if isinstance(exc, StoreError):
+        return exc
+    kind = classify(exc)
+    detail = f"{type(exc).__name__}: {exc}"
+    if kind == "corrupt":
+        return CorruptStore(f"database {path} is damaged ({detail})")
+    if kind == "unavailable":
+        hint = ""
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if name.startswith("SQLITE_FULL") or "full" in str(exc):
+            hint = " — the disk (or the configured size cap) is full"
+        elif name.startswith("SQLITE_READONLY") or "readonly" in str(exc).lower():
+            hint = " — the file or its directory is read-only"
+        elif isinstance(exc, PermissionError) or name.startswith(
+            ("SQLITE_CANTOPEN", "SQLITE_PERM")
+        ):
+            hint = " — check the path exists and is writable"
+        return StoreUnavailable(f"cannot write database {path}{hint} ({detail})")
+    return StoreError(f"database {path}: {detail}")
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its -wal/-shm) with a UTC timestamp; return the new name."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in ("-wal", "-shm", ""):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            src.rename(f"{target}{suffix}")
+    return target
+
+
+async def _pragma(conn: aiosqlite.Connection, sql: str) -> object:
+    async with conn.execute(sql) as cur:
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def connect_writer(path: Path, settings: StoreSettings) -> aiosqlite.Connection:
+    """The one write connection: WAL, synchronous=NORMAL, schema migrated, write access proven.
+
+    Raises CorruptStore or StoreUnavailable (never a raw sqlite3 error).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists() and path.stat().st_size > 0
+    except OSError as e:
+        raise translate(e, path) from e
+    try:
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+    except (sqlite3.Error, OSError) as e:
+        raise translate(e, path) from e
+    try:
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        if existed:
+            # Reading the schema proves the file is a database at all.
+            await _pragma(conn, "PRAGMA schema_version")
+            if settings.check_on_open:
+                verdict = await _pragma(conn, "PRAGMA quick_check")
+                if verdict != "ok":
+                    raise CorruptStore(f"database {path} failed quick_check: {verdict}")
+        mode = await _pragma(conn, "PRAGMA journal_mode = WAL")
+        if str(mode).lower() != "wal":
+            raise StoreUnavailable(f"cannot put database {path} in WAL mode (journal_mode={mode})")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA journal_size_limit = 67108864")
+        if settings.max_db_bytes is not None:
+            page = int(await _pragma(conn, "PRAGMA page_size") or 4096)  # type: ignore[call-overload]
+            await conn.execute(f"PRAGMA max_page_count = {max(1, settings.max_db_bytes // page)}")
+        await migrate(conn)
+        await ensure_columns(conn)
+        # Prove write access now rather than at the first batch: a read-only
+        # file opens and reads fine, and only fails on write.
+        await conn.execute("BEGIN IMMEDIATE")
+        await conn.execute(
+            "INSERT INTO sync_state(kind) VALUES ('_probe') ON CONFLICT(kind) DO NOTHING"
+        )
+        await conn.execute("DELETE FROM sync_state WHERE kind = '_probe'")
+        await conn.execute("COMMIT")
+    except BaseException as e:
+        await _close_quietly(conn)
+        if isinstance(e, sqlite3.Error | OSError):
+            raise translate(e, path) from e
+        raise
+    return conn
+
+
+async def connect_reader(path: Path) -> aiosqlite.Connection:
+    """A read-only connection: it cannot write even by mistake (mode=ro, query_only)."""
+    uri = f"file:{quote(str(path))}?mode=ro"
+    try:
+        conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+    except (sqlite3.Error, OSError) as e:
+        raise translate(e, path) from e
+    try:
+        await conn.execute("PRAGMA query_only = 1")
+        await conn.execute("PRAGMA busy_timeout = 5000")
+    except BaseException as e:
+        await _close_quietly(conn)
+        if isinstance(e, sqlite3.Error | OSError):
+            raise translate(e, path) from e
+        raise
+    return conn
+
+
+async def _close_quietly(conn: aiosqlite.Connection) -> None:
+    try:
+        await conn.close()
+    except Exception:  # noqa: BLE001 - closing a broken connection must not mask the cause
+        log.debug("error closing connection", exc_info=True)

@@ -1,0 +1,356 @@
+"""The committed state in memory: aggregates, health candidates and sync states.
+
+Cluster-wide questions ("pods by phase", "requests per node", "what is
+broken") must not scan 150k rows per call, so the writer maintains their
+answers incrementally: every committed batch carries, per object, its state
+before and after, and `View.apply` moves the object's contribution from the
+old buckets to the new ones. The view changes only after a commit, in the
+writer task, so readers in the same process see exactly what SQLite holds —
+no more, no less — and Prometheus collectors can read it synchronously
+without I/O.
+
+At open, the view is rebuilt from the tables (`Writer` loads every row's
+state once), so it survives restarts with the database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+from store.health import Candidate, Finding, node_overcommitted
+from store.model import Kind, SyncState
+
+__all__ = [
+    "DeploymentState",
+    "NodeState",
+    "PodState",
+    "Totals",
+    "View",
+]
+
+_TERMINAL = frozenset({"Succeeded", "Failed"})
+_NODE_TOTALS = (
+    "nodes",
+    "ready",
+    "cordoned",
+    "cpu_allocatable_m",
+    "memory_allocatable_bytes",
+    "pods_allocatable",
+)
+_DEPLOYMENT_TOTALS = (
+    "deployments",
+    "desired",
+    "ready",
+    "available",
+    "updated",
+    "degraded",  # fewer available than desired
+    "down",  # none available of some desired
+)
+
+
+class PodState(NamedTuple):
+    """What the writer remembers of a pod: its aggregate contribution, then identity and status.
+
+    The first eleven fields are the aggregate contribution; `View` compares
+    them to skip the (common) updates that change no sum.
+    """
+
+    namespace: str
+    node: str | None
+    deployment: str | None
+    phase: str
+    status: str
+    ready: bool
+    restarts: int
+    cpu_request_m: int
+    cpu_limit_m: int
+    memory_request_bytes: int
+    memory_limit_bytes: int
+    name: str
+    signature: tuple[Any, ...]
+    problem: int
+
+
+class DeploymentState(NamedTuple):
+    namespace: str
+    name: str
+    replicas: int
+    ready_replicas: int
+    available_replicas: int
+    updated_replicas: int
+    unavailable_replicas: int
+    status: str
+    signature: tuple[Any, ...]
+    problem: int
+
+
+class NodeState(NamedTuple):
+    namespace: str
+    name: str
+    ready: str
+    status: str
+    unschedulable: bool
+    cpu_allocatable_m: int
+    memory_allocatable_bytes: int
+    pods_allocatable: int
+    signature: tuple[Any, ...]
+    problem: int
+
+
+State = PodState | DeploymentState | NodeState
+
+
+class Totals:
+    """Sums over a set of pods: one per namespace, node, deployment and the cluster.
+
+    Requests and limits count only non-terminated pods, as the scheduler
+    (and `kubectl describe node`) does.
+    """
+
+    __slots__ = (
+        "cpu_limit_m",
+        "cpu_request_m",
+        "memory_limit_bytes",
+        "memory_request_bytes",
+        "phases",
+        "pods",
+        "ready",
+        "restarts",
+        "statuses",
+    )
+
+    def __init__(self) -> None:
+        self.pods = 0
+        self.ready = 0
+        self.restarts = 0
+        self.cpu_request_m = 0
+        self.cpu_limit_m = 0
+        self.memory_request_bytes = 0
+        self.memory_limit_bytes = 0
+        self.phases: dict[str, int] = {}
+        self.statuses: dict[str, int] = {}
+
+    def add(self, s: PodState, sign: int) -> None:
+        # Hot path (every pod change, four times): index access and inlined bumps.
+        self.pods += sign
+        if s[5]:
+            self.ready += sign
+        if s[6]:
+            self.restarts += sign * s[6]
+        phase = s[3]
+        if phase not in _TERMINAL:
+            self.cpu_request_m += sign * s[7]
+            self.cpu_limit_m += sign * s[8]
+            self.memory_request_bytes += sign * s[9]
+            self.memory_limit_bytes += sign * s[10]
+        counts = self.phases
+        n = counts.get(phase, 0) + sign
+        if n:
+            counts[phase] = n
+        else:
+            del counts[phase]
+        counts = self.statuses
+        status = s[4]
+        n = counts.get(status, 0) + sign
+        if n:
+            counts[status] = n
+        else:
+            del counts[status]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pods": self.pods,
+            "ready": self.ready,
+            "restarts": self.restarts,
+            "cpu_request_m": self.cpu_request_m,
+            "cpu_limit_m": self.cpu_limit_m,
+            "memory_request_bytes": self.memory_request_bytes,
+            "memory_limit_bytes": self.memory_limit_bytes,
+            "phases": dict(self.phases),
+            "statuses": dict(self.statuses),
+        }
+
+
+def _bump(counts: dict[str, int], key: str, sign: int) -> None:
+    n = counts.get(key, 0) + sign
+    if n:
+        counts[key] = n
+    else:
+        counts.pop(key, None)
+
+
+def _add(table: dict[Any, Totals], key: Any, state: PodState, sign: int) -> None:
+    totals = table.get(key)
+    if totals is None:
+        totals = table[key] = Totals()
+    totals.add(state, sign)
+    if totals.pods == 0:
+        del table[key]
+
+
+class Change(NamedTuple):
+    """One object's state before and after a batch, as `View.apply` consumes it."""
+
+    kind: Kind
+    uid: str
+    old: State | None
+    new: State | None
+
+
+class View:
+    """The store's committed state, kept in memory by the writer; read it, never write it."""
+
+    def __init__(self) -> None:
+        self.version = 0  # commits applied; lets callers cache derived answers
+        self.committed_at: float | None = None
+        self.cluster = Totals()
+        self.by_namespace: dict[str, Totals] = {}
+        self.by_node: dict[str, Totals] = {}
+        self.by_deployment: dict[tuple[str, str], Totals] = {}
+        self.nodes: dict[str, tuple[str, NodeState]] = {}  # name -> (uid, state)
+        self.deployments: dict[tuple[str, str], tuple[str, DeploymentState]] = {}
+        self.node_statuses: dict[str, int] = {}
+        self.deployment_statuses: dict[str, int] = {}
+        # Sums over nodes and deployments, so cluster totals never iterate them.
+        self.node_totals: dict[str, int] = dict.fromkeys(_NODE_TOTALS, 0)
+        self.deployment_totals: dict[str, int] = dict.fromkeys(_DEPLOYMENT_TOTALS, 0)
+        self.deployments_by_namespace: dict[str, int] = {}
+        self.candidates: dict[str, tuple[Candidate, ...]] = {}  # uid -> row analyzers' candidates
+        self.overcommitted: dict[str, float] = {}  # node name -> since
+        self.sync: dict[Kind, SyncState] = {k: SyncState(kind=k) for k in Kind}
+
+    # --- writes (writer task only) -----------------------------------------------------------
+
+    def clear(self) -> None:
+        """Forget everything (the writer reloads from the tables next)."""
+        version = self.version
+        self.__init__()  # type: ignore[misc]
+        self.version = version + 1
+
+    def apply(
+        self,
+        changes: Iterable[Change],
+        candidates: dict[str, tuple[Candidate, ...] | None],
+        sync: dict[Kind, SyncState],
+        *,
+        now: float | None = None,
+    ) -> None:
+        now = time.time() if now is None else now
+        touched_nodes: set[str] = set()
+        for change in changes:
+            if change.kind is Kind.POD:
+                self._pod(change.old, change.new, touched_nodes)  # type: ignore[arg-type]
+            elif change.kind is Kind.DEPLOYMENT:
+                self._deployment(change.uid, change.old, change.new)  # type: ignore[arg-type]
+            else:
+                self._node(change.uid, change.old, change.new, touched_nodes)  # type: ignore[arg-type]
+        for uid, found in candidates.items():
+            if found:
+                self.candidates[uid] = found
+            else:
+                self.candidates.pop(uid, None)
+        self.sync.update(sync)
+        for name in touched_nodes:
+            self._check_overcommit(name, now)
+        self.version += 1
+        self.committed_at = now
+
+    def _pod(self, old: PodState | None, new: PodState | None, touched: set[str]) -> None:
+        if old is not None and new is not None and old[:11] == new[:11]:
+            return
+        if old is not None:
+            self._pod_into(old, -1, touched)
+        if new is not None:
+            self._pod_into(new, 1, touched)
+
+    def _pod_into(self, state: PodState, sign: int, touched: set[str]) -> None:
+        self.cluster.add(state, sign)
+        namespace, node, deployment = state[0], state[1], state[2]
+        _add(self.by_namespace, namespace, state, sign)
+        if node:
+            _add(self.by_node, node, state, sign)
+            touched.add(node)
+        if deployment:
+            _add(self.by_deployment, (namespace, deployment), state, sign)
+
+    def _deployment(
+        self, uid: str, old: DeploymentState | None, new: DeploymentState | None
+    ) -> None:
+        for state, sign in ((old, -1), (new, 1)):
+            if state is None:
+                continue
+            _bump(self.deployment_statuses, state.status, sign)
+            _bump(self.deployments_by_namespace, state.namespace, sign)
+            t = self.deployment_totals
+            t["deployments"] += sign
+            t["desired"] += sign * state.replicas
+            t["ready"] += sign * state.ready_replicas
+            t["available"] += sign * state.available_replicas
+            t["updated"] += sign * state.updated_replicas
+            if state.available_replicas < state.replicas:
+                t["degraded"] += sign
+                if state.available_replicas == 0:
+                    t["down"] += sign
+        if old is not None:
+            self.deployments.pop((old.namespace, old.name), None)
+        if new is not None:
+            self.deployments[(new.namespace, new.name)] = (uid, new)
+
+    def _node(
+        self, uid: str, old: NodeState | None, new: NodeState | None, touched: set[str]
+    ) -> None:
+        for state, sign in ((old, -1), (new, 1)):
+            if state is None:
+                continue
+            t = self.node_totals
+            t["nodes"] += sign
+            t["ready"] += sign * (state.ready == "True")
+            t["cordoned"] += sign * state.unschedulable
+            t["cpu_allocatable_m"] += sign * state.cpu_allocatable_m
+            t["memory_allocatable_bytes"] += sign * state.memory_allocatable_bytes
+            t["pods_allocatable"] += sign * state.pods_allocatable
+        if old is not None:
+            _bump(self.node_statuses, old.status, -1)
+            self.nodes.pop(old.name, None)
+            touched.add(old.name)
+        if new is not None:
+            _bump(self.node_statuses, new.status, 1)
+            self.nodes[new.name] = (uid, new)
+            touched.add(new.name)
+
+    def _check_overcommit(self, name: str, now: float) -> None:
+        if self._overcommit_finding(name, since=None) is None:
+            self.overcommitted.pop(name, None)
+        else:
+            self.overcommitted.setdefault(name, now)
+
+    def _overcommit_finding(self, name: str, *, since: float | None) -> Finding | None:
+        node = self.nodes.get(name)
+        totals = self.by_node.get(name)
+        if node is None or totals is None:
+            return None
+        uid, state = node
+        return node_overcommitted(
+            name=name,
+            uid=uid,
+            requested_cpu_m=totals.cpu_request_m,
+            requested_memory_bytes=totals.memory_request_bytes,
+            allocatable_cpu_m=state.cpu_allocatable_m,
+            allocatable_memory_bytes=state.memory_allocatable_bytes,
+            since=since,
+        )
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def overcommit_findings(self) -> Iterator[Finding]:
+        for name, since in self.overcommitted.items():
+            finding = self._overcommit_finding(name, since=since)
+            if finding is not None:
+                yield finding
+
+    def objects(self, kind: Kind) -> int:
+        if kind is Kind.POD:
+            return self.cluster.pods
+        return len(self.deployments) if kind is Kind.DEPLOYMENT else len(self.nodes)

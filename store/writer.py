@@ -1,0 +1,1137 @@
+"""The single writer: the only task that writes the database.
+
+Informers hand it deltas (`put`), relists (`replace`) and progress (`sync`)
+through one bounded queue, so everything is applied in the order it
+happened. The writer task drains the queue into batches — at most
+`batch_rows` deltas, and no delta waits more than `batch_interval_s` — and
+commits each batch in one transaction.
+
+Transitions are computed while the batch is prepared, from the state the
+writer remembers of every object (`store.view.PodState` & co: the tracked
+status signature plus the aggregate contribution, not the whole row), and
+inserted into history in the same transaction as the rows. Only after the
+commit does the writer update the in-memory view and call subscribers, with
+exactly the transitions it just committed: history and callbacks cannot
+disagree, and a subscriber never hears of a change a reader cannot see.
+
+Failures: a batch that cannot be committed because of the disk (full,
+read-only, I/O error) is kept and retried with backoff while the store
+reports itself unhealthy; the queue then fills and `put` waits, which slows
+the informers instead of losing events. A corrupt file is moved aside and the
+store starts empty (subscribers of `on_reset` are told, so the watcher can
+relist). A value SQLite cannot store (an integer beyond 64 bits, a lone
+surrogate) is sanitized and logged rather than wedging the writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import msgspec
+
+from store.columns import TABLES
+from store.errors import InvalidRow, StoreClosed, StoreError, StoreUnavailable
+from store.health import Candidate, analyze_row
+from store.model import (
+    ROW_TYPES,
+    Delta,
+    DeploymentRow,
+    Kind,
+    NodeRow,
+    PodRow,
+    Row,
+    SyncState,
+    Transition,
+)
+from store.settings import StoreSettings
+from store.storage import classify, connect_writer, move_aside, translate
+from store.transitions import (
+    Change,
+    changes_between,
+    deletion_change,
+    first_sight_changes,
+    signature,
+)
+from store.view import Change as ViewChange
+from store.view import DeploymentState, NodeState, PodState, State, View
+
+__all__ = ["Subscriber", "Writer"]
+
+log = logging.getLogger("store")
+
+Subscriber = Callable[[Sequence[Transition]], None]
+
+_INSERT_TRANSITION = (
+    "INSERT INTO transitions (id, at, kind, namespace, name, uid, field, old, new, severity, "
+    "reason, message, node, deployment) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPSERT_SYNC = (
+    "INSERT INTO sync_state (kind, resource_version, synced, last_list_at, last_event_at, "
+    "objects, error) VALUES (?,?,?,?,?,?,?) ON CONFLICT(kind) DO UPDATE SET "
+    "resource_version=excluded.resource_version, synced=excluded.synced, "
+    "last_list_at=excluded.last_list_at, last_event_at=excluded.last_event_at, "
+    "objects=excluded.objects, error=excluded.error"
+)
+_new_tuple = tuple.__new__
+_EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
+_INT64 = (-(2**63), 2**63 - 1)
+# Rows prepared per chunk: each chunk is written while the next is prepared, and
+# the event loop gets a turn between chunks, so a 150k relist never freezes it.
+_CHUNK = 500
+
+
+# --- queue items ------------------------------------------------------------------------------
+
+
+class _Put(msgspec.Struct):
+    delta: Delta
+
+
+class _Replace(msgspec.Struct):
+    kind: Kind
+    rows: Sequence[Row]
+    resource_version: str
+
+
+class _Sync(msgspec.Struct):
+    kind: Kind
+    resource_version: str | None
+    synced: bool | None
+    listed: bool
+    error: str | None
+
+
+class _Flush(msgspec.Struct):
+    done: anyio.Event
+    error: BaseException | None = None
+
+
+class _Apply(msgspec.Struct):
+    deltas: Sequence[Delta]
+    done: anyio.Event
+    result: list[Transition] = []
+    error: BaseException | None = None
+
+
+_Op = _Put | _Replace | _Sync | _Flush | _Apply
+
+
+def _weight(op: _Op) -> int:
+    if isinstance(op, _Replace):
+        return max(1, len(op.rows))
+    if isinstance(op, _Apply):
+        return max(1, len(op.deltas))
+    return 1
+
+
+class _Batch:
+    """One transaction's worth of work, prepared once and replayable until it commits."""
+
+    __slots__ = (
+        "candidates",
+        "changes",
+        "history",
+        "now",
+        "runs",
+        "sealed",
+        "sync",
+        "transitions",
+        "waiters",
+    )
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.runs: list[tuple[str, list[list[Any]]]] = []
+        self.sealed = 0  # runs before this index were handed to the executor: never extend them
+        self.history: list[tuple[Any, ...]] = []
+        self.transitions: list[Transition] = []
+        self.changes: list[ViewChange] = []
+        self.candidates: dict[str, tuple[Candidate, ...] | None] = {}
+        self.sync: dict[Kind, SyncState] = {}
+        self.waiters: list[_Flush | _Apply] = []
+
+    def emit(self, sql: str, params: list[Any]) -> None:
+        if len(self.runs) > self.sealed and self.runs[-1][0] is sql:
+            self.runs[-1][1].append(params)
+        else:
+            self.runs.append((sql, [params]))
+
+
+class _Pipe:
+    """Executes a batch's SQL in chunks while the next chunk is being prepared.
+
+    SQLite releases the GIL while it steps through a statement, so the
+    connection's thread writes chunk k while the writer task computes chunk
+    k+1: preparing costs (transitions, analyzers, encoding) hide behind the
+    writes. An error does not interrupt the preparation (the writer's memory
+    must see the whole batch); it is kept, and the batch is rolled back and
+    replayed from its recorded runs by the retry loop.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection | None, tg: anyio.abc.TaskGroup) -> None:
+        self.conn = conn
+        self.tg = tg
+        self.error: BaseException | None = None if conn is not None else StoreUnavailable("no connection")
+        self.began = False
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    async def begin(self) -> None:
+        if self.error is None and self.conn is not None:
+            try:
+                await self.conn.execute("BEGIN IMMEDIATE")
+                self.began = True
+            except Exception as e:  # noqa: BLE001 - kept and classified by the retry loop
+                self.error = e
+
+    async def handoff(self, batch: _Batch) -> None:
+        """Start executing the runs emitted since the last hand-off (after the previous chunk)."""
+        runs = batch.runs[batch.sealed :]
+        batch.sealed = len(batch.runs)
+        await self._idle.wait()
+        if self.error is not None or not runs:
+            return
+        self._idle = anyio.Event()
+        self.tg.start_soon(self._execute, runs, self._idle)
+        # Let the task reach its first await, which hands the statement to SQLite's thread.
+        await anyio.lowlevel.checkpoint()
+
+    async def _execute(self, runs: list[tuple[str, list[list[Any]]]], done: anyio.Event) -> None:
+        assert self.conn is not None
+        try:
+            for sql, params in runs:
+                await self.conn.executemany(sql, params)
+        except Exception as e:  # noqa: BLE001
+            self.error = e
+        finally:
+            done.set()
+
+    async def finish(self, batch: _Batch) -> None:
+        await self.handoff(batch)
+        await self._idle.wait()
+        if self.error is None and self.conn is not None:
+            try:
+                if batch.history:
+                    await self.conn.executemany(_INSERT_TRANSITION, batch.history)
+                await self.conn.execute("COMMIT")
+                return
+            except Exception as e:  # noqa: BLE001
+                self.error = e
+        if self.began and self.conn is not None:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self.conn.execute("ROLLBACK")
+                except Exception:  # noqa: BLE001 - SQLite may have rolled back already
+                    pass
+
+
+def _validate(delta: Delta) -> None:
+    if not isinstance(delta, Delta):
+        raise InvalidRow(f"expected a Delta, got {type(delta).__name__}")
+    if delta.type not in _EVENT_TYPES:
+        raise InvalidRow(f"unknown event type {delta.type!r} (expected ADDED, MODIFIED or DELETED)")
+    _validate_row(delta.kind, delta.row)
+
+
+def _validate_row(kind: Kind, row: Row) -> None:
+    expected = ROW_TYPES.get(kind)
+    if expected is None:
+        raise InvalidRow(f"unknown kind {kind!r}")
+    if not isinstance(row, expected):
+        raise InvalidRow(
+            f"a {kind.value} delta needs a {expected.__name__}, got {type(row).__name__}"
+        )
+    if not row.uid:
+        raise InvalidRow(f"{kind.value} {row.namespace}/{row.name} has no uid")
+
+
+def _sanitize_value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return min(max(v, _INT64[0]), _INT64[1])
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, str):
+        return v.encode("utf-8", "replace").decode("utf-8")
+    return v
+
+
+class Writer:
+    """The DeltaSink the informers write into, and the owner of the write connection.
+
+    Use through `store.open_store`; the methods below are the public surface:
+    `put`, `replace`, `sync` (the DeltaSink protocol), `apply`, `flush`,
+    `subscribe`, `on_reset`, and the `healthy` / `last_error` attributes.
+    """
+
+    def __init__(self, *, path: Path, settings: StoreSettings, view: View) -> None:
+        self.path = path
+        self.settings = settings
+        self.view = view
+        self.healthy = False
+        self.last_error: str | None = "store not opened yet"
+        self._send, self._recv = anyio.create_memory_object_stream[_Op](settings.queue_size)
+        self._conn: aiosqlite.Connection | None = None
+        self._states: dict[Kind, dict[str, State]] = {k: {} for k in Kind}
+        self._names: dict[Kind, dict[tuple[str, str], str]] = {k: {} for k in Kind}
+        self._candidates: dict[str, tuple[Candidate, ...]] = {}
+        self._sync: dict[Kind, SyncState] = {k: SyncState(kind=k) for k in Kind}
+        self._next_id = 1
+        self._subscribers: list[Subscriber] = []
+        self._reset_listeners: list[Callable[[], None]] = []
+        self._containers_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._closing = False
+        self._closed = anyio.Event()
+        self._retry_wake = anyio.Event()
+        self._next_retention = 0.0
+        self.committed_batches = 0
+        self.committed_transitions = 0
+        self.dropped_rows = 0
+
+    # --- the DeltaSink protocol ----------------------------------------------------------------
+
+    async def put(self, delta: Delta) -> None:
+        """Queue one delta; waits only when the queue is full (never for a commit)."""
+        _validate(delta)
+        await self._enqueue(_Put(delta))
+
+    async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None:
+        """Queue a relist: `rows` become the complete set of `kind`, atomically.
+
+        Objects held but absent from `rows` are deleted with a `deleted`
+        transition. The kind is marked synced at `resource_version`.
+        """
+        kind = Kind(kind)
+        for row in rows:
+            _validate_row(kind, row)
+        await self._enqueue(_Replace(kind, list(rows), resource_version))
+
+    async def sync(
+        self,
+        kind: Kind,
+        *,
+        resource_version: str | None = None,
+        synced: bool | None = None,
+        listed: bool = False,
+        error: str | None = None,
+    ) -> None:
+        """Record informer progress, in order with the deltas before it.
+
+        `error` sets the kind's error text; any sign of progress
+        (`resource_version`, `listed`, `synced=True`) without an error clears it.
+        """
+        await self._enqueue(_Sync(Kind(kind), resource_version, synced, listed, error))
+
+    # --- beyond the protocol ---------------------------------------------------------------------
+
+    async def apply(self, deltas: Sequence[Delta]) -> list[Transition]:
+        """Write `deltas` and wait for their commit; return the transitions they caused."""
+        for d in deltas:
+            _validate(d)
+        op = _Apply(list(deltas), anyio.Event())
+        await self._enqueue(op)
+        await op.done.wait()
+        if op.error is not None:
+            raise op.error
+        return op.result
+
+    async def flush(self) -> None:
+        """Wait until everything queued before this call is committed (or the store closed).
+
+        While the disk is failing this waits for the retry to succeed; wrap
+        it in a timeout if the caller cannot wait.
+        """
+        op = _Flush(anyio.Event())
+        await self._enqueue(op)
+        await op.done.wait()
+        if op.error is not None:
+            raise op.error
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call `fn(transitions)` in the writer task right after each commit that has any.
+
+        `fn` must not block or await (hand the list to a queue); an exception
+        it raises is logged and does not stop the writer. Returns a function
+        that unsubscribes.
+        """
+        self._subscribers.append(fn)
+
+        def unsubscribe() -> None:
+            if fn in self._subscribers:
+                self._subscribers.remove(fn)
+
+        return unsubscribe
+
+    def on_reset(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call `fn()` when the store had to start over (a corrupt file moved aside).
+
+        The store is then empty: the watcher should relist every kind.
+        """
+        self._reset_listeners.append(fn)
+        return lambda: self._reset_listeners.remove(fn) if fn in self._reset_listeners else None
+
+    async def set_size_limit(self, max_bytes: int | None) -> None:
+        """Change the database size cap at runtime (None: no cap), e.g. after freeing space."""
+        if self._conn is None:
+            raise StoreUnavailable(self.last_error or "store not open")
+        page = 4096
+        async with self._conn.execute("PRAGMA page_size") as cur:
+            row = await cur.fetchone()
+            if row:
+                page = int(row[0])
+        pages = 2**31 - 2 if max_bytes is None else max(1, max_bytes // page)
+        await self._conn.execute(f"PRAGMA max_page_count = {pages}")
+        self._retry_wake.set()
+
+    def objects(self, kind: Kind) -> int:
+        return len(self._states[kind])
+
+    async def _enqueue(self, op: _Op) -> None:
+        if self._closing:
+            raise StoreClosed("the store is closed")
+        try:
+            await self._send.send(op)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
+            raise StoreClosed("the store is closed") from e
+
+    # --- lifecycle (called by store.service) --------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, moving a damaged file aside; on a storage failure stay unhealthy.
+
+        Never raises for storage problems: the run loop retries them.
+        """
+        try:
+            await self._connect()
+        except StoreUnavailable as e:
+            self._set_unhealthy(str(e))
+
+    async def _connect(self) -> None:
+        try:
+            conn = await connect_writer(self.path, self.settings)
+        except StoreError as e:
+            if classify(e) != "corrupt":
+                raise
+            moved = move_aside(self.path)
+            log.error("store: %s; moved it aside to %s and starting empty", e, moved)
+            conn = await connect_writer(self.path, self.settings)
+            self._notify_reset()
+        self._conn = conn
+        try:
+            await self._load()
+        except BaseException as e:
+            self._conn = None
+            await conn.close()
+            if isinstance(e, Exception) and classify(e) == "corrupt":
+                moved = move_aside(self.path)
+                log.error(
+                    "store: database %s is damaged (%s); moved it aside to %s and starting empty",
+                    self.path,
+                    e,
+                    moved,
+                )
+                self._conn = await connect_writer(self.path, self.settings)
+                await self._load()
+                self._notify_reset()
+                self._set_healthy()
+                return
+            if isinstance(e, Exception) and classify(e) == "unavailable":
+                raise translate(e, self.path) from e
+            raise
+        self._set_healthy()
+
+    async def wait_closed(self) -> None:
+        """Until the run loop has ended (after `close_queue`, once the queue is drained)."""
+        await self._closed.wait()
+
+    def close_queue(self) -> None:
+        """No more input; the run loop drains what is queued, then ends."""
+        self._closing = True
+        self._send.close()
+
+    async def aclose_connection(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await conn.close()
+            except Exception:  # noqa: BLE001
+                log.debug("error closing the write connection", exc_info=True)
+
+    async def run(self) -> None:
+        """The writer task: connect if needed, then batch, commit, publish, forever."""
+        try:
+            while True:
+                if self._conn is None and not await self._reconnect():
+                    break
+                ops = await self._collect()
+                if ops is None:
+                    break
+                if ops:
+                    batch, error = await self._prepare_and_write(ops)
+                    if error is None or await self._commit(batch, error):
+                        self._publish(batch)
+                await self._maybe_retention()
+        finally:
+            self._fail_pending(StoreClosed("the store closed before this was committed"))
+            self._closed.set()
+
+    # --- collecting --------------------------------------------------------------------------
+
+    async def _collect(self) -> list[_Op] | None:
+        """The next batch; [] when idle until retention is due; None once closed and drained."""
+        try:
+            first = self._recv.receive_nowait()
+        except anyio.WouldBlock:
+            wait = self._next_retention - time.monotonic() if self._next_retention else math.inf
+            if wait <= 0:
+                return []
+            first = None
+            with anyio.move_on_after(wait):
+                try:
+                    first = await self._recv.receive()
+                except anyio.EndOfStream:
+                    return None
+            if first is None:
+                return []
+        except anyio.EndOfStream:
+            return None
+        return await self._collect_more(first)
+
+    async def _collect_more(self, first: _Op) -> list[_Op]:
+        """Add to `first` until `batch_rows`, or `batch_interval_s` after it arrived.
+
+        A flush or apply is waiting for us: then stop as soon as the queue is
+        momentarily empty instead of waiting for the interval.
+        """
+        ops = [first]
+        rows = _weight(first)
+        urgent = isinstance(first, _Flush | _Apply)
+        deadline = anyio.current_time() + self.settings.batch_interval_s
+        while rows < self.settings.batch_rows:
+            op: _Op | None = None
+            try:
+                op = self._recv.receive_nowait()
+            except anyio.EndOfStream:
+                break
+            except anyio.WouldBlock:
+                remaining = deadline - anyio.current_time()
+                if urgent or remaining <= 0:
+                    break
+                with anyio.move_on_after(remaining):
+                    try:
+                        op = await self._recv.receive()
+                    except anyio.EndOfStream:
+                        pass
+                if op is None:
+                    break
+            ops.append(op)
+            rows += _weight(op)
+            urgent = urgent or isinstance(op, _Flush | _Apply)
+        return ops
+
+    # --- preparing ---------------------------------------------------------------------------
+
+    async def _prepare_and_write(self, ops: list[_Op]) -> tuple[_Batch, BaseException | None]:
+        """Prepare the batch and, on the way, write it: returns the batch and the first error."""
+        batch = _Batch(time.time())
+        async with anyio.create_task_group() as tg:
+            pipe = _Pipe(self._conn, tg)
+            await pipe.begin()
+            await self._prepare(ops, batch, pipe)
+            await pipe.finish(batch)
+        return batch, pipe.error
+
+    async def _prepare(self, ops: list[_Op], batch: _Batch, pipe: _Pipe) -> None:
+        touched: dict[Kind, bool] = {}
+        counter = 0
+        for op in ops:
+            if isinstance(op, _Put):
+                self._delta(op.delta, batch)
+                touched[op.delta.kind] = True
+            elif isinstance(op, _Replace):
+                seen: set[str] = set()
+                for row in op.rows:
+                    seen.add(row.uid)
+                    self._upsert(op.kind, row, batch)
+                    counter += 1
+                    if counter % _CHUNK == 0:
+                        await pipe.handoff(batch)
+                states = self._states[op.kind]
+                for uid in [u for u in states if u not in seen]:
+                    self._delete(op.kind, uid, batch)
+                self._update_sync(
+                    op.kind, batch, resource_version=op.resource_version, synced=True, listed=True
+                )
+                touched[op.kind] = True
+            elif isinstance(op, _Sync):
+                self._update_sync(
+                    op.kind,
+                    batch,
+                    resource_version=op.resource_version,
+                    synced=op.synced,
+                    listed=op.listed,
+                    error=op.error,
+                )
+                touched.setdefault(op.kind, False)
+            elif isinstance(op, _Apply):
+                start = len(batch.transitions)
+                for delta in op.deltas:
+                    self._delta(delta, batch)
+                    touched[delta.kind] = True
+                op.result = batch.transitions[start:]
+                batch.waiters.append(op)
+            else:
+                batch.waiters.append(op)
+            counter += 1
+            if counter % _CHUNK == 0:
+                await pipe.handoff(batch)
+        for kind, had_events in touched.items():
+            current = batch.sync.get(kind, self._sync[kind])
+            updated = msgspec.structs.replace(
+                current,
+                objects=len(self._states[kind]),
+                last_event_at=batch.now if had_events else current.last_event_at,
+            )
+            self._sync[kind] = batch.sync[kind] = updated
+        for s in batch.sync.values():
+            batch.emit(
+                _UPSERT_SYNC,
+                [
+                    s.kind.value,
+                    s.resource_version,
+                    s.synced,
+                    s.last_list_at,
+                    s.last_event_at,
+                    s.objects,
+                    s.error,
+                ],
+            )
+        return batch
+
+    def _update_sync(
+        self,
+        kind: Kind,
+        batch: _Batch,
+        *,
+        resource_version: str | None = None,
+        synced: bool | None = None,
+        listed: bool = False,
+        error: str | None = None,
+    ) -> None:
+        s = batch.sync.get(kind, self._sync[kind])
+        changes: dict[str, Any] = {}
+        if resource_version is not None:
+            changes["resource_version"] = resource_version
+        if synced is not None:
+            changes["synced"] = synced
+        if listed:
+            changes["last_list_at"] = batch.now
+        if error is not None:
+            changes["error"] = error
+        elif resource_version is not None or listed or synced:
+            changes["error"] = None
+        self._sync[kind] = batch.sync[kind] = msgspec.structs.replace(s, **changes)
+
+    def _delta(self, delta: Delta, batch: _Batch) -> None:
+        if delta.type == "DELETED":
+            if delta.row.uid in self._states[delta.kind]:
+                self._delete(delta.kind, delta.row.uid, batch)
+        else:
+            self._upsert(delta.kind, delta.row, batch)
+
+    def _upsert(self, kind: Kind, row: Row, batch: _Batch) -> None:
+        spec = TABLES[kind]
+        states = self._states[kind]
+        names = self._names[kind]
+        uid = row.uid
+        try:
+            candidates = analyze_row(kind, row, self.settings.health)
+            problem = max((c.finding.severity.rank + 1 for c in candidates), default=0)
+            params = spec.params(row, problem)
+            sig = signature(kind, row)
+        except Exception:  # a row we cannot even encode: say so, keep going
+            self.dropped_rows += 1
+            log.exception(
+                "store: cannot store %s %s/%s (uid %s); skipped",
+                kind.value,
+                row.namespace,
+                row.name,
+                uid,
+            )
+            return
+        key = (row.namespace, row.name)
+        holder = names.get(key)
+        if holder is not None and holder != uid:
+            # Same name, new uid: the old object is gone even if we missed its DELETED.
+            self._delete(kind, holder, batch)
+        old = states.get(uid)
+        if old is not None and (old.namespace, old.name) != key:
+            names.pop((old.namespace, old.name), None)
+        if old is None:
+            changes = first_sight_changes(kind, sig, row)
+        else:
+            changes = changes_between(kind, old.signature, sig, row)
+        state = self._state(kind, row, sig, problem)
+        states[uid] = state
+        names[key] = uid
+        batch.emit(spec.upsert_sql, params)
+        if changes:
+            self._record(kind, uid, state, changes, batch)
+        previous = self._candidates.get(uid)
+        if candidates or previous:
+            fixed = self._date(candidates, previous, batch.now)
+            if fixed:
+                self._candidates[uid] = fixed
+            else:
+                self._candidates.pop(uid, None)
+            batch.candidates[uid] = fixed or None
+        batch.changes.append(ViewChange(kind, uid, old, state))
+
+    def _delete(self, kind: Kind, uid: str, batch: _Batch) -> None:
+        old = self._states[kind].pop(uid)
+        names = self._names[kind]
+        if names.get((old.namespace, old.name)) == uid:
+            del names[(old.namespace, old.name)]
+        batch.emit(TABLES[kind].delete_sql, [uid])
+        self._record(kind, uid, old, [deletion_change(kind, old.status)], batch)
+        if self._candidates.pop(uid, None) is not None or uid in batch.candidates:
+            batch.candidates[uid] = None
+        batch.changes.append(ViewChange(kind, uid, old, None))
+
+    def _record(
+        self, kind: Kind, uid: str, state: State, changes: list[Change], batch: _Batch
+    ) -> None:
+        node = deployment = None
+        if isinstance(state, PodState):
+            node, deployment = state.node, state.deployment
+        for c in changes:
+            tid = self._next_id
+            self._next_id += 1
+            t = Transition(
+                at=batch.now,
+                kind=kind,
+                namespace=state.namespace,
+                name=state.name,
+                uid=uid,
+                field=c.field,
+                old=c.old,
+                new=c.new,
+                severity=c.severity,
+                reason=c.reason,
+                message=c.message,
+                id=tid,
+            )
+            batch.transitions.append(t)
+            batch.history.append(
+                (
+                    tid,
+                    batch.now,
+                    kind.value,
+                    state.namespace,
+                    state.name,
+                    uid,
+                    c.field,
+                    c.old,
+                    c.new,
+                    c.severity.value,
+                    c.reason,
+                    c.message,
+                    node,
+                    deployment,
+                )
+            )
+
+    @staticmethod
+    def _date(
+        candidates: tuple[Candidate, ...], previous: tuple[Candidate, ...] | None, now: float
+    ) -> tuple[Candidate, ...]:
+        """Give every candidate its `since`: its own timestamp, else when history first saw it."""
+        if not candidates:
+            return ()
+        before = {c.finding.check: c.finding.since for c in previous or ()}
+        out = []
+        for c in candidates:
+            if not c.has_own_since or c.finding.since is None:
+                since = before.get(c.finding.check) or now
+                c = c._replace(finding=msgspec.structs.replace(c.finding, since=since))
+            out.append(c)
+        return tuple(out)
+
+    def _state(self, kind: Kind, row: Row, sig: tuple[Any, ...], problem: int) -> State:
+        intern = sys.intern
+        if kind is Kind.POD:
+            assert isinstance(row, PodRow)
+            containers = sig[5]
+            cached = self._containers_cache.get(containers)
+            if cached is None:
+                if len(self._containers_cache) > 200_000:
+                    self._containers_cache.clear()
+                self._containers_cache[containers] = containers
+            else:
+                sig = (*sig[:5], cached)
+            # tuple.__new__ skips the namedtuple's Python-level __new__: this runs per pod.
+            return _new_tuple(
+                PodState,
+                (
+                    intern(row.namespace),
+                    intern(row.node) if row.node else None,
+                    intern(row.deployment) if row.deployment else None,
+                    intern(row.phase),
+                    intern(row.status),
+                    row.ready,
+                    row.restarts,
+                    row.cpu_request_m,
+                    row.cpu_limit_m,
+                    row.memory_request_bytes,
+                    row.memory_limit_bytes,
+                    row.name,
+                    sig,
+                    problem,
+                ),
+            )
+        if kind is Kind.DEPLOYMENT:
+            assert isinstance(row, DeploymentRow)
+            return DeploymentState(
+                intern(row.namespace),
+                row.name,
+                row.replicas,
+                row.ready_replicas,
+                row.available_replicas,
+                row.updated_replicas,
+                row.unavailable_replicas,
+                intern(row.status),
+                sig,
+                problem,
+            )
+        assert isinstance(row, NodeRow)
+        return NodeState(
+            row.namespace,
+            row.name,
+            sig[0] or "Unknown",
+            intern(row.status),
+            row.unschedulable,
+            row.cpu_allocatable_m,
+            row.memory_allocatable_bytes,
+            row.pods_allocatable,
+            sig,
+            problem,
+        )
+
+    # --- committing --------------------------------------------------------------------------
+
+    async def _execute(self, batch: _Batch) -> None:
+        conn = self._conn
+        if conn is None:
+            raise StoreUnavailable(self.last_error or "no write connection")
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in batch.runs:
+                await conn.executemany(sql, params)
+            if batch.history:
+                await conn.executemany(_INSERT_TRANSITION, batch.history)
+            await conn.execute("COMMIT")
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await conn.execute("ROLLBACK")
+                except Exception:  # noqa: BLE001 - SQLite may have rolled back already
+                    pass
+            raise
+
+    async def _commit(self, batch: _Batch, first_error: BaseException) -> bool:
+        """After a failed first write: retry storage failures; False if the batch was given up."""
+        delay = self.settings.retry_initial_s
+        sanitized = False
+        error: BaseException | None = first_error
+        while True:
+            try:
+                if error is not None:
+                    raise error
+                await self._execute(batch)
+            except Exception as e:
+                error = None
+                kind = classify(e)
+                if kind == "corrupt":
+                    await self._reset_after_corruption(e, batch)
+                    return False
+                if kind == "other":
+                    if not sanitized:
+                        sanitized = True
+                        self._sanitize(batch, e)
+                        continue
+                    log.error(
+                        "store: cannot commit a batch (%s); reloading state from the database", e
+                    )
+                    await self._give_up(batch, translate(e, self.path))
+                    return False
+                self._set_unhealthy(str(translate(e, self.path)))
+                if self._closing and self._send_closed_and_empty():
+                    await self._give_up(batch, StoreUnavailable(self.last_error or str(e)))
+                    return False
+                await self._wait_retry(delay)
+                delay = min(delay * 2, self.settings.retry_max_s)
+                if self._conn is None or getattr(e, "sqlite_errorname", "").startswith(
+                    ("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
+                ):
+                    await self._reopen()
+                continue
+            if not self.healthy:
+                log.warning("store: writes succeed again; store healthy")
+            self._set_healthy()
+            return True
+
+    def _sanitize(self, batch: _Batch, error: BaseException) -> None:
+        log.warning(
+            "store: a batch holds values SQLite cannot store (%s); storing them sanitized", error
+        )
+        for _sql, params in batch.runs:
+            for p in params:
+                p[:] = [_sanitize_value(v) for v in p]
+        batch.history = [tuple(_sanitize_value(v) for v in h) for h in batch.history]
+
+    async def _give_up(self, batch: _Batch, error: StoreError) -> None:
+        """Drop a batch that cannot be written, and re-sync memory with what the file holds."""
+        self.dropped_rows += len(batch.changes)
+        for w in batch.waiters:
+            w.error = error
+            w.done.set()
+        batch.waiters.clear()
+        if self._conn is not None:
+            try:
+                await self._load()
+            except Exception as e:  # noqa: BLE001
+                self._set_unhealthy(str(translate(e, self.path)))
+
+    def _send_closed_and_empty(self) -> bool:
+        return self._recv.statistics().current_buffer_used == 0
+
+    async def _wait_retry(self, delay: float) -> None:
+        self._retry_wake = anyio.Event()
+        with anyio.move_on_after(delay):
+            await self._retry_wake.wait()
+
+    async def _reopen(self) -> None:
+        await self.aclose_connection()
+        try:
+            self._conn = await connect_writer(self.path, self.settings)
+        except StoreError as e:
+            self._set_unhealthy(str(e))
+
+    async def _reconnect(self) -> bool:
+        """Keep trying to open the file; False if the store closed meanwhile."""
+        delay = self.settings.retry_initial_s
+        while not (self._closing and self._send_closed_and_empty()):
+            try:
+                await self._connect()
+                log.warning("store: database %s is usable again; store healthy", self.path)
+                return True
+            except StoreError as e:
+                self._set_unhealthy(str(e))
+            await self._wait_retry(delay)
+            delay = min(delay * 2, self.settings.retry_max_s)
+        return False
+
+    async def _reset_after_corruption(self, error: BaseException, batch: _Batch) -> None:
+        await self.aclose_connection()
+        moved = move_aside(self.path)
+        log.error(
+            "store: database %s became damaged (%s); moved it aside to %s and starting empty",
+            self.path,
+            error,
+            moved,
+        )
+        for w in batch.waiters:
+            w.error = StoreError(f"store reset after corruption: {error}")
+            w.done.set()
+        try:
+            await self._connect()
+        except StoreError as e:
+            self._set_unhealthy(str(e))
+        self._notify_reset()
+
+    def _notify_reset(self) -> None:
+        for fn in list(self._reset_listeners):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                log.exception("store: reset listener failed")
+
+    def _publish(self, batch: _Batch) -> None:
+        self.view.apply(batch.changes, batch.candidates, batch.sync, now=batch.now)
+        self.committed_batches += 1
+        self.committed_transitions += len(batch.transitions)
+        if batch.transitions:
+            for fn in list(self._subscribers):
+                try:
+                    fn(batch.transitions)
+                except Exception:  # noqa: BLE001 - a subscriber's bug must not stop the writer
+                    log.exception("store: transition subscriber %r failed", fn)
+        for w in batch.waiters:
+            w.done.set()
+
+    def _fail_pending(self, error: StoreError) -> None:
+        while True:
+            try:
+                op = self._recv.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            if isinstance(op, _Flush | _Apply):
+                op.error = error
+                op.done.set()
+            else:
+                self.dropped_rows += _weight(op)
+
+    def _set_healthy(self) -> None:
+        self.healthy = True
+        self.last_error = None
+
+    def _set_unhealthy(self, message: str) -> None:
+        if self.healthy or self.last_error != message:
+            log.error("store: unhealthy: %s", message)
+        self.healthy = False
+        self.last_error = message
+
+    # --- retention ---------------------------------------------------------------------------
+
+    async def _maybe_retention(self) -> None:
+        now = time.monotonic()
+        if self._conn is None or now < self._next_retention:
+            return
+        self._next_retention = now + self.settings.retention_interval_s
+        try:
+            await self.trim_history()
+        except Exception as e:  # noqa: BLE001 - retention is best effort, next round retries
+            log.warning("store: history retention failed: %s", translate(e, self.path))
+
+    async def trim_history(self, *, now: float | None = None) -> int:
+        """Apply retention (age, then row count) in small transactions; returns rows deleted."""
+        conn = self._conn
+        if conn is None:
+            return 0
+        cutoff = (time.time() if now is None else now) - self.settings.history_max_age_s
+        deleted = 0
+        while True:
+            cur = await conn.execute(
+                "DELETE FROM transitions WHERE id IN "
+                "(SELECT id FROM transitions WHERE at < ? ORDER BY id LIMIT 5000)",
+                (cutoff,),
+            )
+            deleted += cur.rowcount
+            if cur.rowcount < 5000:
+                break
+            await anyio.lowlevel.checkpoint()
+        async with conn.execute(
+            "SELECT id FROM transitions ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (self.settings.history_max_rows,),
+        ) as c:
+            row = await c.fetchone()
+        if row is not None:
+            boundary = row[0]
+            while True:
+                cur = await conn.execute(
+                    "DELETE FROM transitions WHERE id IN "
+                    "(SELECT id FROM transitions WHERE id <= ? ORDER BY id LIMIT 5000)",
+                    (boundary,),
+                )
+                deleted += cur.rowcount
+                if cur.rowcount < 5000:
+                    break
+                await anyio.lowlevel.checkpoint()
+        return deleted
+
+    # --- loading -----------------------------------------------------------------------------
+
+    async def _load(self) -> None:
+        """Rebuild the writer's memory and the view from the tables (at open, after a reset)."""
+        conn = self._conn
+        assert conn is not None
+        now = time.time()
+        self._states = {k: {} for k in Kind}
+        self._names = {k: {} for k in Kind}
+        self._candidates = {}
+        self.view.clear()
+        changes: list[ViewChange] = []
+        problems: dict[str, tuple[Kind, tuple[Candidate, ...]]] = {}
+        for kind, spec in TABLES.items():
+            states, names = self._states[kind], self._names[kind]
+            async with conn.execute(f"SELECT {spec.select_list_no_obj} FROM {spec.table}") as cur:
+                while True:
+                    records = await cur.fetchmany(2000)
+                    if not records:
+                        break
+                    for record in records:
+                        row = spec.row(record)
+                        sig = signature(kind, row)
+                        candidates = analyze_row(kind, row, self.settings.health)
+                        problem = max((c.finding.severity.rank + 1 for c in candidates), default=0)
+                        state = self._state(kind, row, sig, problem)
+                        states[row.uid] = state
+                        names[(row.namespace, row.name)] = row.uid
+                        changes.append(ViewChange(kind, row.uid, None, state))
+                        if candidates:
+                            problems[row.uid] = (kind, candidates)
+                    await anyio.lowlevel.checkpoint()
+        await self._date_from_history(conn, problems, now)
+        async with conn.execute(
+            "SELECT kind, resource_version, synced, last_list_at, last_event_at, objects, error "
+            "FROM sync_state"
+        ) as cur:
+            sync_rows = await cur.fetchall()
+        self._sync = {k: SyncState(kind=k) for k in Kind}
+        for r in sync_rows:
+            if r[0] in Kind._value2member_map_:
+                k = Kind(r[0])
+                self._sync[k] = SyncState(
+                    kind=k,
+                    resource_version=r[1],
+                    synced=bool(r[2]),
+                    last_list_at=r[3],
+                    last_event_at=r[4],
+                    objects=len(self._states[k]),
+                    error=r[6],
+                )
+        async with conn.execute(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'transitions'), 0), "
+            "coalesce((SELECT max(id) FROM transitions), 0))"
+        ) as cur:
+            row = await cur.fetchone()
+        self._next_id = int(row[0] if row and row[0] is not None else 0) + 1
+        self.view.apply(changes, dict(self._candidates), dict(self._sync), now=now)
+
+    async def _date_from_history(
+        self,
+        conn: aiosqlite.Connection,
+        problems: dict[str, tuple[Kind, tuple[Candidate, ...]]],
+        now: float,
+    ) -> None:
+        """`since` of reloaded candidates: the latest transition of their field in history."""
+        uids = list(problems)
+        latest: dict[tuple[str, str], float] = {}
+        for i in range(0, len(uids), 500):
+            chunk = uids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            async with conn.execute(
+                f"SELECT uid, field, max(at) FROM transitions WHERE uid IN ({marks}) GROUP BY uid, field",
+                chunk,
+            ) as cur:
+                for uid, field, at in await cur.fetchall():
+                    latest[(uid, field)] = at
+        for uid, (_kind, candidates) in problems.items():
+            fixed = []
+            for c in candidates:
+                if not c.has_own_since or c.finding.since is None:
+                    since = latest.get((uid, c.field or ""), now)
+                    c = c._replace(finding=msgspec.structs.replace(c.finding, since=since))
+                fixed.append(c)
+            self._candidates[uid] = tuple(fixed)

@@ -1,0 +1,127 @@
+"""The real kubectl (client-go) against the simulator: discovery, tables, patch, watch.
+
+client-go sends no bearer token over plain http, so these run with TLS and a
+token, exactly as a user of `kube-watchcache simulate --tls` would.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from simulator import Simulator
+
+from .kit import make_pod, populate
+
+KUBECTL = shutil.which("kubectl")
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.kubectl,
+    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed on this machine"),
+]
+
+
+@asynccontextmanager
+async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Simulator, list[str]]]:
+    """A populated TLS simulator and the kubectl argv prefix that reaches it."""
+    async with Simulator(token="kubectl-test-token", tls=True) as sim:
+        populate(sim.store)
+        config = sim.write_kubeconfig(tmp_path / "sim.kubeconfig")
+        assert KUBECTL is not None
+        yield sim, [KUBECTL, "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "cache")]
+
+
+async def kubectl(argv: list[str], *args: str) -> list[list[str]]:
+    """Run kubectl to completion; its stdout as whitespace-split rows."""
+    with anyio.fail_after(30):
+        result = await anyio.run_process([*argv, *args], check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    return [line.split() for line in result.stdout.decode().splitlines() if line.strip()]
+
+
+async def test_get_pods_all_namespaces(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as (sim, argv):
+        rows = await kubectl(argv, "get", "pods", "-A")
+        assert rows[0] == ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        assert [r[:4] for r in rows[1:]] == [
+            ["default", "web-7d4b9-0", "2/2", "Running"],
+            ["default", "web-7d4b9-1", "2/2", "Running"],
+            ["default", "web-7d4b9-2", "2/2", "Running"],
+            ["shop", "cart-0", "2/2", "Pending"],
+        ]
+        assert sim.requests.count(verb="list", resource="pods") == 1
+
+
+async def test_get_nodes(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as (_, argv):
+        rows = await kubectl(argv, "get", "no")
+        assert rows[0] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+        assert [(r[0], r[1], r[4]) for r in rows[1:]] == [
+            ("node-1", "Ready", "v1.32.0"),
+            ("node-2", "Ready", "v1.32.0"),
+        ]
+
+
+async def test_get_deployments_wide(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as (_, argv):
+        rows = await kubectl(argv, "get", "deploy", "-A", "-o", "wide")
+        assert rows[0] == [
+            "NAMESPACE",
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR",
+        ]
+        assert rows[1][:5] == ["default", "web", "2/2", "2", "2"]
+        assert rows[1][6:] == ["app", "nginx:1.27", "app=web"]
+
+
+async def test_patch_status_subresource(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as (sim, argv):
+        rows = await kubectl(
+            argv,
+            "patch",
+            "pod",
+            "web-7d4b9-0",
+            "--subresource=status",
+            "-p",
+            '{"status":{"conditions":[{"type":"Ready","status":"False"}]}}',
+        )
+        assert rows == [["pod/web-7d4b9-0", "patched"]]
+        pod = sim.store.get("pods", "default", "web-7d4b9-0")
+        assert pod is not None
+        conditions = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+        assert conditions == {"PodScheduled": "True", "Ready": "False"}
+
+
+async def test_watch_pods_sees_an_update(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as (sim, argv):
+        process = await anyio.open_process([*argv, "get", "pods", "-A", "-w"])
+        try:
+            assert process.stdout is not None
+            lines = BufferedByteReceiveStream(process.stdout)
+            with anyio.fail_after(20):
+                header = (await lines.receive_until(b"\n", 65536)).split()
+                assert header[:2] == [b"NAMESPACE", b"NAME"]
+                for _ in range(4):
+                    await lines.receive_until(b"\n", 65536)
+                await sim.wait_for_watches(1, resource="pods")
+                pod = sim.store.get("pods", "shop", "cart-0")
+                assert pod is not None
+                pod["status"] = make_pod("cart-0", phase="Failed", ready=False)["status"]
+                sim.store.update("pods", pod, subresource="status")
+                update = (await lines.receive_until(b"\n", 65536)).split()
+            assert update[:4] == [b"shop", b"cart-0", b"0/2", b"Failed"]
+        finally:
+            process.terminate()
+            await process.aclose()
