@@ -23,7 +23,6 @@ __all__ = [
     "FindingItem",
     "Freshness",
     "KindFreshness",
-    "MetricGroup",
     "MetricSummary",
     "NodeDetail",
     "NodeItem",
@@ -74,8 +73,10 @@ class ClusterHealth(BaseModel):
     counts_by_check: dict[str, int]
     findings: list[FindingItem] = Field(description="ranked: critical first, then oldest")
     truncated: bool
+    next_cursor: str | None = Field(default=None, description="pass as cursor for more findings")
     cluster: dict[str, Any] = Field(
-        default_factory=dict, description="object counts: pods by phase, nodes and deployments by status"
+        default_factory=dict,
+        description="object counts: pods by phase, nodes and deployments by status",
     )
 
 
@@ -101,11 +102,12 @@ class PodList(BaseModel):
 
 class ContainerItem(BaseModel):
     name: str
-    image: str
+    image: str = ""
     init: bool = False
-    ready: bool
-    state: str
-    restarts: int
+    ready: bool = False
+    started: bool = False
+    state: str = "waiting"
+    restarts: int = 0
     waiting_reason: str | None = None
     waiting_message: str | None = None
     terminated_reason: str | None = None
@@ -142,7 +144,9 @@ class ChangeItem(BaseModel):
 
 class PodDetail(BaseModel):
     freshness: Freshness
-    pod: dict[str, Any] = Field(description="the pod's status columns (namespace, name, phase, ...)")
+    pod: dict[str, Any] = Field(
+        description="the pod's status columns (namespace, name, phase, ...)"
+    )
     containers: list[ContainerItem]
     conditions: list[ConditionItem]
     findings: list[FindingItem]
@@ -223,34 +227,23 @@ class NodeDetail(BaseModel):
 class RecentChanges(BaseModel):
     freshness: Freshness
     since: str
-    total: int | None = Field(default=None, description="changes matching (all pages), when counted")
+    total: int | None = Field(
+        default=None, description="changes matching (all pages), when counted"
+    )
     items: list[ChangeItem]
     next_cursor: str | None = None
 
 
-class MetricGroup(BaseModel):
-    key: str = Field(description="the namespace, node, or namespace/deployment")
-    pods: int
-    ready: int
-    restarts: int
-    problems: int = Field(description="pods with a health finding")
-    cpu_request_m: int
-    cpu_limit_m: int
-    memory_request_bytes: int
-    memory_limit_bytes: int
-    phases: dict[str, int]
-    statuses: dict[str, int]
-    cpu_allocatable_m: int | None = None
-    memory_allocatable_bytes: int | None = None
-
-
 class MetricSummary(BaseModel):
     freshness: Freshness
-    by: str
+    by: str = Field(description="namespace, node or deployment")
     sort: str
-    groups_total: int
-    cluster: dict[str, Any]
-    groups: list[MetricGroup]
+    groups_total: int = Field(description="how many groups exist; `groups` holds the top ones")
+    cluster: dict[str, Any] = Field(description="cluster-wide pod totals")
+    groups: list[dict[str, Any]] = Field(
+        description="per group: pods, ready, restarts, restarts_last_hour, phases, statuses, "
+        "cpu/memory requests and limits; nodes add allocatable and requested %"
+    )
 
 
 class QueryAnswer(BaseModel):

@@ -67,7 +67,9 @@ class TokenSet:
                 raise ConfigError(
                     f"cannot read token file {self._file}: {exc.strerror or exc}"
                 ) from None
-            log.warning("token file %s unreadable (%s); keeping the previous tokens", self._file, exc)
+            log.warning(
+                "token file %s unreadable (%s); keeping the previous tokens", self._file, exc
+            )
             return
         tokens = tuple(
             line.strip().encode()
@@ -159,7 +161,10 @@ async def _unauthorized(send: Send, reason: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", f'Bearer error="invalid_token", error_description="{reason}"'.encode()),
+                (
+                    b"www-authenticate",
+                    f'Bearer error="invalid_token", error_description="{reason}"'.encode(),
+                ),
             ],
         }
     )

@@ -45,7 +45,9 @@ def parse_since(text: str, *, now: float) -> float:
     """Unix seconds meant by `text`: a duration back from `now`, or an RFC 3339 time."""
     raw = text.strip()
     if not raw:
-        raise InvalidArgument("empty 'since'; use a duration like '30m' or a time like '2024-05-01T12:00:00Z'")
+        raise InvalidArgument(
+            "empty 'since'; use a duration like '30m' or a time like '2024-05-01T12:00:00Z'"
+        )
     if raw[0].isdigit() and ("T" in raw or "-" in raw[1:]):
         try:
             parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -61,7 +63,7 @@ def parse_since(text: str, *, now: float) -> float:
 
 def format_duration(seconds: float) -> str:
     """The short form of `seconds` ("2h5m", "40s"), for summaries people read."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     if whole < 60:
         return f"{whole}s"
     parts = []

@@ -59,7 +59,11 @@ def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
         entry = entry.strip().lower().rstrip("/")
         if entry == "*" or entry == origin:
             return True
-        if entry.endswith(":*") and origin.startswith(entry[:-1]) and origin[len(entry) - 1 :].isdigit():
+        if (
+            entry.endswith(":*")
+            and origin.startswith(entry[:-1])
+            and origin[len(entry) - 1 :].isdigit()
+        ):
             return True
     return False
 
@@ -93,7 +97,9 @@ class HostOriginMiddleware:
             return
         host = _header(scope, b"host")
         if not host_allowed(host, self.allowed_hosts):
-            log.warning("refused request with Host %r (allowed: %s)", host, ",".join(self.allowed_hosts))
+            log.warning(
+                "refused request with Host %r (allowed: %s)", host, ",".join(self.allowed_hosts)
+            )
             await _refuse(send, 421, "Host header not allowed; see --allowed-hosts")
             return
         origin = _header(scope, b"origin")
@@ -110,7 +116,10 @@ async def _refuse(send: Send, status: int, detail: str) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

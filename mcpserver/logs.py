@@ -17,7 +17,6 @@ from typing import Any
 __all__ = ["configure_logging"]
 
 
-
 class _TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -63,6 +62,13 @@ def configure_logging(*, level: str = "info", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # Per-request chatter from the HTTP server and the SDK stays below info.
     quiet = "WARNING" if level != "debug" else "DEBUG"
-    for name in ("uvicorn.access", "mcp.server.streamable_http", "mcp.server.streamable_http_manager",
-                 "mcp.server.lowlevel.server", "httpx", "mcp.server.mcpserver.server"):
+    for name in (
+        "uvicorn.access",
+        "mcp.server.streamable_http",
+        "mcp.server.streamable_http_manager",
+        "mcp.server.lowlevel.server",
+        "httpx",
+        "httpx2",
+        "mcp.server.mcpserver.server",
+    ):
         logging.getLogger(name).setLevel(quiet)

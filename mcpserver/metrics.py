@@ -93,4 +93,6 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_count)
         finally:
-            self.metrics.http_requests.labels(path=_route(scope.get("path", "")), code=str(status)).inc()
+            self.metrics.http_requests.labels(
+                path=_route(scope.get("path", "")), code=str(status)
+            ).inc()

@@ -109,6 +109,8 @@ class Churn:
         self.max_broken_nodes = max_broken_nodes
         self.problems: list[Problem] = []
         self.actions: Counter[str] = Counter()
+        # The object the last action chose (pod/deployment key, ("", node)).
+        self.last_target: Key | None = None
         self._troubled: dict[Key, None] = {}
 
     # -- choosing -------------------------------------------------------------------------
@@ -153,6 +155,7 @@ class Churn:
         return "idle"
 
     def _perform(self, kind: str) -> str | None:
+        self.last_target = None
         action = getattr(self, f"_do_{kind}")
         result: str | None = action()
         if result is not None:
@@ -170,6 +173,7 @@ class Churn:
             key = keys[self.rt.rng.randrange(len(keys))]
             facts = self.rt.view.deployments[key]
             if key not in self._troubled and facts.observed >= facts.generation:
+                self.last_target = key
                 return key
         return None
 
@@ -190,7 +194,8 @@ class Churn:
                 and view.pods[key].node
             ]
             if candidates:
-                return candidates[self.rt.rng.randrange(len(candidates))]
+                self.last_target = candidates[self.rt.rng.randrange(len(candidates))]
+                return self.last_target
         return None
 
     def _worker(self) -> str | None:
@@ -204,6 +209,7 @@ class Churn:
                 and node.ready == "True"
                 and not node.unschedulable
             ):
+                self.last_target = ("", name)
                 return name
         return None
 
@@ -448,6 +454,7 @@ class Churn:
             return None
         problem = self.problems.pop(self.rt.rng.randrange(len(self.problems)))
         self._troubled.pop(problem.target, None)
+        self.last_target = problem.target
         fix = getattr(self, f"_fix_{problem.kind}")
         how: str = fix(problem)
         return f"recover {problem.describe()}: {how}"

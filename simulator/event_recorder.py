@@ -11,10 +11,11 @@ is capped, so a long churn run does not grow without bound.
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict
 
 from .errors import NotFound
-from .objects import Obj, make_event
+from .objects import Obj, make_event, make_uid
 from .storage import ObjectStore
 from .virtual_clock import SimClock
 
@@ -31,12 +32,14 @@ class EventRecorder:
         store: ObjectStore,
         clock: SimClock,
         *,
+        rng: random.Random,
         enabled: bool = True,
         limit: int = 2000,
         ttl: float = 3600.0,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._rng = rng
         self.enabled = enabled
         self._limit = limit
         self._ttl = ttl
@@ -91,6 +94,7 @@ class EventRecorder:
             now=now,
             field_path=field_path,
         )
+        event["metadata"]["uid"] = make_uid(self._rng)
         self._store.create("events", event)
         self._live[key] = (namespace, name, self._clock.seconds)
 

@@ -393,7 +393,7 @@ class Kubelet:
             return
         mark_stopped_for_deletion(pod, now=rt.now())
         rt.store.update("pods", pod, subresource="status")
-        rt.store.delete("pods", key[0], key[1])
+        rt.remove_pod(key)
 
     # -- node level: status reports and evictions ----------------------------------------
 

@@ -28,7 +28,7 @@ from .errors import (
 )
 from .errors import object_details as _details
 from .faults import Faults
-from .negotiation import json_response, table_version
+from .negotiation import JSON, json_response, table_version
 from .patch import apply_patch
 from .resources import ResourceInfo
 from .selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
@@ -36,7 +36,7 @@ from .storage import Entry, ObjectStore, Page, decode_continue, encode_continue
 from .tables import table_for
 from .watch import WatchHub, WatchRequest
 
-__all__ = ["ResourceHandlers", "Target"]
+__all__ = ["ResourceHandlers", "Target", "flag", "read_json"]
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -52,6 +52,8 @@ _CONTINUE_TOO_OLD = (
     "inconsistent list - objects that were created, modified, or deleted between the time the "
     "first chunk was returned and now may show up in the list."
 )
+# Lists longer than this are written in slices of this many objects.
+_STREAM_ITEMS = 1000
 _NAME_SUFFIX = string.ascii_lowercase + string.digits
 # Kinds whose status the API server resets on create (status is the controllers' job).
 _STATUS_ON_CREATE: dict[str, dict[str, Any]] = {
@@ -195,7 +197,7 @@ class ResourceHandlers:
 
     # -- LIST ------------------------------------------------------------------------
 
-    async def list(self, request: web.Request, target: Target) -> web.Response:
+    async def list(self, request: web.Request, target: Target) -> web.StreamResponse:
         info, query = target.info, request.query
         labels, fields = self._selectors(request, info)
         limit = _int_param(query, "limit")
@@ -262,9 +264,11 @@ class ResourceHandlers:
             limit=limit,
             predicate=predicate,
         )
-        return self._list_response(request, info, page)
+        return await self._list_response(request, info, page)
 
-    def _list_response(self, request: web.Request, info: ResourceInfo, page: Page) -> web.Response:
+    async def _list_response(
+        self, request: web.Request, info: ResourceInfo, page: Page
+    ) -> web.StreamResponse:
         meta: dict[str, Any] = {"resourceVersion": str(page.rv)}
         token = None
         if page.last_key is not None:
@@ -284,17 +288,33 @@ class ResourceHandlers:
                 table_version=version,
             )
             return json_response(table, content_type=_table_type(version))
-        body = b"".join(
+        head = b"".join(
             (
                 b'{"kind":"%s","apiVersion":"%s","metadata":'
                 % (info.list_kind.encode(), info.api_version.encode()),
                 _encode(meta),
                 b',"items":[',
-                b",".join(e.raw for e in page.entries),
-                b"]}",
             )
         )
-        return json_response(body)
+        entries = page.entries
+        if len(entries) <= _STREAM_ITEMS:
+            return json_response(head + b",".join(e.raw for e in entries) + b"]}")
+        # A big list goes out in slices of stored bytes: no body-sized buffer
+        # is ever built. The entries are immutable versions, so the awaits
+        # between slices cannot mix snapshots.
+        response = web.StreamResponse(
+            headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"}
+        )
+        response.content_length = (
+            len(head) + sum(len(e.raw) for e in entries) + len(entries) - 1 + len(b"]}")
+        )
+        await response.prepare(request)
+        for start in range(0, len(entries), _STREAM_ITEMS):
+            chunk = b",".join(e.raw for e in entries[start : start + _STREAM_ITEMS])
+            await response.write((head if start == 0 else b",") + chunk)
+        await response.write(b"]}")
+        await response.write_eof()
+        return response
 
     # -- WATCH -----------------------------------------------------------------------
 

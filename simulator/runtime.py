@@ -76,6 +76,14 @@ class Runtime:
         else:
             self.store.delete("pods", key[0], key[1])
 
+    def remove_pod(self, key: Key) -> None:
+        """The kubelet's final DELETE (grace 0) once a terminating pod's containers stopped."""
+        if self.graceful_delete:
+            delete: Any = self.store.delete
+            delete("pods", key[0], key[1], grace_period_seconds=0)
+        else:
+            self.store.delete("pods", key[0], key[1])
+
 
 def status_body(obj: Obj, status: Obj) -> Obj:
     """A minimal body for a /status write: the object's identity and the new status.

@@ -73,7 +73,16 @@ def _unauthenticated(path: str) -> bool:
 
 
 class Simulator:
-    """A Kubernetes API server on loopback, backed by `store`, with fault injection."""
+    """A Kubernetes API server on loopback, backed by `store`, with fault injection.
+
+    `port=0` picks a free port (read it back from `url`/`port`; `restart()`
+    keeps it). `window` sizes the replay history of a store created here and
+    is ignored when a `store` is passed. `bookmark_interval` is the period of
+    BOOKMARK events on watches that allow them. With `tls`, a throwaway CA
+    and serving certificate are written to `tls_dir` (a temporary directory,
+    removed on stop, when not given). `future_rv_wait` is how long a request
+    for a resourceVersion the store has not reached yet waits before 504.
+    """
 
     def __init__(
         self,

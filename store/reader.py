@@ -203,7 +203,7 @@ class Reader:
         for c in conns:
             try:
                 await c.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     def _check_usable(self) -> None:
@@ -679,13 +679,13 @@ class Reader:
             )
         if (
             isinstance(e, sqlite3.ProgrammingError)
-            or isinstance(e, sqlite3.OperationalError)
+            or (isinstance(e, sqlite3.OperationalError)
             and (
                 "syntax" in text
                 or "no such" in text
                 or "one statement" in text
                 or "incomplete" in text
-            )
+            ))
         ):
             return InvalidQuery(f"SQL error: {text}")
         err = translate(e, self.path)

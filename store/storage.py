@@ -180,5 +180,5 @@ async def connect_reader(path: Path) -> aiosqlite.Connection:
 async def _close_quietly(conn: aiosqlite.Connection) -> None:
     try:
         await conn.close()
-    except Exception:  # noqa: BLE001 - closing a broken connection must not mask the cause
+    except Exception:
         log.debug("error closing connection", exc_info=True)

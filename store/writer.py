@@ -35,7 +35,6 @@ from typing import Any
 
 import aiosqlite
 import anyio
-import anyio.abc
 import anyio.lowlevel
 import msgspec
 
@@ -85,8 +84,7 @@ _UPSERT_SYNC = (
 _new_tuple = tuple.__new__
 _EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
 _INT64 = (-(2**63), 2**63 - 1)
-# Rows prepared per chunk: each chunk is written while the next is prepared, and
-# the event loop gets a turn between chunks, so a 150k relist never freezes it.
+# Rows prepared between two turns of the event loop, so a 150k relist never freezes it.
 _CHUNK = 500
 
 
@@ -143,7 +141,6 @@ class _Batch:
         "history",
         "now",
         "runs",
-        "sealed",
         "sync",
         "transitions",
         "waiters",
@@ -152,7 +149,6 @@ class _Batch:
     def __init__(self, now: float) -> None:
         self.now = now
         self.runs: list[tuple[str, list[list[Any]]]] = []
-        self.sealed = 0  # runs before this index were handed to the executor: never extend them
         self.history: list[tuple[Any, ...]] = []
         self.transitions: list[Transition] = []
         self.changes: list[ViewChange] = []
@@ -161,78 +157,15 @@ class _Batch:
         self.waiters: list[_Flush | _Apply] = []
 
     def emit(self, sql: str, params: list[Any]) -> None:
-        if len(self.runs) > self.sealed and self.runs[-1][0] is sql:
+        if self.runs and self.runs[-1][0] is sql:
             self.runs[-1][1].append(params)
         else:
             self.runs.append((sql, [params]))
 
 
-class _Pipe:
-    """Executes a batch's SQL in chunks while the next chunk is being prepared.
-
-    SQLite releases the GIL while it steps through a statement, so the
-    connection's thread writes chunk k while the writer task computes chunk
-    k+1: preparing costs (transitions, analyzers, encoding) hide behind the
-    writes. An error does not interrupt the preparation (the writer's memory
-    must see the whole batch); it is kept, and the batch is rolled back and
-    replayed from its recorded runs by the retry loop.
-    """
-
-    def __init__(self, conn: aiosqlite.Connection | None, tg: anyio.abc.TaskGroup) -> None:
-        self.conn = conn
-        self.tg = tg
-        self.error: BaseException | None = None if conn is not None else StoreUnavailable("no connection")
-        self.began = False
-        self._idle = anyio.Event()
-        self._idle.set()
-
-    async def begin(self) -> None:
-        if self.error is None and self.conn is not None:
-            try:
-                await self.conn.execute("BEGIN IMMEDIATE")
-                self.began = True
-            except Exception as e:  # noqa: BLE001 - kept and classified by the retry loop
-                self.error = e
-
-    async def handoff(self, batch: _Batch) -> None:
-        """Start executing the runs emitted since the last hand-off (after the previous chunk)."""
-        runs = batch.runs[batch.sealed :]
-        batch.sealed = len(batch.runs)
-        await self._idle.wait()
-        if self.error is not None or not runs:
-            return
-        self._idle = anyio.Event()
-        self.tg.start_soon(self._execute, runs, self._idle)
-        # Let the task reach its first await, which hands the statement to SQLite's thread.
-        await anyio.lowlevel.checkpoint()
-
-    async def _execute(self, runs: list[tuple[str, list[list[Any]]]], done: anyio.Event) -> None:
-        assert self.conn is not None
-        try:
-            for sql, params in runs:
-                await self.conn.executemany(sql, params)
-        except Exception as e:  # noqa: BLE001
-            self.error = e
-        finally:
-            done.set()
-
-    async def finish(self, batch: _Batch) -> None:
-        await self.handoff(batch)
-        await self._idle.wait()
-        if self.error is None and self.conn is not None:
-            try:
-                if batch.history:
-                    await self.conn.executemany(_INSERT_TRANSITION, batch.history)
-                await self.conn.execute("COMMIT")
-                return
-            except Exception as e:  # noqa: BLE001
-                self.error = e
-        if self.began and self.conn is not None:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await self.conn.execute("ROLLBACK")
-                except Exception:  # noqa: BLE001 - SQLite may have rolled back already
-                    pass
+def _problem(candidates: tuple[Candidate, ...]) -> int:
+    """The `problem` column: 1 + the worst severity rank among the candidates."""
+    return max(c.finding.severity.rank for c in candidates) + 1
 
 
 def _validate(delta: Delta) -> None:
@@ -401,6 +334,15 @@ class Writer:
         if self._closing:
             raise StoreClosed("the store is closed")
         try:
+            # No event-loop round trip while the queue has room: an informer
+            # pushing a burst stays cheap, and waits (backpressure) only when full.
+            self._send.send_nowait(op)
+            return
+        except anyio.WouldBlock:
+            pass
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
+            raise StoreClosed("the store is closed") from e
+        try:
             await self._send.send(op)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
             raise StoreClosed("the store is closed") from e
@@ -465,7 +407,7 @@ class Writer:
             conn, self._conn = self._conn, None
             try:
                 await conn.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("error closing the write connection", exc_info=True)
 
     async def run(self) -> None:
@@ -478,8 +420,8 @@ class Writer:
                 if ops is None:
                     break
                 if ops:
-                    batch, error = await self._prepare_and_write(ops)
-                    if error is None or await self._commit(batch, error):
+                    batch = await self._prepare(ops)
+                    if await self._commit(batch):
                         self._publish(batch)
                 await self._maybe_retention()
         finally:
@@ -542,17 +484,17 @@ class Writer:
 
     # --- preparing ---------------------------------------------------------------------------
 
-    async def _prepare_and_write(self, ops: list[_Op]) -> tuple[_Batch, BaseException | None]:
-        """Prepare the batch and, on the way, write it: returns the batch and the first error."""
-        batch = _Batch(time.time())
-        async with anyio.create_task_group() as tg:
-            pipe = _Pipe(self._conn, tg)
-            await pipe.begin()
-            await self._prepare(ops, batch, pipe)
-            await pipe.finish(batch)
-        return batch, pipe.error
+    async def _prepare(self, ops: list[_Op]) -> _Batch:
+        """Turn queued operations into one transaction's statements, transitions and view changes.
 
-    async def _prepare(self, ops: list[_Op], batch: _Batch, pipe: _Pipe) -> None:
+        This advances the writer's memory of every object; the batch is then
+        committed (retried until it is) before anything is published. Between
+        chunks of rows it yields, so a 150k-row relist never freezes the loop.
+        Writing happens after preparing rather than overlapped with it: SQLite
+        gives up the GIL while stepping, but needs it back for every row, and
+        measured on two cores the contention cost more than the overlap won.
+        """
+        batch = _Batch(time.time())
         touched: dict[Kind, bool] = {}
         counter = 0
         for op in ops:
@@ -566,7 +508,7 @@ class Writer:
                     self._upsert(op.kind, row, batch)
                     counter += 1
                     if counter % _CHUNK == 0:
-                        await pipe.handoff(batch)
+                        await anyio.lowlevel.checkpoint()
                 states = self._states[op.kind]
                 for uid in [u for u in states if u not in seen]:
                     self._delete(op.kind, uid, batch)
@@ -595,7 +537,7 @@ class Writer:
                 batch.waiters.append(op)
             counter += 1
             if counter % _CHUNK == 0:
-                await pipe.handoff(batch)
+                await anyio.lowlevel.checkpoint()
         for kind, had_events in touched.items():
             current = batch.sync.get(kind, self._sync[kind])
             updated = msgspec.structs.replace(
@@ -651,13 +593,13 @@ class Writer:
             self._upsert(delta.kind, delta.row, batch)
 
     def _upsert(self, kind: Kind, row: Row, batch: _Batch) -> None:
+        # The hot path of the writer: runs once per ADDED/MODIFIED and per relisted row.
         spec = TABLES[kind]
         states = self._states[kind]
-        names = self._names[kind]
         uid = row.uid
         try:
             candidates = analyze_row(kind, row, self.settings.health)
-            problem = max((c.finding.severity.rank + 1 for c in candidates), default=0)
+            problem = _problem(candidates) if candidates else 0
             params = spec.params(row, problem)
             sig = signature(kind, row)
         except Exception:  # a row we cannot even encode: say so, keep going
@@ -670,33 +612,36 @@ class Writer:
                 uid,
             )
             return
-        key = (row.namespace, row.name)
-        holder = names.get(key)
-        if holder is not None and holder != uid:
-            # Same name, new uid: the old object is gone even if we missed its DELETED.
-            self._delete(kind, holder, batch)
         old = states.get(uid)
-        if old is not None and (old.namespace, old.name) != key:
-            names.pop((old.namespace, old.name), None)
+        if old is None or old.name != row.name or old.namespace != row.namespace:
+            names = self._names[kind]
+            key = (row.namespace, row.name)
+            holder = names.get(key)
+            if holder is not None and holder != uid:
+                # Same name, new uid: the old object is gone even if we missed its DELETED.
+                self._delete(kind, holder, batch)
+            if old is not None:
+                names.pop((old.namespace, old.name), None)
+            names[key] = uid
         if old is None:
             changes = first_sight_changes(kind, sig, row)
+        elif old.signature == sig:
+            changes = None
         else:
             changes = changes_between(kind, old.signature, sig, row)
         state = self._state(kind, row, sig, problem)
         states[uid] = state
-        names[key] = uid
         batch.emit(spec.upsert_sql, params)
         if changes:
             self._record(kind, uid, state, changes, batch)
-        previous = self._candidates.get(uid)
-        if candidates or previous:
-            fixed = self._date(candidates, previous, batch.now)
+        if candidates or uid in self._candidates:
+            fixed = self._date(candidates, self._candidates.get(uid), batch.now)
             if fixed:
                 self._candidates[uid] = fixed
             else:
                 self._candidates.pop(uid, None)
             batch.candidates[uid] = fixed or None
-        batch.changes.append(ViewChange(kind, uid, old, state))
+        batch.changes.append(_new_tuple(ViewChange, (kind, uid, old, state)))
 
     def _delete(self, kind: Kind, uid: str, batch: _Batch) -> None:
         old = self._states[kind].pop(uid)
@@ -845,22 +790,18 @@ class Writer:
             with anyio.CancelScope(shield=True):
                 try:
                     await conn.execute("ROLLBACK")
-                except Exception:  # noqa: BLE001 - SQLite may have rolled back already
+                except Exception:
                     pass
             raise
 
-    async def _commit(self, batch: _Batch, first_error: BaseException) -> bool:
-        """After a failed first write: retry storage failures; False if the batch was given up."""
+    async def _commit(self, batch: _Batch) -> bool:
+        """Commit, retrying storage failures; False if the batch had to be given up."""
         delay = self.settings.retry_initial_s
         sanitized = False
-        error: BaseException | None = first_error
         while True:
             try:
-                if error is not None:
-                    raise error
                 await self._execute(batch)
             except Exception as e:
-                error = None
                 kind = classify(e)
                 if kind == "corrupt":
                     await self._reset_after_corruption(e, batch)
@@ -910,7 +851,7 @@ class Writer:
         if self._conn is not None:
             try:
                 await self._load()
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 self._set_unhealthy(str(translate(e, self.path)))
 
     def _send_closed_and_empty(self) -> bool:
@@ -964,7 +905,7 @@ class Writer:
         for fn in list(self._reset_listeners):
             try:
                 fn()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("store: reset listener failed")
 
     def _publish(self, batch: _Batch) -> None:
@@ -975,7 +916,7 @@ class Writer:
             for fn in list(self._subscribers):
                 try:
                     fn(batch.transitions)
-                except Exception:  # noqa: BLE001 - a subscriber's bug must not stop the writer
+                except Exception:
                     log.exception("store: transition subscriber %r failed", fn)
         for w in batch.waiters:
             w.done.set()
@@ -1011,7 +952,7 @@ class Writer:
         self._next_retention = now + self.settings.retention_interval_s
         try:
             await self.trim_history()
-        except Exception as e:  # noqa: BLE001 - retention is best effort, next round retries
+        except Exception as e:
             log.warning("store: history retention failed: %s", translate(e, self.path))
 
     async def trim_history(self, *, now: float | None = None) -> int:
@@ -1074,7 +1015,7 @@ class Writer:
                         row = spec.row(record)
                         sig = signature(kind, row)
                         candidates = analyze_row(kind, row, self.settings.health)
-                        problem = max((c.finding.severity.rank + 1 for c in candidates), default=0)
+                        problem = _problem(candidates) if candidates else 0
                         state = self._state(kind, row, sig, problem)
                         states[row.uid] = state
                         names[(row.namespace, row.name)] = row.uid

@@ -57,14 +57,16 @@ def test_env_names_follow_the_contract() -> None:
         "KUBE_WATCHCACHE_LOG_FORMAT": "json",
     }
     settings = resolve_settings(_args(), environ=env)
-    assert settings.demo and settings.transport == "stdio"
+    assert settings.demo
+    assert settings.transport == "stdio"
     assert settings.namespaces == ("x", "y")
     assert settings.tokens == ("t1", "t2")
     assert settings.metrics_auth == "token"
     assert settings.allowed_hosts == ("agent.example", "*")
     assert settings.rate_limit == 2.5
     assert settings.kubeconfig == Path("/k/config")
-    assert settings.lease_namespace == "ops" and settings.identity == "agent-0"
+    assert settings.lease_namespace == "ops"
+    assert settings.identity == "agent-0"
     assert settings.history_retention == 12 * 3600
     assert settings.log_format == "json"
 

@@ -19,11 +19,21 @@ def test_tokens_from_env_and_rotating_file(tmp_path: Path) -> None:
     file.write_text("# comment\nfile-token-1\n\n")
     tokens = TokenSet(["env-token"], token_file=file)
     assert tokens.enabled
-    assert tokens.verify("env-token") and tokens.verify("file-token-1")
-    assert not tokens.verify("file-token") and not tokens.verify("") and not tokens.verify("env-token ")
+    assert tokens.verify("env-token")
+    assert tokens.verify("file-token-1")
+    assert (
+        not tokens.verify("file-token")
+    )
+    assert (
+        not tokens.verify("")
+    )
+    assert (
+        not tokens.verify("env-token ")
+    )
     file.write_text("file-token-2\n")
     tokens._checked_at = float("-inf")  # skip the re-read interval instead of sleeping
-    assert tokens.verify("file-token-2") and not tokens.verify("file-token-1")
+    assert tokens.verify("file-token-2")
+    assert not tokens.verify("file-token-1")
 
 
 def test_token_file_problems_fail_at_startup(tmp_path: Path) -> None:
@@ -38,7 +48,8 @@ def test_token_file_problems_fail_at_startup(tmp_path: Path) -> None:
 
 def test_token_label_hides_the_token() -> None:
     label = token_label("s3cret-token")
-    assert label.startswith("token:") and "s3cret" not in label
+    assert label.startswith("token:")
+    assert "s3cret" not in label
     assert label == token_label("s3cret-token") != token_label("other")
 
 
@@ -72,7 +83,8 @@ def test_origin_allow_list() -> None:
 def test_token_bucket_refills_at_the_rate() -> None:
     now = [0.0]
     buckets = TokenBuckets(rate=2.0, burst=2, clock=lambda: now[0])
-    assert buckets.take("a") == 0 and buckets.take("a") == 0
+    assert buckets.take("a") == 0
+    assert buckets.take("a") == 0
     wait = buckets.take("a")
     assert wait == pytest.approx(0.5)
     assert buckets.take("b") == 0  # other clients are unaffected
@@ -82,7 +94,9 @@ def test_token_bucket_refills_at_the_rate() -> None:
 
 def test_redaction_keeps_references_and_drops_values() -> None:
     pod = {
-        "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}", "a": "b"}},
+        "metadata": {
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}", "a": "b"}
+        },
         "spec": {
             "containers": [
                 {
@@ -119,4 +133,5 @@ def test_durations() -> None:
             parse_duration(bad)
     with pytest.raises(InvalidArgument, match="invalid time"):
         parse_since("2024-13-45T00:00:00Z", now=0.0)
-    assert format_duration(42) == "42s" and format_duration(3900) == "1h5m"
+    assert format_duration(42) == "42s"
+    assert format_duration(3900) == "1h5m"

@@ -184,3 +184,14 @@ async def test_an_unacceptable_accept_header_is_406() -> None:
         )
         assert response.status_code == 406
         assert response.json()["reason"] == "NotAcceptable"
+
+
+async def test_a_long_list_is_streamed_in_slices_with_an_exact_length() -> None:
+    async with serve() as (sim, client):
+        for i in range(2100):
+            sim.store.create("pods", make_pod(f"p{i:04d}"))
+        response = await client.get("/api/v1/pods")
+        assert int(response.headers["content-length"]) == len(response.content)
+        body = response.json()
+        assert names(body) == [f"p{i:04d}" for i in range(2100)]
+        assert body["metadata"]["resourceVersion"] == str(sim.store.resource_version)

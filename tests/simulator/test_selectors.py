@@ -124,3 +124,21 @@ def test_parsed_selectors_mean_what_the_api_says(
     }
     for text, expected in expectations.items():
         assert parse_label_selector(text).matches(labels) is expected, text
+
+
+async def test_event_fields_kubectl_describe_selects_on() -> None:
+    async with serve() as (sim, client):
+        for name, target in (("e1", "web-0"), ("e2", "web-1")):
+            sim.store.create(
+                "events",
+                {
+                    "metadata": {"name": name, "namespace": "default"},
+                    "involvedObject": {"kind": "Pod", "name": target, "namespace": "default"},
+                    "reason": "BackOff",
+                    "type": "Warning",
+                    "source": {"component": "kubelet"},
+                },
+            )
+        selector = "involvedObject.kind=Pod,involvedObject.name=web-1,source=kubelet,type=Warning"
+        response = await client.get("/api/v1/events", params={"fieldSelector": selector})
+        assert names(response.json()) == ["e2"]

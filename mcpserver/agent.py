@@ -1,0 +1,313 @@
+"""The composition root: `kube-watchcache serve` wires every part together and runs it.
+
+One owner per resource: the API connection (watcher), the database (store)
+and the HTTP port (this package). Everything long-running sits in one anyio
+task group: the informers, the transition dispatcher, the notifier that
+feeds MCP subscribers, the churn of the demo cluster, and the MCP transport
+(HTTP listener or stdio). SIGTERM/SIGINT stop the listener first (no new
+requests), then cancel the rest; leaving `open_store` commits what is queued
+and closes the database, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from mcpserver.auth import TokenSet
+from mcpserver.config import Settings
+from mcpserver.errors import ConfigError
+from mcpserver.freshness import readiness_details
+from mcpserver.http_app import MCP_PATH, build_http_app
+from mcpserver.listener import HttpListener
+from mcpserver.metrics import AgentMetrics
+from mcpserver.server import KubeWatchcacheServer, build_mcp_server
+from mcpserver.service import ClusterAnswers
+from mcpserver.subscriptions import ResourceNotifier
+from store import Store, StoreSettings, open_store
+from watcher import (
+    CallbackRegistry,
+    Connection,
+    Informers,
+    WebhookSink,
+    load_connection,
+    log_transition,
+)
+from watcher import ConfigError as WatcherConfigError
+
+__all__ = ["DEMO_SHAPE", "Agent", "run_agent", "running_agent"]
+
+log = logging.getLogger("kube_watchcache")
+
+# The embedded demo cluster: big enough to show every kind of problem, small
+# enough to start in a second on a laptop.
+DEMO_SHAPE: dict[str, float] = {
+    "nodes": 20,
+    "deployments": 40,
+    "pods_per_deployment": 3,
+    "churn": 2.0,
+}
+
+
+def _version() -> str:
+    try:
+        return package_version("kube-watchcache")
+    except PackageNotFoundError:  # running from a source tree without an install
+        return "0+unknown"
+
+
+@dataclass
+class Agent:
+    """Handles to a running agent, for the CLI, tests and benchmarks."""
+
+    settings: Settings
+    store: Store
+    answers: ClusterAnswers
+    mcp: KubeWatchcacheServer
+    notifier: ResourceNotifier
+    metrics: AgentMetrics
+    informers: Informers
+    registry: CallbackRegistry
+    listener: HttpListener | None = None
+    simulator: Any = None  # simulator.Simulator in --demo
+    scenario: Any = None  # simulator.scenario.Scenario in --demo
+    stop: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def url(self) -> str | None:
+        """The /mcp URL, when serving HTTP."""
+        if self.listener is None:
+            return None
+        host = self.listener.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        return f"http://{shown}:{self.listener.port}{MCP_PATH}"
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        return readiness_details(
+            self.answers.freshness(),
+            store_healthy=self.store.healthy,
+            store_error=self.store.last_error,
+        )
+
+
+@contextlib.asynccontextmanager
+async def _demo_cluster(tg: TaskGroup) -> AsyncIterator[tuple[Any, Any]]:
+    """The embedded simulated cluster with churn; the simulator is imported only for --demo."""
+    from simulator import ObjectStore, Simulator
+    from simulator.scenario import Scenario
+    from simulator.virtual_clock import SimClock
+
+    clock = SimClock(datetime.now(UTC))
+    objects = ObjectStore(clock=clock)
+    scenario = Scenario(
+        objects,
+        seed=1,
+        nodes=int(DEMO_SHAPE["nodes"]),
+        deployments=int(DEMO_SHAPE["deployments"]),
+        pods_per_deployment=int(DEMO_SHAPE["pods_per_deployment"]),
+        churn=DEMO_SHAPE["churn"],
+        clock=clock,
+    )
+    counts = scenario.populate()
+    async with Simulator(host="127.0.0.1", port=0, store=objects, bookmark_interval=30.0) as sim:
+        log.info(
+            "demo cluster: %s nodes, %s deployments, %s pods at %s, churn %.0f actions/s",
+            counts.get("nodes", 0),
+            counts.get("deployments", 0),
+            counts.get("pods", 0),
+            sim.url,
+            DEMO_SHAPE["churn"],
+        )
+        tg.start_soon(scenario.run)
+        yield sim, scenario
+
+
+async def _connect(settings: Settings, sim: Any) -> Connection:
+    try:
+        if sim is not None:
+            return await load_connection(server=sim.url)
+        return await load_connection(kubeconfig=settings.kubeconfig, context=settings.context)
+    except WatcherConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _read_secret(settings: Settings) -> bytes | None:
+    if settings.webhook_secret_file is None:
+        return None
+    try:
+        return settings.webhook_secret_file.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read webhook secret file {settings.webhook_secret_file}: {exc.strerror or exc}"
+        ) from None
+
+
+@contextlib.asynccontextmanager
+async def running_agent(
+    settings: Settings,
+    *,
+    tokens: TokenSet | None = None,
+    store_settings: StoreSettings | None = None,
+    on_connect: Callable[[Any, Any], None] | None = None,
+) -> AsyncIterator[Agent]:
+    """Start everything `settings` asks for; yields once the HTTP port listens (if any).
+
+    Leaving the block stops the listener, cancels the background tasks and
+    closes the store (committing what is queued). `on_connect(simulator,
+    scenario)` is called in --demo before the watcher connects (tests use it).
+    """
+    tokens = (
+        tokens if tokens is not None else TokenSet(settings.tokens, token_file=settings.token_file)
+    )
+    secret = _read_secret(settings)
+    if settings.leader_election:
+        log.warning(
+            "--leader-election is not implemented yet: webhooks fire on every replica "
+            "(lease %s/%s, identity %s)",
+            settings.lease_namespace,
+            settings.lease_name,
+            settings.identity,
+        )
+    metrics = AgentMetrics()
+    store_settings = store_settings or StoreSettings(history_max_age_s=settings.history_retention)
+    async with contextlib.AsyncExitStack() as stack:
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        sim = scenario = None
+        if settings.demo:
+            sim, scenario = await stack.enter_async_context(_demo_cluster(tg))
+            if on_connect is not None:
+                on_connect(sim, scenario)
+        connection = await _connect(settings, sim)
+        stack.push_async_callback(connection.close)
+        store = await stack.enter_async_context(open_store(settings.db, settings=store_settings))
+        answers = ClusterAnswers(
+            store, stale_after=settings.stale_after, reveal_env_values=settings.reveal_env_values
+        )
+        mcp, notifier = build_mcp_server(answers=answers, metrics=metrics, version=_version())
+        registry = CallbackRegistry()
+        store.writer.subscribe(registry.publish)
+        registry.subscribe(log_transition, min_severity="warning", name="log")
+        registry.subscribe(
+            lambda t: notifier.on_transitions((t,)),
+            name="mcp-resource-updates",
+            queue_size=100_000,
+            timeout=None,
+        )
+        if settings.webhook_url:
+            sink = await stack.enter_async_context(WebhookSink(settings.webhook_url, secret=secret))
+            registry.subscribe(sink, name=sink.name, timeout=None)
+        # Exit runs in reverse: drain HTTP (pushed below), then cancel the background
+        # tasks, then close the store (commits what is queued), the connection, the demo.
+        stack.callback(tg.cancel_scope.cancel)
+        informers = Informers(
+            connection,
+            store.writer,
+            namespaces=list(settings.namespaces) or None,
+            label_selector=settings.label_selector,
+        )
+        store.writer.on_reset(informers.relist)
+        agent = Agent(
+            settings=settings,
+            store=store,
+            answers=answers,
+            mcp=mcp,
+            notifier=notifier,
+            metrics=metrics,
+            informers=informers,
+            registry=registry,
+            simulator=sim,
+            scenario=scenario,
+        )
+        tg.start_soon(informers.run)
+        tg.start_soon(registry.run)
+        tg.start_soon(notifier.run)
+        if settings.transport == "http":
+            app = build_http_app(
+                mcp=mcp,
+                settings=settings,
+                tokens=tokens,
+                metrics=metrics,
+                readiness=agent.readiness,
+            )
+            listener = HttpListener(app, host=settings.host, port=settings.port)
+            agent.listener = listener
+            agent.stop = listener.stop
+            served = anyio.Event()
+
+            async def serve() -> None:
+                try:
+                    await listener.serve()
+                finally:
+                    served.set()
+
+            tg.start_soon(serve)
+            with anyio.fail_after(10):
+                while not listener.started and not served.is_set():
+                    await anyio.sleep(0.005)
+
+            async def drain() -> None:
+                listener.stop()
+                with anyio.move_on_after(10):
+                    await served.wait()
+
+            stack.push_async_callback(drain)  # runs before the cancel: in-flight requests finish
+        yield agent
+
+
+def _announce(agent: Agent) -> None:
+    settings = agent.settings
+    if agent.url is None:
+        log.info("MCP over stdio; logs on stderr")
+        return
+    auth = " (bearer token required)" if settings.tokens or settings.token_file else ""
+    print(
+        f"kube-watchcache: MCP at {agent.url}{auth}; /health /ready /metrics on the same port",
+        file=sys.stderr,
+    )
+    header = ' --header "Authorization: Bearer $TOKEN"' if auth else ""
+    print(
+        f"  connect: claude mcp add --transport http kube-watchcache {agent.url}{header}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def run_agent(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT (or, with stdio, until the client closes stdin)."""
+    started = time.monotonic()
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with running_agent(settings) as agent, anyio.create_task_group() as tg:
+
+            async def on_signal() -> None:
+                async for signum in signals:
+                    log.info("%s: shutting down", signal.Signals(signum).name)
+                    tg.cancel_scope.cancel()
+                    return
+
+            tg.start_soon(on_signal)
+            _announce(agent)
+            log.info(
+                "started in %.1fs; syncing %s",
+                time.monotonic() - started,
+                ", ".join(agent.informers.feeds),
+            )
+            if settings.transport == "stdio":
+                await agent.mcp.run_stdio_async()
+                log.info("stdin closed: shutting down")
+                tg.cancel_scope.cancel()
+            else:
+                await anyio.sleep_forever()
+    log.info("stopped")

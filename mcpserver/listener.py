@@ -1,0 +1,75 @@
+"""The HTTP listener: uvicorn serving the ASGI app on a socket we bind ourselves.
+
+Binding first means the real port is known before serving (with `--port 0`)
+and a port conflict is a clear `ConfigError` instead of uvicorn's
+`sys.exit(3)`. Signals belong to the composition root, not to uvicorn:
+uvicorn's own handlers would re-raise SIGTERM after shutdown and turn a clean
+stop into a non-zero exit, so they are disabled here and `stop()` is called
+instead. Open SSE streams (subscriptions) never finish by themselves, so the
+graceful drain is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import Generator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from mcpserver.errors import ConfigError
+
+__all__ = ["HttpListener"]
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class HttpListener:
+    """Bind at construction, `serve()` until `stop()`; `port` is the bound port."""
+
+    def __init__(self, app: ASGIApp, *, host: str, port: int, drain_timeout: float = 3.0) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        sock.listen(2048)
+        sock.setblocking(False)
+        self._sock = sock
+        self.host = host
+        self.port: int = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=drain_timeout,
+            server_header=False,
+        )
+        self._server = _Server(config)
+
+    @property
+    def started(self) -> bool:
+        return bool(self._server.started)
+
+    async def serve(self) -> None:
+        """Serve until `stop()`; returns after the drain (connections closed or timed out)."""
+        try:
+            await self._server.serve(sockets=[self._sock])
+        finally:
+            self._sock.close()
+
+    def stop(self) -> None:
+        """Stop accepting connections and drain the open ones."""
+        self._server.should_exit = True

@@ -1,0 +1,207 @@
+"""The short text that accompanies each structured answer.
+
+Structured content is the answer; this text is for clients (and models) that
+read only `content`: a headline, then at most `_MAX_LINES` compact lines, one
+per item, in the same order as the structured items. Never more than a few
+kilobytes, whatever the cluster size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mcpserver.answers import (
+    ChangeItem,
+    ClusterHealth,
+    DeploymentDetail,
+    DeploymentItem,
+    DeploymentList,
+    FindingItem,
+    Freshness,
+    MetricSummary,
+    NodeDetail,
+    NodeItem,
+    NodeList,
+    PodDetail,
+    PodItem,
+    PodList,
+    QueryAnswer,
+    RecentChanges,
+)
+from mcpserver.durations import format_duration
+
+__all__ = ["render"]
+
+_MAX_LINES = 20
+
+
+def _stale(freshness: Freshness) -> list[str]:
+    if not freshness.stale:
+        return []
+    return ["STALE: " + "; ".join(freshness.reasons)]
+
+
+def _more(shown: int, total: int | None, cursor: str | None) -> list[str]:
+    lines = []
+    if total is not None and total > shown:
+        lines.append(f"... {total - shown} more")
+    if cursor:
+        lines.append(f"next page: cursor={cursor}")
+    return lines
+
+
+def _cut(lines: Iterable[str]) -> list[str]:
+    out = list(lines)
+    return out[:_MAX_LINES] + (
+        [f"(+{len(out) - _MAX_LINES} more in structured content)"] if len(out) > _MAX_LINES else []
+    )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
+
+
+def _finding(f: FindingItem) -> str:
+    where = f"{f.namespace}/{f.name}" if f.namespace else f.name
+    since = f" for {format_duration(f.for_seconds)}" if f.for_seconds is not None else ""
+    return f"- {f.severity} {f.kind} {where}: {f.reason}{since} — {f.message}"
+
+
+def _pod(p: PodItem) -> str:
+    reason = f" ({p.reason})" if p.reason else ""
+    return f"- {p.namespace}/{p.name} {p.status}{reason} ready {p.ready} restarts {p.restarts} node {p.node or '-'}"
+
+
+def _deployment(d: DeploymentItem) -> str:
+    reason = f" ({d.reason})" if d.reason else ""
+    rollout = " rolling out" if d.rollout_in_progress else ""
+    return f"- {d.namespace}/{d.name} {d.status}{reason} ready {d.ready}/{d.replicas} available {d.available}{rollout}"
+
+
+def _node(n: NodeItem) -> str:
+    cpu = f"{100 * n.cpu_requested_m / n.cpu_allocatable_m:.0f}%" if n.cpu_allocatable_m else "-"
+    mem = (
+        f"{100 * n.memory_requested_bytes / n.memory_allocatable_bytes:.0f}%"
+        if n.memory_allocatable_bytes
+        else "-"
+    )
+    problems = f" [{', '.join(n.problems)}]" if n.problems else ""
+    return (
+        f"- {n.name} {n.status}{problems} pods {n.pods} cpu requested {cpu} memory requested {mem}"
+    )
+
+
+def _change(c: ChangeItem) -> str:
+    where = f"{c.namespace}/{c.name}" if c.namespace else c.name
+    why = f" ({c.reason})" if c.reason else ""
+    return f"- {c.at} {c.severity} {c.kind} {where} {c.field}: {c.old} -> {c.new}{why}"
+
+
+def render(answer: object) -> str:
+    """The text summary of any tool answer."""
+    lines: list[str]
+    if isinstance(answer, ClusterHealth):
+        c = answer.cluster
+        lines = [
+            f"Cluster {answer.status.upper()}: {answer.total_findings} findings "
+            f"({_counts(answer.counts_by_severity)}).",
+            f"Pods {c.get('pods', 0)} ({_counts(c.get('pods_by_phase', {}))}); "
+            f"nodes {c.get('nodes', 0)} ({_counts(c.get('nodes_by_status', {}))}); "
+            f"deployments {c.get('deployments', 0)} ({_counts(c.get('deployments_by_status', {}))}).",
+            *_stale(answer.freshness),
+            *_cut(_finding(f) for f in answer.findings),
+            *_more(len(answer.findings), answer.total_findings, answer.next_cursor),
+        ]
+    elif isinstance(answer, PodList):
+        lines = [
+            f"{answer.total} pods match; {len(answer.items)} shown.",
+            *_stale(answer.freshness),
+        ]
+        lines += _cut(_pod(p) for p in answer.items) + _more(
+            len(answer.items), None, answer.next_cursor
+        )
+    elif isinstance(answer, DeploymentList):
+        lines = [
+            f"{answer.total} deployments match; {len(answer.items)} shown.",
+            *_stale(answer.freshness),
+        ]
+        lines += _cut(_deployment(d) for d in answer.items) + _more(
+            len(answer.items), None, answer.next_cursor
+        )
+    elif isinstance(answer, NodeList):
+        lines = [
+            f"{answer.total} nodes match; {len(answer.items)} shown.",
+            *_stale(answer.freshness),
+        ]
+        lines += _cut(_node(n) for n in answer.items) + _more(
+            len(answer.items), None, answer.next_cursor
+        )
+    elif isinstance(answer, PodDetail):
+        p = answer.pod
+        app = [c for c in answer.containers if not c.init]
+        lines = [
+            f"Pod {p['namespace']}/{p['name']}: {p['status']} (phase {p['phase']}), "
+            f"ready {sum(c.ready for c in app)}/{len(app)}, restarts {p['restarts']}, node {p.get('node') or '-'}.",
+            *_stale(answer.freshness),
+        ]
+        if p.get("reason_summary"):
+            lines.append(f"Reason: {p['reason_summary']}")
+        lines += [_finding(f) for f in answer.findings]
+        lines += _cut(_change(c) for c in answer.recent_changes[:5])
+        if answer.redacted_values:
+            lines.append(f"({answer.redacted_values} literal env values redacted)")
+    elif isinstance(answer, DeploymentDetail):
+        d = answer.deployment
+        lines = [
+            f"Deployment {d['namespace']}/{d['name']}: {d['status']}, ready {d['ready_replicas']}/{d['replicas']}, "
+            f"available {d['available_replicas']}, updated {d['updated_replicas']}"
+            + (", rollout in progress" if d.get("rollout_in_progress") else "")
+            + f"; {answer.pods_total} pods.",
+            *_stale(answer.freshness),
+            *(_finding(f) for f in answer.findings),
+            *_cut(_pod(p) for p in answer.pods),
+        ]
+    elif isinstance(answer, NodeDetail):
+        n = answer.node
+        util = ", ".join(f"{k} {100 * v:.0f}%" for k, v in answer.utilization.items())
+        lines = [
+            f"Node {n['name']}: {n['status']}; requested/allocatable {util or '-'}; {answer.pods_total} pods.",
+            *_stale(answer.freshness),
+            *(_finding(f) for f in answer.findings),
+            *_cut(_pod(p) for p in answer.pods),
+        ]
+    elif isinstance(answer, RecentChanges):
+        lines = [
+            f"{len(answer.items)} changes since {answer.since} (newest first).",
+            *_stale(answer.freshness),
+        ]
+        lines += _cut(_change(c) for c in answer.items) + _more(
+            len(answer.items), None, answer.next_cursor
+        )
+    elif isinstance(answer, MetricSummary):
+        lines = [
+            f"Top {len(answer.groups)} of {answer.groups_total} by {answer.by} (sorted by {answer.sort}).",
+            *_stale(answer.freshness),
+        ]
+        key_field = {"namespace": "namespace", "node": "node"}.get(answer.by)
+        for group in answer.groups[:_MAX_LINES]:
+            key = (
+                group.get(key_field)
+                if key_field
+                else f"{group.get('namespace')}/{group.get('name')}"
+            )
+            lines.append(
+                f"- {key}: pods {group.get('pods', 0)} ready {group.get('ready', 0)} "
+                f"restarts {group.get('restarts', 0)} (last hour {group.get('restarts_last_hour', 0)}) "
+                f"cpu req {group.get('cpu_request_m', 0)}m"
+            )
+    elif isinstance(answer, QueryAnswer):
+        lines = [
+            f"{answer.row_count} rows{' (truncated at the row cap)' if answer.truncated else ''} "
+            f"in {answer.elapsed_ms:.1f} ms; columns: {', '.join(answer.columns)}.",
+            *_stale(answer.freshness),
+            *_cut(" | ".join(str(v) for v in row) for row in answer.rows),
+        ]
+    else:  # pragma: no cover - every tool answer is handled above
+        lines = [str(answer)]
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""MCP resources: the health report and single objects, readable and subscribable.
+
+The same answers as `cluster_health` and the `get_*` tools, as JSON documents
+at stable URIs, so a client can subscribe to `k8s://pods/web/api-7d9f` and be
+told (see `mcpserver.subscriptions`) when that pod's status changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from pydantic import BaseModel
+
+from mcpserver.errors import InvalidArgument, NotFound
+from mcpserver.service import ClusterAnswers
+from mcpserver.subscriptions import HEALTH_URI
+
+__all__ = ["register_resources"]
+
+_JSON = "application/json"
+
+
+async def _document(make: Callable[[], Awaitable[BaseModel]]) -> str:
+    try:
+        answer = await make()
+    except NotFound as exc:
+        raise ResourceNotFoundError(str(exc)) from None
+    except InvalidArgument as exc:
+        raise ResourceError(str(exc)) from None
+    return json.dumps(answer.model_dump(mode="json"), separators=(",", ":"))
+
+
+def register_resources(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
+    """Add the health resource and the per-object resource templates to `mcp`."""
+
+    @mcp.resource(
+        HEALTH_URI,
+        name="cluster-health",
+        title="Cluster health report",
+        description="Current findings ranked by severity (as cluster_health); "
+        "subscribers are notified on every warning or critical transition.",
+        mime_type=_JSON,
+    )
+    async def health() -> str:
+        return await _document(lambda: answers.cluster_health())
+
+    @mcp.resource(
+        "k8s://pods/{namespace}/{name}",
+        name="pod",
+        title="One pod",
+        description="A pod's status, containers, findings and recent changes (as get_pod).",
+        mime_type=_JSON,
+    )
+    async def pod(namespace: str, name: str) -> str:
+        return await _document(lambda: answers.get_pod(namespace, name))
+
+    @mcp.resource(
+        "k8s://deployments/{namespace}/{name}",
+        name="deployment",
+        title="One deployment",
+        description="A deployment with its pods, findings and recent changes (as get_deployment).",
+        mime_type=_JSON,
+    )
+    async def deployment(namespace: str, name: str) -> str:
+        return await _document(lambda: answers.get_deployment(namespace, name))
+
+    @mcp.resource(
+        "k8s://nodes/{name}",
+        name="node",
+        title="One node",
+        description="A node's conditions, capacity vs requests and pods (as get_node).",
+        mime_type=_JSON,
+    )
+    async def node(name: str) -> str:
+        return await _document(lambda: answers.get_node(name))

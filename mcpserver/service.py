@@ -1,0 +1,790 @@
+"""The answers behind every tool, resource and prompt, read from the store and nothing else.
+
+No method here reaches the API server: lists and objects come from the
+store's read-only connections, cluster-wide numbers from its in-memory view.
+Each answer is bounded (`limit`, at most `MAX_LIMIT` items, with a cursor for
+the next page) and carries `freshness`. Bad arguments raise `InvalidArgument`
+and unknown objects `NotFound`, with messages meant for the client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+
+from mcpserver.answers import (
+    ChangeItem,
+    ClusterHealth,
+    ConditionItem,
+    ContainerItem,
+    DeploymentDetail,
+    DeploymentItem,
+    DeploymentList,
+    FindingItem,
+    Freshness,
+    MetricSummary,
+    NodeDetail,
+    NodeItem,
+    NodeList,
+    PodDetail,
+    PodItem,
+    PodList,
+    QueryAnswer,
+    RecentChanges,
+)
+from mcpserver.durations import parse_since
+from mcpserver.errors import InvalidArgument, NotFound
+from mcpserver.freshness import compute_freshness, iso
+from mcpserver.redact import redact_pod
+from store import (
+    Condition,
+    DeploymentRow,
+    Finding,
+    InvalidQuery,
+    Kind,
+    NodeRow,
+    PodRow,
+    QueryTimeout,
+    Severity,
+    Store,
+    StoreClosed,
+    StoreError,
+    StoreUnavailable,
+    Transition,
+)
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "ClusterAnswers", "pod_item"]
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+DETAIL_PODS = 20  # pods listed inside get_deployment / get_node
+DETAIL_CHANGES = 10  # recent changes inside the get_* answers
+PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+SEVERITIES = tuple(s.value for s in Severity)
+KINDS = {k.value.lower(): k for k in Kind}
+# Waiting reasons that are part of a normal start, not a problem to point at.
+_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+_decode_obj = msgspec.json.Decoder(dict[str, Any])
+
+
+def _ts(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def _age(created_at: str | None, now: float) -> float | None:
+    created = _ts(created_at)
+    return round(now - created, 1) if created is not None else None
+
+
+def _check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    return limit
+
+
+def _check_name(what: str, value: str) -> str:
+    if not value or not value.strip():
+        raise InvalidArgument(f"{what} must not be empty")
+    if len(value) > 253:
+        raise InvalidArgument(f"{what} is longer than 253 characters")
+    return value
+
+
+def _severity(value: str | None) -> Severity | None:
+    if value is None:
+        return None
+    try:
+        return Severity(value.lower())
+    except ValueError:
+        raise InvalidArgument(
+            f"unknown severity {value!r}; use one of {', '.join(SEVERITIES)}"
+        ) from None
+
+
+def _kind(value: str | None) -> Kind | None:
+    if value is None:
+        return None
+    kind = KINDS.get(value.lower().rstrip("s")) if value else None
+    if kind is None:
+        raise InvalidArgument(f"unknown kind {value!r}; use Pod, Deployment or Node")
+    return kind
+
+
+def pod_reason(row: PodRow) -> str | None:
+    """The most telling reason a pod is not healthy, or None when nothing points at one."""
+    app = [c for c in row.containers if not c.init]
+    for c in app:
+        if c.waiting_reason and c.waiting_reason not in _STARTING:
+            return f"{c.name}: {c.waiting_reason}"
+    for c in row.containers:
+        if c.init and c.waiting_reason and c.waiting_reason not in _STARTING:
+            return f"init {c.name}: {c.waiting_reason}"
+    if row.reason:
+        return row.reason
+    if row.unschedulable:
+        return "Unschedulable"
+    for c in app:
+        if c.terminated_reason and c.terminated_reason != "Completed":
+            return f"{c.name}: {c.terminated_reason}"
+    for c in app:
+        if c.last_terminated_reason in ("OOMKilled", "Error") and not row.ready:
+            return f"{c.name}: last {c.last_terminated_reason}"
+    return None
+
+
+def pod_item(row: PodRow, now: float) -> PodItem:
+    app = [c for c in row.containers if not c.init]
+    return PodItem(
+        namespace=row.namespace,
+        name=row.name,
+        status=row.status,
+        phase=row.phase,
+        ready=f"{sum(1 for c in app if c.ready)}/{len(app)}",
+        restarts=row.restarts,
+        node=row.node,
+        deployment=row.deployment,
+        age_seconds=_age(row.created_at, now),
+        reason=pod_reason(row),
+    )
+
+
+def _rollout_in_progress(row: DeploymentRow) -> bool:
+    return row.observed_generation < row.generation or row.updated_replicas < row.replicas
+
+
+def deployment_item(row: DeploymentRow, now: float) -> DeploymentItem:
+    reason = None
+    for name in ("ReplicaFailure", "Progressing", "Available"):
+        cond = row.conditions.get(name)
+        if cond is None:
+            continue
+        bad = cond.status == "True" if name == "ReplicaFailure" else cond.status != "True"
+        if name == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
+            bad = True
+        if bad:
+            reason = f"{name}: {cond.reason or cond.status}"
+            break
+    return DeploymentItem(
+        namespace=row.namespace,
+        name=row.name,
+        status=row.status,
+        replicas=row.replicas,
+        ready=row.ready_replicas,
+        available=row.available_replicas,
+        updated=row.updated_replicas,
+        unavailable=row.unavailable_replicas,
+        rollout_in_progress=_rollout_in_progress(row),
+        age_seconds=_age(row.created_at, now),
+        reason=reason,
+    )
+
+
+def _node_problems(row: NodeRow) -> list[str]:
+    problems = []
+    for name, cond in row.conditions.items():
+        healthy = cond.status == "True" if name == "Ready" else cond.status != "True"
+        if not healthy:
+            problems.append(f"{name}={cond.status}")
+    if row.unschedulable:
+        problems.append("cordoned")
+    return problems
+
+
+def _conditions(conditions: dict[str, Condition]) -> list[ConditionItem]:
+    return [
+        ConditionItem(
+            type=name,
+            status=c.status,
+            reason=c.reason,
+            message=c.message,
+            last_transition=c.last_transition,
+        )
+        for name, c in conditions.items()
+    ]
+
+
+def change_item(t: Transition) -> ChangeItem:
+    return ChangeItem(
+        at=iso(t.at) or "",
+        kind=t.kind.value,
+        namespace=t.namespace,
+        name=t.name,
+        field=t.field,
+        old=t.old,
+        new=t.new,
+        severity=t.severity.value,
+        reason=t.reason,
+        message=t.message,
+    )
+
+
+def finding_item(f: Finding, now: float) -> FindingItem:
+    return FindingItem(
+        severity=f.severity.value,
+        check=f.check,
+        kind=f.kind.value,
+        namespace=f.namespace,
+        name=f.name,
+        reason=f.reason,
+        message=f.message,
+        since=iso(f.since),
+        for_seconds=round(now - f.since, 1) if f.since is not None else None,
+        evidence=dict(f.evidence),
+    )
+
+
+def _row_fields(row: Any, *, drop: Sequence[str]) -> dict[str, Any]:
+    data: dict[str, Any] = msgspec.to_builtins(row)
+    for key in ("obj", *drop):
+        data.pop(key, None)
+    return data
+
+
+def _offset_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    if not cursor.startswith("o") or not cursor[1:].isdigit():
+        raise InvalidArgument(
+            f"invalid cursor {cursor!r}: pass back a next_cursor from a previous answer"
+        )
+    return int(cursor[1:])
+
+
+class ClusterAnswers:
+    """Reads the store and shapes answers; shared by tools, resources and prompts."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        stale_after: float = 120.0,
+        reveal_env_values: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.reader = store.reader
+        self.view = store.view
+        self.stale_after = stale_after
+        self.reveal_env_values = reveal_env_values
+        self.clock = clock
+
+    def freshness(self, now: float | None = None) -> Freshness:
+        return compute_freshness(
+            self.reader.sync_states(),
+            now=self.clock() if now is None else now,
+            stale_after=self.stale_after,
+        )
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[None]:
+        """Store failures as client-facing messages: bad input stays bad input."""
+        try:
+            yield
+        except QueryTimeout as exc:
+            raise InvalidArgument(str(exc)) from None
+        except InvalidQuery as exc:
+            raise InvalidArgument(str(exc)) from None
+        except (StoreUnavailable, StoreClosed) as exc:
+            raise InvalidArgument(f"the watch cache is unavailable right now: {exc}") from None
+        except StoreError as exc:
+            raise InvalidArgument(f"the watch cache could not answer: {exc}") from None
+
+    # --- cluster health --------------------------------------------------------------------
+
+    async def cluster_health(
+        self,
+        *,
+        namespace: str | None = None,
+        kind: str | None = None,
+        min_severity: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> ClusterHealth:
+        _check_limit(limit)
+        offset = _offset_cursor(cursor)
+        floor = _severity(min_severity) or Severity.INFO
+        kinds = [k] if (k := _kind(kind)) is not None else None
+        now = self.clock()
+        window = min(offset + limit, 1000)
+        async with self._reading():
+            report = await self.reader.health_report(
+                limit=window, min_severity=floor, namespace=namespace, kinds=kinds, now=now
+            )
+        page = report.findings[offset : offset + limit]
+        more = report.total > offset + len(page) and offset + len(page) < 1000
+        counts = report.counts_by_severity
+        status = (
+            "critical" if counts.get("critical") else "warning" if counts.get("warning") else "ok"
+        )
+        return ClusterHealth(
+            freshness=self.freshness(now),
+            status=status,
+            total_findings=report.total,
+            counts_by_severity=counts,
+            counts_by_kind=report.counts_by_kind,
+            counts_by_check=report.counts_by_check,
+            findings=[finding_item(f, now) for f in page],
+            truncated=more,
+            next_cursor=f"o{offset + len(page)}" if more else None,
+            cluster=self._cluster_counts(),
+        )
+
+    def _cluster_counts(self) -> dict[str, Any]:
+        view = self.view
+        return {
+            "pods": view.cluster.pods,
+            "pods_by_phase": dict(view.cluster.phases),
+            "nodes": len(view.nodes),
+            "nodes_by_status": dict(view.node_statuses),
+            "deployments": len(view.deployments),
+            "deployments_by_status": dict(view.deployment_statuses),
+        }
+
+    # --- pods ------------------------------------------------------------------------------
+
+    async def list_pods(
+        self,
+        *,
+        namespace: str | None = None,
+        node: str | None = None,
+        phase: str | None = None,
+        status: str | None = None,
+        deployment: str | None = None,
+        label_selector: str | None = None,
+        problems_only: bool = False,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> PodList:
+        _check_limit(limit)
+        if phase is not None and phase not in PHASES:
+            raise InvalidArgument(f"unknown phase {phase!r}; use one of {', '.join(PHASES)}")
+        if deployment is not None and namespace is None:
+            raise InvalidArgument("deployment needs namespace: deployment names are per namespace")
+        now = self.clock()
+        async with self._reading():
+            page = await self.reader.list_pods(
+                namespace=namespace,
+                node=node,
+                phase=phase,
+                status=status,
+                deployment=deployment,
+                selector=label_selector or None,
+                problems_only=problems_only,
+                limit=limit,
+                cursor=cursor or None,
+            )
+            total = await self._pod_total(
+                namespace=namespace,
+                node=node,
+                phase=phase,
+                status=status,
+                deployment=deployment,
+                label_selector=label_selector,
+                problems_only=problems_only,
+            )
+        items = [pod_item(row, now) for row in page.items]
+        return PodList(
+            freshness=self.freshness(now),
+            total=total if total is not None else len(items),
+            items=items,
+            next_cursor=page.next_cursor,
+        )
+
+    async def _pod_total(
+        self,
+        *,
+        namespace: str | None,
+        node: str | None,
+        phase: str | None,
+        status: str | None,
+        deployment: str | None,
+        label_selector: str | None,
+        problems_only: bool,
+    ) -> int | None:
+        """How many pods match, from the in-memory sums when the filter allows, else one COUNT."""
+        view = self.view
+        simple = not (status or label_selector or problems_only)
+        if simple and node is None and deployment is None:
+            totals = view.cluster if namespace is None else view.by_namespace.get(namespace)
+            if totals is None:
+                return 0
+            return totals.phases.get(phase, 0) if phase else totals.pods
+        if (
+            simple
+            and phase is None
+            and namespace is None
+            and deployment is None
+            and node is not None
+        ):
+            node_totals = view.by_node.get(node)
+            return node_totals.pods if node_totals else 0
+        if simple and phase is None and node is None and deployment is not None and namespace:
+            dep_totals = view.by_deployment.get((namespace, deployment))
+            return dep_totals.pods if dep_totals else 0
+        if node is None and deployment is None and phase is None:
+            counts = await self.reader.count(
+                Kind.POD,
+                namespace=namespace,
+                status=status,
+                selector=label_selector or None,
+                problems_only=problems_only,
+            )
+            return sum(c.count for c in counts)
+        return None
+
+    async def get_pod(self, namespace: str, name: str) -> PodDetail:
+        _check_name("namespace", namespace)
+        _check_name("name", name)
+        now = self.clock()
+        async with self._reading():
+            row = await self.reader.get_pod(namespace, name)
+            if row is None:
+                raise NotFound(f"pod {namespace}/{name} is not in the watch cache")
+            report = await self.reader.health_report(
+                limit=1000, namespace=namespace, kinds=[Kind.POD], now=now
+            )
+            changes = await self.reader.history(
+                kind=Kind.POD, namespace=namespace, name=name, limit=DETAIL_CHANGES
+            )
+        spec: dict[str, Any] | None = None
+        redacted = 0
+        if row.obj and row.obj != b"{}":
+            try:
+                obj = _decode_obj.decode(row.obj)
+            except msgspec.DecodeError:
+                obj = {}
+            if not self.reveal_env_values:
+                obj, redacted = redact_pod(obj)
+            raw_spec = obj.get("spec")
+            spec = raw_spec if isinstance(raw_spec, dict) else None
+        return PodDetail(
+            freshness=self.freshness(now),
+            pod={
+                **_row_fields(row, drop=("containers", "conditions")),
+                "age_seconds": _age(row.created_at, now),
+                "reason_summary": pod_reason(row),
+            },
+            containers=[ContainerItem(**msgspec.to_builtins(c)) for c in row.containers],
+            conditions=_conditions(row.conditions),
+            findings=[finding_item(f, now) for f in report.findings if f.name == name],
+            recent_changes=[change_item(t) for t in changes],
+            spec=spec,
+            redacted_values=redacted,
+        )
+
+    async def _pods_problems_first(
+        self, *, namespace: str | None, node: str | None, deployment: str | None, limit: int
+    ) -> list[PodRow]:
+        problems = await self.reader.list_pods(
+            namespace=namespace, node=node, deployment=deployment, problems_only=True, limit=limit
+        )
+        rows = list(problems.items)
+        if len(rows) < limit:
+            seen = {(r.namespace, r.name) for r in rows}
+            rest = await self.reader.list_pods(
+                namespace=namespace, node=node, deployment=deployment, limit=limit
+            )
+            rows += [r for r in rest.items if (r.namespace, r.name) not in seen][
+                : limit - len(rows)
+            ]
+        return rows
+
+    # --- deployments -----------------------------------------------------------------------
+
+    async def list_deployments(
+        self,
+        *,
+        namespace: str | None = None,
+        status: str | None = None,
+        label_selector: str | None = None,
+        problems_only: bool = False,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> DeploymentList:
+        _check_limit(limit)
+        now = self.clock()
+        async with self._reading():
+            page = await self.reader.list_deployments(
+                namespace=namespace,
+                status=status,
+                selector=label_selector or None,
+                problems_only=problems_only,
+                limit=limit,
+                cursor=cursor or None,
+            )
+            if not (namespace or status or label_selector or problems_only):
+                total = len(self.view.deployments)
+            else:
+                counts = await self.reader.count(
+                    Kind.DEPLOYMENT,
+                    namespace=namespace,
+                    status=status,
+                    selector=label_selector or None,
+                    problems_only=problems_only,
+                )
+                total = sum(c.count for c in counts)
+        return DeploymentList(
+            freshness=self.freshness(now),
+            total=total,
+            items=[deployment_item(r, now) for r in page.items],
+            next_cursor=page.next_cursor,
+        )
+
+    async def get_deployment(self, namespace: str, name: str) -> DeploymentDetail:
+        _check_name("namespace", namespace)
+        _check_name("name", name)
+        now = self.clock()
+        async with self._reading():
+            row = await self.reader.get_deployment(namespace, name)
+            if row is None:
+                raise NotFound(f"deployment {namespace}/{name} is not in the watch cache")
+            pods = await self._pods_problems_first(
+                namespace=namespace, node=None, deployment=name, limit=DETAIL_PODS
+            )
+            report = await self.reader.health_report(
+                limit=1000, namespace=namespace, kinds=[Kind.DEPLOYMENT], now=now
+            )
+            changes = await self.reader.history(
+                kind=Kind.DEPLOYMENT, namespace=namespace, name=name, limit=DETAIL_CHANGES
+            )
+        totals = self.view.by_deployment.get((namespace, name))
+        return DeploymentDetail(
+            freshness=self.freshness(now),
+            deployment={
+                **_row_fields(row, drop=("conditions",)),
+                "rollout_in_progress": _rollout_in_progress(row),
+                "age_seconds": _age(row.created_at, now),
+            },
+            conditions=_conditions(row.conditions),
+            findings=[finding_item(f, now) for f in report.findings if f.name == name],
+            pods_total=totals.pods if totals else len(pods),
+            pods=[pod_item(p, now) for p in pods],
+            recent_changes=[change_item(t) for t in changes],
+        )
+
+    # --- nodes -----------------------------------------------------------------------------
+
+    def _node_item(self, row: NodeRow) -> NodeItem:
+        totals = self.view.by_node.get(row.name)
+        return NodeItem(
+            name=row.name,
+            status=row.status,
+            ready=row.ready,
+            unschedulable=row.unschedulable,
+            roles=list(row.roles),
+            pods=totals.pods if totals else 0,
+            cpu_requested_m=totals.cpu_request_m if totals else 0,
+            cpu_allocatable_m=row.cpu_allocatable_m,
+            memory_requested_bytes=totals.memory_request_bytes if totals else 0,
+            memory_allocatable_bytes=row.memory_allocatable_bytes,
+            problems=_node_problems(row),
+        )
+
+    async def list_nodes(
+        self,
+        *,
+        status: str | None = None,
+        label_selector: str | None = None,
+        problems_only: bool = False,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> NodeList:
+        _check_limit(limit)
+        now = self.clock()
+        async with self._reading():
+            page = await self.reader.list_nodes(
+                status=status,
+                selector=label_selector or None,
+                problems_only=problems_only,
+                limit=limit,
+                cursor=cursor or None,
+            )
+            if not (status or label_selector or problems_only):
+                total = len(self.view.nodes)
+            else:
+                counts = await self.reader.count(
+                    Kind.NODE,
+                    status=status,
+                    selector=label_selector or None,
+                    problems_only=problems_only,
+                )
+                total = sum(c.count for c in counts)
+        return NodeList(
+            freshness=self.freshness(now),
+            total=total,
+            items=[self._node_item(r) for r in page.items],
+            next_cursor=page.next_cursor,
+        )
+
+    async def get_node(self, name: str) -> NodeDetail:
+        _check_name("name", name)
+        now = self.clock()
+        async with self._reading():
+            row = await self.reader.get_node(name)
+            if row is None:
+                raise NotFound(f"node {name} is not in the watch cache")
+            pods = await self._pods_problems_first(
+                namespace=None, node=name, deployment=None, limit=DETAIL_PODS
+            )
+            report = await self.reader.health_report(
+                limit=1000, namespace="", kinds=[Kind.NODE], now=now
+            )
+            changes = await self.reader.history(
+                kind=Kind.NODE, namespace="", name=name, limit=DETAIL_CHANGES
+            )
+        totals = self.view.by_node.get(name)
+        requested = {
+            "cpu_m": totals.cpu_request_m if totals else 0,
+            "memory_bytes": totals.memory_request_bytes if totals else 0,
+            "cpu_limit_m": totals.cpu_limit_m if totals else 0,
+            "memory_limit_bytes": totals.memory_limit_bytes if totals else 0,
+            "pods": totals.pods if totals else 0,
+        }
+        allocatable = {
+            "cpu_m": row.cpu_allocatable_m,
+            "memory_bytes": row.memory_allocatable_bytes,
+            "pods": row.pods_allocatable,
+        }
+        utilization = {
+            key: round(requested[key] / allocatable[key], 4)
+            for key in ("cpu_m", "memory_bytes", "pods")
+            if allocatable[key] > 0
+        }
+        return NodeDetail(
+            freshness=self.freshness(now),
+            node=_row_fields(row, drop=("conditions", "taints")),
+            conditions=_conditions(row.conditions),
+            taints=[msgspec.to_builtins(t) for t in row.taints],
+            capacity={
+                "cpu_m": row.cpu_capacity_m,
+                "memory_bytes": row.memory_capacity_bytes,
+                "pods": row.pods_capacity,
+            },
+            allocatable=allocatable,
+            requested=requested,
+            utilization=utilization,
+            findings=[finding_item(f, now) for f in report.findings if f.name == name],
+            pods_total=totals.pods if totals else len(pods),
+            pods=[pod_item(p, now) for p in pods],
+            recent_changes=[change_item(t) for t in changes],
+        )
+
+    # --- history ---------------------------------------------------------------------------
+
+    async def recent_changes(
+        self,
+        *,
+        since: str = "1h",
+        kind: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        min_severity: str | None = None,
+        field: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> RecentChanges:
+        _check_limit(limit)
+        now = self.clock()
+        start = parse_since(since, now=now)
+        if start > now:
+            raise InvalidArgument(f"since {since!r} is in the future")
+        before_id = None
+        if cursor:
+            if not cursor.isdigit():
+                raise InvalidArgument(
+                    f"invalid cursor {cursor!r}: pass back a next_cursor from a previous answer"
+                )
+            before_id = int(cursor)
+        async with self._reading():
+            changes = await self.reader.history(
+                since=start,
+                kind=_kind(kind),
+                namespace=namespace,
+                name=name,
+                field=field,
+                min_severity=_severity(min_severity),
+                before_id=before_id,
+                limit=limit,
+            )
+        next_cursor = str(changes[-1].id) if len(changes) == limit and changes[-1].id else None
+        return RecentChanges(
+            freshness=self.freshness(now),
+            since=iso(start) or "",
+            items=[change_item(t) for t in changes],
+            next_cursor=next_cursor,
+        )
+
+    # --- summaries -------------------------------------------------------------------------
+
+    async def metric_summary(
+        self,
+        *,
+        by: str = "namespace",
+        sort: str | None = None,
+        top: int = 10,
+        namespace: str | None = None,
+    ) -> MetricSummary:
+        if not 1 <= top <= MAX_LIMIT:
+            raise InvalidArgument(f"top must be between 1 and {MAX_LIMIT}, got {top}")
+        now = self.clock()
+        async with self._reading():
+            groups: Sequence[Any]
+            if by == "namespace":
+                sort = sort or "pods"
+                groups = await self.store.namespace_summaries(
+                    namespace=namespace, sort_by=sort, limit=top, now=now
+                )
+                total = len(self.view.by_namespace)
+            elif by == "node":
+                if namespace is not None:
+                    raise InvalidArgument(
+                        "namespace does not apply to by=node (nodes are cluster-wide)"
+                    )
+                sort = sort or "cpu_requested_pct"
+                groups = await self.store.node_summaries(sort_by=sort, limit=top, now=now)
+                total = len(self.view.nodes)
+            elif by == "deployment":
+                sort = sort or "unavailable"
+                groups = await self.store.deployment_summaries(
+                    namespace=namespace, sort_by=sort, limit=top, now=now
+                )
+                total = len(self.view.deployments)
+            else:
+                raise InvalidArgument(f"unknown grouping {by!r}; use namespace, node or deployment")
+        return MetricSummary(
+            freshness=self.freshness(now),
+            by=by,
+            sort=sort,
+            groups_total=total,
+            cluster=self.view.cluster.as_dict(),
+            groups=[msgspec.to_builtins(g) for g in groups],
+        )
+
+    # --- guarded SQL -----------------------------------------------------------------------
+
+    async def query(self, sql: str, *, max_rows: int = 100, timeout_s: float = 2.0) -> QueryAnswer:
+        if not 1 <= max_rows <= 1000:
+            raise InvalidArgument(f"max_rows must be between 1 and 1000, got {max_rows}")
+        if not 0 < timeout_s <= 10:
+            raise InvalidArgument(f"timeout_s must be in (0, 10], got {timeout_s}")
+        now = self.clock()
+        async with self._reading():
+            result = await self.reader.query(sql, max_rows=max_rows, timeout_s=timeout_s)
+        return QueryAnswer(
+            freshness=self.freshness(now),
+            columns=result.columns,
+            rows=result.rows,
+            row_count=len(result.rows),
+            truncated=result.truncated,
+            elapsed_ms=round(result.elapsed_ms, 2),
+        )

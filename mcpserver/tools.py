@@ -1,0 +1,324 @@
+"""The MCP tools: ten read-only questions answered from the watch cache.
+
+Each tool is annotated read-only and idempotent, publishes an output schema,
+and returns structured content (the answer) plus a short text summary (for
+clients that read only text). Arguments are typed so the input schema lists
+the allowed values; anything the schema cannot express is checked by
+`ClusterAnswers` and reported as a tool error whose text says what to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from mcpserver.answers import (
+    ClusterHealth,
+    DeploymentDetail,
+    DeploymentList,
+    MetricSummary,
+    NodeDetail,
+    NodeList,
+    PodDetail,
+    PodList,
+    QueryAnswer,
+    RecentChanges,
+)
+from mcpserver.errors import InvalidArgument, NotFound
+from mcpserver.render import render
+from mcpserver.service import DEFAULT_LIMIT, MAX_LIMIT, ClusterAnswers
+from store.columns import TABLES
+
+__all__ = ["TOOL_NAMES", "query_schema_text", "register_tools"]
+
+TOOL_NAMES = (
+    "cluster_health",
+    "list_pods",
+    "get_pod",
+    "list_deployments",
+    "get_deployment",
+    "list_nodes",
+    "get_node",
+    "recent_changes",
+    "metric_summary",
+    "query",
+)
+
+_READ_ONLY = ToolAnnotations(
+    read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+Limit = Annotated[
+    int, Field(ge=1, le=MAX_LIMIT, description=f"items per page (default {DEFAULT_LIMIT})")
+]
+Cursor = Annotated[str | None, Field(description="next_cursor from the previous page")]
+Namespace = Annotated[str | None, Field(description="only this namespace")]
+Selector = Annotated[str | None, Field(description="label selector, e.g. app=web,tier!=db")]
+ProblemsOnly = Annotated[bool, Field(description="only objects with a health finding")]
+Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
+SeverityName = Literal["info", "warning", "critical"]
+KindName = Literal["Pod", "Deployment", "Node"]
+
+
+async def _answer(make: Callable[[], Awaitable[M]]) -> CallToolResult:
+    """Run one question; client mistakes become tool errors with their message."""
+    try:
+        answer = await make()
+    except (InvalidArgument, NotFound) as exc:
+        raise ToolError(str(exc)) from None
+    return CallToolResult(
+        content=[TextContent(type="text", text=render(answer))],
+        structured_content=answer.model_dump(mode="json"),
+    )
+
+
+def query_schema_text() -> str:
+    """The tables the `query` tool can read, generated from the store's own table specs."""
+    lines = []
+    for spec in TABLES.values():
+        cols = ", ".join(
+            f"{c.name}{' (JSON)' if c.codec == 'json' else ''}"
+            for c in spec.columns
+            if c.name != "obj"
+        )
+        lines.append(f"- {spec.table}: {cols}, obj (BLOB: the trimmed object as JSON)")
+    lines.append(
+        "- transitions (history, one row per status change): id, at (unix seconds), kind, namespace, "
+        "name, uid, field, old, new, severity (info|warning|critical), reason, message, node, deployment"
+    )
+    lines.append(
+        "- sync_state: kind, resource_version, synced, last_list_at, last_event_at, objects, error"
+    )
+    return "\n".join(lines)
+
+
+def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
+    """Add every tool to `mcp`, answering from `answers`."""
+
+    @mcp.tool(title="Cluster health report", annotations=_READ_ONLY)
+    async def cluster_health(
+        namespace: Namespace = None,
+        kind: Annotated[KindName | None, Field(description="only findings about this kind")] = None,
+        min_severity: Annotated[
+            SeverityName | None, Field(description="lowest severity to include")
+        ] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, ClusterHealth]:
+        """What is wrong in the cluster right now, worst and oldest first.
+
+        Findings from the health analyzers (crash loops, image pull errors, OOM kills,
+        pods pending or not ready too long, failed or stuck-terminating pods, unavailable
+        deployments and stuck rollouts, NotReady or pressured or cordoned nodes,
+        over-committed nodes, rising restarts), each with `since` (when it started),
+        plus counts by severity, kind and check and cluster-wide object counts.
+        Start here for "is anything broken?".
+        """
+        return await _answer(
+            lambda: answers.cluster_health(
+                namespace=namespace,
+                kind=kind,
+                min_severity=min_severity,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    @mcp.tool(title="List pods", annotations=_READ_ONLY)
+    async def list_pods(
+        namespace: Namespace = None,
+        node: Annotated[str | None, Field(description="only pods on this node")] = None,
+        phase: Annotated[Phase | None, Field(description="pod phase")] = None,
+        status: Annotated[
+            str | None,
+            Field(
+                description="derived status as kubectl shows it, e.g. CrashLoopBackOff, "
+                "ImagePullBackOff, OOMKilled, Terminating, Running, Completed"
+            ),
+        ] = None,
+        deployment: Annotated[
+            str | None, Field(description="only pods of this deployment (needs namespace)")
+        ] = None,
+        label_selector: Selector = None,
+        problems_only: ProblemsOnly = False,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, PodList]:
+        """Pods matching the filters, ordered by namespace and name, one compact line each.
+
+        `problems_only=true` answers "which pods are broken?" (CrashLoopBackOff is a
+        status, not a phase: filter with status or problems_only). `total` counts all
+        matches; page with `cursor`.
+        """
+        return await _answer(
+            lambda: answers.list_pods(
+                namespace=namespace,
+                node=node,
+                phase=phase,
+                status=status,
+                deployment=deployment,
+                label_selector=label_selector,
+                problems_only=problems_only,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    @mcp.tool(title="Get one pod", annotations=_READ_ONLY)
+    async def get_pod(
+        namespace: Annotated[str, Field(description="the pod's namespace")],
+        name: Annotated[str, Field(description="the pod's name")],
+    ) -> Annotated[CallToolResult, PodDetail]:
+        """One pod in detail: status columns, containers (waiting/terminated reasons,
+        restarts, requests), conditions, its health findings, its last status changes,
+        and its spec with literal env values redacted."""
+        return await _answer(lambda: answers.get_pod(namespace, name))
+
+    @mcp.tool(title="List deployments", annotations=_READ_ONLY)
+    async def list_deployments(
+        namespace: Namespace = None,
+        status: Annotated[
+            str | None,
+            Field(description="derived status, e.g. Available, Progressing, Unavailable"),
+        ] = None,
+        label_selector: Selector = None,
+        problems_only: ProblemsOnly = False,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, DeploymentList]:
+        """Deployments with desired/ready/available/updated replicas and whether a rollout is in progress."""
+        return await _answer(
+            lambda: answers.list_deployments(
+                namespace=namespace,
+                status=status,
+                label_selector=label_selector,
+                problems_only=problems_only,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    @mcp.tool(title="Get one deployment", annotations=_READ_ONLY)
+    async def get_deployment(
+        namespace: Annotated[str, Field(description="the deployment's namespace")],
+        name: Annotated[str, Field(description="the deployment's name")],
+    ) -> Annotated[CallToolResult, DeploymentDetail]:
+        """One deployment with its conditions, findings, recent changes and its pods (problems first)."""
+        return await _answer(lambda: answers.get_deployment(namespace, name))
+
+    @mcp.tool(title="List nodes", annotations=_READ_ONLY)
+    async def list_nodes(
+        status: Annotated[
+            str | None, Field(description="e.g. Ready, NotReady, Ready,SchedulingDisabled")
+        ] = None,
+        label_selector: Selector = None,
+        problems_only: ProblemsOnly = False,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, NodeList]:
+        """Nodes with readiness, unhealthy conditions, pod count and requested vs allocatable CPU/memory."""
+        return await _answer(
+            lambda: answers.list_nodes(
+                status=status,
+                label_selector=label_selector,
+                problems_only=problems_only,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    @mcp.tool(title="Get one node", annotations=_READ_ONLY)
+    async def get_node(
+        name: Annotated[str, Field(description="the node's name")],
+    ) -> Annotated[CallToolResult, NodeDetail]:
+        """One node: conditions, taints, capacity, allocatable, requested by its pods and
+        utilization, findings, recent changes, and its pods (problems first)."""
+        return await _answer(lambda: answers.get_node(name))
+
+    @mcp.tool(title="Recent status changes", annotations=_READ_ONLY)
+    async def recent_changes(
+        since: Annotated[
+            str,
+            Field(description="a duration back from now (30s, 15m, 2h, 7d) or an RFC 3339 time"),
+        ] = "1h",
+        kind: Annotated[KindName | None, Field(description="only this kind")] = None,
+        namespace: Namespace = None,
+        name: Annotated[
+            str | None, Field(description="only this object (with kind and namespace)")
+        ] = None,
+        min_severity: Annotated[
+            SeverityName | None, Field(description="lowest severity to include")
+        ] = None,
+        field: Annotated[
+            str | None,
+            Field(description="only this field, e.g. phase, ready, restarts, condition/Ready"),
+        ] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, RecentChanges]:
+        """Status transitions recorded since a time, newest first: phase, readiness, container
+        waiting/terminated reasons, restarts, node assignment, deployment conditions and
+        replicas, node conditions and cordons, deletions. Answers "what changed?" and "since when?"."""
+        return await _answer(
+            lambda: answers.recent_changes(
+                since=since,
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                min_severity=min_severity,
+                field=field,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    @mcp.tool(title="Metric summary", annotations=_READ_ONLY)
+    async def metric_summary(
+        by: Annotated[
+            Literal["namespace", "node", "deployment"], Field(description="how to group pods")
+        ] = "namespace",
+        sort: Annotated[
+            str | None,
+            Field(
+                description="namespace: pods, restarts, restarts_last_hour, cpu_request_m, memory_request_bytes, "
+                "not_ready, name; node: cpu_requested_pct, memory_requested_pct, pods, restarts, "
+                "restarts_last_hour, name; deployment: unavailable, restarts, restarts_last_hour, pods, "
+                "cpu_request_m, name"
+            ),
+        ] = None,
+        top: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="how many groups")] = 10,
+        namespace: Annotated[
+            str | None, Field(description="only this namespace (namespace/deployment grouping)")
+        ] = None,
+    ) -> Annotated[CallToolResult, MetricSummary]:
+        """Pod counts, readiness, restarts (total and last hour), phases, statuses and CPU/memory
+        requests and limits per namespace, node or deployment, top-N by the sort key; nodes add
+        allocatable and requested percentages."""
+        return await _answer(
+            lambda: answers.metric_summary(by=by, sort=sort, top=top, namespace=namespace)
+        )
+
+    @mcp.tool(
+        title="Read-only SQL over the watch cache",
+        annotations=_READ_ONLY,
+        description=(
+            "One read-only SQLite SELECT over the watch cache, for questions the other tools do not "
+            "cover. Refused: writes, PRAGMA, ATTACH, more than one statement. Capped in rows "
+            "(max_rows) and time (timeout_s). JSON columns are text: use json_extract / json_each, "
+            "e.g. SELECT namespace, count(*) FROM pods WHERE json_extract(labels, '$.app') = 'web' "
+            "GROUP BY namespace. Tables:\n" + query_schema_text()
+        ),
+    )
+    async def query(
+        sql: Annotated[str, Field(description="one SELECT statement")],
+        max_rows: Annotated[int, Field(ge=1, le=1000, description="row cap")] = 100,
+        timeout_s: Annotated[float, Field(gt=0, le=10, description="time cap in seconds")] = 2.0,
+    ) -> Annotated[CallToolResult, QueryAnswer]:
+        return await _answer(lambda: answers.query(sql, max_rows=max_rows, timeout_s=timeout_s))
