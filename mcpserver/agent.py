@@ -104,7 +104,7 @@ class Agent:
 
 
 @contextlib.asynccontextmanager
-async def _demo_cluster(tg: TaskGroup) -> AsyncIterator[tuple[Any, Any]]:
+async def _demo_cluster(tg: TaskGroup, shape: dict[str, float]) -> AsyncIterator[tuple[Any, Any]]:
     """The embedded simulated cluster with churn; the simulator is imported only for --demo."""
     from simulator import ObjectStore, Simulator
     from simulator.scenario import Scenario
@@ -114,11 +114,11 @@ async def _demo_cluster(tg: TaskGroup) -> AsyncIterator[tuple[Any, Any]]:
     objects = ObjectStore(clock=clock)
     scenario = Scenario(
         objects,
-        seed=1,
-        nodes=int(DEMO_SHAPE["nodes"]),
-        deployments=int(DEMO_SHAPE["deployments"]),
-        pods_per_deployment=int(DEMO_SHAPE["pods_per_deployment"]),
-        churn=DEMO_SHAPE["churn"],
+        seed=int(shape.get("seed", 1)),
+        nodes=int(shape["nodes"]),
+        deployments=int(shape["deployments"]),
+        pods_per_deployment=int(shape["pods_per_deployment"]),
+        churn=shape["churn"],
         clock=clock,
     )
     counts = scenario.populate()
@@ -129,7 +129,7 @@ async def _demo_cluster(tg: TaskGroup) -> AsyncIterator[tuple[Any, Any]]:
             counts.get("deployments", 0),
             counts.get("pods", 0),
             sim.url,
-            DEMO_SHAPE["churn"],
+            shape["churn"],
         )
         tg.start_soon(scenario.run)
         yield sim, scenario
@@ -162,12 +162,14 @@ async def running_agent(
     tokens: TokenSet | None = None,
     store_settings: StoreSettings | None = None,
     on_connect: Callable[[Any, Any], None] | None = None,
+    demo_shape: dict[str, float] | None = None,
 ) -> AsyncIterator[Agent]:
     """Start everything `settings` asks for; yields once the HTTP port listens (if any).
 
     Leaving the block stops the listener, cancels the background tasks and
     closes the store (committing what is queued). `on_connect(simulator,
-    scenario)` is called in --demo before the watcher connects (tests use it).
+    scenario)` is called in --demo before the watcher connects, and `demo_shape`
+    overrides `DEMO_SHAPE` (tests use both).
     """
     tokens = (
         tokens if tokens is not None else TokenSet(settings.tokens, token_file=settings.token_file)
@@ -187,7 +189,9 @@ async def running_agent(
         tg = await stack.enter_async_context(anyio.create_task_group())
         sim = scenario = None
         if settings.demo:
-            sim, scenario = await stack.enter_async_context(_demo_cluster(tg))
+            sim, scenario = await stack.enter_async_context(
+                _demo_cluster(tg, {**DEMO_SHAPE, **(demo_shape or {})})
+            )
             if on_connect is not None:
                 on_connect(sim, scenario)
         connection = await _connect(settings, sim)

@@ -12,6 +12,8 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts.base import Message, UserMessage
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.render import render
@@ -58,7 +60,7 @@ def register_prompts(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         try:
             detail = await answers.get_pod(namespace, pod)
         except (NotFound, InvalidArgument) as exc:
-            raise ValueError(str(exc)) from None
+            raise MCPError(INVALID_PARAMS, str(exc)) from None
         containers = "\n".join(
             f"- {c.name}{' (init)' if c.init else ''}: {c.state}"
             + (
@@ -97,7 +99,7 @@ def register_prompts(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         try:
             detail = await answers.get_deployment(namespace, deployment)
         except (NotFound, InvalidArgument) as exc:
-            raise ValueError(str(exc)) from None
+            raise MCPError(INVALID_PARAMS, str(exc)) from None
         return [
             UserMessage(
                 f"Check the rollout of deployment {namespace}/{deployment}.\n\n"

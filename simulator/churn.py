@@ -307,9 +307,9 @@ class Churn:
             detail["image"] = main["image"]
             what = f"image {main['image']}"
             if flavour == "oom":
-                limits = main.setdefault("resources", {}).setdefault("limits", {})
-                limits["memory"] = "48Mi"
-                main["resources"]["requests"]["memory"] = "48Mi"
+                resources = main.setdefault("resources", {})
+                resources.setdefault("limits", {})["memory"] = "48Mi"
+                resources.setdefault("requests", {})["memory"] = "48Mi"
         elif flavour == "config":
             config_map = f"{key[1]}-config-v2"
             main["envFrom"] = [{"configMapRef": {"name": config_map}}]
@@ -321,8 +321,9 @@ class Churn:
                 spec["nodeSelector"] = {"node.kubernetes.io/instance-type": "p5.48xlarge"}
                 what = "nodeSelector instance-type=p5.48xlarge"
             else:
-                main["resources"]["requests"]["memory"] = "48Gi"
-                main["resources"].setdefault("limits", {})["memory"] = "48Gi"
+                resources = main.setdefault("resources", {})
+                resources.setdefault("requests", {})["memory"] = "48Gi"
+                resources.setdefault("limits", {})["memory"] = "48Gi"
                 what = "memory request 48Gi"
         self.rt.store.update("deployments", d)
         self._open(Problem("bad_rollout", key, detail))
@@ -404,7 +405,15 @@ class Churn:
         if name is None:
             return None
         rng = self.rt.rng
-        kind = rng.choice(("MemoryPressure", "MemoryPressure", "DiskPressure", "PIDPressure"))
+        kind = rng.choice(
+            (
+                "MemoryPressure",
+                "MemoryPressure",
+                "DiskPressure",
+                "PIDPressure",
+                "NetworkUnavailable",
+            )
+        )
         node = self.kubelet.report_pressure(name, kind, active=True)
         evicted = 0
         if kind in ("MemoryPressure", "DiskPressure"):

@@ -223,13 +223,17 @@ async def run_simulate(
     )
     started = time.perf_counter()
     counts = scenario.populate()
+    built_in = time.perf_counter() - started
+    # Virtual time stood still while building; catch up with the wall clock
+    # so objects created from now on carry the real time.
+    scenario.advance(built_in)
     # Everything built so far lives as long as the process: keep it out of
     # every future garbage collection.
     gc.freeze()
     print(
         f"simulated cluster (seed {args.seed}): {counts.get('nodes', 0)} nodes, "
         f"{counts.get('deployments', 0)} deployments, {counts.get('pods', 0)} pods in "
-        f"{args.namespaces} namespaces, built in {time.perf_counter() - started:.1f}s",
+        f"{args.namespaces} namespaces, built in {built_in:.1f}s",
         file=stream,
     )
     sim = Simulator(

@@ -58,6 +58,7 @@ class Kubelet:
         # Kubelets that stopped reporting (their node goes Unknown).
         self.lost_nodes: dict[str, None] = {}
         self._epochs: dict[Key, int] = {}
+        self._epoch_seq = 0
         self._crash_streak: dict[Key, int] = {}
         self._pull_backoff: dict[Key, int] = {}
         self._ip_cursor: dict[str, int] = {}
@@ -148,15 +149,17 @@ class Kubelet:
         self._schedule_sync(key, rt.rng.uniform(1.0, 4.0))
         return True
 
+    def _next_epoch(self, key: Key) -> int:
+        """A fresh epoch for the pod's next timer: unique, so no stale timer ever matches."""
+        self._epoch_seq += 1
+        self._epochs[key] = self._epoch_seq
+        return self._epoch_seq
+
     def _schedule_sync(self, key: Key, delay: float) -> None:
-        epoch = self._epochs.get(key, 0) + 1
-        self._epochs[key] = epoch
-        self.rt.after(delay, partial(self._fire, key, epoch, None))
+        self.rt.after(delay, partial(self._fire, key, self._next_epoch(key), None))
 
     def _schedule_crash(self, key: Key, delay: float, reason: str) -> None:
-        epoch = self._epochs.get(key, 0) + 1
-        self._epochs[key] = epoch
-        self.rt.after(delay, partial(self._fire, key, epoch, reason))
+        self.rt.after(delay, partial(self._fire, key, self._next_epoch(key), reason))
 
     def _fire(self, key: Key, epoch: int, crash_reason: str | None) -> None:
         if self._epochs.get(key) != epoch:
@@ -377,8 +380,7 @@ class Kubelet:
             return False
         if self._node_up(facts.node) is None and facts.node in self.lost_nodes:
             return False  # nobody can confirm the containers stopped: stays Terminating
-        epoch = self._epochs.get(key, 0) + 1
-        self._epochs[key] = epoch
+        epoch = self._next_epoch(key)
         self.rt.after(self.rt.rng.uniform(0.5, 3.0), partial(self._finish_deletion, key, epoch))
         return True
 

@@ -641,22 +641,28 @@ def make_replicaset(
     d_spec = deployment["spec"]
     name = f"{d_meta['name']}-{template_hash}"
     template = d_spec["template"]
-    pod_labels = {**template["metadata"]["labels"], "pod-template-hash": template_hash}
+    template_meta = template.get("metadata") or {}
+    pod_labels = {**(template_meta.get("labels") or {}), "pod-template-hash": template_hash}
     rs_template = {
-        "metadata": {**template["metadata"], "labels": pod_labels},
+        "metadata": {**template_meta, "labels": pod_labels},
         "spec": template["spec"],
     }
-    surge, _ = resolve_fenceposts(d_spec.get("strategy") or {}, d_spec["replicas"])
+    desired = int(d_spec.get("replicas", 1))
+    surge, _ = resolve_fenceposts(d_spec.get("strategy") or {}, desired)
     spec: Obj = {
         "replicas": replicas,
         "selector": {
-            "matchLabels": {**d_spec["selector"]["matchLabels"], "pod-template-hash": template_hash}
+            **d_spec.get("selector", {}),
+            "matchLabels": {
+                **(d_spec.get("selector", {}).get("matchLabels") or {}),
+                "pod-template-hash": template_hash,
+            },
         },
         "template": rs_template,
     }
     annotations = {
-        "deployment.kubernetes.io/desired-replicas": str(d_spec["replicas"]),
-        "deployment.kubernetes.io/max-replicas": str(d_spec["replicas"] + surge),
+        "deployment.kubernetes.io/desired-replicas": str(desired),
+        "deployment.kubernetes.io/max-replicas": str(desired + surge),
         "deployment.kubernetes.io/revision": str(revision),
     }
     owner = {
@@ -758,7 +764,7 @@ class PodBlueprint:
         template = replicaset["spec"]["template"]
         self.namespace: str = meta["namespace"]
         self.rs_name: str = meta["name"]
-        self.labels: dict[str, str] = template["metadata"]["labels"]
+        self.labels: dict[str, str] = (template.get("metadata") or {}).get("labels") or {}
         self.owner_references: list[Obj] = [
             {
                 "apiVersion": "apps/v1",

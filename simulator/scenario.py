@@ -34,6 +34,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -68,6 +69,7 @@ __all__ = ["CHURN_KINDS", "Scenario"]
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
 _DAY = 86_400.0
 _SETTLE_ROUNDS = 10_000
 _ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
@@ -493,7 +495,9 @@ class Scenario:
 
         Changes made over HTTP meanwhile are reconciled as they arrive. When
         the machine cannot keep up, steps run back to back and the schedule
-        is re-anchored rather than bursting to catch up.
+        is re-anchored rather than bursting to catch up. A step that fails
+        (say, on an odd object a client created) is logged and the run goes
+        on: a long-running demo server should not die of one bad object.
         """
         if not self.populated:
             self.populate()
@@ -509,13 +513,13 @@ class Scenario:
                         await self._wake.wait()
                     if self._wake.is_set():
                         self._wake = anyio.Event()
-                        self.settle()
+                        self._guarded(self.settle)
                 if self.churn_rate > 0:
-                    description = self.step()
-                    if on_step is not None:
+                    description = self._guarded(self.step)
+                    if on_step is not None and description is not None:
                         on_step(description)
                 else:
-                    self.advance(interval)
+                    self._guarded(lambda: self.advance(interval))
                 done += 1
                 behind = anyio.current_time() - deadline
                 if behind > max(1.0, 5 * interval):
@@ -523,6 +527,14 @@ class Scenario:
                 await anyio.lowlevel.checkpoint()
         finally:
             self._wake = None
+
+    def _guarded(self, action: Callable[[], _T]) -> _T | None:
+        try:
+            return action()
+        except Exception:
+            log.exception("the scenario step failed; carrying on")
+            self.runtime.counters["step_errors"] += 1
+            return None
 
 
 class _Placement:

@@ -94,13 +94,17 @@ class TableSpec:
         )
         self.delete_sql = f"DELETE FROM {table} WHERE uid = ?"
 
-    def params(self, row: Row, problem: int) -> list[Any]:
-        """The upsert parameters of one row (struct order, then the extra columns)."""
+    def params(self, row: Row, problem: int) -> tuple[Any, ...]:
+        """The upsert parameters of one row (struct order, then the extra columns).
+
+        A tuple, not a list: a batch holds one per row until it commits, and
+        tuples of plain values drop out of the garbage collector's walks.
+        """
         values = list(msgspec.structs.astuple(row))
         for i in self._json_positions:
             values[i] = _encode(values[i]).decode()
         values.append(problem)
-        return values
+        return tuple(values)
 
     def row(self, record: Sequence[Any]) -> Row:
         """Rebuild a row from the first `len(fields)` values of a record (struct order)."""

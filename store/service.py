@@ -73,8 +73,11 @@ class Store:
     async def cluster_summary(self, *, top: int = 5, now: float | None = None) -> ClusterSummary:
         """Cluster totals and short top-N lists; cost independent of the pod count."""
         now = time.time() if now is None else now
-        by_ns = await self.reader.restarts_since(now - HOUR, by="namespace")
-        by_dep = await self.reader.restarts_since(now - HOUR, by="deployment")
+        by_dep = await self.reader.restarts_since(now - HOUR, by="namespace_deployment")
+        by_ns: dict[str, int] = {}
+        for (namespace, _deployment), n in by_dep.items():
+            by_ns[namespace] = by_ns.get(namespace, 0) + n
+        by_dep = {k: n for k, n in by_dep.items() if k[1] is not None}
         return cluster_summary(
             self.view, restarts_by_namespace=by_ns, restarts_by_deployment=by_dep, now=now, top=top
         )

@@ -148,7 +148,7 @@ class _Batch:
 
     def __init__(self, now: float) -> None:
         self.now = now
-        self.runs: list[tuple[str, list[list[Any]]]] = []
+        self.runs: list[tuple[str, list[Sequence[Any]]]] = []
         self.history: list[tuple[Any, ...]] = []
         self.transitions: list[Transition] = []
         self.changes: list[ViewChange] = []
@@ -156,7 +156,7 @@ class _Batch:
         self.sync: dict[Kind, SyncState] = {}
         self.waiters: list[_Flush | _Apply] = []
 
-    def emit(self, sql: str, params: list[Any]) -> None:
+    def emit(self, sql: str, params: Sequence[Any]) -> None:
         if self.runs and self.runs[-1][0] is sql:
             self.runs[-1][1].append(params)
         else:
@@ -425,7 +425,10 @@ class Writer:
                         self._publish(batch)
                 await self._maybe_retention()
         finally:
+            self._closing = True
             self._fail_pending(StoreClosed("the store closed before this was committed"))
+            self._send.close()
+            self._recv.close()
             self._closed.set()
 
     # --- collecting --------------------------------------------------------------------------
@@ -837,8 +840,7 @@ class Writer:
             "store: a batch holds values SQLite cannot store (%s); storing them sanitized", error
         )
         for _sql, params in batch.runs:
-            for p in params:
-                p[:] = [_sanitize_value(v) for v in p]
+            params[:] = [tuple(_sanitize_value(v) for v in p) for p in params]
         batch.history = [tuple(_sanitize_value(v) for v in h) for h in batch.history]
 
     async def _give_up(self, batch: _Batch, error: StoreError) -> None:

@@ -594,3 +594,24 @@ def test_pods_of_a_lost_node_stay_terminating_until_it_returns() -> None:
     scenario.step("recover")
     scenario.advance(10)
     assert not [p for p in store.list("pods") if p["spec"].get("nodeName") == name]
+
+
+def test_every_node_condition_kind_comes_and_goes() -> None:
+    """Across seeds the pressure action covers each condition, and recovery clears it."""
+    seen = set()
+    for seed in range(1, 40):
+        store, scenario = _make(seed)
+        description = scenario.step("node_pressure")
+        name = scenario.last_target[1]  # type: ignore[index]
+        kind = scenario.problems[-1].detail
+        seen.add(kind)
+        node = store.get("nodes", None, name)
+        cond = _cond(node, kind)  # type: ignore[arg-type]
+        assert cond["status"] == "True", description  # type: ignore[index]
+        scenario.step("recover")
+        node = store.get("nodes", None, name)
+        assert _cond(node, kind)["status"] == "False"  # type: ignore[arg-type,index]
+        assert not node["spec"].get("taints")  # type: ignore[index]
+        if len(seen) == 4:
+            break
+    assert seen == {"MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable"}
