@@ -45,7 +45,7 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from store import (  # noqa: E402
+from store import (
     Condition,
     ContainerRow,
     Delta,
@@ -56,7 +56,7 @@ from store import (  # noqa: E402
     StoreSettings,
     open_store,
 )
-from store.columns import TABLES  # noqa: E402
+from store.columns import TABLES
 
 NAMESPACES = 100
 T0 = "2024-05-01T10:00:00Z"
@@ -77,7 +77,10 @@ def _obj(kind: str, namespace: str, name: str, extra: int) -> bytes:
                 "labels": {"app": name.rsplit("-", 2)[0], "pod-template-hash": "7d9f8b6c5"},
                 "annotations": {"kubectl.kubernetes.io/restartedAt": T0},
             },
-            "spec": {"containers": [{"name": "app", "image": "registry.local/app:1.2.3"}], "x": "y" * extra},
+            "spec": {
+                "containers": [{"name": "app", "image": "registry.local/app:1.2.3"}],
+                "x": "y" * extra,
+            },
         },
         separators=(",", ":"),
     ).encode()
@@ -87,18 +90,28 @@ def node_rows(n: int, *, problems: int) -> list[NodeRow]:
     out = []
     for i in range(n):
         ready = Condition(status="True", reason="KubeletReady", last_transition=T0)
-        conditions = {"Ready": ready, "MemoryPressure": Condition(status="False"), "DiskPressure": Condition(status="False")}
+        conditions = {
+            "Ready": ready,
+            "MemoryPressure": Condition(status="False"),
+            "DiskPressure": Condition(status="False"),
+        }
         unschedulable = False
         status = "Ready"
         if i < problems:
             kind = i % 4
             if kind == 0:
-                conditions["Ready"] = Condition(status="Unknown", reason="NodeStatusUnknown", last_transition=T0)
+                conditions["Ready"] = Condition(
+                    status="Unknown", reason="NodeStatusUnknown", last_transition=T0
+                )
                 status = "NotReady"
             elif kind == 1:
-                conditions["MemoryPressure"] = Condition(status="True", reason="KubeletHasInsufficientMemory")
+                conditions["MemoryPressure"] = Condition(
+                    status="True", reason="KubeletHasInsufficientMemory"
+                )
             elif kind == 2:
-                conditions["DiskPressure"] = Condition(status="True", reason="KubeletHasDiskPressure")
+                conditions["DiskPressure"] = Condition(
+                    status="True", reason="KubeletHasDiskPressure"
+                )
             else:
                 unschedulable = True
                 status = "Ready,SchedulingDisabled"
@@ -107,7 +120,10 @@ def node_rows(n: int, *, problems: int) -> list[NodeRow]:
                 uid=f"node-uid-{i}",
                 name=f"node-{i:05d}",
                 resource_version=str(i + 1),
-                labels={"kubernetes.io/hostname": f"node-{i:05d}", "topology.kubernetes.io/zone": f"z{i % 3}"},
+                labels={
+                    "kubernetes.io/hostname": f"node-{i:05d}",
+                    "topology.kubernetes.io/zone": f"z{i % 3}",
+                },
                 ready=conditions["Ready"].status,
                 conditions=conditions,
                 unschedulable=unschedulable,
@@ -132,12 +148,18 @@ def deployment_rows(n: int, *, problems: int) -> list[DeploymentRow]:
         name = f"app-{j:05d}"
         available = 3
         conditions = {
-            "Available": Condition(status="True", reason="MinimumReplicasAvailable", last_transition=T0),
-            "Progressing": Condition(status="True", reason="NewReplicaSetAvailable", last_transition=T0),
+            "Available": Condition(
+                status="True", reason="MinimumReplicasAvailable", last_transition=T0
+            ),
+            "Progressing": Condition(
+                status="True", reason="NewReplicaSetAvailable", last_transition=T0
+            ),
         }
         if j < problems:
             available = 0 if j % 2 else 1
-            conditions["Available"] = Condition(status="False", reason="MinimumReplicasUnavailable", last_transition=T0)
+            conditions["Available"] = Condition(
+                status="False", reason="MinimumReplicasUnavailable", last_transition=T0
+            )
             if j % 3 == 0:
                 conditions["Progressing"] = Condition(
                     status="False", reason="ProgressDeadlineExceeded", last_transition=T0
@@ -166,7 +188,9 @@ def deployment_rows(n: int, *, problems: int) -> list[DeploymentRow]:
     return out
 
 
-def pod_row(i: int, *, deployments: int, nodes: int, rv: int, problem: str | None = None, restarts: int = 0) -> PodRow:
+def pod_row(
+    i: int, *, deployments: int, nodes: int, rv: int, problem: str | None = None, restarts: int = 0
+) -> PodRow:
     j = i % deployments
     ns = f"ns-{j % NAMESPACES:03d}"
     dep = f"app-{j:05d}"
@@ -183,29 +207,46 @@ def pod_row(i: int, *, deployments: int, nodes: int, rv: int, problem: str | Non
         memory_request_bytes=128 * 2**20,
         memory_limit_bytes=256 * 2**20,
     )
-    phase, ready, status, node, unschedulable = "Running", True, "Running", f"node-{i % nodes:05d}", False
+    node: str | None = f"node-{i % nodes:05d}"
+    phase, ready, status, unschedulable = "Running", True, "Running", False
     conditions = {
         "Ready": Condition(status="True", last_transition=T0),
         "PodScheduled": Condition(status="True", last_transition=T0),
     }
     if problem == "crash":
         container = ContainerRow(
-            name="app", image=container.image, restarts=restarts, state="waiting",
-            waiting_reason="CrashLoopBackOff", waiting_message="back-off 5m0s restarting failed container",
-            last_terminated_reason="Error", last_terminated_exit_code=1, last_terminated_at=T0,
-            cpu_request_m=100, memory_request_bytes=128 * 2**20,
+            name="app",
+            image=container.image,
+            restarts=restarts,
+            state="waiting",
+            waiting_reason="CrashLoopBackOff",
+            waiting_message="back-off 5m0s restarting failed container",
+            last_terminated_reason="Error",
+            last_terminated_exit_code=1,
+            last_terminated_at=T0,
+            cpu_request_m=100,
+            memory_request_bytes=128 * 2**20,
         )
         ready, status = False, "CrashLoopBackOff"
-        conditions["Ready"] = Condition(status="False", reason="ContainersNotReady", last_transition=T0)
+        conditions["Ready"] = Condition(
+            status="False", reason="ContainersNotReady", last_transition=T0
+        )
     elif problem == "pull":
         container = ContainerRow(
-            name="app", image="registry.local/app:missing", state="waiting",
-            waiting_reason="ImagePullBackOff", waiting_message="Back-off pulling image",
+            name="app",
+            image="registry.local/app:missing",
+            state="waiting",
+            waiting_reason="ImagePullBackOff",
+            waiting_message="Back-off pulling image",
         )
         phase, ready, status = "Pending", False, "ImagePullBackOff"
     elif problem == "pending":
         phase, ready, status, node, unschedulable = "Pending", False, "Pending", None, True
-        conditions = {"PodScheduled": Condition(status="False", reason="Unschedulable", message="0/5000 nodes are available")}
+        conditions = {
+            "PodScheduled": Condition(
+                status="False", reason="Unschedulable", message="0/5000 nodes are available"
+            )
+        }
         container = ContainerRow(name="app", image=container.image, cpu_request_m=64000)
     return PodRow(
         uid=f"pod-uid-{i}",
@@ -254,8 +295,14 @@ async def timed(fn: Callable[[int], Awaitable[Any]], n: int) -> list[float]:
     return out
 
 
+def _remove_databases(*paths: str) -> None:
+    for p in paths:
+        for suffix in ("", "-wal", "-shm"):
+            Path(p + suffix).unlink(missing_ok=True)
+
+
 async def raw_ceiling(path: str, rows: list[PodRow], rows2: list[PodRow]) -> tuple[float, float]:
-    """Rows/s of plain sqlite3 upserts into a fresh copy of the store's schema: insert, then update."""
+    """Rows/s of plain sqlite3 upserts into a fresh copy of the store's schema: insert, update."""
     async with open_store(path):
         pass  # creates the file with the store's schema: same table, same indexes
     spec = TABLES[Kind.POD]
@@ -291,7 +338,9 @@ async def store_writes(path: str, rows: list[PodRow], rows2: list[PodRow]) -> tu
     return relist, stream
 
 
-async def bench_writes(pods: int, nodes: int, deployments: int, repeat: int, tmp: str) -> dict[str, float]:
+async def bench_writes(
+    pods: int, nodes: int, deployments: int, repeat: int, tmp: str
+) -> dict[str, float]:
     rows = [pod_row(i, deployments=deployments, nodes=nodes, rv=i + 1) for i in range(pods)]
     rows2 = [pod_row(i, deployments=deployments, nodes=nodes, rv=pods + i + 1) for i in range(pods)]
     gc.collect()
@@ -313,10 +362,7 @@ async def bench_writes(pods: int, nodes: int, deployments: int, repeat: int, tmp
             ("store_stream", stream),
         ):
             best[key] = max(best[key], value)
-        for p in (path, raw_path):
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(p + suffix):
-                    os.remove(p + suffix)
+        _remove_databases(path, raw_path)
     gc.unfreeze()
     return best
 
@@ -354,8 +400,12 @@ async def bench_reads(
                         Kind.POD,
                         "MODIFIED",
                         pod_row(
-                            i, deployments=deployments, nodes=nodes, rv=pods + round_ * pods + i,
-                            problem="crash", restarts=round_,
+                            i,
+                            deployments=deployments,
+                            nodes=nodes,
+                            rv=pods + round_ * pods + i,
+                            problem="crash",
+                            restarts=round_,
                         ),
                     )
                 )
@@ -366,7 +416,8 @@ async def bench_reads(
         out["health"] = await timed(lambda i: store.reader.health_report(limit=100), iterations)
         out["summary"] = await timed(lambda i: store.cluster_summary(top=5), iterations)
         out["list"] = await timed(
-            lambda i: store.reader.list_pods(namespace=f"ns-{i % NAMESPACES:03d}", limit=50), iterations
+            lambda i: store.reader.list_pods(namespace=f"ns-{i % NAMESPACES:03d}", limit=50),
+            iterations,
         )
         page = await store.reader.list_pods(namespace="ns-007", limit=50)
         out["list_rows"] = len(page.items)
@@ -380,21 +431,30 @@ def verdict(ok: bool) -> str:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (15k/1.5k pods) for a smoke run")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (15k/1.5k pods) for a smoke run"
+    )
     parser.add_argument("--repeat", type=int, default=None, help="write rounds (best of)")
     args = parser.parse_args()
     big, small = (15_000, 1_500) if args.quick else (150_000, 15_000)
     nodes, deployments = (500, 1_000) if args.quick else (5_000, 10_000)
-    repeat = args.repeat or (1 if args.quick else 2)
+    repeat = args.repeat or (1 if args.quick else 3)
     iterations = 100 if args.quick else 300
     problem_pods = 150 if args.quick else 300
 
     with tempfile.TemporaryDirectory(prefix="store-bench-") as tmp:
-        print(f"store benchmark: {big:,} pods ({small:,} for flatness), {nodes:,} nodes, "
-              f"{deployments:,} deployments, {problem_pods} problem pods; sqlite {sqlite3.sqlite_version}")
+        print(
+            f"store benchmark: {big:,} pods ({small:,} for flatness), {nodes:,} nodes, "
+            f"{deployments:,} deployments, {problem_pods} problem pods; "
+            f"sqlite {sqlite3.sqlite_version}"
+        )
         w = await bench_writes(big, nodes, deployments, repeat, tmp)
-        r_small = await bench_reads(small, nodes, deployments, tmp, problem_pods=problem_pods, iterations=iterations)
-        r_big = await bench_reads(big, nodes, deployments, tmp, problem_pods=problem_pods, iterations=iterations)
+        r_small = await bench_reads(
+            small, nodes, deployments, tmp, problem_pods=problem_pods, iterations=iterations
+        )
+        r_big = await bench_reads(
+            big, nodes, deployments, tmp, problem_pods=problem_pods, iterations=iterations
+        )
 
     relist_ratio = w["store_relist"] / w["raw_insert"]
     stream_ratio = w["store_stream"] / w["raw_update"]

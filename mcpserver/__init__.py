@@ -1,1 +1,69 @@
-"""Everything a client sees: MCP, HTTP endpoints, metrics, the CLI and the composition root."""
+"""Everything a client sees: MCP, HTTP endpoints, metrics, the CLI and the composition root.
+
+    from mcpserver import Settings, running_agent
+
+    async with running_agent(Settings(demo=True, port=0)) as agent:
+        print(agent.url)          # http://127.0.0.1:<port>/mcp
+        await agent.informers.wait_synced()
+        health = await agent.answers.cluster_health()
+
+Modules: `agent` (the composition root), `cli` (`kube-watchcache`), `config`
+(flags, env, file), `server` (the MCP server object), `tools`, `resources`,
+`prompts`, `service` (the answers, read from the store), `answers` (their
+shapes), `render` (their text), `freshness`, `subscriptions` (resource-updated
+notifications), `http_app` (/mcp /health /ready /metrics), `listener`
+(uvicorn), `auth`, `hostcheck`, `ratelimit`, `audit`, `metrics`, `logs`,
+`redact`, `durations`, `errors`.
+
+The heavy names (the composition root pulls in the watcher and the Kubernetes
+client) are imported on first use, so `kube-watchcache --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mcpserver.config import Settings, resolve_settings
+from mcpserver.errors import ConfigError, InvalidArgument, McpServerError, NotFound
+from mcpserver.metrics import AgentMetrics
+
+if TYPE_CHECKING:
+    from mcpserver.agent import Agent, run_agent, running_agent
+    from mcpserver.http_app import build_http_app
+    from mcpserver.server import KubeWatchcacheServer, build_mcp_server
+    from mcpserver.service import ClusterAnswers
+
+__all__ = [
+    "Agent",
+    "AgentMetrics",
+    "ClusterAnswers",
+    "ConfigError",
+    "InvalidArgument",
+    "KubeWatchcacheServer",
+    "McpServerError",
+    "NotFound",
+    "Settings",
+    "build_http_app",
+    "build_mcp_server",
+    "resolve_settings",
+    "run_agent",
+    "running_agent",
+]
+
+_LAZY = {
+    "Agent": "mcpserver.agent",
+    "run_agent": "mcpserver.agent",
+    "running_agent": "mcpserver.agent",
+    "build_http_app": "mcpserver.http_app",
+    "KubeWatchcacheServer": "mcpserver.server",
+    "build_mcp_server": "mcpserver.server",
+    "ClusterAnswers": "mcpserver.service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mcpserver' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -36,7 +36,7 @@ from mcpserver.metrics import AgentMetrics
 from mcpserver.server import KubeWatchcacheServer, build_mcp_server
 from mcpserver.service import ClusterAnswers
 from mcpserver.subscriptions import ResourceNotifier
-from store import Store, StoreSettings, open_store
+from store import Kind, Store, StoreSettings, open_store
 from watcher import (
     CallbackRegistry,
     Connection,
@@ -59,6 +59,9 @@ DEMO_SHAPE: dict[str, float] = {
     "pods_per_deployment": 3,
     "churn": 2.0,
 }
+
+
+_STORE_KINDS = {"pods": Kind.POD, "deployments": Kind.DEPLOYMENT, "nodes": Kind.NODE}
 
 
 def _version() -> str:
@@ -198,7 +201,10 @@ async def running_agent(
         stack.push_async_callback(connection.close)
         store = await stack.enter_async_context(open_store(settings.db, settings=store_settings))
         answers = ClusterAnswers(
-            store, stale_after=settings.stale_after, reveal_env_values=settings.reveal_env_values
+            store,
+            stale_after=settings.stale_after,
+            reveal_env_values=settings.reveal_env_values,
+            watched=[_STORE_KINDS[k] for k in settings.kinds],
         )
         mcp, notifier = build_mcp_server(answers=answers, metrics=metrics, version=_version())
         registry = CallbackRegistry()
@@ -219,6 +225,7 @@ async def running_agent(
         informers = Informers(
             connection,
             store.writer,
+            kinds=settings.kinds,
             namespaces=list(settings.namespaces) or None,
             label_selector=settings.label_selector,
         )
@@ -259,8 +266,11 @@ async def running_agent(
 
             tg.start_soon(serve)
             with anyio.fail_after(10):
-                while not listener.started and not served.is_set():
-                    await anyio.sleep(0.005)
+                await listener.settled.wait()
+            if not listener.started:
+                raise ConfigError(
+                    f"the HTTP server on {settings.host}:{listener.port} did not start"
+                )
 
             async def drain() -> None:
                 listener.stop()

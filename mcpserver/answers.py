@@ -36,6 +36,7 @@ __all__ = [
 
 
 class KindFreshness(BaseModel):
+    watched: bool = Field(default=True, description="false: this kind is not watched (--kinds)")
     synced: bool = Field(description="the informer completed its first list")
     objects: int
     seconds_since_last_event: float | None = Field(

@@ -39,7 +39,7 @@ def request_client(ctx: ServerRequestContext[Any, Any]) -> str:
 
 
 class AuditMiddleware:
-    """SDK `ServerMiddleware`: times `tools/call`, logs it, counts it; other methods pass through."""
+    """SDK `ServerMiddleware`: times, logs and counts `tools/call`; other methods pass through."""
 
     def __init__(self, metrics: AgentMetrics, *, tools: frozenset[str]) -> None:
         self.metrics = metrics

@@ -105,7 +105,8 @@ class TokenSet:
 def _bearer(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            text: str = value.decode("latin-1")
+            scheme, _, credentials = text.partition(" ")
             if scheme.lower() == "bearer" and credentials.strip():
                 return credentials.strip()
             return None

@@ -1,4 +1,4 @@
-"""The `kube-watchcache` command: `serve` runs the agent, `simulate` runs the simulated cluster alone.
+"""The `kube-watchcache` command: `serve` runs the agent, `simulate` the simulated cluster alone.
 
 Exit codes: 0 on a clean stop (including SIGTERM/SIGINT), 2 for a usage or
 configuration error (one line on stderr, no traceback), 1 when the agent
@@ -8,7 +8,9 @@ fails at run time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -87,14 +89,32 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
+async def _run_simulate_until_signal(args: argparse.Namespace) -> None:
+    """The simulator leaves signals to its caller: SIGTERM/SIGINT cancel it, it closes cleanly."""
     from simulator.cli import run_simulate
 
-    configure_logging(level="info", fmt="text")
-    try:
-        anyio.run(run_simulate, args, backend="asyncio", backend_options={"use_uvloop": True})
-    except KeyboardInterrupt:
-        return 0
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(stop_on_signal)
+        await run_simulate(args)
+        tg.cancel_scope.cancel()
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    configure_logging(level="warning", fmt="text")
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(
+            _run_simulate_until_signal,
+            args,
+            backend="asyncio",
+            backend_options={"use_uvloop": True},
+        )
     return 0
 
 

@@ -16,7 +16,7 @@ import math
 import os
 import socket
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +53,7 @@ class Settings:
     kubeconfig: Path | None = None
     context: str | None = None
     namespaces: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ("pods", "deployments", "nodes")
     label_selector: str | None = None
     token_file: Path | None = None
     tokens: tuple[str, ...] = ()  # from KUBE_WATCHCACHE_TOKENS only
@@ -75,7 +76,7 @@ class Settings:
     config: Path | None = None
 
     def effective_allowed_hosts(self) -> tuple[str, ...]:
-        """The Host allow-list in force: the configured one, or loopback names plus the bind host."""
+        """The Host allow-list in force: as configured, else loopback names and the bind host."""
         if self.allowed_hosts:
             return self.allowed_hosts
         hosts = ["localhost", "127.0.0.1", "[::1]"]
@@ -133,6 +134,17 @@ def _burst(text: str) -> int:
     if value < 0:
         raise ValueError("must be a non-negative integer")
     return value
+
+
+WATCHABLE_KINDS = ("pods", "deployments", "nodes")
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    kinds = _csv(text)
+    unknown = [k for k in kinds if k not in WATCHABLE_KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"choose one or more of {','.join(WATCHABLE_KINDS)}")
+    return tuple(dict.fromkeys(kinds))
 
 
 def _url(text: str) -> str:
@@ -197,6 +209,13 @@ OPTIONS: tuple[Option, ...] = (
         parse=_csv,
         metavar="A,B",
         help="watch only these namespaces, for Role-limited installs [all]",
+    ),
+    Option(
+        name="kinds",
+        parse=_kinds,
+        metavar="K1,K2",
+        help="kinds to watch; leave out nodes where Roles cannot read them "
+        "[pods,deployments,nodes]",
     ),
     Option(name="label_selector", metavar="SEL", help="watch only objects matching this selector"),
     Option(
@@ -291,7 +310,7 @@ _BY_NAME = {option.name: option for option in OPTIONS}
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare every flag of `serve` on `parser`; defaults stay None so precedence can be applied."""
+    """Declare every flag of `serve` on `parser`; defaults stay None so precedence applies."""
     for option in OPTIONS:
         if not option.flag:
             continue
@@ -319,8 +338,8 @@ def _parse_value(option: Option, raw: Any, *, source: str) -> Any:
     """One raw value (text from a flag/env, or a TOML value) as the setting's type."""
     if isinstance(raw, bool) and option.boolean:
         return raw
-    if isinstance(raw, list) and option.parse is _csv:
-        return tuple(str(item) for item in raw)
+    if isinstance(raw, list) and not option.boolean:
+        raw = ",".join(str(item) for item in raw)
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         raw = str(raw)
     if not isinstance(raw, str):
@@ -359,7 +378,7 @@ def resolve_settings(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Settings from parsed flags, env vars and the config file, with flag > env > file > default."""
+    """Settings from flags, env vars and the config file: flag > env > file > default."""
     env = os.environ if environ is None else environ
     flags = vars(args) if args is not None else {}
     values: dict[str, Any] = {}
@@ -399,8 +418,3 @@ def _check(settings: Settings) -> None:
         )
     if settings.webhook_secret_file is not None and settings.webhook_url is None:
         raise ConfigError("--webhook-secret-file is set but --webhook-url is not")
-
-
-def documented_env_names(options: Sequence[Option] = OPTIONS) -> list[str]:
-    """Every env var `serve` reads, for docs and tests."""
-    return [CONFIG_ENV, *(o.env_name for o in options if o.name != "config")]

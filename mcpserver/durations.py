@@ -53,7 +53,8 @@ def parse_since(text: str, *, now: float) -> float:
             parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             raise InvalidArgument(
-                f"invalid time {text!r}; use RFC 3339 such as '2024-05-01T12:00:00Z' or a duration like '30m'"
+                f"invalid time {text!r}; use RFC 3339 such as '2024-05-01T12:00:00Z' "
+                "or a duration like '30m'"
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)

@@ -14,7 +14,7 @@ no I/O for it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from mcpserver.answers import Freshness, KindFreshness
@@ -32,12 +32,19 @@ def iso(seconds: float | None) -> str | None:
 
 
 def compute_freshness(
-    states: Mapping[Kind, SyncState], *, now: float, stale_after: float
+    states: Mapping[Kind, SyncState],
+    *,
+    now: float,
+    stale_after: float,
+    watched: Collection[Kind] = tuple(Kind),
 ) -> Freshness:
     kinds: dict[str, KindFreshness] = {}
     reasons: list[str] = []
     for kind in Kind:
         state = states.get(kind) or SyncState(kind=kind)
+        if kind not in watched:
+            kinds[kind.value] = KindFreshness(watched=False, synced=False, objects=0)
+            continue
         last = max(
             (t for t in (state.last_event_at, state.last_list_at) if t is not None), default=None
         )

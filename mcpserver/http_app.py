@@ -23,6 +23,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from mcpserver.auth import BearerAuthMiddleware, TokenSet
@@ -47,31 +48,36 @@ def build_http_app(
     metrics: AgentMetrics,
     readiness: Readiness,
 ) -> ASGIApp:
-    """Assemble the app; `mcp` must not have built its HTTP app before."""
+    """Assemble the app; `mcp` must not have built its HTTP app before (one session manager)."""
     started = time.time()
 
-    @mcp.custom_route("/health", methods=["GET"], include_in_schema=False)
     async def health(request: Request) -> Response:
         # Answering at all proves the process and its event loop are alive.
         return JSONResponse({"status": "ok", "uptime_seconds": round(time.time() - started, 1)})
 
-    @mcp.custom_route("/ready", methods=["GET"], include_in_schema=False)
     async def ready(request: Request) -> Response:
         ok, details = await readiness()
         return JSONResponse({"ready": ok, **details}, status_code=200 if ok else 503)
 
-    @mcp.custom_route("/metrics", methods=["GET"], include_in_schema=False)
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
-    app: ASGIApp = mcp.streamable_http_app(
+    starlette_app = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
         # Host/Origin are checked by HostOriginMiddleware (with '*' and
         # per-path support); the SDK still checks Content-Type on POST.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         host=settings.host,
     )
+    starlette_app.router.routes.extend(
+        [
+            Route("/health", health, methods=["GET"], include_in_schema=False),
+            Route("/ready", ready, methods=["GET"], include_in_schema=False),
+            Route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False),
+        ]
+    )
+    app: ASGIApp = starlette_app
     if settings.rate_limit > 0:
         app = RateLimitMiddleware(
             app,

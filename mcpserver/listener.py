@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
+import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -27,15 +28,23 @@ log = logging.getLogger(__name__)
 
 
 class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self._on_started()
 
 
 class HttpListener:
     """Bind at construction, `serve()` until `stop()`; `port` is the bound port."""
 
-    def __init__(self, app: ASGIApp, *, host: str, port: int, drain_timeout: float = 3.0) -> None:
+    def __init__(self, app: ASGIApp, *, host: str, port: int, drain_timeout: int = 3) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only when it
         # does, and without it every response pays Nagle + delayed ACK (~40 ms).
@@ -59,7 +68,8 @@ class HttpListener:
             timeout_graceful_shutdown=drain_timeout,
             server_header=False,
         )
-        self._server = _Server(config)
+        self.settled = anyio.Event()  # set once serving, or once serving failed
+        self._server = _Server(config, on_started=self.settled.set)
 
     @property
     def started(self) -> bool:
@@ -71,6 +81,7 @@ class HttpListener:
             await self._server.serve(sockets=[self._sock])
         finally:
             self._sock.close()
+            self.settled.set()
 
     def stop(self) -> None:
         """Stop accepting connections and drain the open ones."""

@@ -32,7 +32,8 @@ def register_prompts(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     @mcp.prompt(
         name="cluster_status_analysis",
         title="Cluster status analysis",
-        description="Assess the cluster's health now: what is broken, since when, how bad, what to do first.",
+        description="Assess the cluster's health now: what is broken, since when, how bad, "
+        "what to do first.",
     )
     async def cluster_status_analysis() -> list[Message]:
         health = await answers.cluster_health(limit=20)
@@ -105,7 +106,8 @@ def register_prompts(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
                 f"Check the rollout of deployment {namespace}/{deployment}.\n\n"
                 + _state("Deployment", render(detail))
                 + "\n\nCompare desired, updated, ready and available replicas and the Progressing "
-                "and Available conditions (ProgressDeadlineExceeded means stuck). If new pods fail, "
+                "and Available conditions (ProgressDeadlineExceeded means stuck). "
+                "If new pods fail, "
                 "say how (from their status and reasons) and whether old replicas still serve. "
                 "Use recent_changes(kind='Deployment', namespace, name) for the timeline and "
                 "get_pod on a failing pod for its containers. Conclude: progressing, complete, or "
@@ -116,7 +118,8 @@ def register_prompts(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     @mcp.prompt(
         name="node_capacity_review",
         title="Node capacity review",
-        description="Review node capacity: requests vs allocatable, hot spots, unhealthy or cordoned nodes.",
+        description="Review node capacity: requests vs allocatable, hot spots, "
+        "unhealthy or cordoned nodes.",
     )
     async def node_capacity_review() -> list[Message]:
         by_cpu = await answers.metric_summary(by="node", sort="cpu_requested_pct", top=10)
@@ -133,6 +136,7 @@ def register_prompts(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
                 + "\n\nIdentify nodes close to or over their allocatable CPU, memory or pod count, "
                 "nodes that are NotReady, pressured or cordoned, and how much room is left "
                 "cluster-wide (see the cluster totals). Recommend rebalancing, adding capacity or "
-                "fixing requests where it matters, citing the numbers. get_node gives one node's pods."
+                "fixing requests where it matters, citing the numbers. "
+                "get_node gives one node's pods."
             )
         ]

@@ -83,7 +83,7 @@ class RateLimitMiddleware:
         if self.on_limited is not None:
             self.on_limited(client)
         retry_after = str(max(1, math.ceil(wait))).encode()
-        body = b'{"error":"rate_limited","detail":"too many requests; retry after the Retry-After delay"}'
+        body = b'{"error":"rate_limited","detail":"too many requests; retry after Retry-After"}'
         await send(
             {
                 "type": "http.response.start",

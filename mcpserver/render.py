@@ -69,13 +69,19 @@ def _finding(f: FindingItem) -> str:
 
 def _pod(p: PodItem) -> str:
     reason = f" ({p.reason})" if p.reason else ""
-    return f"- {p.namespace}/{p.name} {p.status}{reason} ready {p.ready} restarts {p.restarts} node {p.node or '-'}"
+    return (
+        f"- {p.namespace}/{p.name} {p.status}{reason} ready {p.ready} "
+        f"restarts {p.restarts} node {p.node or '-'}"
+    )
 
 
 def _deployment(d: DeploymentItem) -> str:
     reason = f" ({d.reason})" if d.reason else ""
     rollout = " rolling out" if d.rollout_in_progress else ""
-    return f"- {d.namespace}/{d.name} {d.status}{reason} ready {d.ready}/{d.replicas} available {d.available}{rollout}"
+    return (
+        f"- {d.namespace}/{d.name} {d.status}{reason} ready {d.ready}/{d.replicas} "
+        f"available {d.available}{rollout}"
+    )
 
 
 def _node(n: NodeItem) -> str:
@@ -107,7 +113,8 @@ def render(answer: object) -> str:
             f"({_counts(answer.counts_by_severity)}).",
             f"Pods {c.get('pods', 0)} ({_counts(c.get('pods_by_phase', {}))}); "
             f"nodes {c.get('nodes', 0)} ({_counts(c.get('nodes_by_status', {}))}); "
-            f"deployments {c.get('deployments', 0)} ({_counts(c.get('deployments_by_status', {}))}).",
+            f"deployments {c.get('deployments', 0)} "
+            f"({_counts(c.get('deployments_by_status', {}))}).",
             *_stale(answer.freshness),
             *_cut(_finding(f) for f in answer.findings),
             *_more(len(answer.findings), answer.total_findings, answer.next_cursor),
@@ -141,7 +148,8 @@ def render(answer: object) -> str:
         app = [c for c in answer.containers if not c.init]
         lines = [
             f"Pod {p['namespace']}/{p['name']}: {p['status']} (phase {p['phase']}), "
-            f"ready {sum(c.ready for c in app)}/{len(app)}, restarts {p['restarts']}, node {p.get('node') or '-'}.",
+            f"ready {sum(c.ready for c in app)}/{len(app)}, restarts {p['restarts']}, "
+            f"node {p.get('node') or '-'}.",
             *_stale(answer.freshness),
         ]
         if p.get("reason_summary"):
@@ -153,7 +161,8 @@ def render(answer: object) -> str:
     elif isinstance(answer, DeploymentDetail):
         d = answer.deployment
         lines = [
-            f"Deployment {d['namespace']}/{d['name']}: {d['status']}, ready {d['ready_replicas']}/{d['replicas']}, "
+            f"Deployment {d['namespace']}/{d['name']}: {d['status']}, "
+            f"ready {d['ready_replicas']}/{d['replicas']}, "
             f"available {d['available_replicas']}, updated {d['updated_replicas']}"
             + (", rollout in progress" if d.get("rollout_in_progress") else "")
             + f"; {answer.pods_total} pods.",
@@ -165,7 +174,8 @@ def render(answer: object) -> str:
         n = answer.node
         util = ", ".join(f"{k} {100 * v:.0f}%" for k, v in answer.utilization.items())
         lines = [
-            f"Node {n['name']}: {n['status']}; requested/allocatable {util or '-'}; {answer.pods_total} pods.",
+            f"Node {n['name']}: {n['status']}; requested/allocatable {util or '-'}; "
+            f"{answer.pods_total} pods.",
             *_stale(answer.freshness),
             *(_finding(f) for f in answer.findings),
             *_cut(_pod(p) for p in answer.pods),
@@ -180,7 +190,8 @@ def render(answer: object) -> str:
         )
     elif isinstance(answer, MetricSummary):
         lines = [
-            f"Top {len(answer.groups)} of {answer.groups_total} by {answer.by} (sorted by {answer.sort}).",
+            f"Top {len(answer.groups)} of {answer.groups_total} by {answer.by} "
+            f"(sorted by {answer.sort}).",
             *_stale(answer.freshness),
         ]
         key_field = {"namespace": "namespace", "node": "node"}.get(answer.by)
@@ -192,7 +203,8 @@ def render(answer: object) -> str:
             )
             lines.append(
                 f"- {key}: pods {group.get('pods', 0)} ready {group.get('ready', 0)} "
-                f"restarts {group.get('restarts', 0)} (last hour {group.get('restarts_last_hour', 0)}) "
+                f"restarts {group.get('restarts', 0)} "
+                f"(last hour {group.get('restarts_last_hour', 0)}) "
                 f"cpu req {group.get('cpu_request_m', 0)}m"
             )
     elif isinstance(answer, QueryAnswer):

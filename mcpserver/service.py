@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -58,9 +58,10 @@ from store import (
     Transition,
 )
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "ClusterAnswers", "pod_item"]
+__all__ = ["DEFAULT_LIMIT", "HEALTH_LIMIT", "MAX_LIMIT", "ClusterAnswers", "pod_item"]
 
 DEFAULT_LIMIT = 50
+HEALTH_LIMIT = 20  # findings carry evidence: 20 of them are a screenful, and ~15 kB
 MAX_LIMIT = 200
 DETAIL_PODS = 20  # pods listed inside get_deployment / get_node
 DETAIL_CHANGES = 10  # recent changes inside the get_* answers
@@ -269,6 +270,7 @@ class ClusterAnswers:
         *,
         stale_after: float = 120.0,
         reveal_env_values: bool = False,
+        watched: Collection[Kind] = tuple(Kind),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -276,6 +278,7 @@ class ClusterAnswers:
         self.view = store.view
         self.stale_after = stale_after
         self.reveal_env_values = reveal_env_values
+        self.watched = frozenset(watched)
         self.clock = clock
 
     def freshness(self, now: float | None = None) -> Freshness:
@@ -283,6 +286,7 @@ class ClusterAnswers:
             self.reader.sync_states(),
             now=self.clock() if now is None else now,
             stale_after=self.stale_after,
+            watched=self.watched,
         )
 
     @asynccontextmanager
@@ -307,7 +311,7 @@ class ClusterAnswers:
         namespace: str | None = None,
         kind: str | None = None,
         min_severity: str | None = None,
-        limit: int = DEFAULT_LIMIT,
+        limit: int = HEALTH_LIMIT,
         cursor: str | None = None,
     ) -> ClusterHealth:
         _check_limit(limit)

@@ -31,7 +31,7 @@ from mcpserver.answers import (
 )
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.render import render
-from mcpserver.service import DEFAULT_LIMIT, MAX_LIMIT, ClusterAnswers
+from mcpserver.service import DEFAULT_LIMIT, HEALTH_LIMIT, MAX_LIMIT, ClusterAnswers
 from store.columns import TABLES
 
 __all__ = ["TOOL_NAMES", "query_schema_text", "register_tools"]
@@ -90,8 +90,9 @@ def query_schema_text() -> str:
         )
         lines.append(f"- {spec.table}: {cols}, obj (BLOB: the trimmed object as JSON)")
     lines.append(
-        "- transitions (history, one row per status change): id, at (unix seconds), kind, namespace, "
-        "name, uid, field, old, new, severity (info|warning|critical), reason, message, node, deployment"
+        "- transitions (history, one row per status change): id, at (unix seconds), kind, "
+        "namespace, name, uid, field, old, new, severity (info|warning|critical), reason, "
+        "message, node, deployment"
     )
     lines.append(
         "- sync_state: kind, resource_version, synced, last_list_at, last_event_at, objects, error"
@@ -109,7 +110,10 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         min_severity: Annotated[
             SeverityName | None, Field(description="lowest severity to include")
         ] = None,
-        limit: Limit = DEFAULT_LIMIT,
+        limit: Annotated[
+            int,
+            Field(ge=1, le=MAX_LIMIT, description=f"findings per page (default {HEALTH_LIMIT})"),
+        ] = HEALTH_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, ClusterHealth]:
         """What is wrong in the cluster right now, worst and oldest first.
@@ -193,7 +197,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, DeploymentList]:
-        """Deployments with desired/ready/available/updated replicas and whether a rollout is in progress."""
+        """Deployments: desired/ready/available/updated replicas; is a rollout running."""
         return await _answer(
             lambda: answers.list_deployments(
                 namespace=namespace,
@@ -210,7 +214,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         namespace: Annotated[str, Field(description="the deployment's namespace")],
         name: Annotated[str, Field(description="the deployment's name")],
     ) -> Annotated[CallToolResult, DeploymentDetail]:
-        """One deployment with its conditions, findings, recent changes and its pods (problems first)."""
+        """One deployment: conditions, findings, recent changes, and its pods (problems first)."""
         return await _answer(lambda: answers.get_deployment(namespace, name))
 
     @mcp.tool(title="List nodes", annotations=_READ_ONLY)
@@ -223,7 +227,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, NodeList]:
-        """Nodes with readiness, unhealthy conditions, pod count and requested vs allocatable CPU/memory."""
+        """Nodes: readiness, bad conditions, pod count, requested vs allocatable CPU/memory."""
         return await _answer(
             lambda: answers.list_nodes(
                 status=status,
@@ -265,7 +269,10 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     ) -> Annotated[CallToolResult, RecentChanges]:
         """Status transitions recorded since a time, newest first: phase, readiness, container
         waiting/terminated reasons, restarts, node assignment, deployment conditions and
-        replicas, node conditions and cordons, deletions. Answers "what changed?" and "since when?"."""
+        replicas, node conditions and cordons, deletions.
+
+        Answers "what changed?" and "since when?".
+        """
         return await _answer(
             lambda: answers.recent_changes(
                 since=since,
@@ -287,9 +294,11 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         sort: Annotated[
             str | None,
             Field(
-                description="namespace: pods, restarts, restarts_last_hour, cpu_request_m, memory_request_bytes, "
+                description="namespace: pods, restarts, restarts_last_hour, cpu_request_m, "
+                "memory_request_bytes, "
                 "not_ready, name; node: cpu_requested_pct, memory_requested_pct, pods, restarts, "
-                "restarts_last_hour, name; deployment: unavailable, restarts, restarts_last_hour, pods, "
+                "restarts_last_hour, name; deployment: unavailable, restarts, "
+                "restarts_last_hour, pods, "
                 "cpu_request_m, name"
             ),
         ] = None,
@@ -309,7 +318,8 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         title="Read-only SQL over the watch cache",
         annotations=_READ_ONLY,
         description=(
-            "One read-only SQLite SELECT over the watch cache, for questions the other tools do not "
+            "One read-only SQLite SELECT over the watch cache, for questions the other tools "
+            "do not "
             "cover. Refused: writes, PRAGMA, ATTACH, more than one statement. Capped in rows "
             "(max_rows) and time (timeout_s). JSON columns are text: use json_extract / json_each, "
             "e.g. SELECT namespace, count(*) FROM pods WHERE json_extract(labels, '$.app') = 'web' "

@@ -1,5 +1,6 @@
 """An embedded, protocol-faithful Kubernetes API server with a scenario engine."""
 
+from .churn import CHURN_KINDS
 from .errors import (
     AlreadyExists,
     ApiError,
@@ -13,10 +14,13 @@ from .errors import (
 from .faults import Faults
 from .requestlog import RequestLog
 from .resources import RESOURCES, ResourceInfo
+from .scenario import Scenario
 from .server import Simulator
 from .storage import ObjectStore
+from .virtual_clock import SimClock
 
 __all__ = [
+    "CHURN_KINDS",
     "RESOURCES",
     "AlreadyExists",
     "ApiError",
@@ -29,6 +33,8 @@ __all__ = [
     "ObjectStore",
     "RequestLog",
     "ResourceInfo",
+    "Scenario",
+    "SimClock",
     "Simulator",
     "SimulatorError",
 ]

@@ -266,6 +266,7 @@ async def run_simulate(
         try:
             await scenario.run(on_step=on_step)
         finally:
+            scenario.close()
             stats = scenario.stats()
             print(
                 f"stopped after {stats['steps']} churn actions "

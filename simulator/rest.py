@@ -36,7 +36,14 @@ from .storage import Entry, ObjectStore, Page, decode_continue, encode_continue
 from .tables import table_for
 from .watch import WatchHub, WatchRequest
 
-__all__ = ["ResourceHandlers", "Target", "flag", "read_json"]
+__all__ = [
+    "DeleteOptions",
+    "ResourceHandlers",
+    "Target",
+    "flag",
+    "read_delete_options",
+    "read_json",
+]
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -116,8 +123,11 @@ def _list_options_invalid(message: str) -> Invalid:
 
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON; 415 for other encodings, 400 for bad JSON."""
+    return _parse_json(request, await request.read())
+
+
+def _parse_json(request: web.Request, body: bytes, *, what: str = "the body of the request") -> Any:
     content_type = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
-    body = await request.read()
     if "protobuf" in content_type:
         raise UnsupportedMediaType(
             f"the body of the request was in an unknown format - accepted media types include: "
@@ -126,7 +136,42 @@ async def read_json(request: web.Request) -> Any:
     try:
         return _decode(body)
     except msgspec.DecodeError as exc:
-        raise BadRequest(f"the body of the request could not be decoded as JSON: {exc}") from None
+        raise BadRequest(f"{what} could not be decoded as JSON: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOptions:
+    """What a DELETE asked for: a grace period and preconditions."""
+
+    grace_period_seconds: int | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+
+
+async def read_delete_options(request: web.Request) -> DeleteOptions:
+    """DeleteOptions from the JSON body, or from the query when there is no body.
+
+    As the API server reads them: a body wins over the query string, and a
+    grace period that is not an integer is a 400, not a guess.
+    """
+    body = await request.read() if request.can_read_body else b""
+    if not body.strip():
+        return DeleteOptions(grace_period_seconds=_int_param(request.query, "gracePeriodSeconds"))
+    options = _parse_json(request, body, what="the DeleteOptions")
+    if not isinstance(options, dict):
+        raise BadRequest("the DeleteOptions must be a JSON object")
+    grace = options.get("gracePeriodSeconds")
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+        raise BadRequest(f"DeleteOptions.gracePeriodSeconds must be an integer, got {grace!r}")
+    preconditions = options.get("preconditions") or {}
+    if not isinstance(preconditions, dict):
+        raise BadRequest("DeleteOptions.preconditions must be a JSON object")
+    uid, rv = preconditions.get("uid"), preconditions.get("resourceVersion")
+    return DeleteOptions(
+        grace_period_seconds=grace,
+        uid=None if uid in (None, "") else str(uid),
+        resource_version=None if rv in (None, "") else str(rv),
+    )
 
 
 class ResourceHandlers:
@@ -443,12 +488,7 @@ class ResourceHandlers:
         info = target.info
         _refuse_dry_run(request)
         entry = self._existing(target)
-        try:
-            patch_body = _decode(await request.read())
-        except msgspec.DecodeError as exc:
-            raise BadRequest(
-                f"the body of the request could not be decoded as JSON: {exc}"
-            ) from None
+        patch_body = await read_json(request)
         current = entry.decode()
         patched = apply_patch(request.headers.get("Content-Type", ""), current, patch_body)
         meta = patched.get("metadata")
@@ -464,36 +504,28 @@ class ResourceHandlers:
         info = target.info
         _refuse_dry_run(request)
         entry = self._existing(target)
-        options: Any = {}
-        if request.can_read_body:
-            raw = await request.read()
-            if raw.strip():
-                try:
-                    options = _decode(raw)
-                except msgspec.DecodeError as exc:
-                    raise BadRequest(
-                        f"the DeleteOptions could not be decoded as JSON: {exc}"
-                    ) from None
-        preconditions = (
-            (options or {}).get("preconditions") or {} if isinstance(options, dict) else {}
-        )
-        current = entry.decode()["metadata"]
-        want_uid = preconditions.get("uid")
-        if want_uid and want_uid != current.get("uid"):
-            raise Conflict(
-                f"Precondition failed: UID in precondition: {want_uid}, "
-                f"UID in object meta: {current.get('uid')}",
-                details=_details(resource=info.plural, name=target.name or "", group=info.group),
-            )
-        want_rv = preconditions.get("resourceVersion")
-        if want_rv and str(want_rv) != str(entry.rv):
-            raise Conflict(
-                f"Precondition failed: ResourceVersion in precondition: {want_rv}, "
-                f"ResourceVersion in object meta: {entry.rv}",
-                details=_details(resource=info.plural, name=target.name or "", group=info.group),
-            )
+        options = await read_delete_options(request)
         assert target.name is not None
-        deleted = self.store.delete(info.plural, target.namespace, target.name)
+        details = _details(resource=info.plural, name=target.name, group=info.group)
+        uid = entry.decode()["metadata"].get("uid")
+        if options.uid is not None and options.uid != uid:
+            raise Conflict(
+                f"Precondition failed: UID in precondition: {options.uid}, "
+                f"UID in object meta: {uid}",
+                details=details,
+            )
+        if options.resource_version is not None and options.resource_version != str(entry.rv):
+            raise Conflict(
+                f"Precondition failed: ResourceVersion in precondition: "
+                f"{options.resource_version}, ResourceVersion in object meta: {entry.rv}",
+                details=details,
+            )
+        deleted = self.store.delete(
+            info.plural,
+            target.namespace,
+            target.name,
+            grace_period_seconds=options.grace_period_seconds,
+        )
         if deleted is None:
             raise _not_found(info, target.name)
         return self._respond_object(request, info, _encode(deleted))
@@ -502,6 +534,7 @@ class ResourceHandlers:
         info = target.info
         _refuse_dry_run(request)
         labels, fields = self._selectors(request, info)
+        grace = (await read_delete_options(request)).grace_period_seconds
         doomed = [
             e.key
             for e in self.store.entries(info.plural, target.namespace)
@@ -509,7 +542,9 @@ class ResourceHandlers:
         ]
         deleted = []
         for namespace, name in doomed:
-            obj = self.store.delete(info.plural, namespace or None, name)
+            obj = self.store.delete(
+                info.plural, namespace or None, name, grace_period_seconds=grace
+            )
             if obj is not None:
                 deleted.append(obj)
         body = {

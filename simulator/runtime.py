@@ -9,11 +9,9 @@ explicit: everything that must be reproducible draws from here.
 
 from __future__ import annotations
 
-import inspect
 import random
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from .cluster_view import ClusterView, Key
 from .event_recorder import EventRecorder
@@ -48,9 +46,6 @@ class Runtime:
         # While set, components keep their facts current but queue no work:
         # `Scenario.populate()` writes a settled cluster and needs no reactions.
         self.quiet = False
-        # Whether the store can mark a pod for graceful deletion (deletionTimestamp
-        # in the future, the kubelet finishing it). Without it a deletion is immediate.
-        self.graceful_delete = "grace_period_seconds" in inspect.signature(store.delete).parameters
 
     def now(self) -> str:
         return self.clock.stamp()
@@ -60,29 +55,21 @@ class Runtime:
         self.timers.schedule(self.clock.seconds + max(0.0, seconds), timer)
 
     def delete_pod(self, key: Key, *, grace: int) -> None:
-        """Delete a pod the way the API server does for a DELETE with a grace period.
+        """Delete a pod as a controller or user does: a DELETE with a grace period.
 
-        A pod bound to a node is only marked (deletionTimestamp, Terminating)
-        and the kubelet removes it once its containers stopped; anything else
-        goes at once.
+        The store applies the API's rules: a pod running on a node is only
+        marked (Terminating) and the kubelet removes it once its containers
+        stopped; anything else goes at once.
         """
         facts = self.view.pods.get(key)
         if facts is None or facts.deleting:
             return
         self.counters["pods_deleted"] += 1
-        if self.graceful_delete and facts.node and not facts.terminal and grace > 0:
-            delete: Any = self.store.delete
-            delete("pods", key[0], key[1], grace_period_seconds=grace)
-        else:
-            self.store.delete("pods", key[0], key[1])
+        self.store.delete("pods", key[0], key[1], grace_period_seconds=grace)
 
     def remove_pod(self, key: Key) -> None:
         """The kubelet's final DELETE (grace 0) once a terminating pod's containers stopped."""
-        if self.graceful_delete:
-            delete: Any = self.store.delete
-            delete("pods", key[0], key[1], grace_period_seconds=0)
-        else:
-            self.store.delete("pods", key[0], key[1])
+        self.store.delete("pods", key[0], key[1], grace_period_seconds=0)
 
 
 def status_body(obj: Obj, status: Obj) -> Obj:

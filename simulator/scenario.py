@@ -149,6 +149,13 @@ class Scenario:
         finally:
             self.runtime.quiet = False
         store.add_listener(self._on_store_change)
+        self._listening = True
+
+    def close(self) -> None:
+        """Stop following the store (idempotent): the store may outlive this scenario."""
+        if self._listening:
+            self.store.remove_listener(self._on_store_change)
+            self._listening = False
 
     # -- what callers read -----------------------------------------------------------------
 

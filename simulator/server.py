@@ -141,11 +141,17 @@ class Simulator:
                 self._tls_dir = Path(tempfile.mkdtemp(prefix="kube-watchcache-sim-tls-"))
                 self._own_tls_dir = True
             self._tls_material = generate_tls(self._tls_dir, hosts=_tls_hosts(self.host))
-        await self._listen()
+        self._hub.attach()
+        try:
+            await self._listen()
+        except BaseException:
+            self._hub.detach()
+            raise
 
     async def stop(self) -> None:
-        """End every watch cleanly, close connections, stop listening."""
+        """End every watch cleanly, close connections, stop listening, let go of the store."""
         await self._shutdown()
+        self._hub.detach()
         if self._own_tls_dir and self._tls_dir is not None:
             shutil.rmtree(self._tls_dir, ignore_errors=True)
             self._tls_dir = None

@@ -28,7 +28,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
 import msgspec
@@ -53,11 +53,14 @@ __all__ = [
 EventType: TypeAlias = Literal["ADDED", "MODIFIED", "DELETED"]
 Key: TypeAlias = tuple[str, str]  # (namespace or "", name)
 Listener: TypeAlias = Callable[[str, str, dict[str, Any]], None]
+EventListener: TypeAlias = Callable[["Event"], None]
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 # Sorts after every real name in a namespace: namespaces cannot hold "\0".
 _NS_END = "\x00"
+# A pod's grace period when neither the DELETE nor its spec gives one (the API default).
+_DEFAULT_POD_GRACE = 30
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -178,7 +181,8 @@ class ObjectStore:
         # Every event with rv > _window_start is in the window; an RV below it
         # can no longer be replayed or listed at.
         self._window_start = 0
-        self._listeners: list[Callable[[Event], None]] = []
+        # (what the caller added, what is called): the first is what removal matches.
+        self._listeners: list[tuple[object, EventListener]] = []
         self._stamp_second = -1
         self._stamp = ""
 
@@ -199,14 +203,23 @@ class ObjectStore:
         Called synchronously, in commit order; `obj` is shared between
         listeners and must not be mutated.
         """
-        self._listeners.append(lambda ev: fn(ev.type, ev.resource, ev.obj))
+        self._listeners.append((fn, lambda ev: fn(ev.type, ev.resource, ev.obj)))
 
-    def add_event_listener(self, fn: Callable[[Event], None]) -> None:
+    def add_event_listener(self, fn: EventListener) -> None:
         """Like `add_listener`, with the raw `Event` (bytes, previous version)."""
-        self._listeners.append(fn)
+        self._listeners.append((fn, fn))
 
-    def remove_event_listener(self, fn: Callable[[Event], None]) -> None:
-        self._listeners.remove(fn)
+    def remove_listener(self, fn: Listener | EventListener) -> None:
+        """Stop calling `fn`, added by either method; ValueError if it is not listening.
+
+        Whoever attaches to a store that outlives it (a server stopped while
+        its store is kept) must detach, or the store keeps calling it.
+        """
+        for index, (added, _) in enumerate(self._listeners):
+            if added == fn:  # bound methods are equal, not identical, each time
+                del self._listeners[index]
+                return
+        raise ValueError(f"{fn!r} is not listening to this store")
 
     def create(self, resource: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Store a new object; AlreadyExists if the name is taken.
@@ -234,6 +247,7 @@ class ObjectStore:
         if "creationTimestamp" not in meta:
             meta["creationTimestamp"] = self._now()
         meta.pop("deletionTimestamp", None)
+        meta.pop("deletionGracePeriodSeconds", None)
         if info.has_generation:
             meta["generation"] = 1
         new["metadata"] = meta
@@ -314,19 +328,44 @@ class ObjectStore:
         new["metadata"]["resourceVersion"] = old_meta.get("resourceVersion")
         if new == old:
             return old
-        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            # The last finalizer is gone from an object being deleted: delete it.
-            return self._remove(info, key, new)
-        entry = self._commit(info, key, new)
-        self._objects[resource][key] = entry
-        self._record(Event(type="MODIFIED", resource=resource, entry=entry, prev=current, obj=new))
+        if (
+            old_meta.get("deletionTimestamp")
+            and not old_meta.get("deletionGracePeriodSeconds")
+            and not new["metadata"].get("finalizers")
+        ):
+            # Nothing holds an object whose deletion is due any more: delete it.
+            # The DELETED event carries the last stored version, as etcd's
+            # delete does; the caller gets what it sent, as the API answers.
+            self._remove(info, key, old)
+            return new
+        self._modify(info, key, new, prev=current)
         return new
 
-    def delete(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        """Delete an object, returning its final state; None when absent.
+    def delete(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        *,
+        grace_period_seconds: int | None = None,
+    ) -> dict[str, Any] | None:
+        """Delete an object as the API server does; its state after the call, None when absent.
 
-        An object with finalizers is only marked (deletionTimestamp, MODIFIED)
-        until an update removes the last finalizer, as on a real cluster.
+        Pods are deleted gracefully, by the pod strategy's rules: a pod bound
+        to a node and not finished gets deletionTimestamp = now + grace and
+        deletionGracePeriodSeconds = grace (MODIFIED, Terminating) and stays
+        until a delete with grace 0 (the kubelet's, once its containers
+        stopped) removes it. `grace_period_seconds=None` means the pod's
+        spec.terminationGracePeriodSeconds (30 when absent); an unbound or
+        finished pod goes at once whatever the grace; a later delete may only
+        shorten a pending grace period. Other kinds have no grace period.
+
+        An object with finalizers is only marked (MODIFIED) until an update
+        removes the last finalizer, as on a real cluster.
+
+        One simplification: a real API server writes a pod's final grace-0
+        mark as a revision of its own (a MODIFIED) just before the removal;
+        here the removal is a single DELETED whose object carries that mark.
         """
         info = self._info(resource)
         key = (namespace or "", name) if info.namespaced else ("", name)
@@ -335,18 +374,18 @@ class ObjectStore:
             return None
         obj = current.decode()
         meta = obj["metadata"]
-        if meta.get("finalizers"):
-            if meta.get("deletionTimestamp"):
-                return obj
-            meta["deletionTimestamp"] = self._now()
-            meta["deletionGracePeriodSeconds"] = 0
-            entry = self._commit(info, key, obj)
-            self._objects[resource][key] = entry
-            self._record(
-                Event(type="MODIFIED", resource=resource, entry=entry, prev=current, obj=obj)
-            )
-            return obj
-        return self._remove(info, key, obj)
+        if info.kind == "Pod":
+            changed = _mark_pod_deleted(obj, grace_period_seconds, now=self._clock())
+        elif meta.get("finalizers") and not meta.get("deletionTimestamp"):
+            _mark_deleted(meta, moment=self._now(), grace=0)
+            changed = True
+        else:
+            changed = False
+        if not meta.get("deletionGracePeriodSeconds") and not meta.get("finalizers"):
+            return self._remove(info, key, obj)
+        if changed:
+            self._modify(info, key, obj, prev=current)
+        return obj
 
     def list(self, resource: str, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         """Every object of `resource` (in `namespace`), decoded, by (namespace, name)."""
@@ -511,6 +550,11 @@ class ObjectStore:
             fields=field_values(info, obj),
         )
 
+    def _modify(self, info: ResourceInfo, key: Key, obj: dict[str, Any], *, prev: Entry) -> None:
+        entry = self._commit(info, key, obj)
+        self._objects[info.plural][key] = entry
+        self._record(Event(type="MODIFIED", resource=info.plural, entry=entry, prev=prev, obj=obj))
+
     def _remove(self, info: ResourceInfo, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
         prev = self._objects[info.plural].pop(key)
         keys = self._keys[info.plural]
@@ -527,7 +571,7 @@ class ObjectStore:
         if window.maxlen is not None and len(window) == window.maxlen:
             self._window_start = window[0].rv
         window.append(event)
-        for listener in list(self._listeners):
+        for _, listener in list(self._listeners):
             listener(event)
 
     def _bounds(self, resource: str, namespace: str | None) -> tuple[int, int]:
@@ -605,3 +649,50 @@ def _apply_defaults(info: ResourceInfo, obj: dict[str, Any]) -> None:
             obj["status"] = {"phase": "Active"}
         elif isinstance(status, dict) and "phase" not in status:
             obj["status"] = {**status, "phase": "Active"}
+
+
+def _mark_deleted(meta: dict[str, Any], *, moment: str, grace: int) -> None:
+    """Stamp a deletion on metadata; the first one bumps generation, as the API server does."""
+    if not meta.get("deletionTimestamp") and meta.get("generation"):
+        meta["generation"] = int(meta["generation"]) + 1
+    meta["deletionTimestamp"] = moment
+    meta["deletionGracePeriodSeconds"] = grace
+
+
+def _mark_pod_deleted(pod: dict[str, Any], requested: int | None, *, now: datetime) -> bool:
+    """Apply a DELETE's grace period to a pod's metadata; False when it changes nothing.
+
+    The rules of the API server's BeforeDelete and the pod strategy: a
+    negative grace counts as 1 s; a pod not yet being deleted takes the
+    requested grace (default: its spec's), or 0 when it is unbound or
+    finished; a pod already being deleted keeps its deadline unless the new
+    grace is shorter, and then the deadline moves earlier by the difference.
+    A pod whose pending grace is already 0 is simply due.
+    """
+    meta = pod["metadata"]
+    if requested is not None and requested < 0:
+        requested = 1
+    stamped = meta.get("deletionTimestamp")
+    if stamped:
+        pending = int(meta.get("deletionGracePeriodSeconds") or 0)
+        if pending == 0 or requested is None or requested >= pending:
+            return False
+        try:
+            deadline = datetime.strptime(stamped, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except (TypeError, ValueError):
+            deadline = now + timedelta(seconds=pending)
+        earlier = deadline - timedelta(seconds=pending - requested)
+        _mark_deleted(meta, moment=format_timestamp(earlier), grace=requested)
+        return True
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    grace = requested
+    if grace is None:
+        default = spec.get("terminationGracePeriodSeconds")
+        grace = default if isinstance(default, int) else _DEFAULT_POD_GRACE
+    if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+        grace = 0
+    elif grace < 0:
+        grace = 1
+    _mark_deleted(meta, moment=format_timestamp(now + timedelta(seconds=grace)), grace=grace)
+    return True

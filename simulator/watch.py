@@ -303,7 +303,19 @@ class WatchHub:
         self._streams: dict[str, set[WatchStream]] = {}
         self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._changed: list[Callable[[], None]] = []
-        store.add_event_listener(self._on_event)
+        self._attached = False
+
+    def attach(self) -> None:
+        """Start receiving the store's events (idempotent): the server is up."""
+        if not self._attached:
+            self.store.add_event_listener(self._on_event)
+            self._attached = True
+
+    def detach(self) -> None:
+        """Stop receiving them (idempotent): the store may outlive this server."""
+        if self._attached:
+            self.store.remove_listener(self._on_event)
+            self._attached = False
 
     def _on_event(self, event: Event) -> None:
         for stream in self._streams.get(event.resource, ()):

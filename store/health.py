@@ -476,7 +476,7 @@ def deployment_replica_failure(row: DeploymentRow, settings: HealthSettings) -> 
 
 
 def deployment_rollout_stuck(row: DeploymentRow, settings: HealthSettings) -> Candidate | None:
-    """A rollout not done after `rollout_stuck_after_s`: generation not observed, or not all updated."""
+    """A rollout unfinished after `rollout_stuck_after_s`: generation unobserved or not updated."""
     if row.paused:
         return None
     behind = row.observed_generation < row.generation

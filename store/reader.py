@@ -15,6 +15,7 @@ always includes it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import sqlite3
 import time
@@ -83,6 +84,17 @@ _GROUPABLE: dict[Kind, frozenset[str]] = {
 
 _SEVERITY_AT_LEAST = {s: [x.value for x in Severity if x.rank >= s.rank] for s in Severity}
 
+_STORAGE_ERRORS = (
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+    "SQLITE_FULL",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_NOMEM",
+)
+
 _TRANSITION_COLUMNS = (
     "id, at, kind, namespace, name, uid, field, old, new, severity, reason, message"
 )
@@ -141,7 +153,7 @@ _DENIED_FUNCTIONS = frozenset({"load_extension", "zeroblob", "randomblob", "read
 def _authorize(
     action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None
 ) -> int:
-    """SELECT, reading columns and calling ordinary functions; nothing else (no PRAGMA, ATTACH, writes)."""
+    """SELECT, column reads and ordinary functions; nothing else (no PRAGMA, ATTACH, writes)."""
     if action not in _ALLOWED_ACTIONS:
         return sqlite3.SQLITE_DENY
     if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
@@ -201,10 +213,8 @@ class Reader:
             conns.append(self._guarded)
             self._guarded = None
         for c in conns:
-            try:
+            with contextlib.suppress(Exception):
                 await c.close()
-            except Exception:
-                pass
 
     def _check_usable(self) -> None:
         if self._closed:
@@ -282,7 +292,7 @@ class Reader:
         if owner_name is not None:
             where.append("owner_name = ?")
             params.append(owner_name)
-        return await self._list(Kind.POD, where, params, namespace, limit, cursor, include_obj)  # type: ignore[return-value]
+        return await self._list(Kind.POD, where, params, namespace, limit, cursor, include_obj)
 
     async def list_deployments(
         self,
@@ -300,7 +310,7 @@ class Reader:
         )
         return await self._list(
             Kind.DEPLOYMENT, where, params, namespace, limit, cursor, include_obj
-        )  # type: ignore[return-value]
+        )
 
     async def list_nodes(
         self,
@@ -324,7 +334,7 @@ class Reader:
         if unschedulable is not None:
             where.append("unschedulable = ?")
             params.append(int(unschedulable))
-        return await self._list(Kind.NODE, where, params, None, limit, cursor, include_obj)  # type: ignore[return-value]
+        return await self._list(Kind.NODE, where, params, None, limit, cursor, include_obj)
 
     def _filters(
         self,
@@ -482,12 +492,15 @@ class Reader:
     async def restarts_since(self, since: float, *, by: str = "namespace") -> dict[Any, int]:
         """Container restarts recorded since `since`, summed by namespace, node, deployment or uid.
 
-        Deployment keys are (namespace, deployment) pairs.
+        Deployment keys are (namespace, deployment) pairs; `namespace_deployment`
+        gives the same pairs including pods without a deployment (None), so
+        one query serves both per-namespace and per-deployment sums.
         """
         group = {
             "namespace": "namespace",
             "node": "node",
             "deployment": "namespace, deployment",
+            "namespace_deployment": "namespace, deployment",
             "uid": "uid",
         }.get(by)
         if group is None:
@@ -501,6 +514,8 @@ class Reader:
         )
         if by == "deployment":
             return {(r[0], r[1]): int(r[2]) for r in records if r[1] is not None}
+        if by == "namespace_deployment":
+            return {(r[0], r[1]): int(r[2]) for r in records}
         if by == "namespace_deployment":
             return {(r[0], r[1]): int(r[2]) for r in records}
         return {r[0]: int(r[1]) for r in records if r[0] is not None}
@@ -527,7 +542,8 @@ class Reader:
         bad = [c for c in columns if c not in _GROUPABLE[kind]]
         if bad:
             raise InvalidQuery(
-                f"cannot group {kind.value} by {', '.join(bad)}; choose from {', '.join(sorted(_GROUPABLE[kind]))}"
+                f"cannot group {kind.value} by {', '.join(bad)}; "
+                f"choose from {', '.join(sorted(_GROUPABLE[kind]))}"
             )
         where, params = self._filters(
             namespace=namespace, selector=selector, status=status, problems_only=problems_only
@@ -550,7 +566,8 @@ class Reader:
 
     async def sync_states_from_db(self) -> list[SyncState]:
         records = await self._fetchall(
-            "SELECT kind, resource_version, synced, last_list_at, last_event_at, objects, error FROM sync_state"
+            "SELECT kind, resource_version, synced, last_list_at, last_event_at, objects, error "
+            "FROM sync_state"
         )
         return [
             SyncState(
@@ -577,7 +594,7 @@ class Reader:
         kinds: Sequence[Kind] | None = None,
         now: float | None = None,
     ) -> HealthReport:
-        """Active findings ranked by severity, with counts; cost follows the problems, not the pods."""
+        """Active findings ranked by severity, with counts; cost follows problems, not pods."""
         _check_limit(limit)
         try:
             floor = Severity(min_severity)
@@ -603,7 +620,8 @@ class Reader:
             "SELECT t.uid, p.namespace, p.name, "
             "sum(CAST(t.new AS INTEGER) - CAST(t.old AS INTEGER)), min(t.at), p.restarts "
             "FROM transitions t JOIN pods p ON p.uid = t.uid "
-            "WHERE t.field = 'restarts' AND t.at >= ? GROUP BY t.uid HAVING sum(CAST(t.new AS INTEGER) - CAST(t.old AS INTEGER)) >= ?",
+            "WHERE t.field = 'restarts' AND t.at >= ? GROUP BY t.uid "
+            "HAVING sum(CAST(t.new AS INTEGER) - CAST(t.old AS INTEGER)) >= ?",
             (now - health.restarts_window_s, health.restarts_rising_min),
         )
         out = []
@@ -651,7 +669,7 @@ class Reader:
             self._deadline.value = started + timeout_s
             try:
                 cursor = await conn.execute(sql, params)
-                rows = await cursor.fetchmany(max_rows + 1)
+                rows = list(await cursor.fetchmany(max_rows + 1))
                 description = cursor.description or ()
                 await cursor.close()
             except sqlite3.Error as e:
@@ -671,27 +689,19 @@ class Reader:
         )
 
     def _query_error(self, e: sqlite3.Error, sql: str, timeout_s: float) -> StoreError:
+        """The caller's mistake (InvalidQuery), the time cap (QueryTimeout), or the disk's."""
         text = str(e)
-        if "interrupted" in text:
+        name = getattr(e, "sqlite_errorname", "") or ""
+        if "interrupted" in text or name == "SQLITE_INTERRUPT":
             return QueryTimeout(f"query interrupted after its {timeout_s:g} s time cap")
-        if "not authorized" in text or "prohibited" in text:
+        if name.startswith(_STORAGE_ERRORS):
+            return translate(e, self.path)
+        if "authoriz" in text or "prohibited" in text or "readonly" in text:
             return InvalidQuery(
                 "only a single read-only SELECT over the store's tables is allowed "
-                f"(no writes, PRAGMA or ATTACH): {text}"
+                f"(no writes, PRAGMA, ATTACH or VACUUM): {text}"
             )
-        if (
-            isinstance(e, sqlite3.ProgrammingError)
-            or (isinstance(e, sqlite3.OperationalError)
-            and (
-                "syntax" in text
-                or "no such" in text
-                or "one statement" in text
-                or "incomplete" in text
-            ))
-        ):
-            return InvalidQuery(f"SQL error: {text}")
-        err = translate(e, self.path)
-        return err if type(err) is not StoreError else InvalidQuery(f"SQL error: {text}")
+        return InvalidQuery(f"SQL error: {text}")
 
     async def _guarded_connection(self) -> aiosqlite.Connection:
         conn = self._guarded

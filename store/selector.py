@@ -89,7 +89,8 @@ class Selector(NamedTuple):
             else:
                 marks = ",".join("?" * len(r.values))
                 parts.append(
-                    f"(json_type({column}, ?) IS NULL OR json_extract({column}, ?) NOT IN ({marks}))"
+                    f"(json_type({column}, ?) IS NULL "
+                    f"OR json_extract({column}, ?) NOT IN ({marks}))"
                 )
                 params += [path, path, *r.values]
         return (" AND ".join(parts) or "1"), params

@@ -6,30 +6,32 @@ payload, in `recent_changes` and in the health report.
 
 The choices, and why:
 
-| what | value | severity | why |
-|---|---|---|---|
-| container waiting reason | CrashLoopBackOff, CreateContainerConfigError, InvalidImageName, RunContainerError | critical | the container cannot run and will not recover without a change |
-| container waiting reason | ImagePullBackOff, ErrImagePull, CreateContainerError, other unknown reasons | warning | often transient (registry hiccup, slow volume) but blocks the pod |
-| container waiting reason | ContainerCreating, PodInitializing, none | info | normal start-up |
-| last terminated reason | OOMKilled | critical | the workload exceeds its memory limit and is being killed |
-| last terminated reason | Error, ContainerCannotRun, StartError, DeadlineExceeded, other | warning | the process failed; restarts will tell whether it persists |
-| last terminated reason | Completed, none | info | a clean exit |
-| pod phase | Unknown | critical | the node stopped reporting: the pod's fate is unknown |
-| pod phase | Failed | warning | includes evictions; the controller usually replaces the pod |
-| pod phase | Pending, Running, Succeeded | info | life cycle |
-| pod ready | False while Running and not terminating | warning | serving capacity is reduced |
-| pod restarts | any increase | warning | each one is a crash |
-| deployment Available | False | critical | fewer than the minimum replicas serve |
-| deployment Progressing | False (ProgressDeadlineExceeded) | warning | the rollout is stuck, the old replicas still serve |
-| deployment ReplicaFailure | True | critical | pods cannot even be created (quota, admission) |
-| deployment ready/available replicas | 0 of >0 desired | critical | nothing serves |
-| deployment ready/available replicas | fewer than desired | warning | degraded |
-| node Ready | False, Unknown | critical | its pods are lost or about to be evicted |
-| node pressure (Memory/Disk/PID) | True | warning | the kubelet starts evicting |
-| node NetworkUnavailable | True | critical | pods on it cannot communicate |
-| node unschedulable (cordon) | true | warning | capacity removed; often forgotten after maintenance |
-| deletion of a node | | warning | capacity removed |
-| anything else, deletions of pods and deployments | | info | |
+- container waiting reason: CrashLoopBackOff, CreateContainerConfigError,
+  InvalidImageName, RunContainerError are critical (the container cannot run
+  and will not recover without a change); ImagePullBackOff, ErrImagePull,
+  CreateContainerError and reasons not listed are warnings (often transient:
+  a registry hiccup, a slow volume); ContainerCreating, PodInitializing and
+  none are info (start-up).
+- last terminated reason: OOMKilled is critical (the workload exceeds its
+  memory limit and is killed); Error and reasons not listed are warnings (a
+  failed process: restarts will tell whether it persists); Completed and none
+  are info.
+- pod phase: Unknown is critical (the node stopped reporting); Failed is a
+  warning (evictions included; the controller usually replaces the pod);
+  Pending, Running and Succeeded are info.
+- pod ready: False while Running and not terminating is a warning (serving
+  capacity is reduced); otherwise info. Each restart count increase: warning.
+- deployment: Available=False and ReplicaFailure=True are critical (fewer
+  than the minimum replicas serve; pods cannot even be created);
+  Progressing=False (ProgressDeadlineExceeded) is a warning (the rollout is
+  stuck, the old replicas still serve). Ready/available replicas: 0 of more
+  than 0 desired is critical, fewer than desired a warning.
+- node: Ready False or Unknown is critical (its pods are lost or about to be
+  evicted); Memory/Disk/PID pressure is a warning (the kubelet starts
+  evicting); NetworkUnavailable is critical; a cordon (unschedulable) is a
+  warning (capacity removed, often forgotten after maintenance); a node
+  deletion is a warning.
+- everything else, and deletions of pods and deployments, is info.
 """
 
 from __future__ import annotations

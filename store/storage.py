@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import aiosqlite
+import anyio.to_thread
 
 from store.errors import CorruptStore, StoreError, StoreUnavailable
 from store.schema import ensure_columns, migrate
@@ -104,6 +105,12 @@ def move_aside(path: Path) -> Path:
     return target
 
 
+def _prepare_path(path: Path) -> bool:
+    """Create the directory; True if a non-empty file is already there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.exists() and path.stat().st_size > 0
+
+
 async def _pragma(conn: aiosqlite.Connection, sql: str) -> object:
     async with conn.execute(sql) as cur:
         row = await cur.fetchone()
@@ -116,8 +123,7 @@ async def connect_writer(path: Path, settings: StoreSettings) -> aiosqlite.Conne
     Raises CorruptStore or StoreUnavailable (never a raw sqlite3 error).
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        existed = path.exists() and path.stat().st_size > 0
+        existed = await anyio.to_thread.run_sync(_prepare_path, path)
     except OSError as e:
         raise translate(e, path) from e
     try:

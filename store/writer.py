@@ -25,8 +25,10 @@ surrogate) is sanitized and logged rather than wedging the writer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +41,7 @@ import anyio.lowlevel
 import msgspec
 
 from store.columns import TABLES
-from store.errors import InvalidRow, StoreClosed, StoreError, StoreUnavailable
+from store.errors import CorruptStore, InvalidRow, StoreClosed, StoreError, StoreUnavailable
 from store.health import Candidate, analyze_row
 from store.model import (
     ROW_TYPES,
@@ -223,6 +225,7 @@ class Writer:
         self._next_id = 1
         self._subscribers: list[Subscriber] = []
         self._reset_listeners: list[Callable[[], None]] = []
+        self._health_listeners: list[Callable[[bool, str | None], None]] = []
         self._containers_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._closing = False
         self._closed = anyio.Event()
@@ -314,6 +317,11 @@ class Writer:
         self._reset_listeners.append(fn)
         return lambda: self._reset_listeners.remove(fn) if fn in self._reset_listeners else None
 
+    def on_health(self, fn: Callable[[bool, str | None], None]) -> Callable[[], None]:
+        """Call `fn(healthy, last_error)` whenever the store turns unhealthy or recovers."""
+        self._health_listeners.append(fn)
+        return lambda: self._health_listeners.remove(fn) if fn in self._health_listeners else None
+
     async def set_size_limit(self, max_bytes: int | None) -> None:
         """Change the database size cap at runtime (None: no cap), e.g. after freeing space."""
         if self._conn is None:
@@ -352,46 +360,48 @@ class Writer:
     async def open(self) -> None:
         """Connect, moving a damaged file aside; on a storage failure stay unhealthy.
 
-        Never raises for storage problems: the run loop retries them.
+        Never raises for storage problems: the run loop keeps retrying them.
         """
         try:
             await self._connect()
-        except StoreUnavailable as e:
+        except StoreError as e:
             self._set_unhealthy(str(e))
 
     async def _connect(self) -> None:
+        """Open the file and load it; a damaged file is moved aside once and replaced."""
         try:
-            conn = await connect_writer(self.path, self.settings)
+            await self._open_and_load()
         except StoreError as e:
             if classify(e) != "corrupt":
                 raise
-            moved = move_aside(self.path)
-            log.error("store: %s; moved it aside to %s and starting empty", e, moved)
-            conn = await connect_writer(self.path, self.settings)
+            self._move_aside(e)
+            await self._open_and_load()
             self._notify_reset()
+        self._set_healthy()
+
+    async def _open_and_load(self) -> None:
+        conn = await connect_writer(self.path, self.settings)
         self._conn = conn
         try:
             await self._load()
         except BaseException as e:
             self._conn = None
-            await conn.close()
-            if isinstance(e, Exception) and classify(e) == "corrupt":
-                moved = move_aside(self.path)
-                log.error(
-                    "store: database %s is damaged (%s); moved it aside to %s and starting empty",
-                    self.path,
-                    e,
-                    moved,
-                )
-                self._conn = await connect_writer(self.path, self.settings)
-                await self._load()
-                self._notify_reset()
-                self._set_healthy()
-                return
-            if isinstance(e, Exception) and classify(e) == "unavailable":
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await conn.close()
+            if isinstance(e, msgspec.DecodeError | msgspec.ValidationError):
+                raise CorruptStore(f"database {self.path} holds unreadable rows ({e})") from e
+            if isinstance(e, sqlite3.Error | OSError):
                 raise translate(e, self.path) from e
             raise
-        self._set_healthy()
+
+    def _move_aside(self, error: BaseException) -> None:
+        try:
+            moved = move_aside(self.path)
+        except OSError as e:
+            raise StoreUnavailable(
+                f"{error}; and it cannot be moved aside ({type(e).__name__}: {e})"
+            ) from e
+        log.error("store: %s; moved it aside to %s and starting empty", error, moved)
 
     async def wait_closed(self) -> None:
         """Until the run loop has ended (after `close_queue`, once the queue is drained)."""
@@ -441,14 +451,15 @@ class Writer:
             wait = self._next_retention - time.monotonic() if self._next_retention else math.inf
             if wait <= 0:
                 return []
-            first = None
+            waited: _Op | None = None
             with anyio.move_on_after(wait):
                 try:
-                    first = await self._recv.receive()
+                    waited = await self._recv.receive()
                 except anyio.EndOfStream:
                     return None
-            if first is None:
+            if waited is None:
                 return []
+            first = waited
         except anyio.EndOfStream:
             return None
         return await self._collect_more(first)
@@ -473,11 +484,8 @@ class Writer:
                 remaining = deadline - anyio.current_time()
                 if urgent or remaining <= 0:
                     break
-                with anyio.move_on_after(remaining):
-                    try:
-                        op = await self._recv.receive()
-                    except anyio.EndOfStream:
-                        pass
+                with anyio.move_on_after(remaining), contextlib.suppress(anyio.EndOfStream):
+                    op = await self._recv.receive()
                 if op is None:
                     break
             ops.append(op)
@@ -790,11 +798,9 @@ class Writer:
                 await conn.executemany(_INSERT_TRANSITION, batch.history)
             await conn.execute("COMMIT")
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await conn.execute("ROLLBACK")
-                except Exception:
-                    pass
+            # SQLite may have rolled back already (e.g. on a full disk).
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
             raise
 
     async def _commit(self, batch: _Batch) -> bool:
@@ -886,19 +892,15 @@ class Writer:
         return False
 
     async def _reset_after_corruption(self, error: BaseException, batch: _Batch) -> None:
+        """The file went bad under us: start over empty, and tell the watcher to relist."""
         await self.aclose_connection()
-        moved = move_aside(self.path)
-        log.error(
-            "store: database %s became damaged (%s); moved it aside to %s and starting empty",
-            self.path,
-            error,
-            moved,
-        )
         for w in batch.waiters:
             w.error = StoreError(f"store reset after corruption: {error}")
             w.done.set()
         try:
-            await self._connect()
+            self._move_aside(translate(error, self.path))
+            await self._open_and_load()
+            self._set_healthy()
         except StoreError as e:
             self._set_unhealthy(str(e))
         self._notify_reset()
@@ -936,14 +938,27 @@ class Writer:
                 self.dropped_rows += _weight(op)
 
     def _set_healthy(self) -> None:
+        changed = not self.healthy
         self.healthy = True
         self.last_error = None
+        if changed:
+            self._notify_health()
 
     def _set_unhealthy(self, message: str) -> None:
-        if self.healthy or self.last_error != message:
+        changed = self.healthy or self.last_error != message
+        if changed:
             log.error("store: unhealthy: %s", message)
         self.healthy = False
         self.last_error = message
+        if changed:
+            self._notify_health()
+
+    def _notify_health(self) -> None:
+        for fn in list(self._health_listeners):
+            try:
+                fn(self.healthy, self.last_error)
+            except Exception:
+                log.exception("store: health listener failed")
 
     # --- retention ---------------------------------------------------------------------------
 
@@ -1048,8 +1063,8 @@ class Writer:
             "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'transitions'), 0), "
             "coalesce((SELECT max(id) FROM transitions), 0))"
         ) as cur:
-            row = await cur.fetchone()
-        self._next_id = int(row[0] if row and row[0] is not None else 0) + 1
+            top = await cur.fetchone()
+        self._next_id = int(top[0] if top and top[0] is not None else 0) + 1
         self.view.apply(changes, dict(self._candidates), dict(self._sync), now=now)
 
     async def _date_from_history(
@@ -1065,7 +1080,8 @@ class Writer:
             chunk = uids[i : i + 500]
             marks = ",".join("?" * len(chunk))
             async with conn.execute(
-                f"SELECT uid, field, max(at) FROM transitions WHERE uid IN ({marks}) GROUP BY uid, field",
+                f"SELECT uid, field, max(at) FROM transitions WHERE uid IN ({marks}) "
+                "GROUP BY uid, field",
                 chunk,
             ) as cur:
                 for uid, field, at in await cur.fetchall():

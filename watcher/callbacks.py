@@ -133,6 +133,7 @@ class Subscription:
         self._wake = _Signal()
         self._idle = _Signal()
         self._last_warning = 0.0
+        self._last_failure_log = -_WARN_EVERY
 
     @property
     def pending(self) -> int:
@@ -160,7 +161,8 @@ class Subscription:
         self._wake.set()
 
     async def drained(self) -> None:
-        """Wait until everything queued so far was handed to the callback."""
+        """Wait until everything published so far was handed to the callback (tests, shutdown)."""
+        await self._registry.dispatched()
         while self._queue or self._busy:
             await self._idle.wait()
 
@@ -187,15 +189,19 @@ class Subscription:
             self.delivered += 1
         except Exception as e:
             self.failed += 1
-            log.warning(
-                "callback %s failed on %s %s/%s %s: %s",
-                self.name,
-                t.kind,
-                t.namespace,
-                t.name,
-                t.field,
-                str(e) or type(e).__name__,
-            )
+            now = time.monotonic()
+            if now - self._last_failure_log > _WARN_EVERY:
+                self._last_failure_log = now
+                log.warning(
+                    "callback %s failed on %s %s/%s %s: %s (%d failures so far)",
+                    self.name,
+                    t.kind,
+                    t.namespace,
+                    t.name,
+                    t.field,
+                    str(e) or type(e).__name__,
+                    self.failed,
+                )
 
 
 class CallbackRegistry:
@@ -220,6 +226,7 @@ class CallbackRegistry:
         self._queue: deque[Transition] = deque()
         self._limit = queue_size
         self._wake = _Signal()
+        self._dispatched = _Signal()
         self._tg: TaskGroup | None = None
         self._last_warning = 0.0
 
@@ -266,6 +273,11 @@ class CallbackRegistry:
             self._tg.start_soon(sub.run)
         return sub
 
+    async def dispatched(self) -> None:
+        """Wait until every published transition was handed to the subscriptions' queues."""
+        while self._queue:
+            await self._dispatched.wait()
+
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
@@ -302,6 +314,7 @@ class CallbackRegistry:
                         for sub in self._subs:
                             if sub.filter.matches(t):
                                 sub.offer(t)
+                    self._dispatched.set()
                     await self._wake.wait()
             finally:
                 self._tg = None

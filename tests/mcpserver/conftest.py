@@ -24,7 +24,12 @@ from mcp.client.streamable_http import streamable_http_client
 from mcpserver.agent import Agent, running_agent
 from mcpserver.config import Settings
 
-SMALL_CLUSTER: dict[str, float] = {"nodes": 6, "deployments": 8, "pods_per_deployment": 2, "churn": 0.0}
+SMALL_CLUSTER: dict[str, float] = {
+    "nodes": 6,
+    "deployments": 8,
+    "pods_per_deployment": 2,
+    "churn": 0.0,
+}
 
 
 @pytest.fixture(scope="module")

@@ -30,13 +30,17 @@ def test_defaults_follow_the_contract() -> None:
 
 def test_flag_beats_env_beats_file(tmp_path: Path) -> None:
     config = tmp_path / "agent.toml"
-    config.write_text('port = 7000\nlog-level = "debug"\nnamespaces = ["a", "b"]\ndemo = true\n')
+    config.write_text(
+        'port = 7000\nlog-level = "debug"\nnamespaces = ["a", "b"]\ndemo = true\n'
+        'kinds = ["pods", "deployments"]\n'
+    )
     env = {"KUBE_WATCHCACHE_CONFIG": str(config), "KUBE_WATCHCACHE_PORT": "7100"}
     settings = resolve_settings(_args("--port", "7200"), environ=env)
     assert settings.port == 7200
     assert settings.log_level == "debug"
     assert settings.namespaces == ("a", "b")
     assert settings.demo is True
+    assert settings.kinds == ("pods", "deployments")
     assert resolve_settings(_args(), environ=env).port == 7100
     assert resolve_settings(_args("--no-demo"), environ=env).demo is False
 
@@ -55,6 +59,7 @@ def test_env_names_follow_the_contract() -> None:
         "POD_NAME": "agent-0",
         "KUBE_WATCHCACHE_HISTORY_RETENTION": "12h",
         "KUBE_WATCHCACHE_LOG_FORMAT": "json",
+        "KUBE_WATCHCACHE_KINDS": "pods, deployments",
     }
     settings = resolve_settings(_args(), environ=env)
     assert settings.demo
@@ -69,6 +74,7 @@ def test_env_names_follow_the_contract() -> None:
     assert settings.identity == "agent-0"
     assert settings.history_retention == 12 * 3600
     assert settings.log_format == "json"
+    assert settings.kinds == ("pods", "deployments")
 
 
 @pytest.mark.parametrize(
@@ -81,6 +87,7 @@ def test_env_names_follow_the_contract() -> None:
         ({"KUBE_WATCHCACHE_RATE_LIMIT": "-1"}, "non-negative"),
         ({"KUBE_WATCHCACHE_WEBHOOK_URL": "ftp://x"}, "http"),
         ({"KUBE_WATCHCACHE_METRICS_AUTH": "token"}, "needs bearer tokens"),
+        ({"KUBE_WATCHCACHE_KINDS": "pods,services"}, "choose one or more"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], needle: str) -> None:

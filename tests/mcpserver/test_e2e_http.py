@@ -6,7 +6,6 @@ import json
 import time
 import warnings
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -35,7 +34,9 @@ async def _names(agent: Agent) -> dict[str, Any]:
         pods = (await client.call_tool("list_pods", {"limit": 1})).structured_content
         deps = (await client.call_tool("list_deployments", {"limit": 1})).structured_content
         nodes = (await client.call_tool("list_nodes", {"limit": 200})).structured_content
-    assert pods and deps and nodes
+    assert pods
+    assert deps
+    assert nodes
     return {
         "pod": pods["items"][0],
         "deployment": deps["items"][0],
@@ -57,7 +58,8 @@ async def test_lists_every_tool_read_only_with_output_schemas(agent: Agent) -> N
         assert "freshness" in tool.output_schema["properties"]
         assert tool.description
     query = next(t for t in tools if t.name == "query")
-    assert "transitions" in (query.description or "") and "pods:" in (query.description or "")
+    assert "transitions" in (query.description or "")
+    assert "pods:" in (query.description or "")
 
 
 async def test_every_tool_answers_with_structure_text_and_freshness(agent: Agent) -> None:
@@ -88,7 +90,8 @@ async def test_every_tool_answers_with_structure_text_and_freshness(agent: Agent
             assert data["freshness"]["stale"] is False
             assert set(data["freshness"]["kinds"]) == {"Pod", "Deployment", "Node"}
             summary = text_of(result)
-            assert summary and len(summary) < 8000
+            assert summary
+            assert len(summary) < 8000
     # Spot-check the content, not only the shape.
     async with mcp_client(agent.url) as client:
         pods = (await client.call_tool("list_pods", {"limit": 200})).structured_content
@@ -123,7 +126,8 @@ async def test_pagination_walks_every_pod_once(agent: Agent) -> None:
 
 
 async def test_get_pod_redacts_literal_env_values(agent: Agent) -> None:
-    assert agent.url is not None and agent.simulator is not None
+    assert agent.url is not None
+    assert agent.simulator is not None
     seen = anyio.Event()
 
     def on_transition(t: Any) -> None:
@@ -168,7 +172,8 @@ async def test_get_pod_redacts_literal_env_values(agent: Agent) -> None:
     assert [v.get("value") for v in env[:2]] == ["<redacted>", "<redacted>"]
     assert env[2]["valueFrom"]["secretKeyRef"] == {"name": "api", "key": "token"}
     assert data["redacted_values"] == 2
-    assert "hunter2" not in json.dumps(data) and "hunter2" not in text_of(result)
+    assert "hunter2" not in json.dumps(data)
+    assert "hunter2" not in text_of(result)
 
 
 INVALID: list[tuple[str, dict[str, Any], str]] = [
@@ -209,7 +214,8 @@ async def test_invalid_arguments_give_clear_tool_errors_for_every_tool(agent: Ag
             text = text_of(result)
             assert result.is_error, (name, args)
             assert needle.lower() in text.lower(), (name, args, text)
-            assert "Traceback" not in text and 'File "' not in text, text
+            assert "Traceback" not in text, text
+            assert 'File "' not in text, text
             assert len(text) < 600, text
 
 
@@ -241,7 +247,9 @@ async def test_query_refuses_anything_but_select(agent: Agent, sql: str) -> None
 
 async def test_query_stops_a_runaway_query_within_its_time_cap(agent: Agent) -> None:
     assert agent.url is not None
-    runaway = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    runaway = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    )
     async with mcp_client(agent.url) as client:
         started = time.monotonic()
         result = await client.call_tool("query", {"sql": runaway, "timeout_s": 0.5})
@@ -266,10 +274,16 @@ async def test_reads_every_resource(agent: Agent) -> None:
     ]
     async with mcp_client(agent.url) as client:
         listed = [str(r.uri) for r in (await client.list_resources()).resources]
-        templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
+        templates = [
+            t.uri_template for t in (await client.list_resource_templates()).resource_templates
+        ]
         assert listed == ["k8s://health"]
         assert sorted(templates) == sorted(
-            ["k8s://pods/{namespace}/{name}", "k8s://deployments/{namespace}/{name}", "k8s://nodes/{name}"]
+            [
+                "k8s://pods/{namespace}/{name}",
+                "k8s://deployments/{namespace}/{name}",
+                "k8s://nodes/{name}",
+            ]
         )
         for uri in uris:
             result = await client.read_resource(uri)
@@ -310,7 +324,8 @@ async def test_gets_every_prompt(agent: Agent) -> None:
 
 
 async def test_no_tool_call_reaches_the_api_server(agent: Agent) -> None:
-    assert agent.url is not None and agent.simulator is not None
+    assert agent.url is not None
+    assert agent.simulator is not None
     names = await _names(agent)
     pod, node = names["pod"], names["node"]
     calls = [

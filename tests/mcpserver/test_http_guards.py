@@ -1,4 +1,4 @@
-"""Unit tests of the HTTP guards: tokens, Host/Origin allow-lists, token buckets, redaction, durations."""
+"""Unit tests of the guards: tokens, Host/Origin lists, token buckets, redaction, durations."""
 
 from __future__ import annotations
 
@@ -21,15 +21,9 @@ def test_tokens_from_env_and_rotating_file(tmp_path: Path) -> None:
     assert tokens.enabled
     assert tokens.verify("env-token")
     assert tokens.verify("file-token-1")
-    assert (
-        not tokens.verify("file-token")
-    )
-    assert (
-        not tokens.verify("")
-    )
-    assert (
-        not tokens.verify("env-token ")
-    )
+    assert not tokens.verify("file-token")
+    assert not tokens.verify("")
+    assert not tokens.verify("env-token ")
     file.write_text("file-token-2\n")
     tokens._checked_at = float("-inf")  # skip the re-read interval instead of sleeping
     assert tokens.verify("file-token-2")

@@ -31,14 +31,24 @@ def _env() -> dict[str, str]:
 async def test_stdio_transport_serves_tools_resources_prompts_and_listen(tmp_path: Path) -> None:
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "mcpserver.cli", "serve", "--demo", "--transport", "stdio", "--db", str(tmp_path / "s.db")],
+        args=[
+            "-m",
+            "mcpserver.cli",
+            "serve",
+            "--demo",
+            "--transport",
+            "stdio",
+            "--db",
+            str(tmp_path / "s.db"),
+        ],
         env=_env(),
         cwd=str(REPO),
     )
     with (tmp_path / "stderr.log").open("w") as errlog:
         async with Client(stdio_client(params, errlog=errlog)) as client:
             tools = {t.name for t in (await client.list_tools()).tools}
-            assert "cluster_health" in tools and "query" in tools
+            assert "cluster_health" in tools
+            assert "query" in tools
             with anyio.fail_after(30):
                 while True:  # the demo cluster syncs in the child process
                     health = await client.call_tool("cluster_health", {})
@@ -47,7 +57,8 @@ async def test_stdio_transport_serves_tools_resources_prompts_and_listen(tmp_pat
                         break
                     await anyio.sleep(0.1)
             pods = (await client.call_tool("list_pods", {"limit": 1})).structured_content
-            assert pods is not None and pods["items"]
+            assert pods is not None
+            assert pods["items"]
             pod = pods["items"][0]
             node = pod["node"]
             for name, args in {
@@ -63,7 +74,8 @@ async def test_stdio_transport_serves_tools_resources_prompts_and_listen(tmp_pat
                 result = await client.call_tool(name, args)
                 assert not result.is_error, (name, text_of(result))
             bad = await client.call_tool("list_pods", {"limit": -3})
-            assert bad.is_error and "limit" in text_of(bad)
+            assert bad.is_error
+            assert "limit" in text_of(bad)
             document = await client.read_resource(f"k8s://pods/{pod['namespace']}/{pod['name']}")
             assert document.contents
             prompt = await client.get_prompt("cluster_status_analysis", {})
@@ -80,7 +92,17 @@ async def test_stdio_transport_serves_tools_resources_prompts_and_listen(tmp_pat
 
 def test_sigterm_stops_serve_cleanly_and_quickly(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mcpserver.cli", "serve", "--demo", "--port", "0", "--db", str(tmp_path / "t.db")],
+        [
+            sys.executable,
+            "-m",
+            "mcpserver.cli",
+            "serve",
+            "--demo",
+            "--port",
+            "0",
+            "--db",
+            str(tmp_path / "t.db"),
+        ],
         cwd=REPO,
         env=_env(),
         stdout=subprocess.DEVNULL,
@@ -107,7 +129,8 @@ def test_sigterm_stops_serve_cleanly_and_quickly(tmp_path: Path) -> None:
                 if ready.status_code == 200:
                     break
                 time.sleep(0.1)
-        assert ready is not None and ready.status_code == 200, ready.text if ready else ""
+        assert ready is not None
+        assert ready.status_code == 200, ready.text
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=10)

@@ -1,4 +1,4 @@
-"""Bearer tokens, Host/Origin checks, CORS, the rate limit, the audit log and /ready, on a real agent."""
+"""Bearer tokens, Host/Origin checks, CORS, rate limit, audit log and /ready, on a real agent."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import anyio
 import httpx
 import pytest
 
+from store import Kind
 from tests.mcpserver.conftest import mcp_client, start_agent, text_of
 
 pytestmark = pytest.mark.anyio
@@ -37,13 +38,20 @@ async def test_tokens_guard_mcp_and_metrics_but_not_probes(
         assert agent.url is not None
         base = agent.url.removesuffix("/mcp")
         async with httpx.AsyncClient() as http:
-            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN_A}"}):
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong"},
+                {"Authorization": f"Basic {TOKEN_A}"},
+            ):
                 refused = await http.post(agent.url, json=_INIT, headers={**_HEADERS, **headers})
                 assert refused.status_code == 401
                 assert refused.headers["www-authenticate"].startswith("Bearer")
-                assert "pods" not in refused.text and "result" not in refused.text
+                assert "pods" not in refused.text
+                assert "result" not in refused.text
             assert (await http.get(base + "/metrics")).status_code == 401
-            metrics = await http.get(base + "/metrics", headers={"Authorization": f"Bearer {TOKEN_A}"})
+            metrics = await http.get(
+                base + "/metrics", headers={"Authorization": f"Bearer {TOKEN_A}"}
+            )
             assert metrics.status_code == 200
             assert (await http.get(base + "/health")).status_code == 200
             assert (await http.get(base + "/ready")).status_code == 200
@@ -60,14 +68,17 @@ async def test_tokens_guard_mcp_and_metrics_but_not_probes(
     assert fields[0]["client"] != fields[1]["client"]
     assert all(isinstance(f["duration_ms"], float) for f in fields)
     logged = "\n".join(r.getMessage() + repr(getattr(r, "fields", "")) for r in caplog.records)
-    assert TOKEN_A not in logged and TOKEN_B not in logged
+    assert TOKEN_A not in logged
+    assert TOKEN_B not in logged
 
 
 async def test_host_and_origin_checks_and_cors(tmp_path: Path) -> None:
     async with start_agent(tmp_path, allowed_origins=("http://localhost:6274",)) as agent:
         assert agent.url is not None
         async with httpx.AsyncClient() as http:
-            evil_host = await http.post(agent.url, json=_INIT, headers={**_HEADERS, "Host": "evil.example"})
+            evil_host = await http.post(
+                agent.url, json=_INIT, headers={**_HEADERS, "Host": "evil.example"}
+            )
             assert evil_host.status_code == 421
             evil_origin = await http.post(
                 agent.url, json=_INIT, headers={**_HEADERS, "Origin": "http://evil.example"}
@@ -78,13 +89,15 @@ async def test_host_and_origin_checks_and_cors(tmp_path: Path) -> None:
                 headers={
                     "Origin": "http://localhost:6274",
                     "Access-Control-Request-Method": "POST",
-                    "Access-Control-Request-Headers": "authorization, content-type, mcp-protocol-version",
+                    "Access-Control-Request-Headers": "authorization, content-type",
                 },
             )
             assert preflight.status_code == 200
             assert preflight.headers["access-control-allow-origin"] == "http://localhost:6274"
             # Probes come by pod IP: any Host is fine there.
-            probe = await http.get(agent.url.removesuffix("/mcp") + "/health", headers={"Host": "10.1.2.3:8080"})
+            probe = await http.get(
+                agent.url.removesuffix("/mcp") + "/health", headers={"Host": "10.1.2.3:8080"}
+            )
             assert probe.status_code == 200
         async with mcp_client(agent.url) as client:
             assert not (await client.call_tool("list_nodes", {})).is_error
@@ -128,3 +141,18 @@ async def test_ready_is_503_with_a_reason_until_every_kind_synced(tmp_path: Path
             after = await http.get(base + "/ready")
             assert after.status_code == 200, after.text
             assert after.json()["ready"] is True
+
+
+async def test_ready_counts_only_the_watched_kinds(tmp_path: Path) -> None:
+    async with start_agent(tmp_path, kinds=("pods", "deployments")) as agent:
+        assert agent.url is not None
+        async with httpx.AsyncClient() as http:
+            ready = await http.get(agent.url.removesuffix("/mcp") + "/ready")
+        assert ready.status_code == 200, ready.text
+        async with mcp_client(agent.url) as client:
+            health = await client.call_tool("cluster_health", {})
+        assert health.structured_content is not None
+        freshness = health.structured_content["freshness"]
+        assert freshness["stale"] is False
+        assert freshness["kinds"]["Node"]["watched"] is False
+        assert agent.store.view.objects(Kind.NODE) == 0

@@ -9,13 +9,14 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from simulator import Simulator
+from simulator import ObjectStore, Scenario, SimClock, Simulator
 
 from .kit import make_pod, populate
 
@@ -125,3 +126,43 @@ async def test_watch_pods_sees_an_update(tmp_path: Path) -> None:
         finally:
             process.terminate()
             await process.aclose()
+
+
+async def test_churned_deletions_show_terminating(tmp_path: Path) -> None:
+    """A deleted pod is Terminating until its kubelet is done; on a lost node it stays."""
+    clock = SimClock(datetime.now(UTC))
+    store = ObjectStore(clock=clock)
+    scenario = Scenario(
+        store, seed=3, nodes=3, deployments=2, pods_per_deployment=2, namespaces=1, clock=clock
+    )
+    scenario.populate()
+    async with Simulator(store=store, token="kubectl-test-token", tls=True) as sim:
+        config = sim.write_kubeconfig(tmp_path / "sim.kubeconfig")
+        assert KUBECTL is not None
+        argv = [KUBECTL, "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "cache")]
+
+        async def statuses() -> dict[str, str]:
+            rows = await kubectl(argv, "get", "pods", "-A")
+            return {row[1]: row[3] for row in rows[1:]}
+
+        scenario.step("delete_pod")
+        assert scenario.last_target is not None
+        deleted = scenario.last_target[1]
+        assert (await statuses())[deleted] == "Terminating"
+        scenario.advance(5)
+        assert deleted not in await statuses()
+
+        scenario.step("node_lost")
+        assert scenario.last_target is not None
+        lost = scenario.last_target[1]
+        on_lost = {
+            p["metadata"]["name"] for p in store.list("pods") if p["spec"].get("nodeName") == lost
+        }
+        scenario.advance(400)  # past the taint eviction: the pods are deleted, nobody confirms
+        stuck = [p for p in store.list("pods") if p["metadata"]["name"] in on_lost]
+        assert on_lost
+        assert len(stuck) == len(on_lost)
+        assert all(p["metadata"].get("deletionTimestamp") for p in stuck)
+        shown = await statuses()
+        # kubectl prints a terminating pod of an unreachable node as Unknown.
+        assert {shown[name] for name in on_lost} == {"Unknown"}

@@ -17,7 +17,7 @@ async def test_pagination_walks_a_consistent_snapshot() -> None:
         assert names(first) == ["p0", "p1", "p2"]
         assert first["metadata"]["remainingItemCount"] == 4
         # Changes after the first page must not show up in the later pages.
-        sim.store.delete("pods", "default", "p4")
+        sim.store.delete("pods", "default", "p4", grace_period_seconds=0)
         sim.store.create("pods", make_pod("p3a"))
         seen = names(first)
         token = first["metadata"]["continue"]

@@ -508,68 +508,22 @@ def _newest_rs(store: ObjectStore, key: tuple[str, str]) -> Obj:
     )
 
 
-class GracefulStore(ObjectStore):
-    """A store with graceful pod deletion, emulated through the public API.
-
-    `ObjectStore.delete` removes at once; a real API server only marks a
-    bound pod (deletionTimestamp) and the kubelet removes it. The engine uses
-    that when the store offers `grace_period_seconds`; a test finalizer
-    stands in for the mark here.
-    """
-
-    HOLD = "simulator.test/graceful"
-
-    def delete(  # type: ignore[override]
-        self,
-        resource: str,
-        namespace: str | None,
-        name: str,
-        *,
-        grace_period_seconds: int | None = None,
-    ) -> Obj | None:
-        obj = self.get(resource, namespace, name)
-        if resource != "pods" or obj is None:
-            return super().delete(resource, namespace, name)
-        meta = obj["metadata"]
-        if meta.get("deletionTimestamp"):
-            if grace_period_seconds == 0:
-                meta["finalizers"] = [f for f in meta.get("finalizers", []) if f != self.HOLD]
-                return self.update("pods", obj)
-            return obj
-        if (
-            grace_period_seconds
-            and obj["spec"].get("nodeName")
-            and obj["status"]["phase"] in ("Pending", "Running", "Unknown")
-        ):
-            meta["finalizers"] = [self.HOLD]
-            self.update("pods", obj)
-        return super().delete(resource, namespace, name)
-
-
-def _graceful(seed: int = 1) -> tuple[ObjectStore, Scenario]:
-    clock = SimClock(datetime(2025, 3, 1, tzinfo=UTC))
-    store = GracefulStore(clock=clock)
-    scenario = Scenario(
-        store, seed=seed, nodes=5, deployments=6, pods_per_deployment=3, namespaces=2, clock=clock
+def test_a_deleted_pod_terminates_before_it_goes(cluster: tuple[ObjectStore, Scenario]) -> None:
+    store, scenario = cluster
+    seen: list[tuple[str, str, Obj]] = []
+    store.add_listener(
+        lambda kind, resource, obj: (
+            seen.append((kind, obj["metadata"]["name"], obj)) if resource == "pods" else None
+        )
     )
-    scenario.populate()
-    return store, scenario
-
-
-def test_a_deleted_pod_terminates_before_it_goes() -> None:
-    store, scenario = _graceful()
-    phases: list[str] = []
     scenario.step("delete_pod")
     key = scenario.last_target
     assert key is not None
-    store.add_listener(
-        lambda t, r, obj: (
-            phases.append(obj["status"]["phase"]) if obj["metadata"]["name"] == key[1] else None
-        )
-    )
     pod = store.get("pods", *key)
     assert pod is not None
-    assert pod["metadata"]["deletionTimestamp"]
+    meta = pod["metadata"]
+    assert meta["deletionGracePeriodSeconds"] == 30
+    assert meta["deletionTimestamp"] == scenario.clock.stamp(30)
     rs_name = key[1].rsplit("-", 1)[0]
     siblings = [
         p for p in store.list("pods", key[0]) if p["metadata"]["generateName"] == rs_name + "-"
@@ -577,11 +531,19 @@ def test_a_deleted_pod_terminates_before_it_goes() -> None:
     assert len(siblings) == 4  # the replacement is created while the old one terminates
     scenario.advance(5)
     assert store.get("pods", *key) is None
-    assert phases[-1] == "Succeeded"
+    mine = [(kind, obj) for kind, name, obj in seen if name == key[1]]
+    assert [kind for kind, _ in mine] == ["MODIFIED", "MODIFIED", "DELETED"]
+    assert mine[1][1]["status"]["phase"] == "Succeeded"  # the kubelet's last status
+    final = mine[2][1]["metadata"]
+    # The kubelet's grace-0 delete moved the deadline back to when it was asked for.
+    assert final["deletionGracePeriodSeconds"] == 0
+    assert final["deletionTimestamp"] < meta["deletionTimestamp"]
 
 
-def test_pods_of_a_lost_node_stay_terminating_until_it_returns() -> None:
-    store, scenario = _graceful()
+def test_pods_of_a_lost_node_stay_terminating_until_it_returns(
+    cluster: tuple[ObjectStore, Scenario],
+) -> None:
+    store, scenario = cluster
     scenario.step("node_lost")
     name = scenario.last_target[1]  # type: ignore[index]
     scenario.advance(400)
@@ -594,6 +556,16 @@ def test_pods_of_a_lost_node_stay_terminating_until_it_returns() -> None:
     scenario.step("recover")
     scenario.advance(10)
     assert not [p for p in store.list("pods") if p["spec"].get("nodeName") == name]
+
+
+def test_a_closed_scenario_no_longer_follows_the_store(
+    cluster: tuple[ObjectStore, Scenario],
+) -> None:
+    store, scenario = cluster
+    scenario.close()
+    scenario.close()
+    store.create("namespaces", {"metadata": {"name": "after-close"}})
+    assert "after-close" not in scenario.view.namespaces
 
 
 def test_every_node_condition_kind_comes_and_goes() -> None:

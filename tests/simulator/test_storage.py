@@ -131,22 +131,67 @@ def test_listeners_see_changes_in_commit_order() -> None:
     assert pod is not None
     pod["metadata"]["labels"] = {}
     store.update("pods", pod)
-    store.delete("pods", "default", "a")
+    store.delete("pods", "default", "a", grace_period_seconds=0)
     assert seen == [("ADDED", "pods", "1"), ("MODIFIED", "pods", "2"), ("DELETED", "pods", "3")]
 
 
 def test_finalizers_hold_deletion_until_removed() -> None:
     store = ObjectStore()
+    events: list[tuple[str, Any]] = []
+    store.add_listener(lambda kind, resource, obj: events.append((kind, obj)))
+    dep = make_deployment("web")
+    dep["metadata"]["finalizers"] = ["example.com/hold"]
+    store.create("deployments", dep)
+    marked = store.delete("deployments", "default", "web")
+    assert marked is not None
+    assert marked["metadata"]["deletionTimestamp"]
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 0
+    assert marked["metadata"]["generation"] == 2  # the first deletion request bumps it
+    assert store.delete("deployments", "default", "web") == marked  # no new version
+    marked["metadata"]["finalizers"] = []
+    returned = store.update("deployments", marked)
+    assert returned["metadata"]["finalizers"] == []
+    assert store.get("deployments", "default", "web") is None
+    assert [kind for kind, _ in events] == ["ADDED", "MODIFIED", "DELETED"]
+    # The DELETED event carries the last stored version, as etcd's delete does.
+    assert events[-1][1]["metadata"]["finalizers"] == ["example.com/hold"]
+
+
+def test_a_finalizer_outlasts_a_pods_grace_period() -> None:
+    store = ObjectStore()
     pod = make_pod("a")
     pod["metadata"]["finalizers"] = ["example.com/hold"]
     store.create("pods", pod)
-    marked = store.delete("pods", "default", "a")
-    assert marked is not None
-    assert marked["metadata"]["deletionTimestamp"]
+    terminating = store.delete("pods", "default", "a")
+    assert terminating is not None
+    assert terminating["metadata"]["deletionGracePeriodSeconds"] == 30
+    # The kubelet's final delete: due now, but the finalizer still holds it.
+    due = store.delete("pods", "default", "a", grace_period_seconds=0)
+    assert due is not None
+    assert due["metadata"]["deletionGracePeriodSeconds"] == 0
     assert store.get("pods", "default", "a") is not None
-    marked["metadata"]["finalizers"] = []
-    store.update("pods", marked)
+    due["metadata"]["finalizers"] = []
+    store.update("pods", due)
     assert store.get("pods", "default", "a") is None
+
+
+def test_a_removed_listener_hears_nothing_more() -> None:
+    store = ObjectStore()
+    heard: list[str] = []
+    raw: list[int] = []
+
+    def listener(kind: str, resource: str, obj: Any) -> None:
+        heard.append(kind)
+
+    store.add_listener(listener)
+    store.add_event_listener(lambda event: raw.append(event.rv))
+    store.create("pods", make_pod("a"))
+    store.remove_listener(listener)
+    store.create("pods", make_pod("b"))
+    assert heard == ["ADDED"]
+    assert raw == [1, 2]  # the other listener is untouched
+    with pytest.raises(ValueError, match="not listening"):
+        store.remove_listener(listener)
 
 
 def test_update_of_a_missing_object_is_not_found() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from simulator import ObjectStore
+from simulator import ObjectStore, Simulator
 
 from .kit import TABLE, make_pod, serve, watching
 
@@ -24,7 +24,7 @@ async def test_watch_from_a_resource_version_replays_then_follows() -> None:
         sim.store.create("pods", make_pod("a"))
         start = sim.store.resource_version
         sim.store.create("pods", make_pod("b"))
-        sim.store.delete("pods", "default", "a")
+        sim.store.delete("pods", "default", "a", grace_period_seconds=0)
         async with watching(client, "/api/v1/pods", resourceVersion=start) as stream:
             added = await stream.next()
             deleted = await stream.next()
@@ -222,3 +222,13 @@ async def test_shutdown_ends_open_watches() -> None:
             # The stream ends cleanly (terminating chunk), so clients just re-watch.
             assert await stream.rest() == []
         assert sim.open_watches() == 0
+
+
+async def test_a_stopped_simulator_lets_go_of_its_store() -> None:
+    store = ObjectStore()
+    before = len(store._listeners)
+    sim = Simulator(store=store)
+    for _ in range(2):  # stop, then start again: still one listener while running
+        async with sim:
+            assert len(store._listeners) == before + 1
+    assert len(store._listeners) == before

@@ -210,7 +210,7 @@ async def test_patch_carrying_a_stale_resource_version_is_409() -> None:
 
 async def test_delete_returns_the_object_then_404() -> None:
     async with serve() as (sim, client):
-        sim.store.create("pods", make_pod("a"))
+        sim.store.create("pods", make_pod("a", node="", phase="Pending"))  # unbound: goes at once
         now = sim.store.resource_version
         deleted = await client.delete(f"{PODS}/a")
         assert deleted.status_code == 200
@@ -235,7 +235,9 @@ async def test_delete_collection_honours_selectors() -> None:
     async with serve() as (sim, client):
         sim.store.create("pods", make_pod("a", labels={"app": "web"}))
         sim.store.create("pods", make_pod("b", labels={"app": "db"}))
-        response = await client.delete(PODS, params={"labelSelector": "app=web"})
+        response = await client.delete(
+            PODS, params={"labelSelector": "app=web", "gracePeriodSeconds": "0"}
+        )
         assert [p["metadata"]["name"] for p in response.json()["items"]] == ["a"]
         assert [p["metadata"]["name"] for p in sim.store.list("pods")] == ["b"]
 

@@ -94,7 +94,9 @@ def pod(name: str = "web-7d9f8b6c5-x2x4q", namespace: str = "shop", **kw: Any) -
     return PodRow(**base)
 
 
-def not_ready_conditions(reason: str = "ContainersNotReady", since: str = T0) -> dict[str, Condition]:
+def not_ready_conditions(
+    reason: str = "ContainersNotReady", since: str = T0
+) -> dict[str, Condition]:
     return {
         "PodScheduled": Condition(status="True", last_transition=T0),
         "Initialized": Condition(status="True", last_transition=T0),

@@ -49,8 +49,12 @@ def _pod_name(uid: str) -> tuple[str, str]:
 def pod_rows(draw: st.DrawFn, uid: str | None = None) -> PodRow:
     uid = uid or draw(st.sampled_from(POD_UIDS))
     namespace, name = _pod_name(uid)
-    phase = draw(st.sampled_from(["Pending", "Running", "Running", "Succeeded", "Failed", "Unknown"]))
-    waiting = draw(st.sampled_from([None, None, "CrashLoopBackOff", "ImagePullBackOff", "ContainerCreating"]))
+    phase = draw(
+        st.sampled_from(["Pending", "Running", "Running", "Succeeded", "Failed", "Unknown"])
+    )
+    waiting = draw(
+        st.sampled_from([None, None, "CrashLoopBackOff", "ImagePullBackOff", "ContainerCreating"])
+    )
     last = draw(st.sampled_from([None, None, "OOMKilled", "Error", "Completed"]))
     restarts = draw(st.integers(0, 4))
     containers = [
@@ -63,7 +67,9 @@ def pod_rows(draw: st.DrawFn, uid: str | None = None) -> PodRow:
         )
     ]
     if draw(st.booleans()):
-        containers.append(ContainerRow(name="side", waiting_reason=draw(st.sampled_from([None, "ErrImagePull"]))))
+        containers.append(
+            ContainerRow(name="side", waiting_reason=draw(st.sampled_from([None, "ErrImagePull"])))
+        )
     return PodRow(
         uid=uid,
         namespace=namespace,
@@ -74,7 +80,9 @@ def pod_rows(draw: st.DrawFn, uid: str | None = None) -> PodRow:
         deployment=draw(st.sampled_from([None, "web", "api"])),
         phase=phase,
         ready=draw(st.booleans()),
-        status=draw(st.sampled_from(["Running", "Pending", "CrashLoopBackOff", "Completed", "Terminating"])),
+        status=draw(
+            st.sampled_from(["Running", "Pending", "CrashLoopBackOff", "Completed", "Terminating"])
+        ),
         containers=tuple(containers),
         restarts=restarts,
         cpu_request_m=draw(st.sampled_from([0, 100, 250])),
@@ -129,7 +137,11 @@ def node_rows(draw: st.DrawFn) -> NodeRow:
     )
 
 
-ROWS = {Kind.POD: pod_rows(), Kind.DEPLOYMENT: deployment_rows(), Kind.NODE: node_rows()}
+ROWS: dict[Kind, st.SearchStrategy[Any]] = {
+    Kind.POD: pod_rows(),
+    Kind.DEPLOYMENT: deployment_rows(),
+    Kind.NODE: node_rows(),
+}
 UIDS = {Kind.POD: POD_UIDS, Kind.DEPLOYMENT: DEPLOYMENT_UIDS, Kind.NODE: NODE_UIDS}
 
 
@@ -143,7 +155,7 @@ def operations(draw: st.DrawFn) -> tuple[Any, ...]:
         uid = draw(st.sampled_from(UIDS[kind]))
         return ("delete", kind, uid)
     if what == "replace":
-        rows = draw(st.lists(ROWS[kind], max_size=4, unique_by=lambda r: r.uid))
+        rows = draw(st.lists(ROWS[kind], max_size=4, unique_by=lambda r: str(r.uid)))
         return ("replace", kind, rows, str(draw(st.integers(1, 99))))
     return ("flush",)
 
@@ -157,7 +169,9 @@ class Model:
 
     def _emit(self, kind: Kind, row: Row, changes: Any) -> None:
         for c in changes:
-            self.expected.append((kind, row.uid, row.namespace, row.name, c.field, c.old, c.new, c.severity))
+            self.expected.append(
+                (kind, row.uid, row.namespace, row.name, c.field, c.old, c.new, c.severity)
+            )
 
     def upsert(self, kind: Kind, row: Row) -> None:
         held = self.objects[kind]
@@ -220,12 +234,25 @@ def _expected_totals(pods: dict[str, PodRow]) -> dict[str, Any]:
 
 def _view_totals(totals: Any) -> dict[str, Any]:
     d = totals.as_dict()
-    return {k: d[k] for k in ("pods", "ready", "restarts", "cpu_request_m", "memory_request_bytes", "phases", "statuses")}
+    return {
+        k: d[k]
+        for k in (
+            "pods",
+            "ready",
+            "restarts",
+            "cpu_request_m",
+            "memory_request_bytes",
+            "phases",
+            "statuses",
+        )
+    }
 
 
 def _check_view(store: Any, model: Model) -> None:
     view = store.view
-    pods = model.objects[Kind.POD]
+    pods: dict[str, PodRow] = {
+        u: p for u, p in model.objects[Kind.POD].items() if isinstance(p, PodRow)
+    }
     assert _view_totals(view.cluster) == _expected_totals(pods)
     for ns in {p.namespace for p in pods.values()} | set(view.by_namespace):
         members = {u: p for u, p in pods.items() if p.namespace == ns}
@@ -260,7 +287,13 @@ async def _run(ops: list[tuple[Any, ...]], batch_rows: int, directory: Path) -> 
                 row = model.objects[kind].get(uid) or template
                 if row is None:
                     continue
-                gone = row if row.uid == uid else type(row)(uid=uid, namespace=row.namespace, name="gone", resource_version="1")
+                gone = (
+                    row
+                    if row.uid == uid
+                    else type(row)(
+                        uid=uid, namespace=row.namespace, name="gone", resource_version="1"
+                    )
+                )
                 await store.writer.put(Delta(kind, "DELETED", gone))
                 model.delete(kind, uid)
             elif op[0] == "replace":
@@ -307,8 +340,24 @@ def test_store_converges_to_the_model(ops: list[tuple[Any, ...]], batch_rows: in
 def test_same_name_new_uid_evicts_the_old_object_with_a_deleted_transition(tmp_path: Path) -> None:
     async def main() -> None:
         async with open_store(tmp_path / "s.db") as store:
-            first = PodRow(uid="old", namespace="ns", name="web-0", resource_version="1", phase="Running", ready=True, status="Running")
-            second = PodRow(uid="new", namespace="ns", name="web-0", resource_version="9", phase="Running", ready=True, status="Running")
+            first = PodRow(
+                uid="old",
+                namespace="ns",
+                name="web-0",
+                resource_version="1",
+                phase="Running",
+                ready=True,
+                status="Running",
+            )
+            second = PodRow(
+                uid="new",
+                namespace="ns",
+                name="web-0",
+                resource_version="9",
+                phase="Running",
+                ready=True,
+                status="Running",
+            )
             await store.writer.put(Delta(Kind.POD, "ADDED", first))
             got = await store.writer.apply([Delta(Kind.POD, "ADDED", second)])
             assert [(t.uid, t.field, t.old) for t in got] == [("old", "deleted", "Running")]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from store import (
     Condition,
     Delta,
+    DeploymentRow,
     HealthSettings,
     Kind,
+    Row,
     Severity,
     StoreSettings,
     Taint,
@@ -37,12 +40,22 @@ EPOCH_T0 = datetime.fromisoformat(T0.replace("Z", "+00:00")).timestamp()
 
 
 def test_crash_loop() -> None:
-    row = pod(ready=False, status="CrashLoopBackOff", containers=(crash_looping(restarts=7), container("sidecar")))
+    row = pod(
+        ready=False,
+        status="CrashLoopBackOff",
+        containers=(crash_looping(restarts=7), container("sidecar")),
+    )
     c = h.pod_crash_loop(row, S)
     assert c is not None
     f = c.finding
-    assert (f.check, f.severity, f.reason, f.kind) == ("pod.crash_loop", Severity.CRITICAL, "CrashLoopBackOff", Kind.POD)
-    assert "app" in f.message and "back-off" in f.message
+    assert (f.check, f.severity, f.reason, f.kind) == (
+        "pod.crash_loop",
+        Severity.CRITICAL,
+        "CrashLoopBackOff",
+        Kind.POD,
+    )
+    assert "app" in f.message
+    assert "back-off" in f.message
     assert f.evidence["containers"][0]["restarts"] == 7
     assert f.evidence["containers"][0]["last_terminated_exit_code"] == 1
     assert c.field == "container/app/waiting_reason"
@@ -51,7 +64,11 @@ def test_crash_loop() -> None:
 
 @pytest.mark.parametrize(
     ("reason", "severity"),
-    [("ImagePullBackOff", Severity.WARNING), ("ErrImagePull", Severity.WARNING), ("InvalidImageName", Severity.CRITICAL)],
+    [
+        ("ImagePullBackOff", Severity.WARNING),
+        ("ErrImagePull", Severity.WARNING),
+        ("InvalidImageName", Severity.CRITICAL),
+    ],
 )
 def test_image_pull(reason: str, severity: Severity) -> None:
     row = pod(
@@ -187,7 +204,7 @@ def test_stuck_terminating() -> None:
     assert h.is_active(c, c.finding.since, EPOCH_T0 + 300 + S.terminating_after_s + 1)
 
 
-def _degraded(available: int, **kw: object) -> object:
+def _degraded(available: int, **kw: Any) -> DeploymentRow:
     return deployment(
         available_replicas=available,
         ready_replicas=available,
@@ -244,37 +261,51 @@ def test_progress_deadline_replica_failure_rollout_stuck_paused() -> None:
     pd = h.deployment_progress_deadline(row, S)
     rf = h.deployment_replica_failure(row, S)
     rs = h.deployment_rollout_stuck(row, S)
-    assert pd is not None and pd.finding.reason == "ProgressDeadlineExceeded"
-    assert rf is not None and "exceeded quota" in rf.finding.message
+    assert pd is not None
+    assert pd.finding.reason == "ProgressDeadlineExceeded"
+    assert rf is not None
+    assert "exceeded quota" in rf.finding.message
     assert rf.finding.severity is Severity.CRITICAL
-    assert rs is not None and rs.finding.message == "1 of 3 replicas updated"
+    assert rs is not None
+    assert rs.finding.message == "1 of 3 replicas updated"
     assert rs.min_age_s == S.rollout_stuck_after_s
     behind = deployment(generation=8, observed_generation=7)
     stuck = h.deployment_rollout_stuck(behind, S)
-    assert stuck is not None and "not yet observed" in stuck.finding.message
+    assert stuck is not None
+    assert "not yet observed" in stuck.finding.message
     paused = h.deployment_paused(deployment(paused=True), S)
-    assert paused is not None and paused.finding.severity is Severity.INFO
+    assert paused is not None
+    assert paused.finding.severity is Severity.INFO
     assert h.deployment_rollout_stuck(deployment(paused=True, updated_replicas=0), S) is None
 
 
 def test_node_findings() -> None:
     down = node(conditions=node_conditions(Ready="Unknown"), status="NotReady")
     c = h.node_not_ready(down, S)
-    assert c is not None and (c.finding.reason, c.finding.severity) == ("NodeStatusUnknown", Severity.CRITICAL)
+    assert c is not None
+    assert (c.finding.reason, c.finding.severity) == ("NodeStatusUnknown", Severity.CRITICAL)
     pressed = node(conditions=node_conditions(MemoryPressure="True", DiskPressure="True"))
     p = h.node_pressure(pressed, S)
-    assert p is not None and p.finding.reason == "MemoryPressure,DiskPressure"
+    assert p is not None
+    assert p.finding.reason == "MemoryPressure,DiskPressure"
     assert p.finding.evidence["conditions"] == ["MemoryPressure", "DiskPressure"]
     net = h.node_network_unavailable(node(conditions=node_conditions(NetworkUnavailable="True")), S)
-    assert net is not None and net.finding.severity is Severity.CRITICAL
+    assert net is not None
+    assert net.finding.severity is Severity.CRITICAL
     cordoned = node(
         unschedulable=True,
         status="Ready,SchedulingDisabled",
         taints=(Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedule"),),
     )
     cd = h.node_cordoned(cordoned, S)
-    assert cd is not None and cd.finding.evidence["taints"] == ["node.kubernetes.io/unschedulable"]
-    for analyzer in (h.node_not_ready, h.node_pressure, h.node_network_unavailable, h.node_cordoned):
+    assert cd is not None
+    assert cd.finding.evidence["taints"] == ["node.kubernetes.io/unschedulable"]
+    for analyzer in (
+        h.node_not_ready,
+        h.node_pressure,
+        h.node_network_unavailable,
+        h.node_cordoned,
+    ):
         assert analyzer(node(), S) is None
     over = h.node_overcommitted(
         name="node-a",
@@ -285,21 +316,31 @@ def test_node_findings() -> None:
         allocatable_memory_bytes=2**30,
         since=1.0,
     )
-    assert over is not None and over.message == "pod requests exceed allocatable: cpu 4200m > 3800m"
+    assert over is not None
+    assert over.message == "pod requests exceed allocatable: cpu 4200m > 3800m"
 
 
 @pytest.mark.anyio
 async def test_report_ranks_counts_and_filters(tmp_path: Path) -> None:
     async with open_store(tmp_path / "s.db") as store:
-        rows = [
+        rows: list[tuple[Kind, Row]] = [
             (Kind.NODE, node("node-a")),
-            (Kind.NODE, node("node-b", conditions=node_conditions(Ready="False"), status="NotReady")),
+            (
+                Kind.NODE,
+                node("node-b", conditions=node_conditions(Ready="False"), status="NotReady"),
+            ),
             (Kind.NODE, node("node-c", unschedulable=True, status="Ready,SchedulingDisabled")),
             (Kind.DEPLOYMENT, _degraded(0, name="api")),
             (Kind.DEPLOYMENT, deployment("batch", paused=True)),
-            (Kind.POD, pod("web-1", containers=(crash_looping(),), ready=False, status="CrashLoopBackOff")),
+            (
+                Kind.POD,
+                pod("web-1", containers=(crash_looping(),), ready=False, status="CrashLoopBackOff"),
+            ),
             (Kind.POD, pod("web-2")),
-            (Kind.POD, pod("web-3", namespace="other", phase="Failed", reason="Evicted", ready=False)),
+            (
+                Kind.POD,
+                pod("web-3", namespace="other", phase="Failed", reason="Evicted", ready=False),
+            ),
         ]
         for kind, row in rows:
             await store.writer.put(Delta(kind, "ADDED", row))
@@ -316,9 +357,12 @@ async def test_report_ranks_counts_and_filters(tmp_path: Path) -> None:
         ]
         assert report.counts_by_severity == {"critical": 3, "warning": 2, "info": 1}
         assert report.counts_by_kind == {"Node": 2, "Deployment": 2, "Pod": 2}
-        assert report.total == 6 and not report.truncated
+        assert report.total == 6
+        assert not report.truncated
         top = await store.reader.health_report(now=now, limit=2)
-        assert top.truncated and top.total == 6 and len(top.findings) == 2
+        assert top.truncated
+        assert top.total == 6
+        assert len(top.findings) == 2
         assert top.counts_by_severity == report.counts_by_severity
         urgent = await store.reader.health_report(now=now, min_severity="critical")
         assert urgent.total == 3
@@ -341,12 +385,20 @@ async def test_age_thresholds_apply_at_report_time(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_since_comes_from_history_and_survives_modifications_and_reopen(tmp_path: Path) -> None:
+async def test_since_comes_from_history_and_survives_modifications_and_reopen(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "s.db"
     async with open_store(path) as store:
         healthy = pod()
         await store.writer.apply([Delta(Kind.POD, "ADDED", healthy)])
-        broken = evolve(healthy, ready=False, status="CrashLoopBackOff", containers=(crash_looping(restarts=1),), restarts=1)
+        broken = evolve(
+            healthy,
+            ready=False,
+            status="CrashLoopBackOff",
+            containers=(crash_looping(restarts=1),),
+            restarts=1,
+        )
         transitions = await store.writer.apply([Delta(Kind.POD, "MODIFIED", broken)])
         began = {t.field: t.at for t in transitions}["container/app/waiting_reason"]
         later = evolve(broken, containers=(crash_looping(restarts=2),), restarts=2)
@@ -366,14 +418,18 @@ async def test_restarts_rising_from_history(tmp_path: Path) -> None:
         row = pod(containers=(container(restarts=0),), restarts=0)
         await store.writer.apply([Delta(Kind.POD, "ADDED", row)])
         for n in (1, 2, 4):
-            row = evolve(row, containers=(container(restarts=n, last_terminated_reason="Error"),), restarts=n)
+            row = evolve(
+                row, containers=(container(restarts=n, last_terminated_reason="Error"),), restarts=n
+            )
             await store.writer.apply([Delta(Kind.POD, "MODIFIED", row)])
         report = await store.reader.health_report()
         rising = [f for f in report.findings if f.check == "pod.restarts_rising"]
         assert len(rising) == 1
         assert rising[0].evidence["restarts_in_window"] == 4
         assert rising[0].evidence["restart_count"] == 4
-        much_later = await store.reader.health_report(now=rising[0].since + S.restarts_window_s + 1)
+        began = rising[0].since
+        assert began is not None
+        much_later = await store.reader.health_report(now=began + S.restarts_window_s + 1)
         assert not [f for f in much_later.findings if f.check == "pod.restarts_rising"]
 
 
@@ -384,14 +440,23 @@ async def test_node_overcommit_follows_the_pods_on_it(tmp_path: Path) -> None:
         first = pod("a-1", containers=(container(cpu_request_m=600),), cpu_request_m=600)
         second = pod("a-2", containers=(container(cpu_request_m=600),), cpu_request_m=600)
         await store.writer.apply(
-            [Delta(Kind.NODE, "ADDED", small), Delta(Kind.POD, "ADDED", first), Delta(Kind.POD, "ADDED", second)]
+            [
+                Delta(Kind.NODE, "ADDED", small),
+                Delta(Kind.POD, "ADDED", first),
+                Delta(Kind.POD, "ADDED", second),
+            ]
         )
         report = await store.reader.health_report()
         assert [f.check for f in report.findings] == ["node.overcommitted"]
         assert report.findings[0].evidence["requested_cpu_m"] == 1200
         await store.writer.apply([Delta(Kind.POD, "DELETED", second)])
         assert (await store.reader.health_report()).total == 0
-        await store.writer.apply([Delta(Kind.POD, "ADDED", second), Delta(Kind.NODE, "MODIFIED", evolve(small, cpu_allocatable_m=4000))])
+        await store.writer.apply(
+            [
+                Delta(Kind.POD, "ADDED", second),
+                Delta(Kind.NODE, "MODIFIED", evolve(small, cpu_allocatable_m=4000)),
+            ]
+        )
         assert (await store.reader.health_report()).total == 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from store import Condition, Kind, Severity
+from store import Condition, Kind, Row, Severity
 from store.transitions import (
     changes_between,
     deletion_change,
@@ -22,7 +22,7 @@ from .factories import (
 )
 
 
-def diff(kind: Kind, old, new) -> dict[str, tuple[str | None, str | None, Severity]]:
+def diff(kind: Kind, old: Row, new: Row) -> dict[str, tuple[str | None, str | None, Severity]]:
     changes = changes_between(kind, signature(kind, old), signature(kind, new), new)
     return {c.field: (c.old, c.new, c.severity) for c in changes}
 
@@ -43,7 +43,9 @@ def test_pod_crash_loop_changes_ready_waiting_reason_restarts_and_last_terminati
         containers=(crash_looping(restarts=2),),
         restarts=2,
     )
-    changes = changes_between(Kind.POD, signature(Kind.POD, before), signature(Kind.POD, after), after)
+    changes = changes_between(
+        Kind.POD, signature(Kind.POD, before), signature(Kind.POD, after), after
+    )
     by_field = {c.field: c for c in changes}
     assert set(by_field) == {
         "ready",
@@ -62,7 +64,11 @@ def test_pod_crash_loop_changes_ready_waiting_reason_restarts_and_last_terminati
 
 def test_restart_count_is_recorded_only_when_it_rises() -> None:
     five = pod(containers=(container(restarts=5),), restarts=5)
-    assert diff(Kind.POD, five, evolve(five, restarts=7))["restarts"] == ("5", "7", Severity.WARNING)
+    assert diff(Kind.POD, five, evolve(five, restarts=7))["restarts"] == (
+        "5",
+        "7",
+        Severity.WARNING,
+    )
     assert "restarts" not in diff(Kind.POD, five, evolve(five, restarts=3))
 
 
@@ -70,7 +76,11 @@ def test_oom_killed_last_termination_is_critical() -> None:
     before = pod()
     after = evolve(
         before,
-        containers=(container(restarts=1, last_terminated_reason="OOMKilled", last_terminated_exit_code=137),),
+        containers=(
+            container(
+                restarts=1, last_terminated_reason="OOMKilled", last_terminated_exit_code=137
+            ),
+        ),
         restarts=1,
     )
     assert diff(Kind.POD, before, after)["container/app/last_terminated_reason"] == (
@@ -86,12 +96,16 @@ def test_scheduling_and_deletion_are_informational() -> None:
     assert diff(Kind.POD, pending, scheduled) == {"node": (None, "node-b", Severity.INFO)}
     running = pod()
     deleting = evolve(running, deletion_at="2024-05-01T11:00:00Z", status="Terminating")
-    assert diff(Kind.POD, running, deleting) == {"deletion_started": ("false", "true", Severity.INFO)}
+    assert diff(Kind.POD, running, deleting) == {
+        "deletion_started": ("false", "true", Severity.INFO)
+    }
 
 
 def test_phase_severity_unknown_is_critical_failed_is_warning() -> None:
     running = pod()
-    assert diff(Kind.POD, running, evolve(running, phase="Unknown"))["phase"][2] is Severity.CRITICAL
+    assert (
+        diff(Kind.POD, running, evolve(running, phase="Unknown"))["phase"][2] is Severity.CRITICAL
+    )
     failed = diff(Kind.POD, running, evolve(running, phase="Failed", reason="Evicted", ready=False))
     assert failed["phase"] == ("Running", "Failed", Severity.WARNING)
     # Not ready because it failed: readiness is not the news, the phase is.
@@ -118,7 +132,10 @@ def test_first_sight_records_only_abnormal_fields_and_never_past_restarts() -> N
         containers=(crash_looping(restarts=9),),
         restarts=9,
     )
-    fields = {c.field: (c.old, c.new) for c in first_sight_changes(Kind.POD, signature(Kind.POD, row), row)}
+    fields = {
+        c.field: (c.old, c.new)
+        for c in first_sight_changes(Kind.POD, signature(Kind.POD, row), row)
+    }
     assert fields == {
         "ready": (None, "False"),
         "container/app/waiting_reason": (None, "CrashLoopBackOff"),
@@ -128,7 +145,9 @@ def test_first_sight_records_only_abnormal_fields_and_never_past_restarts() -> N
 
 def test_deployment_conditions_replicas_and_rollout() -> None:
     before = deployment()
-    rolling = evolve(before, generation=5, updated_replicas=1, available_replicas=2, ready_replicas=2)
+    rolling = evolve(
+        before, generation=5, updated_replicas=1, available_replicas=2, ready_replicas=2
+    )
     d = diff(Kind.DEPLOYMENT, before, rolling)
     assert d["rollout"] == ("complete", "progressing", Severity.INFO)
     assert d["replicas/updated"] == ("3/3", "1/3", Severity.INFO)
@@ -150,14 +169,18 @@ def test_deployment_conditions_replicas_and_rollout() -> None:
     assert d["condition/ReplicaFailure"] == (None, "True", Severity.CRITICAL)
     assert d["replicas/available"] == ("2/3", "0/3", Severity.CRITICAL)
     paused = evolve(before, paused=True)
-    assert diff(Kind.DEPLOYMENT, before, paused) == {"rollout": ("complete", "paused", Severity.INFO)}
+    assert diff(Kind.DEPLOYMENT, before, paused) == {
+        "rollout": ("complete", "paused", Severity.INFO)
+    }
 
 
 def test_node_ready_pressure_network_and_cordon() -> None:
     before = node()
     sick = evolve(
         before,
-        conditions=node_conditions(Ready="Unknown", MemoryPressure="True", NetworkUnavailable="True"),
+        conditions=node_conditions(
+            Ready="Unknown", MemoryPressure="True", NetworkUnavailable="True"
+        ),
         ready="Unknown",
         unschedulable=True,
     )
@@ -177,7 +200,9 @@ def test_deletions_carry_the_last_status() -> None:
 
 
 def test_a_container_that_disappears_clears_its_fields() -> None:
-    two = pod(containers=(container("app"), container("sidecar", waiting_reason="ImagePullBackOff")))
+    two = pod(
+        containers=(container("app"), container("sidecar", waiting_reason="ImagePullBackOff"))
+    )
     one = evolve(two, containers=(container("app"),))
     assert diff(Kind.POD, two, one) == {
         "container/sidecar/waiting_reason": ("ImagePullBackOff", None, Severity.INFO)
