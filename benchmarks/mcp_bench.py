@@ -516,9 +516,7 @@ async def main() -> None:
     for pods in sizes:
         await run_size(pods, quick=args.quick, rows=rows, notes=notes)
     print()
-    print(
-        "MCP answers from the watch cache vs. one LIST per question (streamable HTTP, SDK client)"
-    )
+    print("MCP answers from the watch cache vs. one LIST per question (streamable HTTP)")
     print_table(rows)
     print()
     for note in notes:

@@ -24,14 +24,13 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 
 from mcpserver.auth import TokenSet
 from mcpserver.config import Settings
 from mcpserver.errors import ConfigError
 from mcpserver.freshness import readiness_details
 from mcpserver.http_app import MCP_PATH, build_http_app
-from mcpserver.listener import HttpListener
+from mcpserver.listener import HttpListener, bind_socket
 from mcpserver.metrics import AgentMetrics
 from mcpserver.server import KubeWatchcacheServer, build_mcp_server
 from mcpserver.service import ClusterAnswers
@@ -107,8 +106,11 @@ class Agent:
 
 
 @contextlib.asynccontextmanager
-async def _demo_cluster(tg: TaskGroup, shape: dict[str, float]) -> AsyncIterator[tuple[Any, Any]]:
-    """The embedded simulated cluster with churn; the simulator is imported only for --demo."""
+async def _demo_cluster(shape: dict[str, float]) -> AsyncIterator[tuple[Any, Any]]:
+    """The embedded simulated cluster; the simulator is imported only for --demo.
+
+    Yields (simulator, scenario); the caller runs `scenario.run()` for the churn.
+    """
     from simulator import ObjectStore, Simulator
     from simulator.scenario import Scenario
     from simulator.virtual_clock import SimClock
@@ -134,7 +136,6 @@ async def _demo_cluster(tg: TaskGroup, shape: dict[str, float]) -> AsyncIterator
             sim.url,
             shape["churn"],
         )
-        tg.start_soon(scenario.run)
         yield sim, scenario
 
 
@@ -169,10 +170,13 @@ async def running_agent(
 ) -> AsyncIterator[Agent]:
     """Start everything `settings` asks for; yields once the HTTP port listens (if any).
 
-    Leaving the block stops the listener, cancels the background tasks and
-    closes the store (committing what is queued). `on_connect(simulator,
-    scenario)` is called in --demo before the watcher connects, and `demo_shape`
-    overrides `DEMO_SHAPE` (tests use both).
+    Resources are opened first (port, demo cluster, API connection, store,
+    webhook), so a configuration problem fails before anything runs, as a
+    plain `ConfigError`. The task group comes last: leaving the block drains
+    the HTTP listener, cancels the background tasks, and only then closes the
+    store (committing what is queued), the connection and the demo cluster,
+    outside the cancelled scope. `on_connect(simulator, scenario)` is called
+    in --demo before the watcher connects; `demo_shape` overrides `DEMO_SHAPE`.
     """
     tokens = (
         tokens if tokens is not None else TokenSet(settings.tokens, token_file=settings.token_file)
@@ -189,11 +193,13 @@ async def running_agent(
     metrics = AgentMetrics()
     store_settings = store_settings or StoreSettings(history_max_age_s=settings.history_retention)
     async with contextlib.AsyncExitStack() as stack:
-        tg = await stack.enter_async_context(anyio.create_task_group())
+        sock = bind_socket(settings.host, settings.port) if settings.transport == "http" else None
+        if sock is not None:
+            stack.callback(sock.close)
         sim = scenario = None
         if settings.demo:
             sim, scenario = await stack.enter_async_context(
-                _demo_cluster(tg, {**DEMO_SHAPE, **(demo_shape or {})})
+                _demo_cluster({**DEMO_SHAPE, **(demo_shape or {})})
             )
             if on_connect is not None:
                 on_connect(sim, scenario)
@@ -219,9 +225,6 @@ async def running_agent(
         if settings.webhook_url:
             sink = await stack.enter_async_context(WebhookSink(settings.webhook_url, secret=secret))
             registry.subscribe(sink, name=sink.name, timeout=None)
-        # Exit runs in reverse: drain HTTP (pushed below), then cancel the background
-        # tasks, then close the store (commits what is queued), the connection, the demo.
-        stack.callback(tg.cancel_scope.cancel)
         informers = Informers(
             connection,
             store.writer,
@@ -242,10 +245,8 @@ async def running_agent(
             simulator=sim,
             scenario=scenario,
         )
-        tg.start_soon(informers.run)
-        tg.start_soon(registry.run)
-        tg.start_soon(notifier.run)
-        if settings.transport == "http":
+        listener = None
+        if sock is not None:
             app = build_http_app(
                 mcp=mcp,
                 settings=settings,
@@ -253,31 +254,26 @@ async def running_agent(
                 metrics=metrics,
                 readiness=agent.readiness,
             )
-            listener = HttpListener(app, host=settings.host, port=settings.port)
+            listener = HttpListener(app, sock=sock)
             agent.listener = listener
             agent.stop = listener.stop
-            served = anyio.Event()
 
-            async def serve() -> None:
-                try:
-                    await listener.serve()
-                finally:
-                    served.set()
-
-            tg.start_soon(serve)
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tg.cancel_scope.cancel)  # on exit: after the drain below, before the store
+        if scenario is not None:
+            tg.start_soon(scenario.run)
+        tg.start_soon(informers.run)
+        tg.start_soon(registry.run)
+        tg.start_soon(notifier.run)
+        if listener is not None:
+            tg.start_soon(listener.serve)
             with anyio.fail_after(10):
                 await listener.settled.wait()
             if not listener.started:
                 raise ConfigError(
                     f"the HTTP server on {settings.host}:{listener.port} did not start"
                 )
-
-            async def drain() -> None:
-                listener.stop()
-                with anyio.move_on_after(10):
-                    await served.wait()
-
-            stack.push_async_callback(drain)  # runs before the cancel: in-flight requests finish
+            stack.push_async_callback(listener.drain)  # in-flight requests finish first
         yield agent
 
 

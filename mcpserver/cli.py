@@ -78,15 +78,28 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         anyio.run(run_agent, settings, backend="asyncio", backend_options={"use_uvloop": True})
-    except ConfigError as exc:
-        print(f"kube-watchcache serve: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 0
-    except Exception:
+    except Exception as exc:
+        config_error = _find(exc, ConfigError)
+        if config_error is not None:
+            print(f"kube-watchcache serve: error: {config_error}", file=sys.stderr)
+            return 2
         log.exception("the agent stopped on an unexpected error")
         return 1
     return 0
+
+
+def _find(exc: BaseException, kind: type[ConfigError]) -> ConfigError | None:
+    """`exc` itself or the first `kind` inside (task groups wrap errors in ExceptionGroups)."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find(inner, kind)
+            if found is not None:
+                return found
+    return None
 
 
 async def _run_simulate_until_signal(args: argparse.Namespace) -> None:

@@ -1,4 +1,4 @@
-"""The HTTP listener: uvicorn serving the ASGI app on a socket we bind ourselves.
+"""The HTTP listener: uvicorn serving the ASGI app on a socket bound beforehand.
 
 Binding first means the real port is known before serving (with `--port 0`)
 and a port conflict is a clear `ConfigError` instead of uvicorn's
@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 
 from mcpserver.errors import ConfigError
 
-__all__ = ["HttpListener"]
+__all__ = ["HttpListener", "bind_socket"]
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +41,32 @@ class _Server(uvicorn.Server):
         self._on_started()
 
 
-class HttpListener:
-    """Bind at construction, `serve()` until `stop()`; `port` is the bound port."""
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (0: any free port), or a clear `ConfigError`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only when it
+    # does, and without it every response pays Nagle + delayed ACK (~40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
 
-    def __init__(self, app: ASGIApp, *, host: str, port: int, drain_timeout: int = 3) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only when it
-        # does, and without it every response pays Nagle + delayed ACK (~40 ms).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        sock.listen(2048)
-        sock.setblocking(False)
+
+class HttpListener:
+    """Serves `app` on a bound socket: `serve()` until `stop()`; `port` is the bound port."""
+
+    def __init__(self, app: ASGIApp, *, sock: socket.socket, drain_timeout: int = 3) -> None:
         self._sock = sock
-        self.host = host
-        self.port: int = sock.getsockname()[1]
+        self._drain_timeout = drain_timeout
+        address = sock.getsockname()
+        self.host: str = address[0]
+        self.port: int = address[1]
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -69,6 +76,7 @@ class HttpListener:
             server_header=False,
         )
         self.settled = anyio.Event()  # set once serving, or once serving failed
+        self._served = anyio.Event()
         self._server = _Server(config, on_started=self.settled.set)
 
     @property
@@ -82,7 +90,14 @@ class HttpListener:
         finally:
             self._sock.close()
             self.settled.set()
+            self._served.set()
 
     def stop(self) -> None:
         """Stop accepting connections and drain the open ones."""
         self._server.should_exit = True
+
+    async def drain(self) -> None:
+        """`stop()`, then wait until the server has finished (bounded: the drain timeout + 5 s)."""
+        self.stop()
+        with anyio.move_on_after(self._drain_timeout + 5):
+            await self._served.wait()

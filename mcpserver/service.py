@@ -9,7 +9,6 @@ and unknown objects `NotFound`, with messages meant for the client.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
@@ -18,21 +17,16 @@ from typing import Any
 import msgspec
 
 from mcpserver.answers import (
-    ChangeItem,
     ClusterHealth,
-    ConditionItem,
     ContainerItem,
     DeploymentDetail,
-    DeploymentItem,
     DeploymentList,
-    FindingItem,
     Freshness,
     MetricSummary,
     NodeDetail,
     NodeItem,
     NodeList,
     PodDetail,
-    PodItem,
     PodList,
     QueryAnswer,
     RecentChanges,
@@ -40,11 +34,20 @@ from mcpserver.answers import (
 from mcpserver.durations import parse_since
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.freshness import compute_freshness, iso
+from mcpserver.items import (
+    age,
+    change_item,
+    conditions,
+    deployment_item,
+    finding_item,
+    node_problems,
+    pod_item,
+    pod_reason,
+    rollout_in_progress,
+    row_fields,
+)
 from mcpserver.redact import redact_pod
 from store import (
-    Condition,
-    DeploymentRow,
-    Finding,
     InvalidQuery,
     Kind,
     NodeRow,
@@ -55,10 +58,9 @@ from store import (
     StoreClosed,
     StoreError,
     StoreUnavailable,
-    Transition,
 )
 
-__all__ = ["DEFAULT_LIMIT", "HEALTH_LIMIT", "MAX_LIMIT", "ClusterAnswers", "pod_item"]
+__all__ = ["DEFAULT_LIMIT", "HEALTH_LIMIT", "MAX_LIMIT", "ClusterAnswers"]
 
 DEFAULT_LIMIT = 50
 HEALTH_LIMIT = 20  # findings carry evidence: 20 of them are a screenful, and ~15 kB
@@ -68,23 +70,7 @@ DETAIL_CHANGES = 10  # recent changes inside the get_* answers
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 SEVERITIES = tuple(s.value for s in Severity)
 KINDS = {k.value.lower(): k for k in Kind}
-# Waiting reasons that are part of a normal start, not a problem to point at.
-_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
 _decode_obj = msgspec.json.Decoder(dict[str, Any])
-
-
-def _ts(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
-
-
-def _age(created_at: str | None, now: float) -> float | None:
-    created = _ts(created_at)
-    return round(now - created, 1) if created is not None else None
 
 
 def _check_limit(limit: int) -> int:
@@ -119,136 +105,6 @@ def _kind(value: str | None) -> Kind | None:
     if kind is None:
         raise InvalidArgument(f"unknown kind {value!r}; use Pod, Deployment or Node")
     return kind
-
-
-def pod_reason(row: PodRow) -> str | None:
-    """The most telling reason a pod is not healthy, or None when nothing points at one."""
-    app = [c for c in row.containers if not c.init]
-    for c in app:
-        if c.waiting_reason and c.waiting_reason not in _STARTING:
-            return f"{c.name}: {c.waiting_reason}"
-    for c in row.containers:
-        if c.init and c.waiting_reason and c.waiting_reason not in _STARTING:
-            return f"init {c.name}: {c.waiting_reason}"
-    if row.reason:
-        return row.reason
-    if row.unschedulable:
-        return "Unschedulable"
-    for c in app:
-        if c.terminated_reason and c.terminated_reason != "Completed":
-            return f"{c.name}: {c.terminated_reason}"
-    for c in app:
-        if c.last_terminated_reason in ("OOMKilled", "Error") and not row.ready:
-            return f"{c.name}: last {c.last_terminated_reason}"
-    return None
-
-
-def pod_item(row: PodRow, now: float) -> PodItem:
-    app = [c for c in row.containers if not c.init]
-    return PodItem(
-        namespace=row.namespace,
-        name=row.name,
-        status=row.status,
-        phase=row.phase,
-        ready=f"{sum(1 for c in app if c.ready)}/{len(app)}",
-        restarts=row.restarts,
-        node=row.node,
-        deployment=row.deployment,
-        age_seconds=_age(row.created_at, now),
-        reason=pod_reason(row),
-    )
-
-
-def _rollout_in_progress(row: DeploymentRow) -> bool:
-    return row.observed_generation < row.generation or row.updated_replicas < row.replicas
-
-
-def deployment_item(row: DeploymentRow, now: float) -> DeploymentItem:
-    reason = None
-    for name in ("ReplicaFailure", "Progressing", "Available"):
-        cond = row.conditions.get(name)
-        if cond is None:
-            continue
-        bad = cond.status == "True" if name == "ReplicaFailure" else cond.status != "True"
-        if name == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
-            bad = True
-        if bad:
-            reason = f"{name}: {cond.reason or cond.status}"
-            break
-    return DeploymentItem(
-        namespace=row.namespace,
-        name=row.name,
-        status=row.status,
-        replicas=row.replicas,
-        ready=row.ready_replicas,
-        available=row.available_replicas,
-        updated=row.updated_replicas,
-        unavailable=row.unavailable_replicas,
-        rollout_in_progress=_rollout_in_progress(row),
-        age_seconds=_age(row.created_at, now),
-        reason=reason,
-    )
-
-
-def _node_problems(row: NodeRow) -> list[str]:
-    problems = []
-    for name, cond in row.conditions.items():
-        healthy = cond.status == "True" if name == "Ready" else cond.status != "True"
-        if not healthy:
-            problems.append(f"{name}={cond.status}")
-    if row.unschedulable:
-        problems.append("cordoned")
-    return problems
-
-
-def _conditions(conditions: dict[str, Condition]) -> list[ConditionItem]:
-    return [
-        ConditionItem(
-            type=name,
-            status=c.status,
-            reason=c.reason,
-            message=c.message,
-            last_transition=c.last_transition,
-        )
-        for name, c in conditions.items()
-    ]
-
-
-def change_item(t: Transition) -> ChangeItem:
-    return ChangeItem(
-        at=iso(t.at) or "",
-        kind=t.kind.value,
-        namespace=t.namespace,
-        name=t.name,
-        field=t.field,
-        old=t.old,
-        new=t.new,
-        severity=t.severity.value,
-        reason=t.reason,
-        message=t.message,
-    )
-
-
-def finding_item(f: Finding, now: float) -> FindingItem:
-    return FindingItem(
-        severity=f.severity.value,
-        check=f.check,
-        kind=f.kind.value,
-        namespace=f.namespace,
-        name=f.name,
-        reason=f.reason,
-        message=f.message,
-        since=iso(f.since),
-        for_seconds=round(now - f.since, 1) if f.since is not None else None,
-        evidence=dict(f.evidence),
-    )
-
-
-def _row_fields(row: Any, *, drop: Sequence[str]) -> dict[str, Any]:
-    data: dict[str, Any] = msgspec.to_builtins(row)
-    for key in ("obj", *drop):
-        data.pop(key, None)
-    return data
 
 
 def _offset_cursor(cursor: str | None) -> int:
@@ -474,12 +330,12 @@ class ClusterAnswers:
         return PodDetail(
             freshness=self.freshness(now),
             pod={
-                **_row_fields(row, drop=("containers", "conditions")),
-                "age_seconds": _age(row.created_at, now),
+                **row_fields(row, drop=("containers", "conditions")),
+                "age_seconds": age(row.created_at, now),
                 "reason_summary": pod_reason(row),
             },
             containers=[ContainerItem(**msgspec.to_builtins(c)) for c in row.containers],
-            conditions=_conditions(row.conditions),
+            conditions=conditions(row.conditions),
             findings=[finding_item(f, now) for f in report.findings if f.name == name],
             recent_changes=[change_item(t) for t in changes],
             spec=spec,
@@ -565,11 +421,11 @@ class ClusterAnswers:
         return DeploymentDetail(
             freshness=self.freshness(now),
             deployment={
-                **_row_fields(row, drop=("conditions",)),
-                "rollout_in_progress": _rollout_in_progress(row),
-                "age_seconds": _age(row.created_at, now),
+                **row_fields(row, drop=("conditions",)),
+                "rollout_in_progress": rollout_in_progress(row),
+                "age_seconds": age(row.created_at, now),
             },
-            conditions=_conditions(row.conditions),
+            conditions=conditions(row.conditions),
             findings=[finding_item(f, now) for f in report.findings if f.name == name],
             pods_total=totals.pods if totals else len(pods),
             pods=[pod_item(p, now) for p in pods],
@@ -591,7 +447,7 @@ class ClusterAnswers:
             cpu_allocatable_m=row.cpu_allocatable_m,
             memory_requested_bytes=totals.memory_request_bytes if totals else 0,
             memory_allocatable_bytes=row.memory_allocatable_bytes,
-            problems=_node_problems(row),
+            problems=node_problems(row),
         )
 
     async def list_nodes(
@@ -666,8 +522,8 @@ class ClusterAnswers:
         }
         return NodeDetail(
             freshness=self.freshness(now),
-            node=_row_fields(row, drop=("conditions", "taints")),
-            conditions=_conditions(row.conditions),
+            node=row_fields(row, drop=("conditions", "taints")),
+            conditions=conditions(row.conditions),
             taints=[msgspec.to_builtins(t) for t in row.taints],
             capacity={
                 "cpu_m": row.cpu_capacity_m,
@@ -776,7 +632,9 @@ class ClusterAnswers:
 
     # --- guarded SQL -----------------------------------------------------------------------
 
-    async def query(self, sql: str, *, max_rows: int = 100, timeout_s: float = 2.0) -> QueryAnswer:
+    async def query(
+        self, sql: str, *, max_rows: int = DEFAULT_LIMIT, timeout_s: float = 2.0
+    ) -> QueryAnswer:
         if not 1 <= max_rows <= 1000:
             raise InvalidArgument(f"max_rows must be between 1 and 1000, got {max_rows}")
         if not 0 < timeout_s <= 10:

@@ -328,7 +328,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     )
     async def query(
         sql: Annotated[str, Field(description="one SELECT statement")],
-        max_rows: Annotated[int, Field(ge=1, le=1000, description="row cap")] = 100,
+        max_rows: Annotated[int, Field(ge=1, le=1000, description="row cap (default 50)")] = 50,
         timeout_s: Annotated[float, Field(gt=0, le=10, description="time cap in seconds")] = 2.0,
     ) -> Annotated[CallToolResult, QueryAnswer]:
         return await _answer(lambda: answers.query(sql, max_rows=max_rows, timeout_s=timeout_s))

@@ -50,23 +50,45 @@ def _condition_status(status: Obj, kind: str) -> str | None:
     return None
 
 
-class PodFacts:
+class _ObjectFacts:
+    """What every namespaced record carries: who the object is."""
+
+    __slots__ = ("name", "namespace", "uid")
+
+    def __init__(self, meta: Obj) -> None:
+        self.namespace: str = meta.get("namespace") or ""
+        self.name: str = meta["name"]
+        self.uid: str = meta.get("uid") or ""
+
+    @property
+    def key(self) -> Key:
+        return (self.namespace, self.name)
+
+
+class _OwnedFacts(_ObjectFacts):
+    """A controller-made object: when it was made and which controller owns it."""
+
+    __slots__ = ("created", "owner", "owner_uid")
+
+    def __init__(self, meta: Obj, *, owner_kind: str) -> None:
+        super().__init__(meta)
+        self.created: str = meta.get("creationTimestamp") or ""
+        owner = _controller_owner(meta, owner_kind)
+        self.owner: Key | None = (self.namespace, owner[0]) if owner else None
+        self.owner_uid: str = owner[1] if owner else ""
+
+
+class PodFacts(_OwnedFacts):
     """The few things about a pod that scheduling and the controllers look at."""
 
     __slots__ = (
         "cpu",
-        "created",
         "deleting",
         "mem",
-        "name",
-        "namespace",
         "node",
-        "owner",
-        "owner_uid",
         "phase",
         "ready",
         "restarts",
-        "uid",
         "waiting",
     )
 
@@ -74,13 +96,7 @@ class PodFacts:
         meta = obj["metadata"]
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}
-        self.namespace: str = meta.get("namespace") or ""
-        self.name: str = meta["name"]
-        self.uid: str = meta.get("uid") or ""
-        self.created: str = meta.get("creationTimestamp") or ""
-        owner = _controller_owner(meta, "ReplicaSet")
-        self.owner: Key | None = (self.namespace, owner[0]) if owner else None
-        self.owner_uid: str = owner[1] if owner else ""
+        super().__init__(meta, owner_kind="ReplicaSet")
         self.node: str = spec.get("nodeName") or ""
         self.phase: str = status.get("phase") or "Pending"
         self.ready: bool = _condition_status(status, "Ready") == "True"
@@ -105,10 +121,6 @@ class PodFacts:
         self.waiting = waiting
 
     @property
-    def key(self) -> Key:
-        return (self.namespace, self.name)
-
-    @property
     def terminal(self) -> bool:
         return self.phase in TERMINAL_PHASES
 
@@ -123,36 +135,24 @@ class PodFacts:
         return bool(self.node) and self.phase not in TERMINAL_PHASES
 
 
-class ReplicaSetFacts:
+class ReplicaSetFacts(_OwnedFacts):
     __slots__ = (
         "available",
-        "created",
         "generation",
         "hash",
-        "name",
-        "namespace",
         "observed",
-        "owner",
-        "owner_uid",
         "ready",
         "replicas",
         "revision",
         "status_replicas",
-        "uid",
     )
 
     def __init__(self, obj: Obj) -> None:
         meta = obj["metadata"]
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}
-        self.namespace: str = meta.get("namespace") or ""
-        self.name: str = meta["name"]
-        self.uid: str = meta.get("uid") or ""
-        self.created: str = meta.get("creationTimestamp") or ""
+        super().__init__(meta, owner_kind="Deployment")
         self.generation = int(meta.get("generation") or 1)
-        owner = _controller_owner(meta, "Deployment")
-        self.owner: Key | None = (self.namespace, owner[0]) if owner else None
-        self.owner_uid: str = owner[1] if owner else ""
         self.hash: str = (meta.get("labels") or {}).get("pod-template-hash", "")
         self.revision = int(
             (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision") or 0
@@ -163,26 +163,16 @@ class ReplicaSetFacts:
         self.available = int(status.get("availableReplicas") or 0)
         self.observed = int(status.get("observedGeneration") or 0)
 
-    @property
-    def key(self) -> Key:
-        return (self.namespace, self.name)
 
-
-class DeploymentFacts:
-    __slots__ = ("generation", "name", "namespace", "observed", "replicas", "uid")
+class DeploymentFacts(_ObjectFacts):
+    __slots__ = ("generation", "observed", "replicas")
 
     def __init__(self, obj: Obj) -> None:
         meta = obj["metadata"]
-        self.namespace: str = meta.get("namespace") or ""
-        self.name: str = meta["name"]
-        self.uid: str = meta.get("uid") or ""
+        super().__init__(meta)
         self.generation = int(meta.get("generation") or 1)
         self.replicas = int((obj.get("spec") or {}).get("replicas", 1) or 0)
         self.observed = int((obj.get("status") or {}).get("observedGeneration") or 0)
-
-    @property
-    def key(self) -> Key:
-        return (self.namespace, self.name)
 
 
 class NodeFacts:

@@ -25,7 +25,10 @@ __all__ = [
     "Timeout",
     "Unauthorized",
     "UnsupportedMediaType",
+    "not_found",
     "object_details",
+    "precondition_failed",
+    "qualified",
 ]
 
 
@@ -68,6 +71,11 @@ class ApiError(SimulatorError):
         if self.details:
             body["details"] = self.details
         return body
+
+
+def qualified(resource: str, group: str = "") -> str:
+    """`pods`, `deployments.apps`: how the API server names a resource in messages."""
+    return f"{resource}.{group}" if group else resource
 
 
 def object_details(*, resource: str, name: str, group: str = "") -> dict[str, Any]:
@@ -135,3 +143,21 @@ class Timeout(ApiError):
 
     code = 504
     reason = "Timeout"
+
+
+def not_found(*, resource: str, name: str, group: str = "") -> NotFound:
+    """The 404 for a named object, worded and detailed as the API server does."""
+    return NotFound(
+        f'{qualified(resource, group)} "{name}" not found',
+        details=object_details(resource=resource, name=name, group=group),
+    )
+
+
+def precondition_failed(
+    *, field: str, wanted: object, actual: object, resource: str, name: str, group: str = ""
+) -> Conflict:
+    """The 409 for a UID or ResourceVersion precondition that does not hold."""
+    return Conflict(
+        f"Precondition failed: {field} in precondition: {wanted}, {field} in object meta: {actual}",
+        details=object_details(resource=resource, name=name, group=group),
+    )

@@ -28,7 +28,6 @@ __all__ = [
     "mark_sandbox_ready",
     "mark_scheduled",
     "mark_stopped_for_deletion",
-    "mark_terminating",
     "mark_unknown",
     "mark_unschedulable",
     "refresh_pod",
@@ -232,15 +231,8 @@ def set_container_ready(pod: Obj, name: str, *, ready: bool, now: str) -> None:
 def terminate_container(pod: Obj, name: str, *, now: str, reason: str, exit_code: int) -> None:
     """The running container exited (`Error` exit 1, `OOMKilled` exit 137, `Completed` 0)."""
     status = container_status(pod, name)
-    running = (status.get("state") or {}).get("running") or {}
-    terminated: Obj = {"exitCode": exit_code, "finishedAt": now, "reason": reason}
-    if status.get("containerID"):
-        terminated = {"containerID": status["containerID"], **terminated}
-    terminated["startedAt"] = running.get("startedAt", now)
-    status["ready"] = False
-    status["started"] = False
-    status["state"] = {"terminated": terminated}
-    refresh_pod(pod, now)
+    ended = _ended(status, now=now, reason=reason, exit_code=exit_code)
+    _not_running(pod, status, state=ended, now=now)
 
 
 def back_off_container(pod: Obj, name: str, *, now: str, delay: int) -> None:
@@ -250,18 +242,12 @@ def back_off_container(pod: Obj, name: str, *, now: str, delay: int) -> None:
     if "terminated" in state:
         status["lastState"] = {"terminated": state["terminated"]}
     meta = pod["metadata"]
-    status["ready"] = False
-    status["started"] = False
-    status["state"] = {
-        "waiting": {
-            "message": (
-                f"back-off {_duration(delay)} restarting failed container={name} "
-                f"pod={meta['name']}_{meta.get('namespace', '')}({meta.get('uid', '')})"
-            ),
-            "reason": "CrashLoopBackOff",
-        }
-    }
-    refresh_pod(pod, now)
+    message = (
+        f"back-off {_duration(delay)} restarting failed container={name} "
+        f"pod={meta['name']}_{meta.get('namespace', '')}({meta.get('uid', '')})"
+    )
+    waiting = {"message": message, "reason": "CrashLoopBackOff"}
+    _not_running(pod, status, state={"waiting": waiting}, now=now)
 
 
 def fail_image_pull(pod: Obj, name: str, *, now: str, back_off: bool) -> None:
@@ -279,18 +265,30 @@ def fail_image_pull(pod: Obj, name: str, *, now: str, back_off: bool) -> None:
             ),
             "reason": "ErrImagePull",
         }
-    status["ready"] = False
-    status["started"] = False
-    status["state"] = {"waiting": waiting}
-    refresh_pod(pod, now)
+    _not_running(pod, status, state={"waiting": waiting}, now=now)
 
 
 def fail_container_config(pod: Obj, name: str, *, now: str, message: str) -> None:
     """CreateContainerConfigError: a referenced ConfigMap or Secret is missing."""
-    status = container_status(pod, name)
-    status["ready"] = False
-    status["started"] = False
-    status["state"] = {"waiting": {"message": message, "reason": "CreateContainerConfigError"}}
+    waiting = {"message": message, "reason": "CreateContainerConfigError"}
+    _not_running(pod, container_status(pod, name), state={"waiting": waiting}, now=now)
+
+
+def _ended(cs: Obj, *, now: str, reason: str, exit_code: int) -> Obj:
+    """The `terminated` state of a container that ran until `now`."""
+    running = (cs.get("state") or {}).get("running") or {}
+    terminated: Obj = {"exitCode": exit_code, "finishedAt": now, "reason": reason}
+    if cs.get("containerID"):
+        terminated = {"containerID": cs["containerID"], **terminated}
+    terminated["startedAt"] = running.get("startedAt", now)
+    return {"terminated": terminated}
+
+
+def _not_running(pod: Obj, cs: Obj, *, state: Obj, now: str) -> None:
+    """Put a container in a state other than running: never ready nor started there."""
+    cs["ready"] = False
+    cs["started"] = False
+    cs["state"] = state
     refresh_pod(pod, now)
 
 
@@ -301,17 +299,8 @@ def mark_evicted(pod: Obj, *, now: str, message: str) -> None:
     """The kubelet evicted the pod under node pressure: Failed, reason Evicted."""
     status = pod["status"]
     for cs in status.get("containerStatuses") or ():
-        running = (cs.get("state") or {}).get("running")
-        if running is not None:
-            cs["state"] = {
-                "terminated": {
-                    "containerID": cs.get("containerID", ""),
-                    "exitCode": 137,
-                    "finishedAt": now,
-                    "reason": "Error",
-                    "startedAt": running.get("startedAt", now),
-                }
-            }
+        if "running" in (cs.get("state") or {}):
+            cs["state"] = _ended(cs, now=now, reason="Error", exit_code=137)
         cs["ready"] = False
         cs["started"] = False
     set_pod_condition(
@@ -323,12 +312,6 @@ def mark_evicted(pod: Obj, *, now: str, message: str) -> None:
     status["reason"] = "Evicted"
 
 
-def mark_terminating(pod: Obj, *, deletion_time: str, grace: int) -> None:
-    """What a graceful DELETE leaves on a pod: the time it must be gone by."""
-    pod["metadata"]["deletionTimestamp"] = deletion_time
-    pod["metadata"]["deletionGracePeriodSeconds"] = grace
-
-
 def mark_stopped_for_deletion(pod: Obj, *, now: str) -> None:
     """The kubelet stopped every container of a deleted pod and reports it terminal."""
     status = pod["status"]
@@ -336,15 +319,7 @@ def mark_stopped_for_deletion(pod: Obj, *, now: str) -> None:
     for cs in status.get("containerStatuses") or ():
         state = cs.get("state") or {}
         if "running" in state:
-            cs["state"] = {
-                "terminated": {
-                    "containerID": cs.get("containerID", ""),
-                    "exitCode": 0,
-                    "finishedAt": now,
-                    "reason": "Completed",
-                    "startedAt": state["running"].get("startedAt", now),
-                }
-            }
+            cs["state"] = _ended(cs, now=now, reason="Completed", exit_code=0)
         elif "terminated" in state:
             failed = failed or state["terminated"].get("exitCode") != 0
         else:

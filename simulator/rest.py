@@ -19,14 +19,13 @@ from aiohttp import web
 from .errors import (
     ApiError,
     BadRequest,
-    Conflict,
     Expired,
     Invalid,
-    NotFound,
     Timeout,
     UnsupportedMediaType,
+    not_found,
+    precondition_failed,
 )
-from .errors import object_details as _details
 from .faults import Faults
 from .negotiation import JSON, json_response, table_version
 from .patch import apply_patch
@@ -199,7 +198,8 @@ class ResourceHandlers:
         assert target.name is not None
         entry = self.store.get_entry(target.info.plural, target.namespace, target.name)
         if entry is None:
-            raise _not_found(target.info, target.name)
+            info = target.info
+            raise not_found(resource=info.plural, name=target.name, group=info.group)
         return entry
 
     async def _await_rv(self, rv: int) -> None:
@@ -453,10 +453,7 @@ class ResourceHandlers:
                 raise BadRequest(_NAMESPACE_MISMATCH)
             meta["namespace"] = target.namespace
             if self.store.get_entry("namespaces", None, target.namespace) is None:
-                raise NotFound(
-                    f'namespaces "{target.namespace}" not found',
-                    details=_details(resource="namespaces", name=target.namespace),
-                )
+                raise not_found(resource="namespaces", name=target.namespace)
         if not meta.get("name"):
             prefix = meta.get("generateName")
             if prefix:
@@ -506,20 +503,20 @@ class ResourceHandlers:
         entry = self._existing(target)
         options = await read_delete_options(request)
         assert target.name is not None
-        details = _details(resource=info.plural, name=target.name, group=info.group)
         uid = entry.decode()["metadata"].get("uid")
-        if options.uid is not None and options.uid != uid:
-            raise Conflict(
-                f"Precondition failed: UID in precondition: {options.uid}, "
-                f"UID in object meta: {uid}",
-                details=details,
-            )
-        if options.resource_version is not None and options.resource_version != str(entry.rv):
-            raise Conflict(
-                f"Precondition failed: ResourceVersion in precondition: "
-                f"{options.resource_version}, ResourceVersion in object meta: {entry.rv}",
-                details=details,
-            )
+        for field, wanted, actual in (
+            ("UID", options.uid, uid),
+            ("ResourceVersion", options.resource_version, str(entry.rv)),
+        ):
+            if wanted is not None and wanted != actual:
+                raise precondition_failed(
+                    field=field,
+                    wanted=wanted,
+                    actual=actual,
+                    resource=info.plural,
+                    name=target.name,
+                    group=info.group,
+                )
         deleted = self.store.delete(
             info.plural,
             target.namespace,
@@ -527,7 +524,7 @@ class ResourceHandlers:
             grace_period_seconds=options.grace_period_seconds,
         )
         if deleted is None:
-            raise _not_found(info, target.name)
+            raise not_found(resource=info.plural, name=target.name, group=info.group)
         return self._respond_object(request, info, _encode(deleted))
 
     async def delete_collection(self, request: web.Request, target: Target) -> web.Response:
@@ -558,14 +555,6 @@ class ResourceHandlers:
 
 def _table_type(version: str) -> str:
     return f"application/json;as=Table;v={version};g=meta.k8s.io"
-
-
-def _not_found(info: ResourceInfo, name: str) -> NotFound:
-    qualified = f"{info.plural}.{info.group}" if info.group else info.plural
-    return NotFound(
-        f'{qualified} "{name}" not found',
-        details=_details(resource=info.plural, name=name, group=info.group),
-    )
 
 
 def _refuse_dry_run(request: web.Request) -> None:

@@ -33,10 +33,21 @@ from typing import Any, Literal, TypeAlias
 
 import msgspec
 
-from .errors import AlreadyExists, BadRequest, Conflict, Expired, Invalid, NotFound
+from .errors import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    Expired,
+    Invalid,
+    NotFound,
+    not_found,
+    precondition_failed,
+    qualified,
+)
 from .errors import object_details as _details
 from .resources import RESOURCES, ResourceInfo
 from .selectors import field_values
+from .virtual_clock import format_time
 
 __all__ = [
     "Entry",
@@ -47,7 +58,6 @@ __all__ = [
     "Page",
     "decode_continue",
     "encode_continue",
-    "format_timestamp",
 ]
 
 EventType: TypeAlias = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -61,11 +71,6 @@ _decode = msgspec.json.decode
 _NS_END = "\x00"
 # A pod's grace period when neither the DELETE nor its spec gives one (the API default).
 _DEFAULT_POD_GRACE = 30
-
-
-def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 with a `Z` and whole seconds, the API's `metav1.Time` format."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _utcnow() -> datetime:
@@ -236,7 +241,7 @@ class ObjectStore:
         table = self._objects[resource]
         if key in table:
             raise AlreadyExists(
-                f'{_qualified(info)} "{key[1]}" already exists',
+                f'{qualified(info.plural, info.group)} "{key[1]}" already exists',
                 details=_details(resource=resource, name=key[1], group=info.group),
             )
         new = _typed(info, obj)
@@ -268,7 +273,9 @@ class ObjectStore:
         """Replace an object (or its status); Conflict on a stale resourceVersion.
 
         An update that changes nothing is not a change: no new
-        resourceVersion, no event, as on a real cluster.
+        resourceVersion, no event, as on a real cluster. An object whose
+        deletion is due (deletionTimestamp set, grace period 0) is deleted by
+        the update that leaves it without finalizers.
         """
         info = self._info(resource)
         if subresource not in (None, "status"):
@@ -277,25 +284,26 @@ class ObjectStore:
         key = self._key_for(info, dict(meta_in))
         current = self._objects[resource].get(key)
         if current is None:
-            raise NotFound(
-                f'{_qualified(info)} "{key[1]}" not found',
-                details=_details(resource=resource, name=key[1], group=info.group),
-            )
+            raise not_found(resource=resource, name=key[1], group=info.group)
         wanted_rv = meta_in.get("resourceVersion")
         if wanted_rv not in (None, "") and str(wanted_rv) != str(current.rv):
+            what = qualified(info.plural, info.group)
             raise Conflict(
-                f'Operation cannot be fulfilled on {_qualified(info)} "{key[1]}": the object '
-                "has been modified; please apply your changes to the latest version and try again",
+                f'Operation cannot be fulfilled on {what} "{key[1]}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
                 details=_details(resource=resource, name=key[1], group=info.group),
             )
         old = current.decode()
         old_meta = old["metadata"]
         wanted_uid = meta_in.get("uid")
         if wanted_uid not in (None, "") and wanted_uid != old_meta.get("uid"):
-            raise Conflict(
-                f"Precondition failed: UID in precondition: {wanted_uid}, "
-                f"UID in object meta: {old_meta.get('uid')}",
-                details=_details(resource=resource, name=key[1], group=info.group),
+            raise precondition_failed(
+                field="UID",
+                wanted=wanted_uid,
+                actual=old_meta.get("uid"),
+                resource=resource,
+                name=key[1],
+                group=info.group,
             )
         if subresource == "status":
             new = {k: v for k, v in old.items() if k != "status"}
@@ -508,7 +516,7 @@ class ObjectStore:
         moment = self._clock()
         second = int(moment.timestamp())
         if second != self._stamp_second:
-            self._stamp_second, self._stamp = second, format_timestamp(moment)
+            self._stamp_second, self._stamp = second, format_time(moment)
         return self._stamp
 
     def _info(self, resource: str) -> ResourceInfo:
@@ -609,10 +617,6 @@ def _typed(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
-def _qualified(info: ResourceInfo) -> str:
-    return f"{info.plural}.{info.group}" if info.group else info.plural
-
-
 def _in_range(key: Key, namespace: str | None) -> bool:
     return namespace is None or key[0] == namespace
 
@@ -682,7 +686,7 @@ def _mark_pod_deleted(pod: dict[str, Any], requested: int | None, *, now: dateti
         except (TypeError, ValueError):
             deadline = now + timedelta(seconds=pending)
         earlier = deadline - timedelta(seconds=pending - requested)
-        _mark_deleted(meta, moment=format_timestamp(earlier), grace=requested)
+        _mark_deleted(meta, moment=format_time(earlier), grace=requested)
         return True
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
@@ -694,5 +698,5 @@ def _mark_pod_deleted(pod: dict[str, Any], requested: int | None, *, now: dateti
         grace = 0
     elif grace < 0:
         grace = 1
-    _mark_deleted(meta, moment=format_timestamp(now + timedelta(seconds=grace)), grace=grace)
+    _mark_deleted(meta, moment=format_time(now + timedelta(seconds=grace)), grace=grace)
     return True

@@ -41,7 +41,6 @@ from simulator.pod_states import (
     mark_evicted,
     mark_sandbox_ready,
     mark_stopped_for_deletion,
-    mark_terminating,
     mark_unknown,
     mark_unschedulable,
     start_container,
@@ -143,7 +142,8 @@ def test_pod_state_helpers_produce_valid_pods() -> None:
         lambda p: mark_evicted(p, now=NOW, message="The node was low on resource: memory. "),
         lambda p: mark_stopped_for_deletion(p, now=NOW),
         lambda p: mark_unknown(p, now=NOW, node="worker-01"),
-        lambda p: mark_terminating(p, deletion_time=NOW, grace=30),
+        # What a graceful DELETE leaves on a pod (the store sets it).
+        lambda p: p["metadata"].update(deletionTimestamp=NOW, deletionGracePeriodSeconds=30),
     ):
         changed = copy.deepcopy(pod)
         change(changed)

@@ -1,0 +1,1 @@
+"""Baselines the benchmarks compare the agent against, measured in the same run."""

@@ -1,0 +1,561 @@
+"""Ingest benchmark: the watcher against its ceiling and against a kubernetes-asyncio informer.
+
+One table, every ratio measured in the same run (the machine is shared and
+noisy: ratios hold, absolute figures drift):
+
+1. Watch ingest, events/s: pod status updates streamed by the simulator over
+   loopback HTTP, until every one is a committed row in the SQLite store
+   ("end to end"), and until every one is a row handed to the sink ("watcher
+   only", no store), against
+   - the decode+write ceiling, measured here on the very same watch lines
+     with the method of ../shared/anchors: msgspec decode into a small typed
+     struct, and batched SQLite upserts (5000 per transaction, WAL);
+   - the baseline informer (benchmarks/baselines): kubernetes-asyncio's
+     `Watch` with model deserialization, objects held in a dict.
+   The events are produced while the watch streams are held by the
+   simulator's stall fault and released at once, so the measurement is the
+   client's pace, not the server's.
+2. Initial sync of the whole cluster (default 150k pods, 10k deployments,
+   5k nodes): seconds to synced (and, for the agent, committed) and peak RSS,
+   each client in its own process.
+3. Event -> callback latency: pod updates at a steady 1000/s; the time from
+   the update in the API server to the store subscriber's callback, p50/p99.
+
+The simulator runs in a separate process (it has its own core's worth of
+work; sharing the client's event loop would measure it too).
+
+Run: .venv/bin/python benchmarks/ingest_bench.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import anyio  # noqa: E402
+import msgspec  # noqa: E402
+
+SIZES: dict[str, dict[str, int]] = {
+    # 10k deployments x 15 pods = 150k pods.
+    "full": {
+        "nodes": 5_000,
+        "deployments": 10_000,
+        "pods_per_deployment": 15,
+        "namespaces": 50,
+        "watch_events": 20_000,
+        "baseline_events": 3_000,
+        "latency_events": 5_000,
+    },
+    "quick": {
+        "nodes": 50,
+        "deployments": 100,
+        "pods_per_deployment": 10,
+        "namespaces": 5,
+        "watch_events": 3_000,
+        "baseline_events": 600,
+        "latency_events": 1_000,
+    },
+}
+LATENCY_RATE = 1000.0  # events/s
+
+
+# --- the simulator process -------------------------------------------------------------------
+
+
+def _bump(sim: Any, names: list[tuple[str, str]], count: int, start: int) -> list[tuple[str, int]]:
+    """`count` status updates, each raising one pod's restart count; (pod, new restarts)."""
+    out = []
+    for i in range(count):
+        ns, name = names[(start + i) % len(names)]
+        pod = sim.store.get("pods", ns, name)
+        statuses = pod["status"].get("containerStatuses") or []
+        if not statuses:
+            continue
+        statuses[0]["restartCount"] = int(statuses[0].get("restartCount", 0)) + 1
+        sim.store.update("pods", pod, subresource="status")
+        out.append((name, sum(int(c.get("restartCount", 0)) for c in statuses)))
+    return out
+
+
+async def _serve(conn: Connection, size: dict[str, int], window: int) -> None:
+    from simulator.scenario import Scenario
+    from simulator.server import Simulator
+
+    async with Simulator(bookmark_interval=30.0, window=window) as sim:
+        scenario = Scenario(
+            sim.store,
+            seed=1,
+            nodes=size["nodes"],
+            deployments=size["deployments"],
+            pods_per_deployment=size["pods_per_deployment"],
+            namespaces=size["namespaces"],
+            churn=0.0,
+            events=False,
+        )
+        started = time.perf_counter()
+        counts = scenario.populate()
+        names = [
+            (e.key[0], e.key[1])
+            for e in sim.store.entries("pods")
+            if b'"containerStatuses"' in e.raw
+        ]
+        conn.send({"url": sim.url, "counts": dict(counts), "seconds": time.perf_counter() - started})
+        cursor = 0
+        while True:
+            cmd, arg = await anyio.to_thread.run_sync(conn.recv)
+            if cmd == "stop":
+                conn.send(None)
+                return
+            if cmd == "stall":
+                sim.faults.stall_watches(resource="pods")
+                conn.send(None)
+            elif cmd == "release":
+                sim.faults.release_stalls()
+                conn.send(None)
+            elif cmd == "watching":
+                await sim.wait_for_watches(arg, resource="pods")
+                conn.send(None)
+            elif cmd == "bump":
+                before = sim.store.resource_version
+                done = _bump(sim, names, arg, cursor)
+                cursor += arg
+                conn.send((str(before), str(sim.store.resource_version), len(done)))
+            elif cmd == "paced":
+                sent: list[tuple[str, int, float]] = []
+                start = time.monotonic()
+                for i in range(arg):
+                    delay = start + i / LATENCY_RATE - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    for name, restarts in _bump(sim, names, 1, cursor):
+                        sent.append((name, restarts, time.time()))
+                    cursor += 1
+                conn.send(sent)
+
+
+def _server_main(conn: Connection, size: dict[str, int], window: int) -> None:
+    asyncio.run(_serve(conn, size, window))
+
+
+class Server:
+    """The simulator in its own process, driven by commands over a pipe."""
+
+    def __init__(self, size: dict[str, int], window: int) -> None:
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_server_main, args=(child, size, window), daemon=True)
+        self._proc.start()
+        info = self._conn.recv()
+        self.url: str = info["url"]
+        self.counts: dict[str, int] = info["counts"]
+        self.populate_seconds: float = info["seconds"]
+
+    async def call(self, cmd: str, arg: Any = None) -> Any:
+        self._conn.send((cmd, arg))
+        return await anyio.to_thread.run_sync(self._conn.recv)
+
+    def stop(self) -> None:
+        self._conn.send(("stop", None))
+        self._conn.recv()
+        self._proc.join(10)
+
+
+# --- 1. watch ingest -------------------------------------------------------------------------
+
+
+class CountingSink:
+    """Counts the deltas the informers hand over; forwards to the store when given one."""
+
+    def __init__(self, target: Any | None) -> None:
+        self.target = target
+        self.puts = 0
+        self.goal = 0
+        self.reached = anyio.Event()
+
+    async def put(self, delta: Any) -> None:
+        if self.target is not None:
+            await self.target.put(delta)
+        self.puts += 1
+        if self.goal and self.puts >= self.goal:
+            self.reached.set()
+
+    async def replace(self, kind: Any, rows: Any, resource_version: str) -> None:
+        if self.target is not None:
+            await self.target.replace(kind, rows, resource_version)
+
+    async def sync(self, kind: Any, **fields: Any) -> None:
+        if self.target is not None:
+            await self.target.sync(kind, **fields)
+
+
+def _settings() -> Any:
+    from watcher import WatchSettings
+
+    return WatchSettings(
+        inactivity_timeout=3600.0, watch_timeout_min=3000.0, watch_timeout_max=3500.0
+    )
+
+
+async def watch_ours(server: Server, events: int, db: Path | None) -> tuple[float, tuple[str, str]]:
+    """Seconds for `events` pod updates to be handed over (and committed, with a store)."""
+    from store.service import open_store
+    from watcher import Informers, load_connection
+
+    async with await load_connection(server=server.url) as conn:
+        store_cm = open_store(db) if db is not None else None
+        store = await store_cm.__aenter__() if store_cm is not None else None
+        try:
+            sink = CountingSink(store.writer if store is not None else None)
+            informers = Informers(conn, sink, kinds=("pods",), settings=_settings())
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(informers.run)
+                await informers.wait_synced()
+                if store is not None:
+                    await store.writer.flush()
+                await server.call("stall")
+                before, after, done = await server.call("bump", events)
+                sink.goal = sink.puts + done
+                started = time.perf_counter()
+                await server.call("release")
+                await sink.reached.wait()
+                if store is not None:
+                    await store.writer.flush()
+                seconds = time.perf_counter() - started
+                tg.cancel_scope.cancel()
+            return seconds, (before, after)
+        finally:
+            if store_cm is not None:
+                await store_cm.__aexit__(None, None, None)
+
+
+async def watch_baseline(server: Server, events: int) -> float:
+    from kubernetes_asyncio.client import ApiClient, Configuration
+
+    from benchmarks.baselines.k8s_asyncio_informer import BaselineInformer
+
+    async with ApiClient(Configuration(host=server.url)) as api:
+        informer = BaselineInformer(api, "pods")
+        await informer.sync()
+        async with anyio.create_task_group() as tg:
+            await server.call("stall")
+            before, after, done = await server.call("bump", events)
+            finished = anyio.Event()
+
+            async def follow() -> None:
+                await informer.watch(until_events=done)
+                finished.set()
+
+            tg.start_soon(follow)
+            await server.call("watching", 1)
+            started = time.perf_counter()
+            await server.call("release")
+            await finished.wait()
+            return time.perf_counter() - started
+
+
+async def fetch_lines(url: str, before: str, count: int) -> list[bytes]:
+    """The raw watch lines of `count` events after `before`, as the watcher received them."""
+    lines: list[bytes] = []
+    query = {"watch": "1", "resourceVersion": before, "timeoutSeconds": "60"}
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{url}/api/v1/pods", params=query
+    ) as resp:
+        async for line in resp.content:
+            if line.startswith(b'{"type":"BOOKMARK"'):
+                continue
+            lines.append(line.rstrip(b"\n"))
+            if len(lines) >= count:
+                break
+    return lines
+
+
+# The anchors' method: a small typed struct of the fields used, and batched upserts.
+class _Cond(msgspec.Struct):
+    type: str
+    status: str
+
+
+class _ContainerStatus(msgspec.Struct):
+    name: str
+    ready: bool = False
+    restartCount: int = 0  # noqa: N815 - the API's field name
+
+
+class _PodStatus(msgspec.Struct):
+    phase: str | None = None
+    conditions: list[_Cond] = []
+    containerStatuses: list[_ContainerStatus] = []  # noqa: N815
+    reason: str | None = None
+
+
+class _PodSpec(msgspec.Struct):
+    nodeName: str | None = None  # noqa: N815
+
+
+class _Meta(msgspec.Struct):
+    name: str
+    namespace: str | None = None
+    uid: str = ""
+    resourceVersion: str = ""  # noqa: N815
+    labels: dict[str, str] = {}
+
+
+class _Pod(msgspec.Struct):
+    metadata: _Meta
+    spec: _PodSpec | None = None
+    status: _PodStatus | None = None
+
+
+class _Event(msgspec.Struct):
+    type: str
+    object: _Pod
+
+
+def ceiling(lines: list[bytes], workdir: Path) -> float:
+    """Events/s of typed decode + batched SQLite upserts on these lines."""
+    decoder = msgspec.json.Decoder(_Event)
+    started = time.perf_counter()
+    rows = []
+    for line in lines:
+        ev = decoder.decode(line)
+        p = ev.object
+        st = p.status or _PodStatus()
+        rows.append((
+            p.metadata.uid, p.metadata.namespace, p.metadata.name,
+            p.spec.nodeName if p.spec else None, st.phase,
+            int(any(c.type == "Ready" and c.status == "True" for c in st.conditions)),
+            sum(c.restartCount for c in st.containerStatuses), st.reason,
+            int(p.metadata.resourceVersion), line,
+        ))
+    decode_s = time.perf_counter() - started
+    db = sqlite3.connect(workdir / "ceiling.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(
+        "CREATE TABLE pods(uid TEXT PRIMARY KEY, namespace TEXT, name TEXT, node TEXT, "
+        "phase TEXT, ready INT, restarts INT, reason TEXT, rv INTEGER, obj BLOB)"
+    )
+    db.execute("CREATE INDEX pods_ns ON pods(namespace, name)")
+    db.execute("CREATE INDEX pods_node ON pods(node)")
+    started = time.perf_counter()
+    for s in range(0, len(rows), 5000):
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO pods VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(uid) DO UPDATE SET "
+            "phase=excluded.phase, ready=excluded.ready, restarts=excluded.restarts, "
+            "rv=excluded.rv, obj=excluded.obj",
+            rows[s : s + 5000],
+        )
+        db.execute("COMMIT")
+    write_s = time.perf_counter() - started
+    db.close()
+    return len(lines) / (decode_s + write_s)
+
+
+# --- 2. initial sync, each client in its own process -----------------------------------------
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _child_sync_ours(url: str, db: str) -> dict[str, Any]:
+    from store.service import open_store
+    from watcher import Informers, load_connection
+
+    started = time.perf_counter()
+    async with await load_connection(server=url) as conn, open_store(db) as store:
+        informers = Informers(conn, store.writer, settings=_settings())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informers.run)
+            await informers.wait_synced()
+            listed = time.perf_counter() - started
+            await store.writer.flush()
+            seconds = time.perf_counter() - started
+            objects = {n: f.objects for n, f in informers.feeds.items()}
+            tg.cancel_scope.cancel()
+    return {"seconds": seconds, "listed": listed, "rss_mb": _peak_rss_mb(), "objects": objects}
+
+
+async def _child_sync_baseline(url: str) -> dict[str, Any]:
+    from kubernetes_asyncio.client import ApiClient, Configuration
+
+    from benchmarks.baselines.k8s_asyncio_informer import BaselineInformer
+
+    started = time.perf_counter()
+    async with ApiClient(Configuration(host=url)) as api:
+        informers = [BaselineInformer(api, k) for k in ("pods", "deployments", "nodes")]
+        counts = await asyncio.gather(*(i.sync() for i in informers))
+        seconds = time.perf_counter() - started
+        rss = _peak_rss_mb()
+    return {"seconds": seconds, "listed": seconds, "rss_mb": rss,
+            "objects": dict(zip(("pods", "deployments", "nodes"), counts, strict=True))}
+
+
+def run_child(mode: str, url: str, db: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--url", url, "--db", db],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# --- 3. event -> callback latency ------------------------------------------------------------
+
+
+async def latency(server: Server, events: int, db: Path) -> tuple[float, float, int]:
+    from store.service import open_store
+    from watcher import CallbackRegistry, Informers, load_connection
+
+    received: dict[tuple[str, str], float] = {}
+
+    def on_transition(t: Any) -> None:
+        if t.field == "restarts" and t.new is not None:
+            received[(t.name, t.new)] = time.time()
+
+    async with await load_connection(server=server.url) as conn, open_store(db) as store:
+        registry = CallbackRegistry()
+        registry.subscribe(on_transition, kinds=["Pod"], fields=["restarts"])
+        store.writer.subscribe(registry.publish)
+        informers = Informers(conn, store.writer, kinds=("pods",), settings=_settings())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informers.run)
+            tg.start_soon(registry.run)
+            await informers.wait_synced()
+            await store.writer.flush()
+            sent = await server.call("paced", events)
+            with anyio.move_on_after(10):
+                while len(received) < len(sent):
+                    await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+    delays = [
+        (received[(name, str(restarts))] - at) * 1000
+        for name, restarts, at in sent
+        if (name, str(restarts)) in received
+    ]
+    if not delays:
+        return float("nan"), float("nan"), 0
+    delays.sort()
+    p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+    return statistics.median(delays), p99, len(sent) - len(delays)
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    measure: str
+    ours: str
+    reference: str
+    ratio: str
+    target: str
+
+
+def table(lines: list[Line]) -> str:
+    head = Line("measure", "ours", "reference", "ratio", "target")
+    rows = [head, *lines]
+    widths = [max(len(getattr(r, f)) for r in rows) for f in ("measure", "ours", "reference", "ratio", "target")]
+    out = []
+    for i, r in enumerate(rows):
+        cells = [r.measure, r.ours, r.reference, r.ratio, r.target]
+        out.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+async def main(quick: bool) -> None:
+    size = SIZES["quick" if quick else "full"]
+    pods = size["deployments"] * size["pods_per_deployment"]
+    window = 4 * (size["watch_events"] * 3 + size["baseline_events"] + size["latency_events"])
+    print(f"simulator: {size['nodes']} nodes, {size['deployments']} deployments, {pods} pods "
+          "(separate process)...", flush=True)
+    server = Server(size, window)
+    print(f"  populated in {server.populate_seconds:.1f} s: {server.counts}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    try:
+        n = size["watch_events"]
+        print(f"watch ingest: {n} events...", flush=True)
+        e2e_s, (before, _after) = await watch_ours(server, n, work / "e2e.db")
+        only_s, _ = await watch_ours(server, n, None)
+        lines = await fetch_lines(server.url, before, n)
+        ceiling_rate = ceiling(lines, work)
+        nb = size["baseline_events"]
+        print(f"baseline watch: {nb} events...", flush=True)
+        base_s = await watch_baseline(server, nb)
+        e2e_rate, only_rate, base_rate = n / e2e_s, n / only_s, nb / base_s
+
+        print("initial sync, each client in its own process...", flush=True)
+        ours_sync = run_child("sync-ours", server.url, str(work / "sync.db"))
+        base_sync = run_child("sync-baseline", server.url, "")
+
+        print(f"latency: {size['latency_events']} events at {LATENCY_RATE:.0f}/s...", flush=True)
+        p50, p99, missing = await latency(server, size["latency_events"], work / "lat.db")
+    finally:
+        server.stop()
+
+    objs = ours_sync["objects"]
+    print()
+    print(table([
+        Line("watch ingest end to end (events/s)", f"{e2e_rate:,.0f}",
+             f"ceiling {ceiling_rate:,.0f}", f"{e2e_rate / ceiling_rate:.2f}x", ">= 0.5x"),
+        Line("watch ingest end to end vs baseline", f"{e2e_rate:,.0f}",
+             f"baseline {base_rate:,.0f}", f"{e2e_rate / base_rate:.1f}x", ">= 20x"),
+        Line("watch ingest, watcher only (no store)", f"{only_rate:,.0f}",
+             f"ceiling {ceiling_rate:,.0f}", f"{only_rate / ceiling_rate:.2f}x", "(info)"),
+        Line("watcher only vs baseline", f"{only_rate:,.0f}",
+             f"baseline {base_rate:,.0f}", f"{only_rate / base_rate:.1f}x", "(info)"),
+        Line(f"initial sync {objs} (s)", f"{ours_sync['seconds']:.1f}",
+             f"baseline {base_sync['seconds']:.1f}",
+             f"{base_sync['seconds'] / ours_sync['seconds']:.1f}x faster", "(info)"),
+        Line("initial sync peak RSS (MB)", f"{ours_sync['rss_mb']:,.0f}",
+             f"baseline {base_sync['rss_mb']:,.0f}",
+             f"{base_sync['rss_mb'] / ours_sync['rss_mb']:.1f}x lower", ">= 5x"),
+        Line(f"event -> callback at {LATENCY_RATE:.0f}/s p50 (ms)", f"{p50:.1f}", "", "", ""),
+        Line(f"event -> callback at {LATENCY_RATE:.0f}/s p99 (ms)", f"{p99:.1f}", "",
+             "", "<= 100 ms"),
+    ]))
+    if missing:
+        print(f"({missing} latency events had no callback within 10 s)")
+    print(f"(agent sync: listed in {ours_sync['listed']:.1f} s, committed at "
+          f"{ours_sync['seconds']:.1f} s; {len(lines)} ceiling lines)")
+
+
+def child(mode: str, url: str, db: str) -> None:
+    if mode == "sync-ours":
+        result = asyncio.run(_child_sync_ours(url, db))
+    else:
+        result = asyncio.run(_child_sync_baseline(url))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.url, args.db)
+    else:
+        asyncio.run(main(args.quick))

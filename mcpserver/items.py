@@ -1,0 +1,183 @@
+"""Rows and findings as answer items: the compact shapes lists and reports are made of.
+
+Pure functions of one store row (or finding, or transition) and the time, so
+tools, resources and prompts render an object the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from mcpserver.answers import (
+    ChangeItem,
+    ConditionItem,
+    DeploymentItem,
+    FindingItem,
+    PodItem,
+)
+from mcpserver.freshness import iso
+from store import Condition, DeploymentRow, Finding, NodeRow, PodRow, Transition
+
+__all__ = [
+    "age",
+    "change_item",
+    "conditions",
+    "deployment_item",
+    "finding_item",
+    "node_problems",
+    "pod_item",
+    "pod_reason",
+    "rollout_in_progress",
+    "row_fields",
+]
+
+# Waiting reasons that are part of a normal start, not a problem to point at.
+_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+
+
+def _ts(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def age(created_at: str | None, now: float) -> float | None:
+    created = _ts(created_at)
+    return round(now - created, 1) if created is not None else None
+
+
+def pod_reason(row: PodRow) -> str | None:
+    """The most telling reason a pod is not healthy, or None when nothing points at one."""
+    app = [c for c in row.containers if not c.init]
+    for c in app:
+        if c.waiting_reason and c.waiting_reason not in _STARTING:
+            return f"{c.name}: {c.waiting_reason}"
+    for c in row.containers:
+        if c.init and c.waiting_reason and c.waiting_reason not in _STARTING:
+            return f"init {c.name}: {c.waiting_reason}"
+    if row.reason:
+        return row.reason
+    if row.unschedulable:
+        return "Unschedulable"
+    for c in app:
+        if c.terminated_reason and c.terminated_reason != "Completed":
+            return f"{c.name}: {c.terminated_reason}"
+    for c in app:
+        if c.last_terminated_reason in ("OOMKilled", "Error") and not row.ready:
+            return f"{c.name}: last {c.last_terminated_reason}"
+    return None
+
+
+def pod_item(row: PodRow, now: float) -> PodItem:
+    app = [c for c in row.containers if not c.init]
+    return PodItem(
+        namespace=row.namespace,
+        name=row.name,
+        status=row.status,
+        phase=row.phase,
+        ready=f"{sum(1 for c in app if c.ready)}/{len(app)}",
+        restarts=row.restarts,
+        node=row.node,
+        deployment=row.deployment,
+        age_seconds=age(row.created_at, now),
+        reason=pod_reason(row),
+    )
+
+
+def rollout_in_progress(row: DeploymentRow) -> bool:
+    return row.observed_generation < row.generation or row.updated_replicas < row.replicas
+
+
+def deployment_item(row: DeploymentRow, now: float) -> DeploymentItem:
+    reason = None
+    for name in ("ReplicaFailure", "Progressing", "Available"):
+        cond = row.conditions.get(name)
+        if cond is None:
+            continue
+        bad = cond.status == "True" if name == "ReplicaFailure" else cond.status != "True"
+        if name == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
+            bad = True
+        if bad:
+            reason = f"{name}: {cond.reason or cond.status}"
+            break
+    return DeploymentItem(
+        namespace=row.namespace,
+        name=row.name,
+        status=row.status,
+        replicas=row.replicas,
+        ready=row.ready_replicas,
+        available=row.available_replicas,
+        updated=row.updated_replicas,
+        unavailable=row.unavailable_replicas,
+        rollout_in_progress=rollout_in_progress(row),
+        age_seconds=age(row.created_at, now),
+        reason=reason,
+    )
+
+
+def node_problems(row: NodeRow) -> list[str]:
+    problems = []
+    for name, cond in row.conditions.items():
+        healthy = cond.status == "True" if name == "Ready" else cond.status != "True"
+        if not healthy:
+            problems.append(f"{name}={cond.status}")
+    if row.unschedulable:
+        problems.append("cordoned")
+    return problems
+
+
+def conditions(conditions: dict[str, Condition]) -> list[ConditionItem]:
+    return [
+        ConditionItem(
+            type=name,
+            status=c.status,
+            reason=c.reason,
+            message=c.message,
+            last_transition=c.last_transition,
+        )
+        for name, c in conditions.items()
+    ]
+
+
+def change_item(t: Transition) -> ChangeItem:
+    return ChangeItem(
+        at=iso(t.at) or "",
+        kind=t.kind.value,
+        namespace=t.namespace,
+        name=t.name,
+        field=t.field,
+        old=t.old,
+        new=t.new,
+        severity=t.severity.value,
+        reason=t.reason,
+        message=t.message,
+    )
+
+
+def finding_item(f: Finding, now: float) -> FindingItem:
+    return FindingItem(
+        severity=f.severity.value,
+        check=f.check,
+        kind=f.kind.value,
+        namespace=f.namespace,
+        name=f.name,
+        reason=f.reason,
+        message=f.message,
+        since=iso(f.since),
+        for_seconds=round(now - f.since, 1) if f.since is not None else None,
+        evidence=dict(f.evidence),
+    )
+
+
+def row_fields(row: Any, *, drop: Sequence[str]) -> dict[str, Any]:
+    data: dict[str, Any] = msgspec.to_builtins(row)
+    for key in ("obj", *drop):
+        data.pop(key, None)
+    return data
