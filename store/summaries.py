@@ -13,7 +13,7 @@ pods that are not terminated.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -139,13 +139,6 @@ def _stats(t: Totals | None, restarts_last_hour: int) -> dict[str, Any]:
     }
 
 
-def _top(keys: Iterable[Any], score: Callable[[Any], Any], limit: int) -> list[Any]:
-    """The `limit` best keys by score (descending), ties in key order."""
-    best = heapq.nlargest(limit, keys, key=score)
-    best.sort(key=lambda k: (_Desc(score(k)), k))
-    return best
-
-
 class _Desc:
     """Reverses the order of one sort-key component."""
 
@@ -189,23 +182,17 @@ def namespace_summaries(
 ) -> list[NamespaceSummary]:
     """Per-namespace pod statistics, the top `limit` by `sort_by` (descending; "name" ascending)."""
     _check_sort(sort_by, _NAMESPACE_SORTS)
-    if namespace is None and sort_by != "name":
-        keys: Iterable[str] = view.by_namespace.keys()
+    by = view.by_namespace
+    if namespace is not None:
+        chosen = [namespace] if namespace in by else []
+    elif sort_by == "name":
+        chosen = sorted(by)[:limit]
+    elif sort_by == "restarts_last_hour":
+        chosen = _best([(n, k) for k, n in restarts_last_hour.items() if n > 0 and k in by], limit)
+    elif sort_by == "not_ready":
+        chosen = _best([(t.pods - t.ready, k) for k, t in by.items()], limit)
     else:
-        keys = [namespace] if namespace is not None else sorted(view.by_namespace)
-    if namespace is not None or sort_by == "name":
-        chosen = list(keys)[:limit]
-    else:
-        by = view.by_namespace
-        scores: dict[str, Callable[[str], Any]] = {
-            "pods": lambda k: by[k].pods,
-            "restarts": lambda k: by[k].restarts,
-            "restarts_last_hour": lambda k: restarts_last_hour.get(k, 0),
-            "cpu_request_m": lambda k: by[k].cpu_request_m,
-            "memory_request_bytes": lambda k: by[k].memory_request_bytes,
-            "not_ready": lambda k: by[k].pods - by[k].ready,
-        }
-        chosen = _top(keys, scores[sort_by], limit)
+        chosen = _best([(getattr(t, sort_by), k) for k, t in by.items()], limit)
     return [
         NamespaceSummary(
             namespace=ns,
@@ -248,28 +235,31 @@ def _node_summary(view: View, name: str, restarts_last_hour: dict[Any, int]) -> 
     return NodeSummary(node=name, **extra, **_stats(totals, restarts_last_hour.get(name, 0)))
 
 
-def _node_score(
-    view: View, sort_by: str, restarts_last_hour: dict[Any, int]
-) -> Callable[[str], Any]:
-    nodes, by = view.nodes, view.by_node
-    empty = Totals()
+def _node_scores(view: View, sort_by: str, restarts_last_hour: dict[Any, int]) -> list[Any]:
+    """(score, node) pairs in tight loops: this runs over every node on each summary."""
+    by = view.by_node
+    if sort_by in ("cpu_requested_pct", "memory_requested_pct"):
+        cpu = sort_by == "cpu_requested_pct"
+        out: list[Any] = []
+        for name, (_uid, state) in view.nodes.items():
+            alloc = state.cpu_allocatable_m if cpu else state.memory_allocatable_bytes
+            if alloc > 0:
+                t = by.get(name)
+                used = (t.cpu_request_m if cpu else t.memory_request_bytes) if t else 0
+                out.append((used / alloc, name))
+        return out
+    if sort_by == "restarts_last_hour":
+        return [(n, k) for k, n in restarts_last_hour.items() if n > 0 and k is not None]
+    if sort_by == "pods":
+        return [(t.pods, k) for k, t in by.items()]
+    return [(t.restarts, k) for k, t in by.items() if t.restarts]
 
-    def alloc_ratio(name: str, request: str, alloc: str) -> float:
-        entry = nodes.get(name)
-        total = getattr(entry[1], alloc) if entry else 0
-        used = getattr(by.get(name, empty), request)
-        return used / total if total > 0 else -1.0
 
-    scores: dict[str, Callable[[str], Any]] = {
-        "cpu_requested_pct": lambda k: alloc_ratio(k, "cpu_request_m", "cpu_allocatable_m"),
-        "memory_requested_pct": lambda k: alloc_ratio(
-            k, "memory_request_bytes", "memory_allocatable_bytes"
-        ),
-        "pods": lambda k: by.get(k, empty).pods,
-        "restarts": lambda k: by.get(k, empty).restarts,
-        "restarts_last_hour": lambda k: restarts_last_hour.get(k, 0),
-    }
-    return scores[sort_by]
+def _best(pairs: list[Any], limit: int) -> list[Any]:
+    """Keys of the `limit` highest scores, highest first, ties by key."""
+    top = heapq.nlargest(limit, pairs)
+    top.sort(key=lambda p: (_Desc(p[0]), p[1]))
+    return [k for _score, k in top]
 
 
 def node_summaries(
@@ -284,12 +274,10 @@ def node_summaries(
     _check_sort(sort_by, _NODE_SORTS)
     if node is not None:
         chosen = [node] if node in view.nodes or node in view.by_node else []
+    elif sort_by == "name":
+        chosen = sorted(set(view.nodes) | set(view.by_node))[:limit]
     else:
-        names = set(view.nodes) | set(view.by_node)
-        if sort_by == "name":
-            chosen = sorted(names)[:limit]
-        else:
-            chosen = _top(names, _node_score(view, sort_by, restarts_last_hour), limit)
+        chosen = _best(_node_scores(view, sort_by, restarts_last_hour), limit)
     return [_node_summary(view, n, restarts_last_hour) for n in chosen]
 
 
@@ -320,21 +308,26 @@ def deployment_summaries(
     if name is not None:
         keys = [k for k in keys if k[1] == name]
     by, deps = view.by_deployment, view.deployments
-    empty = Totals()
+    filtered = namespace is not None or name is not None
     if sort_by == "name":
         chosen = sorted(keys)[:limit]
+    elif sort_by == "restarts_last_hour":
+        pairs = [(n, k) for k, n in restarts_last_hour.items() if n > 0 and k in deps]
+        if filtered:
+            wanted = set(keys)
+            pairs = [p for p in pairs if p[1] in wanted]
+        chosen = _best(pairs, limit)
+    elif sort_by == "unavailable":
+        chosen = _best(
+            [(deps[k][1].replicas - deps[k][1].available_replicas, k) for k in keys], limit
+        )
     else:
-        if sort_by == "restarts_last_hour" and namespace is None and name is None:
-            # Only deployments that restarted at all can be listed.
-            keys = [k for k in restarts_last_hour if k in deps and restarts_last_hour[k] > 0]
-        scores: dict[str, Callable[[tuple[str, str]], Any]] = {
-            "restarts_last_hour": lambda k: restarts_last_hour.get(k, 0),
-            "restarts": lambda k: by.get(k, empty).restarts,
-            "unavailable": lambda k: deps[k][1].replicas - deps[k][1].available_replicas,
-            "pods": lambda k: by.get(k, empty).pods,
-            "cpu_request_m": lambda k: by.get(k, empty).cpu_request_m,
-        }
-        chosen = _top(keys, scores[sort_by], limit)
+        attr = {"restarts": "restarts", "pods": "pods", "cpu_request_m": "cpu_request_m"}[sort_by]
+        pairs = [(getattr(t, attr), k) for k, t in by.items() if k in deps]
+        if filtered:
+            wanted = set(keys)
+            pairs = [p for p in pairs if p[1] in wanted]
+        chosen = _best(pairs, limit)
     out = []
     for key in chosen:
         s = deps[key][1]
