@@ -67,6 +67,7 @@ __all__ = [
     "pod_stuck_terminating",
     "pod_unknown_phase",
     "rank_key",
+    "requests_exceed",
 ]
 
 
@@ -617,6 +618,15 @@ def node_cordoned(row: NodeRow, settings: HealthSettings) -> Candidate | None:
         evidence={"taints": [t.key for t in row.taints]},
     )
     return Candidate(finding, field="unschedulable")
+
+
+def requests_exceed(
+    cpu_m: int, memory_bytes: int, alloc_cpu_m: int, alloc_memory_bytes: int
+) -> bool:
+    """Pod requests above what the node can allocate (a zero allocatable means unknown)."""
+    return (alloc_cpu_m > 0 and cpu_m > alloc_cpu_m) or (
+        alloc_memory_bytes > 0 and memory_bytes > alloc_memory_bytes
+    )
 
 
 def node_overcommitted(

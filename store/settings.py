@@ -44,7 +44,7 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     one commit. `queue_size` bounds memory: `put` waits when the queue is full.
     """
 
-    batch_rows: int = 2000
+    batch_rows: int = 5000
     batch_interval_s: float = 0.010
     queue_size: int = 10_000
     # History retention: whichever limit is hit first.
@@ -52,6 +52,8 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     history_max_rows: int = 1_000_000
     retention_interval_s: float = 60.0
     read_connections: int = 3
+    # After committing a batch this large (a relist), checkpoint the WAL right away.
+    checkpoint_after_rows: int = 20_000
     # Retry cadence while the file cannot be written (disk full, read-only).
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0

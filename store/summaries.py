@@ -235,11 +235,15 @@ def _node_summary(view: View, name: str, restarts_last_hour: dict[Any, int]) -> 
     return NodeSummary(node=name, **extra, **_stats(totals, restarts_last_hour.get(name, 0)))
 
 
-def _node_scores(view: View, sort_by: str, restarts_last_hour: dict[Any, int]) -> list[Any]:
-    """(score, node) pairs in tight loops: this runs over every node on each summary."""
+def _node_scores(
+    view: View, sort_by: str, restarts_last_hour: dict[Any, int], limit: int
+) -> list[Any]:
+    """(score, node) pairs: from the maintained rankings when they suffice, else a scan."""
     by = view.by_node
     if sort_by in ("cpu_requested_pct", "memory_requested_pct"):
         cpu = sort_by == "cpu_requested_pct"
+        if limit <= (ranking := view.node_cpu_top if cpu else view.node_memory_top).k:
+            return [(score, name) for name, score in ranking.top(limit)]
         out: list[Any] = []
         for name, (_uid, state) in view.nodes.items():
             alloc = state.cpu_allocatable_m if cpu else state.memory_allocatable_bytes
@@ -277,7 +281,7 @@ def node_summaries(
     elif sort_by == "name":
         chosen = sorted(set(view.nodes) | set(view.by_node))[:limit]
     else:
-        chosen = _best(_node_scores(view, sort_by, restarts_last_hour), limit)
+        chosen = _best(_node_scores(view, sort_by, restarts_last_hour, limit), limit)
     return [_node_summary(view, n, restarts_last_hour) for n in chosen]
 
 

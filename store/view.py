@@ -15,11 +15,12 @@ state once), so it survives restarts with the database.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from store.health import Candidate, Finding, node_overcommitted
+from store.health import Candidate, Finding, node_overcommitted, requests_exceed
 from store.model import Kind, SyncState
 
 __all__ = [
@@ -181,6 +182,67 @@ def _bump(counts: dict[str, int], key: str, sign: int) -> None:
         counts.pop(key, None)
 
 
+TOP_K = 64
+
+
+class TopK:
+    """The `k` highest-scoring keys of a changing set, without rescanning on every change.
+
+    Updates keep the cached ranking valid in O(k) as long as they do not push a
+    ranked key below the last place; only then is the ranking rebuilt from all
+    scores (O(n)), lazily, at the next read. Ties rank by key.
+    """
+
+    __slots__ = ("_members", "_ranked", "k", "scores")
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.scores: dict[str, float] = {}
+        self._ranked: list[tuple[float, str]] | None = []  # (-score, key), best first
+        self._members: set[str] = set()
+
+    def set(self, key: str, score: float) -> None:
+        old = self.scores.get(key)
+        if old == score:
+            return
+        self.scores[key] = score
+        ranked = self._ranked
+        if ranked is None:
+            return
+        entry = (-score, key)
+        full = len(ranked) >= self.k
+        if key in self._members:
+            if full and entry > ranked[-1]:
+                self._invalidate()  # fell towards the last place: someone else may overtake
+                return
+            ranked.remove((-old, key))  # type: ignore[operator]
+            ranked.append(entry)
+            ranked.sort()
+        elif not full or entry < ranked[-1]:
+            ranked.append(entry)
+            ranked.sort()
+            self._members.add(key)
+            if len(ranked) > self.k:
+                self._members.discard(ranked.pop()[1])
+
+    def discard(self, key: str) -> None:
+        if self.scores.pop(key, None) is not None and key in self._members:
+            self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._ranked = None
+        self._members = set()
+
+    def top(self, n: int) -> list[tuple[str, float]]:
+        """Up to `n` (key, score) pairs, best first; n may exceed k (then it scans)."""
+        if n > self.k:
+            return [(k, -s) for s, k in sorted((-s, k) for k, s in self.scores.items())[:n]]
+        if self._ranked is None:
+            self._ranked = heapq.nsmallest(self.k, ((-s, k) for k, s in self.scores.items()))
+            self._members = {k for _s, k in self._ranked}
+        return [(k, -s) for s, k in self._ranked[:n]]
+
+
 def _add(table: dict[Any, Totals], key: Any, state: PodState, sign: int) -> None:
     totals = table.get(key)
     if totals is None:
@@ -219,6 +281,9 @@ class View:
         self.deployments_by_namespace: dict[str, int] = {}
         self.candidates: dict[str, tuple[Candidate, ...]] = {}  # uid -> row analyzers' candidates
         self.overcommitted: dict[str, float] = {}  # node name -> since
+        # Nodes ranked by requested/allocatable, kept as pods come and go.
+        self.node_cpu_top = TopK(TOP_K)
+        self.node_memory_top = TopK(TOP_K)
         self.sync: dict[Kind, SyncState] = {k: SyncState(kind=k) for k in Kind}
 
     # --- writes (writer task only) -----------------------------------------------------------
@@ -253,7 +318,7 @@ class View:
                 self.candidates.pop(uid, None)
         self.sync.update(sync)
         for name in touched_nodes:
-            self._check_overcommit(name, now)
+            self._refresh_node(name, now)
         self.version += 1
         self.committed_at = now
 
@@ -320,11 +385,31 @@ class View:
             self.nodes[new.name] = (uid, new)
             touched.add(new.name)
 
-    def _check_overcommit(self, name: str, now: float) -> None:
-        if self._overcommit_finding(name, since=None) is None:
+    def _refresh_node(self, name: str, now: float) -> None:
+        """After the node or its pods changed: overcommit flag and utilization rankings."""
+        node = self.nodes.get(name)
+        if node is None:
             self.overcommitted.pop(name, None)
-        else:
+            self.node_cpu_top.discard(name)
+            self.node_memory_top.discard(name)
+            return
+        state = node[1]
+        totals = self.by_node.get(name)
+        cpu = totals.cpu_request_m if totals else 0
+        memory = totals.memory_request_bytes if totals else 0
+        cpu_alloc, memory_alloc = state.cpu_allocatable_m, state.memory_allocatable_bytes
+        if requests_exceed(cpu, memory, cpu_alloc, memory_alloc):
             self.overcommitted.setdefault(name, now)
+        else:
+            self.overcommitted.pop(name, None)
+        for top, used, alloc in (
+            (self.node_cpu_top, cpu, cpu_alloc),
+            (self.node_memory_top, memory, memory_alloc),
+        ):
+            if alloc > 0:
+                top.set(name, used / alloc)
+            else:
+                top.discard(name)
 
     def _overcommit_finding(self, name: str, *, since: float | None) -> Finding | None:
         node = self.nodes.get(name)

@@ -433,6 +433,8 @@ class Writer:
                     batch = await self._prepare(ops)
                     if await self._commit(batch):
                         self._publish(batch)
+                        if len(batch.changes) >= self.settings.checkpoint_after_rows:
+                            await self._checkpoint()
                 await self._maybe_retention()
         finally:
             self._closing = True
@@ -959,6 +961,20 @@ class Writer:
                 fn(self.healthy, self.last_error)
             except Exception:
                 log.exception("store: health listener failed")
+
+    async def _checkpoint(self) -> None:
+        """Fold a big batch's WAL back into the file now, after subscribers heard of it.
+
+        A relist writes the whole kind in one transaction; left alone, its WAL
+        would be copied back at some later small commit, stalling that one.
+        PASSIVE never waits for readers.
+        """
+        if self._conn is None:
+            return
+        try:
+            await self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as e:
+            log.warning("store: checkpoint failed: %s", translate(e, self.path))
 
     # --- retention ---------------------------------------------------------------------------
 

@@ -6,8 +6,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from store import Delta, InvalidQuery, Kind, Store, open_store
+from store.view import TopK
 
 from .factories import container, crash_looping, deployment, evolve, node, pod
 
@@ -196,3 +199,25 @@ async def test_summaries_follow_deletions(store: Store) -> None:
 async def test_unknown_sort_is_a_clear_error(store: Store) -> None:
     with pytest.raises(InvalidQuery, match="cannot sort by"):
         await store.node_summaries(sort_by="vibes")
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcdefghij"), st.one_of(st.none(), st.integers(0, 5))),
+        max_size=60,
+    ),
+    st.integers(1, 6),
+)
+def test_top_k_ranking_matches_a_full_sort(updates: list[tuple[str, int | None]], n: int) -> None:
+    top = TopK(4)
+    scores: dict[str, float] = {}
+    for i, (key, score) in enumerate(updates):
+        if score is None:
+            top.discard(key)
+            scores.pop(key, None)
+        else:
+            top.set(key, float(score))
+            scores[key] = float(score)
+        if i % 7 == 0 or i == len(updates) - 1:
+            expected = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+            assert top.top(n) == expected

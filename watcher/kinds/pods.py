@@ -17,6 +17,7 @@ from store.model import ContainerRow, Kind, PodRow
 from watcher.kinds.meta import (
     ConditionIn,
     KubeObject,
+    OwnerReference,
     Resource,
     conditions_by_type,
     controller_of,
@@ -41,9 +42,18 @@ STORE_KIND: Kind | None = Kind.POD
 Quantity = str | int | float
 
 
+class ResourceList(msgspec.Struct, frozen=True):
+    # Only what rows carry; other resources (ephemeral-storage, GPUs) are skipped.
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+_NO_RESOURCES = ResourceList()
+
+
 class Resources(msgspec.Struct):
-    requests: dict[str, Quantity] = {}
-    limits: dict[str, Quantity] = {}
+    requests: ResourceList = _NO_RESOURCES
+    limits: ResourceList = _NO_RESOURCES
 
 
 class Container(msgspec.Struct, rename="camel"):
@@ -168,14 +178,15 @@ def pod_status(spec: PodSpec, status: PodStatus, *, deleting: bool) -> str:
     return reason
 
 
-def derived_deployment(obj: KubeObject) -> str | None:
+def derived_deployment(obj: KubeObject, owner: OwnerReference | None = None) -> str | None:
     """The Deployment a pod's ReplicaSet was named after, or None.
 
     A Deployment names its ReplicaSets `<deployment>-<pod-template-hash>` and
     labels their pods with that hash, so the name is known before the
     ReplicaSet itself has been seen.
     """
-    owner = controller_of(obj.metadata)
+    if owner is None:
+        owner = controller_of(obj.metadata)
     if owner is None or owner.kind != "ReplicaSet":
         return None
     template_hash = (obj.metadata.labels or {}).get("pod-template-hash")
@@ -185,10 +196,11 @@ def derived_deployment(obj: KubeObject) -> str | None:
 
 
 def _container_row(c: Container, cs: ContainerStatus | None, *, init: bool) -> ContainerRow:
-    req = c.resources.requests if c.resources else {}
-    lim = c.resources.limits if c.resources else {}
-    cpu_req, cpu_lim = cpu_m(req.get("cpu")), cpu_m(lim.get("cpu"))
-    mem_req, mem_lim = memory_b(req.get("memory")), memory_b(lim.get("memory"))
+    res = c.resources
+    req = res.requests if res is not None else _NO_RESOURCES
+    lim = res.limits if res is not None else _NO_RESOURCES
+    cpu_req, cpu_lim = cpu_m(req.cpu), cpu_m(lim.cpu)
+    mem_req, mem_lim = memory_b(req.memory), memory_b(lim.memory)
     if cs is None:
         return ContainerRow(
             name=c.name,
@@ -201,9 +213,10 @@ def _container_row(c: Container, cs: ContainerStatus | None, *, init: bool) -> C
         )
     state = cs.state or _EMPTY_STATE
     last = (cs.last_state or _EMPTY_STATE).terminated
+    waiting, terminated = state.waiting, state.terminated
     if state.running is not None:
         kind = "running"
-    elif state.terminated is not None:
+    elif terminated is not None:
         kind = "terminated"
     else:
         kind = "waiting"
@@ -215,13 +228,13 @@ def _container_row(c: Container, cs: ContainerStatus | None, *, init: bool) -> C
         started=bool(cs.started),
         restarts=cs.restart_count,
         state=kind,
-        waiting_reason=state.waiting.reason or None if state.waiting else None,
-        waiting_message=state.waiting.message or None if state.waiting else None,
-        terminated_reason=state.terminated.reason or None if state.terminated else None,
-        exit_code=state.terminated.exit_code if state.terminated else None,
-        last_terminated_reason=(last.reason or None) if last else None,
-        last_terminated_exit_code=last.exit_code if last else None,
-        last_terminated_at=last.finished_at if last else None,
+        waiting_reason=(waiting.reason or None) if waiting is not None else None,
+        waiting_message=(waiting.message or None) if waiting is not None else None,
+        terminated_reason=(terminated.reason or None) if terminated is not None else None,
+        exit_code=terminated.exit_code if terminated is not None else None,
+        last_terminated_reason=(last.reason or None) if last is not None else None,
+        last_terminated_exit_code=last.exit_code if last is not None else None,
+        last_terminated_at=last.finished_at if last is not None else None,
         cpu_request_m=cpu_req,
         cpu_limit_m=cpu_lim,
         memory_request_bytes=mem_req,
@@ -235,16 +248,26 @@ def normalize(obj: KubeObject) -> PodRow:
     spec = _spec_decoder.decode(obj.spec) if obj.spec else PodSpec()
     status = _status_decoder.decode(obj.status) if obj.status else PodStatus()
 
-    init_statuses = {cs.name: cs for cs in status.init_container_statuses}
+    containers: list[ContainerRow] = []
+    if spec.init_containers:
+        init_statuses = {cs.name: cs for cs in status.init_container_statuses}
+        containers = [
+            _container_row(c, init_statuses.get(c.name), init=True) for c in spec.init_containers
+        ]
     app_statuses = {cs.name: cs for cs in status.container_statuses}
-    containers = [
-        _container_row(c, init_statuses.get(c.name), init=True) for c in spec.init_containers
-    ]
-    app = [_container_row(c, app_statuses.get(c.name), init=False) for c in spec.containers]
-    containers.extend(app)
+    restarts = cpu_req = cpu_lim = mem_req = mem_lim = 0
+    for c in spec.containers:
+        row = _container_row(c, app_statuses.get(c.name), init=False)
+        containers.append(row)
+        restarts += row.restarts
+        cpu_req += row.cpu_request_m or 0
+        cpu_lim += row.cpu_limit_m or 0
+        mem_req += row.memory_request_bytes or 0
+        mem_lim += row.memory_limit_bytes or 0
 
     conditions = conditions_by_type(status.conditions)
     scheduled = conditions.get("PodScheduled")
+    ready = conditions.get("Ready")
     owner = controller_of(meta)
     return PodRow(
         uid=meta.uid,
@@ -256,9 +279,9 @@ def normalize(obj: KubeObject) -> PodRow:
         node=spec.node_name or None,
         owner_kind=owner.kind if owner else None,
         owner_name=owner.name if owner else None,
-        deployment=derived_deployment(obj),
+        deployment=derived_deployment(obj, owner),
         phase=status.phase or "Pending",
-        ready=_condition_true(status, "Ready"),
+        ready=ready is not None and ready.status == "True",
         status=pod_status(spec, status, deleting=meta.deletion_timestamp is not None),
         reason=status.reason or None,
         message=status.message or None,
@@ -269,11 +292,11 @@ def normalize(obj: KubeObject) -> PodRow:
         ),
         conditions=conditions,
         containers=tuple(containers),
-        restarts=sum(c.restarts for c in app),
-        cpu_request_m=sum(c.cpu_request_m or 0 for c in app),
-        cpu_limit_m=sum(c.cpu_limit_m or 0 for c in app),
-        memory_request_bytes=sum(c.memory_request_bytes or 0 for c in app),
-        memory_limit_bytes=sum(c.memory_limit_bytes or 0 for c in app),
+        restarts=restarts,
+        cpu_request_m=cpu_req,
+        cpu_limit_m=cpu_lim,
+        memory_request_bytes=mem_req,
+        memory_limit_bytes=mem_lim,
         qos_class=status.qos_class,
         pod_ip=status.pod_ip or None,
         host_ip=status.host_ip or None,
