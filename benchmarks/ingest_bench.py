@@ -64,6 +64,15 @@ SIZES: dict[str, dict[str, int]] = {
         "baseline_events": 3_000,
         "latency_events": 5_000,
     },
+    "medium": {
+        "nodes": 1_000,
+        "deployments": 2_000,
+        "pods_per_deployment": 15,
+        "namespaces": 20,
+        "watch_events": 10_000,
+        "baseline_events": 2_000,
+        "latency_events": 3_000,
+    },
     "quick": {
         "nodes": 50,
         "deployments": 100,
@@ -483,8 +492,8 @@ def table(lines: list[Line]) -> str:
     return "\n".join(out)
 
 
-async def main(quick: bool) -> None:
-    size = SIZES["quick" if quick else "full"]
+async def main(size_name: str) -> None:
+    size = SIZES[size_name]
     pods = size["deployments"] * size["pods_per_deployment"]
     window = 4 * (size["watch_events"] * 3 + size["baseline_events"] + size["latency_events"])
     print(f"simulator: {size['nodes']} nodes, {size['deployments']} deployments, {pods} pods "
@@ -551,6 +560,7 @@ def child(mode: str, url: str, db: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    parser.add_argument("--size", choices=sorted(SIZES), help="full (default), medium or quick")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -558,4 +568,4 @@ if __name__ == "__main__":
     if args.child:
         child(args.child, args.url, args.db)
     else:
-        asyncio.run(main(args.quick))
+        asyncio.run(main(args.size or ("quick" if args.quick else "full")))
