@@ -245,6 +245,14 @@ async def running_agent(
             simulator=sim,
             scenario=scenario,
         )
+        metrics.attach(
+            store=store,
+            informers=informers,
+            callbacks=registry,
+            mode=settings.metrics_mode,
+            objects_limit=settings.metrics_objects_limit,
+            version=_version(),
+        )
         listener = None
         if sock is not None:
             app = build_http_app(

@@ -58,6 +58,8 @@ class Settings:
     token_file: Path | None = None
     tokens: tuple[str, ...] = ()  # from KUBE_WATCHCACHE_TOKENS only
     metrics_auth: Literal["open", "token"] = "open"
+    metrics_mode: Literal["auto", "objects", "summary"] = "auto"
+    metrics_objects_limit: int = 20_000
     allowed_hosts: tuple[str, ...] = ()  # empty: localhost, 127.0.0.1, [::1] and the bind host
     allowed_origins: tuple[str, ...] = ()
     rate_limit: float = 0.0
@@ -236,6 +238,20 @@ OPTIONS: tuple[Option, ...] = (
         name="metrics_auth",
         choices=("open", "token"),
         help="whether /metrics needs a bearer token [open]",
+    ),
+    Option(
+        name="metrics_mode",
+        choices=("auto", "objects", "summary"),
+        help="cluster gauges on /metrics: objects (kube-state-metrics names, one series per "
+        "object), summary (bounded per-namespace/per-node aggregates), or auto: objects up to "
+        "--metrics-objects-limit objects in the store, summary above [auto]",
+    ),
+    Option(
+        name="metrics_objects_limit",
+        parse=_burst,  # any non-negative integer
+        metavar="N",
+        help="object count (pods+deployments+nodes) above which auto mode switches to summary "
+        "[20000]",
     ),
     Option(
         name="allowed_hosts",

@@ -60,8 +60,11 @@ def build_http_app(
         return JSONResponse({"ready": ok, **details}, status_code=200 if ok else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
-        body, content_type = metrics.exposition()
-        return Response(body, media_type=content_type)
+        # OpenMetrics or text by Accept, gzip by Accept-Encoding; streamed (mcpserver.ksm).
+        return await metrics.response(
+            accept=request.headers.get("accept", ""),
+            accept_encoding=request.headers.get("accept-encoding", ""),
+        )
 
     starlette_app = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,

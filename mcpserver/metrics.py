@@ -1,21 +1,45 @@
 """The agent's own Prometheus metrics and the /metrics exposition.
 
 Each app gets its own `CollectorRegistry` (not the process-global default), so
-tests and benchmarks can run several agents in one process. Collectors added
-later (store and watcher gauges) must read a ready snapshot: `collect()` runs
-on the event loop when /metrics is scraped and must never wait on I/O.
+tests and benchmarks can run several agents in one process. The families
+updated as things happen (MCP tool calls, HTTP requests, store batches) are
+prometheus_client metrics here; `attach()` adds what is read at scrape time:
+the live counters of the watcher, store and callbacks (`AgentStateCollector`,
+which only copies memory: `collect()` runs on the event loop and must never
+wait on I/O) and the cluster gauges (`ClusterCollector`, whose snapshot is
+awaited — built in a worker thread, shared by concurrent scrapes — before the
+response is rendered). `mcpserver.ksm` holds those; it is imported on first
+`attach()`, so `kube-watchcache --help` stays quick.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+import platform
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from mcpserver.ksm import ClusterCollector, MetricsMode, TransitionCounts
+    from store import Store
+    from watcher import CallbackRegistry, Informers
 
 __all__ = ["AgentMetrics", "HttpMetricsMiddleware"]
 
 _ROUTES = ("/mcp", "/health", "/ready", "/metrics")
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_BATCH_BUCKETS = (1, 10, 100, 500, 1_000, 2_500, 5_000, 10_000, 50_000, 150_000)
+_SNAPSHOT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class AgentMetrics:
@@ -53,10 +77,95 @@ class AgentMetrics:
             "Requests refused with 429 by the per-client rate limit.",
             registry=self.registry,
         )
+        self.store_batch_rows = Histogram(
+            "kube_watchcache_store_batch_rows",
+            "Objects written (upserted or deleted) per committed store batch.",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.store_batch_seconds = Histogram(
+            "kube_watchcache_store_batch_seconds",
+            "Time to prepare and commit one store batch (retries of a failing disk included).",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.snapshot_seconds = Histogram(
+            "kube_watchcache_metrics_snapshot_seconds",
+            "Time to build the cluster snapshot of a scrape, by mode.",
+            ["mode"],
+            buckets=_SNAPSHOT_BUCKETS,
+            registry=self.registry,
+        )
+        self.build_info = Gauge(
+            "kube_watchcache_build_info",
+            "The agent's version and Python version; always 1.",
+            ["version", "python_version"],
+            registry=self.registry,
+        )
+        ProcessCollector(registry=self.registry)
+        self.cluster: ClusterCollector | None = None
+        self.transitions: TransitionCounts | None = None
+
+    def attach(
+        self,
+        *,
+        store: Store,
+        informers: Informers | None = None,
+        callbacks: CallbackRegistry | None = None,
+        mode: MetricsMode = "auto",
+        objects_limit: int | None = None,
+        version: str = "0+unknown",
+    ) -> None:
+        """Export the running agent's state and the cluster gauges read from `store`.
+
+        Call once, in the composition root, before serving /metrics.
+        """
+        from mcpserver.ksm import (
+            DEFAULT_OBJECTS_LIMIT,
+            AgentStateCollector,
+            ClusterCollector,
+            TransitionCounts,
+        )
+
+        self.build_info.labels(version=version, python_version=platform.python_version()).set(1)
+        self.cluster = ClusterCollector(
+            store,
+            mode=mode,
+            objects_limit=DEFAULT_OBJECTS_LIMIT if objects_limit is None else objects_limit,
+            on_build=lambda m, seconds: self.snapshot_seconds.labels(mode=m).observe(seconds),
+        )
+        self.transitions = TransitionCounts()
+        store.writer.subscribe(self.transitions)
+        store.writer.on_commit(self.observe_commit)
+        self.registry.register(
+            AgentStateCollector(
+                store=store,
+                informers=informers,
+                callbacks=callbacks,
+                cluster=self.cluster,
+                transitions=self.transitions,
+            )
+        )
+
+    def observe_commit(self, rows: int, seconds: float) -> None:
+        """The store's commit hook: one committed batch of `rows` objects took `seconds`."""
+        self.store_batch_rows.observe(rows)
+        self.store_batch_seconds.observe(seconds)
 
     def exposition(self) -> tuple[bytes, str]:
-        """The text exposition of every metric on the registry, and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The registry alone in the text format, and its content type (no cluster gauges)."""
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+    async def response(self, *, accept: str = "", accept_encoding: str = "") -> Response:
+        """The /metrics response: registry and cluster gauges, negotiated and streamed."""
+        from mcpserver.ksm import metrics_response
+
+        return await metrics_response(
+            registry=self.registry,
+            cluster=self.cluster,
+            accept=accept,
+            accept_encoding=accept_encoding,
+        )
 
     def observe_tool(self, *, tool: str, outcome: str, seconds: float) -> None:
         self.tool_calls.labels(tool=tool, outcome=outcome).inc()

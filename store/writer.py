@@ -226,6 +226,7 @@ class Writer:
         self._subscribers: list[Subscriber] = []
         self._reset_listeners: list[Callable[[], None]] = []
         self._health_listeners: list[Callable[[bool, str | None], None]] = []
+        self._commit_listeners: list[Callable[[int, float], None]] = []
         self._containers_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._closing = False
         self._closed = anyio.Event()
@@ -316,6 +317,15 @@ class Writer:
         """
         self._reset_listeners.append(fn)
         return lambda: self._reset_listeners.remove(fn) if fn in self._reset_listeners else None
+
+    def on_commit(self, fn: Callable[[int, float], None]) -> Callable[[], None]:
+        """Call `fn(rows, seconds)` after each committed batch (metrics); it must not block.
+
+        `rows` counts the objects the batch wrote or deleted, `seconds` the
+        time from preparing the batch to its commit, retries included.
+        """
+        self._commit_listeners.append(fn)
+        return lambda: self._commit_listeners.remove(fn) if fn in self._commit_listeners else None
 
     def on_health(self, fn: Callable[[bool, str | None], None]) -> Callable[[], None]:
         """Call `fn(healthy, last_error)` whenever the store turns unhealthy or recovers."""
@@ -430,9 +440,11 @@ class Writer:
                 if ops is None:
                     break
                 if ops:
+                    started = time.perf_counter()
                     batch = await self._prepare(ops)
                     if await self._commit(batch):
                         self._publish(batch)
+                        self._observe_commit(len(batch.changes), time.perf_counter() - started)
                         if len(batch.changes) >= self.settings.checkpoint_after_rows:
                             await self._checkpoint()
                 await self._maybe_retention()
@@ -926,6 +938,13 @@ class Writer:
                     log.exception("store: transition subscriber %r failed", fn)
         for w in batch.waiters:
             w.done.set()
+
+    def _observe_commit(self, rows: int, seconds: float) -> None:
+        for fn in list(self._commit_listeners):
+            try:
+                fn(rows, seconds)
+            except Exception:
+                log.exception("store: commit listener %r failed", fn)
 
     def _fail_pending(self, error: StoreError) -> None:
         while True:

@@ -1,0 +1,428 @@
+"""What the Prometheus exporter needs from the store, read as one consistent snapshot.
+
+Two shapes, for the exporter's two modes:
+
+- `read_objects(path)`: every pod, deployment and node, with the fields the
+  kube-state-metrics gauges need, read in ONE read transaction on a fresh
+  read-only connection. In WAL mode that transaction sees one committed
+  state of all three tables while the writer keeps committing: a scrape
+  never waits for ingestion, and ingestion never waits for a scrape. It is
+  synchronous on purpose — run it in a worker thread (`load_objects`): SQLite
+  gives up the GIL while it steps, and decoding 150k rows must not run on the
+  event loop.
+- `take_aggregates(view)`: the in-memory aggregates (per namespace, per node,
+  per deployment), copied synchronously on the event loop where the writer
+  updates them, so the copy is exactly one committed version. It costs a
+  copy per namespace and node, never a pass over the pods.
+
+The fields that rows do not keep as columns (a pod's priority class,
+hostNetwork and full owner list; a node's full capacity map and a few
+nodeInfo strings) are read from the stored object, by SQLite's JSON
+functions for pods (in C, off the GIL) and by msgspec for the few nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio.to_thread
+import msgspec
+
+from store.errors import StoreError
+from store.model import Condition, ContainerRow, Kind, SyncState, Taint
+from store.storage import translate
+from store.view import DeploymentState, NodeState, View
+
+__all__ = [
+    "AggregatesSnapshot",
+    "DeploymentMetrics",
+    "NamespaceDeployments",
+    "NodeMetrics",
+    "ObjectsSnapshot",
+    "OwnerRef",
+    "PodMetrics",
+    "TotalsCopy",
+    "load_objects",
+    "read_objects",
+    "take_aggregates",
+]
+
+log = logging.getLogger("store")
+
+
+class OwnerRef(msgspec.Struct, frozen=True):
+    kind: str = ""
+    name: str = ""
+    controller: bool = False
+
+
+class PodMetrics(msgspec.Struct, frozen=True, gc=False):
+    """One pod as the exporter sees it (app and init containers both in `containers`)."""
+
+    uid: str
+    namespace: str
+    name: str
+    node: str
+    phase: str
+    ready: str | None  # the Ready condition's status, None when the pod has none
+    containers: tuple[ContainerRow, ...]
+    pod_ip: str
+    host_ip: str
+    priority_class: str
+    host_network: bool
+    owners: tuple[OwnerRef, ...]
+
+
+class DeploymentMetrics(msgspec.Struct, frozen=True, gc=False):
+    namespace: str
+    name: str
+    generation: int
+    observed_generation: int
+    paused: bool
+    replicas: int
+    status_replicas: int
+    ready_replicas: int
+    available_replicas: int
+    unavailable_replicas: int
+    updated_replicas: int
+    conditions: dict[str, Condition]
+
+
+class NodeMetrics(msgspec.Struct, frozen=True, gc=False):
+    name: str
+    unschedulable: bool
+    taints: tuple[Taint, ...]
+    conditions: dict[str, Condition]
+    kernel_version: str
+    os_image: str
+    container_runtime_version: str
+    kubelet_version: str
+    kubeproxy_version: str
+    pod_cidr: str
+    provider_id: str
+    system_uuid: str
+    internal_ip: str
+    capacity: dict[str, str]  # resource name -> quantity, as the API gives them
+    allocatable: dict[str, str]
+
+
+class ObjectsSnapshot(msgspec.Struct, frozen=True):
+    pods: list[PodMetrics]
+    deployments: list[DeploymentMetrics]
+    nodes: list[NodeMetrics]
+    read_seconds: float
+
+    @property
+    def objects(self) -> int:
+        return len(self.pods) + len(self.deployments) + len(self.nodes)
+
+
+# --- reading the tables ----------------------------------------------------------------------
+
+_POD_SQL = (
+    "SELECT uid, namespace, name, node, phase, json_extract(conditions, '$.Ready.status'), "
+    "containers, pod_ip, host_ip, owner_kind, owner_name, {extras} FROM pods"
+)
+# One JSON parse of the stored object for the three fields rows do not keep.
+_POD_EXTRAS = (
+    "json_extract(CAST(obj AS TEXT), '$.spec.priorityClassName', '$.spec.hostNetwork', "
+    "'$.metadata.ownerReferences')"
+)
+_DEPLOYMENT_SQL = (
+    "SELECT namespace, name, generation, observed_generation, paused, replicas, status_replicas, "
+    "ready_replicas, available_replicas, unavailable_replicas, updated_replicas, conditions "
+    "FROM deployments"
+)
+_NODE_SQL = (
+    "SELECT name, unschedulable, taints, conditions, kernel_version, os_image, container_runtime, "
+    "kubelet_version, internal_ip, cpu_capacity_m, memory_capacity_bytes, pods_capacity, "
+    "cpu_allocatable_m, memory_allocatable_bytes, pods_allocatable, obj FROM nodes"
+)
+
+_containers = msgspec.json.Decoder(tuple[ContainerRow, ...])
+_conditions = msgspec.json.Decoder(dict[str, Condition])
+_taints = msgspec.json.Decoder(tuple[Taint, ...])
+_pod_extras = msgspec.json.Decoder(tuple[str | None, bool | None, tuple[OwnerRef, ...] | None])
+
+
+class _NodeInfo(msgspec.Struct, rename="camel"):
+    kube_proxy_version: str = ""
+    system_uuid: str = ""
+
+
+class _NodeStatus(msgspec.Struct, rename="camel"):
+    capacity: dict[str, str] = {}
+    allocatable: dict[str, str] = {}
+    node_info: _NodeInfo | None = None
+
+
+class _NodeSpec(msgspec.Struct, rename="camel"):
+    pod_cidr: str = msgspec.field(default="", name="podCIDR")
+    provider_id: str = msgspec.field(default="", name="providerID")
+
+
+class _NodeObject(msgspec.Struct):
+    spec: _NodeSpec | None = None
+    status: _NodeStatus | None = None
+
+
+_node_object = msgspec.json.Decoder(_NodeObject)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        f"file:{quote(str(path))}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+    )
+    conn.execute("PRAGMA query_only = 1")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+def read_objects(path: Path, *, kinds: Collection[Kind] = tuple(Kind)) -> ObjectsSnapshot:
+    """Every object of `kinds`, from one read transaction (blocking: call it in a thread).
+
+    Raises the store's errors (`StoreUnavailable`, `CorruptStore`), never a raw sqlite3 one.
+    """
+    started = time.perf_counter()
+    try:
+        conn = _connect(path)
+    except (sqlite3.Error, OSError) as e:
+        raise translate(e, path) from e
+    try:
+        conn.execute("BEGIN")
+        pods = _read_pods(conn) if Kind.POD in kinds else []
+        deployments = _read_deployments(conn) if Kind.DEPLOYMENT in kinds else []
+        nodes = _read_nodes(conn) if Kind.NODE in kinds else []
+        conn.execute("COMMIT")
+    except (sqlite3.Error, OSError) as e:
+        raise translate(e, path) from e
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise StoreError(f"database {path} holds a row the exporter cannot read ({e})") from e
+    finally:
+        conn.close()
+    return ObjectsSnapshot(
+        pods=pods, deployments=deployments, nodes=nodes, read_seconds=time.perf_counter() - started
+    )
+
+
+async def load_objects(path: Path, *, kinds: Collection[Kind] = tuple(Kind)) -> ObjectsSnapshot:
+    """`read_objects` in a worker thread, so the event loop keeps serving meanwhile."""
+    return await anyio.to_thread.run_sync(lambda: read_objects(path, kinds=kinds))
+
+
+def _read_pods(conn: sqlite3.Connection) -> list[PodMetrics]:
+    try:
+        return _pods_from(conn.execute(_POD_SQL.format(extras=_POD_EXTRAS)))
+    except sqlite3.OperationalError as e:
+        if "JSON" not in str(e):
+            raise
+        # A stored object that is not JSON (hand-made rows): keep the row's own fields.
+        log.warning(
+            "store: pod objects are not all JSON (%s); priority class and owners omitted", e
+        )
+        return _pods_from(conn.execute(_POD_SQL.format(extras="NULL")))
+
+
+def _pods_from(rows: sqlite3.Cursor) -> list[PodMetrics]:
+    # Iterating the cursor (not fetchall) keeps one row tuple alive at a time.
+    out: list[PodMetrics] = []
+    append = out.append
+    decode_containers = _containers.decode
+    decode_extras = _pod_extras.decode
+    new = PodMetrics
+    for uid, ns, name, node, phase, ready, containers, pod_ip, host_ip, ok, on, extras in rows:
+        priority, host_network, owners = decode_extras(extras) if extras else (None, None, None)
+        if owners is None:
+            owners = (OwnerRef(kind=ok, name=on, controller=True),) if ok else ()
+        append(
+            new(
+                uid=uid,
+                namespace=ns,
+                name=name,
+                node=node or "",
+                phase=phase or "",
+                ready=ready,
+                containers=decode_containers(containers) if containers else (),
+                pod_ip=pod_ip or "",
+                host_ip=host_ip or "",
+                priority_class=priority or "",
+                host_network=bool(host_network),
+                owners=owners,
+            )
+        )
+    return out
+
+
+def _read_deployments(conn: sqlite3.Connection) -> list[DeploymentMetrics]:
+    decode = _conditions.decode
+    return [
+        DeploymentMetrics(
+            namespace=r[0],
+            name=r[1],
+            generation=r[2] or 0,
+            observed_generation=r[3] or 0,
+            paused=bool(r[4]),
+            replicas=r[5] or 0,
+            status_replicas=r[6] or 0,
+            ready_replicas=r[7] or 0,
+            available_replicas=r[8] or 0,
+            unavailable_replicas=r[9] or 0,
+            updated_replicas=r[10] or 0,
+            conditions=decode(r[11]) if r[11] else {},
+        )
+        for r in conn.execute(_DEPLOYMENT_SQL)
+    ]
+
+
+def _read_nodes(conn: sqlite3.Connection) -> list[NodeMetrics]:
+    out: list[NodeMetrics] = []
+    for r in conn.execute(_NODE_SQL):
+        try:
+            obj = _node_object.decode(r[15]) if r[15] else _NodeObject()
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            obj = _NodeObject()
+        spec = obj.spec or _NodeSpec()
+        status = obj.status or _NodeStatus()
+        info = status.node_info or _NodeInfo()
+        out.append(
+            NodeMetrics(
+                name=r[0],
+                unschedulable=bool(r[1]),
+                taints=_taints.decode(r[2]) if r[2] else (),
+                conditions=_conditions.decode(r[3]) if r[3] else {},
+                kernel_version=r[4] or "",
+                os_image=r[5] or "",
+                container_runtime_version=r[6] or "",
+                kubelet_version=r[7] or "",
+                kubeproxy_version=info.kube_proxy_version,
+                pod_cidr=spec.pod_cidr,
+                provider_id=spec.provider_id,
+                system_uuid=info.system_uuid,
+                internal_ip=r[8] or "",
+                # The stored object has every resource; the columns only cpu, memory, pods.
+                capacity=status.capacity or _basic_resources(r[9], r[10], r[11]),
+                allocatable=status.allocatable or _basic_resources(r[12], r[13], r[14]),
+            )
+        )
+    return out
+
+
+def _basic_resources(cpu_m: int | None, memory: int | None, pods: int | None) -> dict[str, str]:
+    return {"cpu": f"{cpu_m or 0}m", "memory": str(memory or 0), "pods": str(pods or 0)}
+
+
+# --- copying the in-memory aggregates --------------------------------------------------------
+
+
+class TotalsCopy(msgspec.Struct, frozen=True, gc=False):
+    """One namespace's or node's pod sums (requests and limits of non-terminated pods)."""
+
+    key: str
+    pods: int
+    ready: int
+    restarts: int
+    cpu_request_m: int
+    cpu_limit_m: int
+    memory_request_bytes: int
+    memory_limit_bytes: int
+    phases: dict[str, int]
+    statuses: dict[str, int]
+
+
+class NamespaceDeployments(msgspec.Struct, frozen=True, gc=False):
+    namespace: str
+    deployments: int
+    statuses: dict[str, int]
+    desired: int
+    ready: int
+    available: int
+    updated: int
+    unavailable: int
+
+
+class AggregatesSnapshot(msgspec.Struct, frozen=True):
+    """One committed version of the store's aggregates (`version`), copied out of the view.
+
+    `deployments` and `nodes` are the view's own immutable states: copying
+    the lists is one C-level pass, and `deployments_by_namespace()` sums them
+    later, off the event loop.
+    """
+
+    version: int
+    cluster: TotalsCopy
+    namespaces: list[TotalsCopy]
+    nodes_totals: list[TotalsCopy]
+    nodes: list[NodeState]
+    deployments: list[DeploymentState]
+    objects: dict[Kind, int]
+    sync: dict[Kind, SyncState]
+
+    @property
+    def object_count(self) -> int:
+        return sum(self.objects.values())
+
+    def deployments_by_namespace(self) -> list[NamespaceDeployments]:
+        sums: dict[str, list[Any]] = {}
+        for d in self.deployments:
+            s = sums.get(d.namespace)
+            if s is None:
+                s = sums[d.namespace] = [0, {}, 0, 0, 0, 0, 0]
+            s[0] += 1
+            s[1][d.status] = s[1].get(d.status, 0) + 1
+            s[2] += d.replicas
+            s[3] += d.ready_replicas
+            s[4] += d.available_replicas
+            s[5] += d.updated_replicas
+            s[6] += d.unavailable_replicas
+        return [
+            NamespaceDeployments(
+                namespace=ns,
+                deployments=s[0],
+                statuses=s[1],
+                desired=s[2],
+                ready=s[3],
+                available=s[4],
+                updated=s[5],
+                unavailable=s[6],
+            )
+            for ns, s in sums.items()
+        ]
+
+
+def _copy_totals(key: str, t: Any) -> TotalsCopy:
+    return TotalsCopy(
+        key=key,
+        pods=t.pods,
+        ready=t.ready,
+        restarts=t.restarts,
+        cpu_request_m=t.cpu_request_m,
+        cpu_limit_m=t.cpu_limit_m,
+        memory_request_bytes=t.memory_request_bytes,
+        memory_limit_bytes=t.memory_limit_bytes,
+        phases=dict(t.phases),
+        statuses=dict(t.statuses),
+    )
+
+
+def take_aggregates(view: View) -> AggregatesSnapshot:
+    """Copy the view's aggregates; synchronous, on the event loop that runs the writer.
+
+    No await happens between the first and the last read, so every number
+    belongs to the same commit (`view.version`).
+    """
+    return AggregatesSnapshot(
+        version=view.version,
+        cluster=_copy_totals("", view.cluster),
+        namespaces=[_copy_totals(ns, t) for ns, t in view.by_namespace.items()],
+        nodes_totals=[_copy_totals(node, t) for node, t in view.by_node.items()],
+        nodes=[state for _uid, state in view.nodes.values()],
+        deployments=[state for _uid, state in view.deployments.values()],
+        objects={k: view.objects(k) for k in Kind},
+        sync=dict(view.sync),
+    )
