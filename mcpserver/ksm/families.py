@@ -300,7 +300,7 @@ _SUMMARY_FAMILIES = (
     _family(
         "kube_watchcache_node_ready",
         "gauge",
-        "The node's Ready condition, one series per status (true, false, unknown).",
+        "The status of the node's Ready condition (true, false, unknown) as a label; always 1.",
         ("node", "status"),
     ),
     _family(

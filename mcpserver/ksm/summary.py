@@ -11,17 +11,14 @@ incrementally, so a scrape never reads the pod tables at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-from mcpserver.ksm.families import SUMMARY, Family
-from mcpserver.ksm.objects import CHUNK, Piece
+from mcpserver.ksm.families import SUMMARY
+from mcpserver.ksm.objects import Piece
 from mcpserver.ksm.textformat import cores, escape
 from store.snapshot import AggregatesSnapshot, TotalsCopy
-from store.view import NodeState
 
 __all__ = ["summary_pieces"]
-
-_STATUSES = ("true", "false", "unknown")
 
 
 def _requests(metric: str, lab: str, t: TotalsCopy, *, limits: bool) -> str:
@@ -85,65 +82,49 @@ def _namespaces_piece(snap: AggregatesSnapshot, *, openmetrics: bool) -> str:
     return "".join(parts)
 
 
-class _Nodes:
-    """Node names with their pod sums and states, indexed once per scrape on first use."""
-
-    def __init__(self, snap: AggregatesSnapshot) -> None:
-        self._snap = snap
-        self._index: tuple[list[str], dict[str, TotalsCopy], dict[str, NodeState]] | None = None
-
-    def get(self) -> tuple[list[str], dict[str, TotalsCopy], dict[str, NodeState]]:
-        if self._index is None:
-            totals = {t.key: t for t in self._snap.nodes_totals}
-            states = {s.name: s for s in self._snap.nodes}
-            self._index = (sorted(totals.keys() | states.keys()), totals, states)
-        return self._index
-
-
-def _node_lines(nodes: _Nodes, family: Family, start: int) -> list[str]:
-    metric = family.name
-    names, totals, states = nodes.get()
-    keys: Sequence[str] = names[start : start + CHUNK]
-    out: list[str] = []
-    for node in keys:
+def _nodes_piece(snap: AggregatesSnapshot, *, openmetrics: bool) -> str:
+    """Every node family in one pass over the nodes (ordered by name)."""
+    totals = {t.key: t for t in snap.nodes_totals}
+    states = {s.name: s for s in snap.nodes}
+    out: dict[str, list[str]] = {
+        name: [family.header(openmetrics=openmetrics)]
+        for name, family in SUMMARY.items()
+        if name.startswith("kube_watchcache_node_")
+    }
+    pods = out["kube_watchcache_node_pods"]
+    requests = out["kube_watchcache_node_resource_requests"]
+    limits = out["kube_watchcache_node_resource_limits"]
+    allocatable = out["kube_watchcache_node_allocatable"]
+    ready = out["kube_watchcache_node_ready"]
+    unschedulable = out["kube_watchcache_node_unschedulable"]
+    for node in sorted(totals.keys() | states.keys()):
         lab = f'node="{escape(node)}"'
         t = totals.get(node)
-        state = states.get(node)
-        if metric == "kube_watchcache_node_pods" and t is not None:
+        if t is not None:
             for phase, n in t.phases.items():
-                out.append(f'{metric}{{{lab},phase="{escape(phase)}"}} {n}\n')
-        elif metric == "kube_watchcache_node_resource_requests" and t is not None:
-            out.append(_requests(metric, lab, t, limits=False))
-        elif metric == "kube_watchcache_node_resource_limits" and t is not None:
-            out.append(_requests(metric, lab, t, limits=True))
-        elif metric == "kube_watchcache_node_allocatable" and state is not None:
-            head = f"{metric}{{{lab},resource="
-            out.append(
+                pods.append(f'kube_watchcache_node_pods{{{lab},phase="{escape(phase)}"}} {n}\n')
+            requests.append(
+                _requests("kube_watchcache_node_resource_requests", lab, t, limits=False)
+            )
+            limits.append(_requests("kube_watchcache_node_resource_limits", lab, t, limits=True))
+        state = states.get(node)
+        if state is not None:
+            head = f"kube_watchcache_node_allocatable{{{lab},resource="
+            allocatable.append(
                 f'{head}"cpu",unit="core"}} {cores(state.cpu_allocatable_m)}\n'
                 f'{head}"memory",unit="byte"}} {state.memory_allocatable_bytes}\n'
                 f'{head}"pods",unit="integer"}} {state.pods_allocatable}\n'
             )
-        elif metric == "kube_watchcache_node_ready" and state is not None:
-            ready = state.ready.lower()
-            out.extend(f'{metric}{{{lab},status="{s}"}} {int(s == ready)}\n' for s in _STATUSES)
-        elif metric == "kube_watchcache_node_unschedulable" and state is not None:
-            out.append(f"{metric}{{{lab}}} {int(state.unschedulable)}\n")
-    return out
+            ready.append(
+                f'kube_watchcache_node_ready{{{lab},status="{escape(state.ready.lower())}"}} 1\n'
+            )
+            unschedulable.append(
+                f"kube_watchcache_node_unschedulable{{{lab}}} {int(state.unschedulable)}\n"
+            )
+    return "".join(line for lines in out.values() for line in lines)
 
 
 def summary_pieces(snap: AggregatesSnapshot, *, openmetrics: bool) -> Iterator[Piece]:
-    """The summary families of `snap`, as pieces to run in order (in a worker thread)."""
+    """The summary families of `snap`, as two pieces to run in a worker thread each."""
     yield lambda: _namespaces_piece(snap, openmetrics=openmetrics)
-    nodes = _Nodes(snap)
-    count = len(snap.nodes_totals) + len(snap.nodes)  # an upper bound; extra pieces are empty
-    for name, family in SUMMARY.items():
-        if not name.startswith("kube_watchcache_node_"):
-            continue
-        header = family.header(openmetrics=openmetrics)
-        for start in range(0, max(count, 1), CHUNK):
-
-            def piece(family: Family = family, start: int = start, header: str = header) -> str:
-                body = _node_lines(nodes, family, start)
-                return ("" if start else header) + "".join(body)
-
-            yield piece
+    yield lambda: _nodes_piece(snap, openmetrics=openmetrics)

@@ -17,11 +17,6 @@ from tests.deploy.manifest_checks import agent_deployment, env_of
 
 pytestmark = [pytest.mark.kubectl, needs_kubectl]
 
-#: Settings the overlays need that the agent does not read yet. The namespaced
-#: overlay cannot grant nodes (cluster-scoped), so it tells the watcher which
-#: kinds to watch; until the watcher has that option it would list nodes, get
-#: 403 and never turn ready.
-PENDING = frozenset({"KUBE_WATCHCACHE_KINDS"})
 AGENT_ENV = frozenset({option.env_name for option in OPTIONS} | {CONFIG_ENV, TOKENS_ENV})
 
 
@@ -32,14 +27,5 @@ def deployment_env(name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", ["base", "namespaced", "persistent", "prometheus-operator", "ha"])
 def test_every_env_var_is_read_by_the_agent(name: str) -> None:
-    unread = set(deployment_env(name)) - AGENT_ENV - PENDING
+    unread = set(deployment_env(name)) - AGENT_ENV
     assert unread == set()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the watcher has no option to skip nodes yet (namespaced overlay);"
-    " when this passes, empty PENDING",
-)
-def test_pending_settings_are_read_by_the_agent() -> None:
-    assert PENDING <= AGENT_ENV
