@@ -21,18 +21,17 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import anyio
 
 from mcpserver.errors import McpServerError
 from mcpserver.ksm.families import MODE
-from mcpserver.ksm.objects import Piece, objects_pieces
+from mcpserver.ksm.objects import ObjectsCache, Piece, objects_pieces
 from mcpserver.ksm.summary import summary_pieces
 from store import Kind, Store
-from store.snapshot import AggregatesSnapshot, ObjectsSnapshot, read_objects, take_aggregates
+from store.snapshot import AggregatesSnapshot, ObjectsReader, ObjectsSnapshot, take_aggregates
 
 __all__ = [
     "DEFAULT_OBJECTS_LIMIT",
@@ -49,7 +48,7 @@ MetricsMode = Literal["auto", "objects", "summary"]
 MODES: tuple[MetricsMode, ...] = ("auto", "objects", "summary")
 DEFAULT_OBJECTS_LIMIT = 20_000
 
-ReadObjects = Callable[[Path, Collection[Kind]], ObjectsSnapshot]
+ReadObjects = Callable[[], ObjectsSnapshot]
 
 
 class SnapshotFailed(McpServerError):
@@ -64,6 +63,7 @@ class ClusterSnapshot:
     objects: ObjectsSnapshot | None
     aggregates: AggregatesSnapshot | None
     seconds: float  # time to build it
+    cache: ObjectsCache | None = None  # rendered lines kept across scrapes (objects mode)
 
     def pieces(self, *, openmetrics: bool) -> Iterator[Piece]:
         """The exposition, in order, as pieces to run in a worker thread each."""
@@ -73,7 +73,7 @@ class ClusterSnapshot:
         )
         yield lambda: mode
         if self.objects is not None:
-            yield from objects_pieces(self.objects, openmetrics=openmetrics)
+            yield from objects_pieces(self.objects, openmetrics=openmetrics, cache=self.cache)
         if self.aggregates is not None:
             yield from summary_pieces(self.aggregates, openmetrics=openmetrics)
 
@@ -89,8 +89,9 @@ class _Build:
 class ClusterCollector:
     """Builds cluster snapshots from `store`; see the module docstring.
 
-    `read_objects` is the function that reads the tables (in a worker
-    thread); it is an attribute so tests and benchmarks can wrap it.
+    `read_objects` is the function that reads the tables (run in a worker
+    thread): `reader.read` by default, an attribute so tests and benchmarks
+    can wrap it.
     """
 
     def __init__(
@@ -108,7 +109,9 @@ class ClusterCollector:
         self.store = store
         self.mode: MetricsMode = mode
         self.objects_limit = objects_limit
-        self.read_objects: ReadObjects = lambda path, kinds: read_objects(path, kinds=kinds)
+        self.reader = ObjectsReader(store.path)
+        self.read_objects: ReadObjects = self.reader.read
+        self.cache = ObjectsCache()
         self.builds: Counter[str] = Counter()  # by mode
         self.coalesced = 0  # scrapes served by a build another scrape started
         self.failures = 0
@@ -166,12 +169,13 @@ class ClusterCollector:
         started = time.perf_counter()
         objects = aggregates = None
         if mode == "objects":
-            path, read = self.store.path, self.read_objects
-            objects = await anyio.to_thread.run_sync(lambda: read(path, tuple(Kind)))
+            objects = await anyio.to_thread.run_sync(self.read_objects)
         else:
             aggregates = take_aggregates(self.store.view)
         seconds = time.perf_counter() - started
         self.builds[mode] += 1
         if self._on_build is not None:
             self._on_build(mode, seconds)
-        return ClusterSnapshot(mode=mode, objects=objects, aggregates=aggregates, seconds=seconds)
+        return ClusterSnapshot(
+            mode=mode, objects=objects, aggregates=aggregates, seconds=seconds, cache=self.cache
+        )

@@ -1,0 +1,491 @@
+"""/metrics benchmark: scrape time and size per mode, and what scraping costs ingestion.
+
+The real agent (`running_agent`: informers, store, HTTP app) runs in this
+process against the simulator in a child process (its own core's worth of
+work); the scraper is a third process, so neither the simulator's nor the
+client's work is measured as the agent's. Per cluster size (default 10k and
+150k pods):
+
+1. Scrape, per mode (objects: kube-state-metrics families, one series per
+   object; summary: bounded aggregates): seconds from request to last byte
+   with Prometheus' own headers (OpenMetrics, gzip), the snapshot build time,
+   payload size on the wire and uncompressed, series count, and the worst
+   event-loop stall of the agent during the scrape (a 5 ms ticker's
+   lateness). Baseline, at the smaller size only (it is slow): rendering the
+   very same samples with prometheus_client's `generate_latest`, against our
+   renderer (snapshot + pieces, in process).
+2. Ingest: pod status updates streamed by the simulator (held by its stall
+   fault and released at once, so the agent's pace is measured), committed
+   to the store, events/s — without scrapes and with a scrape every second
+   (the default `auto` mode), alternated; the ratio is the cost of scraping.
+
+Targets: summary-mode scrape <= 200 ms at 150k pods; ingest slowed <= 10%.
+
+Run: .venv/bin/python benchmarks/metrics_bench.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import logging
+import multiprocessing as mp
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import anyio  # noqa: E402
+
+PROMETHEUS_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+}
+
+SIZES: dict[str, list[dict[str, Any]]] = {
+    "full": [
+        {
+            "name": "10k",
+            "nodes": 400,
+            "deployments": 1_000,
+            "pods_per_deployment": 10,
+            "namespaces": 20,
+            "events": 60_000,
+            "scrapes": 5,
+            "baseline": True,
+        },
+        {
+            "name": "150k",
+            "nodes": 5_000,
+            "deployments": 10_000,
+            "pods_per_deployment": 15,
+            "namespaces": 50,
+            "events": 100_000,
+            "scrapes": 3,
+            "baseline": False,
+        },
+    ],
+    "quick": [
+        {
+            "name": "2k",
+            "nodes": 80,
+            "deployments": 200,
+            "pods_per_deployment": 10,
+            "namespaces": 5,
+            "events": 10_000,
+            "scrapes": 3,
+            "baseline": True,
+        },
+        {
+            "name": "6k",
+            "nodes": 200,
+            "deployments": 400,
+            "pods_per_deployment": 15,
+            "namespaces": 10,
+            "events": 15_000,
+            "scrapes": 3,
+            "baseline": False,
+        },
+    ],
+}
+INGEST_ROUNDS = 2  # each: one unscraped run, one scraped run
+
+
+# --- the simulator process -------------------------------------------------------------------
+
+
+def _bump(sim: Any, names: list[tuple[str, str]], count: int, start: int) -> int:
+    """`count` pod status updates (one container's restart count +1 each); how many were made."""
+    done = 0
+    for i in range(count):
+        ns, name = names[(start + i) % len(names)]
+        pod = sim.store.get("pods", ns, name)
+        statuses = pod["status"].get("containerStatuses") or []
+        if not statuses:
+            continue
+        statuses[0]["restartCount"] = int(statuses[0].get("restartCount", 0)) + 1
+        sim.store.update("pods", pod, subresource="status")
+        done += 1
+    return done
+
+
+async def _serve(conn: Connection, size: dict[str, Any]) -> None:
+    from simulator.scenario import Scenario
+    from simulator.server import Simulator
+
+    async with Simulator(bookmark_interval=30.0, window=size["events"] + 10_000) as sim:
+        scenario = Scenario(
+            sim.store,
+            seed=1,
+            nodes=size["nodes"],
+            deployments=size["deployments"],
+            pods_per_deployment=size["pods_per_deployment"],
+            namespaces=size["namespaces"],
+            churn=0.0,
+            events=False,
+        )
+        counts = scenario.populate()
+        names = [
+            (e.key[0], e.key[1])
+            for e in sim.store.entries("pods")
+            if b'"containerStatuses"' in e.raw
+        ]
+        conn.send({"url": sim.url, "counts": dict(counts)})
+        cursor = 0
+        while True:
+            cmd, arg = await anyio.to_thread.run_sync(conn.recv)
+            if cmd == "stop":
+                conn.send(None)
+                return
+            if cmd == "stall":
+                sim.faults.stall_watches(resource="pods")
+                conn.send(None)
+            elif cmd == "release":
+                sim.faults.release_stalls()
+                conn.send(None)
+            elif cmd == "bump":
+                done = _bump(sim, names, arg, cursor)
+                cursor += arg
+                conn.send(done)
+
+
+def _server_main(conn: Connection, size: dict[str, Any]) -> None:
+    asyncio.run(_serve(conn, size))
+
+
+# --- the scraper process ---------------------------------------------------------------------
+
+
+def _get(url: str) -> tuple[float, int, int, int]:
+    """One Prometheus-like scrape: (seconds to last byte, wire bytes, bytes, series)."""
+    request = urllib.request.Request(url, headers=PROMETHEUS_HEADERS)
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=300) as response:
+        raw = response.read()
+        zipped = response.headers.get("Content-Encoding") == "gzip"
+    seconds = time.perf_counter() - started
+    text = gzip.decompress(raw) if zipped else raw
+    series = sum(1 for line in text.split(b"\n") if line and not line.startswith(b"#"))
+    return seconds, len(raw), len(text), series
+
+
+def _scraper_main(conn: Connection, url: str) -> None:
+    stop = threading.Event()
+    periodic: list[float] = []
+    worker: threading.Thread | None = None
+
+    def every_second() -> None:
+        next_at = time.monotonic()
+        while not stop.is_set():
+            periodic.append(_get(url)[0])
+            next_at += 1.0
+            stop.wait(max(0.0, next_at - time.monotonic()))
+
+    while True:
+        cmd = conn.recv()
+        if cmd == "once":
+            conn.send(_get(url))
+        elif cmd == "start":
+            stop.clear()
+            periodic.clear()
+            worker = threading.Thread(target=every_second, daemon=True)
+            worker.start()
+            conn.send(None)
+        elif cmd == "finish":
+            stop.set()
+            if worker is not None:
+                worker.join()
+            conn.send(list(periodic))
+        elif cmd == "stop":
+            conn.send(None)
+            return
+
+
+class Child:
+    """A helper process driven by commands over a pipe."""
+
+    def __init__(self, target: Any, *args: Any) -> None:
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+        self._proc.start()
+
+    def recv(self) -> Any:
+        return self._conn.recv()
+
+    async def call(self, cmd: Any, arg: Any = None) -> Any:
+        self._conn.send(cmd if arg is None and not isinstance(cmd, str) else (cmd, arg))
+        return await anyio.to_thread.run_sync(self._conn.recv)
+
+    async def ask(self, cmd: str) -> Any:
+        self._conn.send(cmd)
+        return await anyio.to_thread.run_sync(self._conn.recv)
+
+    def stop(self, message: Any) -> None:
+        self._conn.send(message)
+        self._conn.recv()
+        self._proc.join(30)
+
+
+# --- measurements in the agent process -----------------------------------------------------------
+
+
+class LagProbe:
+    """The event loop's worst lateness on a 5 ms ticker, reset per measurement."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+
+    async def run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await anyio.sleep(0.005)
+            self.worst = max(self.worst, time.perf_counter() - started - 0.005)
+
+
+class Commits:
+    """Rows committed by the store, to know when a burst of events is in."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.goal = 0
+        self.reached = anyio.Event()
+
+    def __call__(self, rows: int, seconds: float) -> None:
+        self.rows += rows
+        if self.goal and self.rows >= self.goal:
+            self.reached.set()
+
+
+@dataclass
+class Result:
+    size: str
+    pods: int
+    scrape: dict[str, dict[str, float]] = field(default_factory=dict)
+    baseline: dict[str, float] | None = None
+    ingest: dict[str, list[float]] = field(default_factory=dict)
+    rss_mb: float = 0.0
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _render_in_process(agent: Any) -> tuple[float, bytes]:
+    """Our path without HTTP: snapshot, then every piece rendered (the thread hops included)."""
+    started = time.perf_counter()
+    snapshot = await agent.metrics.cluster.snapshot()
+    parts = [await anyio.to_thread.run_sync(p) for p in snapshot.pieces(openmetrics=False)]
+    return time.perf_counter() - started, "".join(parts).encode()
+
+
+def _prometheus_client_baseline(text: bytes) -> float:
+    """Seconds for prometheus_client to render the same samples from a custom collector."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = list(text_string_to_metric_families(text.decode()))
+
+    class Replay:
+        def collect(self) -> list[Metric]:
+            out = []
+            for f in families:
+                m = Metric(f.name, f.documentation, f.type)
+                for s in f.samples:
+                    m.add_sample(s.name, s.labels, s.value)
+                out.append(m)
+            return out
+
+    registry = CollectorRegistry()
+    registry.register(Replay())  # type: ignore[arg-type]
+    started = time.perf_counter()
+    generate_latest(registry)
+    return time.perf_counter() - started
+
+
+async def _scrape(scraper: Child, probe: LagProbe) -> tuple[float, int, int, int, float]:
+    probe.worst = 0.0
+    seconds, wire, size, series = await scraper.ask("once")
+    return seconds, wire, size, series, probe.worst
+
+
+async def _ingest(server: Child, agent: Any, commits: Commits, events: int) -> float:
+    await agent.store.writer.flush()
+    await server.call("stall")
+    done = await server.call("bump", events)
+    commits.rows = 0
+    commits.goal = done
+    commits.reached = anyio.Event()
+    started = time.perf_counter()
+    await server.call("release")
+    with anyio.fail_after(600):
+        await commits.reached.wait()
+    seconds = time.perf_counter() - started
+    commits.goal = 0
+    return done / seconds
+
+
+async def measure(size: dict[str, Any]) -> Result:
+    from mcpserver.agent import running_agent
+    from mcpserver.config import Settings
+    from simulator.kubeconfig import kubeconfig, write_kubeconfig
+
+    server = Child(_server_main, size)
+    info = server.recv()
+    result = Result(size=size["name"], pods=info["counts"].get("pods", 0))
+    workdir = Path(tempfile.mkdtemp(prefix="metrics-bench-"))
+    config = write_kubeconfig(workdir / "kubeconfig", kubeconfig(server=info["url"]))
+    settings = Settings(
+        port=0, db=workdir / "state.db", kubeconfig=config, log_level="error", metrics_mode="auto"
+    )
+    try:
+        started = time.perf_counter()
+        async with running_agent(settings) as agent, anyio.create_task_group() as tg:
+            with anyio.fail_after(1800):
+                await agent.informers.wait_synced()
+                await agent.store.writer.flush()
+            print(
+                f"  {size['name']}: {result.pods} pods synced in {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
+            probe = LagProbe()
+            tg.start_soon(probe.run)
+            commits = Commits()
+            agent.store.writer.on_commit(commits)
+            scraper = Child(_scraper_main, agent.url.removesuffix("/mcp") + "/metrics")
+            cluster = agent.metrics.cluster
+            try:
+                for mode in ("summary", "objects"):
+                    cluster.mode = mode
+                    await _scrape(scraper, probe)  # warm-up
+                    runs = [await _scrape(scraper, probe) for _ in range(size["scrapes"])]
+                    builds = [
+                        s.value
+                        for s in agent.metrics.snapshot_seconds.collect()[0].samples
+                        if s.name.endswith("_sum") and s.labels.get("mode") == mode
+                    ]
+                    count = cluster.builds[mode]
+                    result.scrape[mode] = {
+                        "seconds": statistics.median(r[0] for r in runs),
+                        "wire": runs[-1][1],
+                        "bytes": runs[-1][2],
+                        "series": runs[-1][3],
+                        "lag": max(r[4] for r in runs),
+                        "build": (builds[0] / count) if builds and count else 0.0,
+                    }
+                    print(f"  {size['name']} {mode}: {result.scrape[mode]}", flush=True)
+                if size["baseline"]:
+                    cluster.mode = "objects"
+                    ours, text = await _render_in_process(agent)
+                    theirs = await anyio.to_thread.run_sync(_prometheus_client_baseline, text)
+                    result.baseline = {"ours": ours, "prometheus_client": theirs}
+                cluster.mode = "auto"
+                for _ in range(INGEST_ROUNDS):
+                    quiet = await _ingest(server, agent, commits, size["events"])
+                    await scraper.ask("start")
+                    scraped = await _ingest(server, agent, commits, size["events"])
+                    periodic = await scraper.ask("finish")
+                    result.ingest.setdefault("quiet", []).append(quiet)
+                    result.ingest.setdefault("scraped", []).append(scraped)
+                    result.ingest.setdefault("scrapes", []).append(float(len(periodic)))
+                    print(
+                        f"  {size['name']} ingest: {quiet:,.0f}/s quiet, {scraped:,.0f}/s "
+                        f"with {len(periodic)} scrapes",
+                        flush=True,
+                    )
+            finally:
+                scraper.stop("stop")
+            result.rss_mb = _peak_rss_mb()
+            tg.cancel_scope.cancel()
+    finally:
+        server.stop(("stop", None))
+    return result
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| size | mode | scrape (s) | snapshot build (s) | wire (MB, gzip) | payload (MB) "
+        "| series | worst loop stall (ms) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for mode, m in r.scrape.items():
+            lines.append(
+                f"| {r.size} ({r.pods:,} pods) | {mode} | {m['seconds']:.3f} | {m['build']:.3f} "
+                f"| {m['wire'] / 1e6:.2f} | {m['bytes'] / 1e6:.1f} | {m['series']:,.0f} "
+                f"| {m['lag'] * 1000:.0f} |"
+            )
+    lines += ["", "| size | renderer, objects mode | seconds | ratio |", "|---|---|---|---|"]
+    for r in results:
+        if r.baseline is None:
+            continue
+        ours, theirs = r.baseline["ours"], r.baseline["prometheus_client"]
+        lines.append(f"| {r.size} | ours (snapshot + pieces) | {ours:.3f} | 1.0 |")
+        lines.append(
+            f"| {r.size} | prometheus_client generate_latest (same samples, render only) "
+            f"| {theirs:.3f} | {theirs / ours:.1f}x slower |"
+        )
+    lines += [
+        "",
+        "| size | ingest, no scrapes (events/s) | ingest, scraped every 1 s (events/s) "
+        "| ratio | scrapes during run | peak RSS (MB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        quiet, scraped = (
+            statistics.median(r.ingest["quiet"]),
+            statistics.median(r.ingest["scraped"]),
+        )
+        lines.append(
+            f"| {r.size} | {quiet:,.0f} | {scraped:,.0f} | {scraped / quiet:.2f} "
+            f"| {sum(r.ingest['scrapes']):.0f} | {r.rss_mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def verdicts(results: list[Result]) -> str:
+    biggest = results[-1]
+    summary = biggest.scrape["summary"]["seconds"]
+    ratios = [
+        statistics.median(r.ingest["scraped"]) / statistics.median(r.ingest["quiet"])
+        for r in results
+    ]
+    return "\n".join(
+        [
+            f"summary-mode scrape at {biggest.size}: {summary * 1000:.0f} ms (target <= 200 ms): "
+            f"{'PASS' if summary <= 0.2 else 'FAIL'}",
+            f"ingest while scraped / not scraped: {', '.join(f'{x:.2f}' for x in ratios)} "
+            f"(target >= 0.90): {'PASS' if min(ratios) >= 0.9 else 'FAIL'}",
+        ]
+    )
+
+
+async def main(quick: bool) -> None:
+    logging.basicConfig(level=logging.ERROR)
+    results = []
+    for size in SIZES["quick" if quick else "full"]:
+        results.append(await measure(size))
+    print()
+    print(table(results))
+    print()
+    print(verdicts(results))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small clusters, short runs")
+    args = parser.parse_args()
+    anyio.run(main, args.quick)
