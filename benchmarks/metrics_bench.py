@@ -100,7 +100,7 @@ SIZES: dict[str, list[dict[str, Any]]] = {
         },
     ],
 }
-INGEST_ROUNDS = 2  # each: one unscraped run, one scraped run
+INGEST_ROUNDS = 3  # each: one unscraped run, one scraped run; medians are reported
 
 
 # --- the simulator process -------------------------------------------------------------------
@@ -181,6 +181,15 @@ def _get(url: str) -> tuple[float, int, int, int]:
     return seconds, len(raw), len(text), series
 
 
+def _fetch(url: str) -> float:
+    """A scrape as Prometheus' own scraper does it, minus the parsing: seconds to last byte."""
+    request = urllib.request.Request(url, headers=PROMETHEUS_HEADERS)
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=300) as response:
+        response.read()
+    return time.perf_counter() - started
+
+
 def _scraper_main(conn: Connection, url: str) -> None:
     stop = threading.Event()
     periodic: list[float] = []
@@ -189,7 +198,7 @@ def _scraper_main(conn: Connection, url: str) -> None:
     def every_second() -> None:
         next_at = time.monotonic()
         while not stop.is_set():
-            periodic.append(_get(url)[0])
+            periodic.append(_fetch(url))
             next_at += 1.0
             stop.wait(max(0.0, next_at - time.monotonic()))
 
@@ -275,7 +284,8 @@ class Result:
     pods: int
     scrape: dict[str, dict[str, float]] = field(default_factory=dict)
     baseline: dict[str, float] | None = None
-    ingest: dict[str, list[float]] = field(default_factory=dict)
+    default_mode: str = ""
+    ingest: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     rss_mb: float = 0.0
 
 
@@ -357,10 +367,8 @@ async def measure(size: dict[str, Any]) -> Result:
             with anyio.fail_after(1800):
                 await agent.informers.wait_synced()
                 await agent.store.writer.flush()
-            print(
-                f"  {size['name']}: {result.pods} pods synced in {time.perf_counter() - started:.0f} s",
-                flush=True,
-            )
+            synced_in = time.perf_counter() - started
+            print(f"  {size['name']}: {result.pods} pods synced in {synced_in:.0f} s", flush=True)
             probe = LagProbe()
             tg.start_soon(probe.run)
             commits = Commits()
@@ -370,7 +378,7 @@ async def measure(size: dict[str, Any]) -> Result:
             try:
                 for mode in ("summary", "objects"):
                     cluster.mode = mode
-                    await _scrape(scraper, probe)  # warm-up
+                    cold = await _scrape(scraper, probe)  # objects mode: reads and renders all
                     runs = [await _scrape(scraper, probe) for _ in range(size["scrapes"])]
                     builds = [
                         s.value
@@ -379,33 +387,42 @@ async def measure(size: dict[str, Any]) -> Result:
                     ]
                     count = cluster.builds[mode]
                     result.scrape[mode] = {
+                        "cold": cold[0],
                         "seconds": statistics.median(r[0] for r in runs),
                         "wire": runs[-1][1],
                         "bytes": runs[-1][2],
                         "series": runs[-1][3],
-                        "lag": max(r[4] for r in runs),
+                        "lag": max(r[4] for r in [cold, *runs]),
                         "build": (builds[0] / count) if builds and count else 0.0,
                     }
                     print(f"  {size['name']} {mode}: {result.scrape[mode]}", flush=True)
                 if size["baseline"]:
                     cluster.mode = "objects"
+                    cluster.reader.forget()
+                    cluster.cache.clear()
                     ours, text = await _render_in_process(agent)
                     theirs = await anyio.to_thread.run_sync(_prometheus_client_baseline, text)
                     result.baseline = {"ours": ours, "prometheus_client": theirs}
                 cluster.mode = "auto"
-                for _ in range(INGEST_ROUNDS):
-                    quiet = await _ingest(server, agent, commits, size["events"])
-                    await scraper.ask("start")
-                    scraped = await _ingest(server, agent, commits, size["events"])
-                    periodic = await scraper.ask("finish")
-                    result.ingest.setdefault("quiet", []).append(quiet)
-                    result.ingest.setdefault("scraped", []).append(scraped)
-                    result.ingest.setdefault("scrapes", []).append(float(len(periodic)))
-                    print(
-                        f"  {size['name']} ingest: {quiet:,.0f}/s quiet, {scraped:,.0f}/s "
-                        f"with {len(periodic)} scrapes",
-                        flush=True,
-                    )
+                result.default_mode = cluster.effective_mode()
+                for mode in ("summary", "objects"):
+                    if result.scrape[mode]["seconds"] > 1.0:
+                        continue  # a scrape outlasts the interval: Prometheus would time out
+                    cluster.mode = mode
+                    runs_of = result.ingest.setdefault(mode, {})
+                    for _ in range(INGEST_ROUNDS):
+                        quiet = await _ingest(server, agent, commits, size["events"])
+                        await scraper.ask("start")
+                        scraped = await _ingest(server, agent, commits, size["events"])
+                        periodic = await scraper.ask("finish")
+                        runs_of.setdefault("quiet", []).append(quiet)
+                        runs_of.setdefault("scraped", []).append(scraped)
+                        runs_of.setdefault("scrapes", []).append(float(len(periodic)))
+                        print(
+                            f"  {size['name']} {mode} ingest: {quiet:,.0f}/s quiet, "
+                            f"{scraped:,.0f}/s with {len(periodic)} scrapes",
+                            flush=True,
+                        )
             finally:
                 scraper.stop("stop")
             result.rss_mb = _peak_rss_mb()
@@ -415,66 +432,87 @@ async def measure(size: dict[str, Any]) -> Result:
     return result
 
 
+def _ratio(runs: dict[str, list[float]]) -> float:
+    return statistics.median(runs["scraped"]) / statistics.median(runs["quiet"])
+
+
 def table(results: list[Result]) -> str:
     lines = [
-        "| size | mode | scrape (s) | snapshot build (s) | wire (MB, gzip) | payload (MB) "
-        "| series | worst loop stall (ms) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| size | mode | first scrape (s) | scrape (s) | snapshot build (s) | wire (MB, gzip) "
+        "| payload (MB) | series | worst loop stall (ms) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         for mode, m in r.scrape.items():
+            default = " (default)" if mode == r.default_mode else ""
             lines.append(
-                f"| {r.size} ({r.pods:,} pods) | {mode} | {m['seconds']:.3f} | {m['build']:.3f} "
-                f"| {m['wire'] / 1e6:.2f} | {m['bytes'] / 1e6:.1f} | {m['series']:,.0f} "
-                f"| {m['lag'] * 1000:.0f} |"
+                f"| {r.size} ({r.pods:,} pods) | {mode}{default} | {m['cold']:.3f} "
+                f"| {m['seconds']:.3f} | {m['build']:.3f} | {m['wire'] / 1e6:.2f} "
+                f"| {m['bytes'] / 1e6:.1f} | {m['series']:,.0f} | {m['lag'] * 1000:.0f} |"
             )
     lines += ["", "| size | renderer, objects mode | seconds | ratio |", "|---|---|---|---|"]
     for r in results:
         if r.baseline is None:
             continue
         ours, theirs = r.baseline["ours"], r.baseline["prometheus_client"]
-        lines.append(f"| {r.size} | ours (snapshot + pieces) | {ours:.3f} | 1.0 |")
+        lines.append(f"| {r.size} | ours: read + render, nothing cached | {ours:.3f} | 1.0 |")
         lines.append(
-            f"| {r.size} | prometheus_client generate_latest (same samples, render only) "
+            f"| {r.size} | prometheus_client generate_latest, same samples, render only "
             f"| {theirs:.3f} | {theirs / ours:.1f}x slower |"
         )
     lines += [
         "",
-        "| size | ingest, no scrapes (events/s) | ingest, scraped every 1 s (events/s) "
-        "| ratio | scrapes during run | peak RSS (MB) |",
+        "| size | mode | ingest, no scrapes (events/s) | ingest, scraped every 1 s (events/s) "
+        "| ratio | scrapes during runs |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
-        quiet, scraped = (
-            statistics.median(r.ingest["quiet"]),
-            statistics.median(r.ingest["scraped"]),
-        )
-        lines.append(
-            f"| {r.size} | {quiet:,.0f} | {scraped:,.0f} | {scraped / quiet:.2f} "
-            f"| {sum(r.ingest['scrapes']):.0f} | {r.rss_mb:.0f} |"
-        )
+        for mode in ("summary", "objects"):
+            runs = r.ingest.get(mode)
+            default = " (default)" if mode == r.default_mode else ""
+            if runs is None:
+                lines.append(
+                    f"| {r.size} | {mode}{default} | - | - | n/a: a scrape takes > 1 s | - |"
+                )
+                continue
+            quiet, scraped = statistics.median(runs["quiet"]), statistics.median(runs["scraped"])
+            lines.append(
+                f"| {r.size} | {mode}{default} | {quiet:,.0f} | {scraped:,.0f} "
+                f"| {scraped / quiet:.2f} | {sum(runs['scrapes']):.0f} |"
+            )
+    lines += [
+        "",
+        "peak RSS of the agent process: "
+        + ", ".join(f"{r.size} {r.rss_mb:.0f} MB" for r in results),
+    ]
     return "\n".join(lines)
 
 
 def verdicts(results: list[Result]) -> str:
     biggest = results[-1]
     summary = biggest.scrape["summary"]["seconds"]
-    ratios = [
-        statistics.median(r.ingest["scraped"]) / statistics.median(r.ingest["quiet"])
-        for r in results
-    ]
+    defaults = {
+        r.size: _ratio(r.ingest[r.default_mode]) for r in results if r.default_mode in r.ingest
+    }
+    summaries = {r.size: _ratio(r.ingest["summary"]) for r in results}
     return "\n".join(
         [
             f"summary-mode scrape at {biggest.size}: {summary * 1000:.0f} ms (target <= 200 ms): "
             f"{'PASS' if summary <= 0.2 else 'FAIL'}",
-            f"ingest while scraped / not scraped: {', '.join(f'{x:.2f}' for x in ratios)} "
-            f"(target >= 0.90): {'PASS' if min(ratios) >= 0.9 else 'FAIL'}",
+            "ingest scraped / not scraped, summary mode: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in summaries.items())
+            + f" (target >= 0.90): {'PASS' if min(summaries.values()) >= 0.9 else 'FAIL'}",
+            "ingest scraped / not scraped, default mode: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in defaults.items())
+            + f" (target >= 0.90): {'PASS' if min(defaults.values()) >= 0.9 else 'FAIL'}",
         ]
     )
 
 
 async def main(quick: bool) -> None:
     logging.basicConfig(level=logging.ERROR)
+    # Every bumped restart count is a transition; their log lines are not what is measured.
+    logging.getLogger("watcher.transitions").setLevel(logging.CRITICAL + 1)
     results = []
     for size in SIZES["quick" if quick else "full"]:
         results.append(await measure(size))

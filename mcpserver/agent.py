@@ -24,6 +24,7 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 import anyio
+from prometheus_client import Gauge
 
 from mcpserver.auth import TokenSet
 from mcpserver.config import Settings
@@ -45,6 +46,7 @@ from watcher import (
     log_transition,
 )
 from watcher import ConfigError as WatcherConfigError
+from watcher.leader import LeaderElector, LeaseTiming, subscribe_while_leading
 
 __all__ = ["DEMO_SHAPE", "Agent", "run_agent", "running_agent"]
 
@@ -85,6 +87,7 @@ class Agent:
     listener: HttpListener | None = None
     simulator: Any = None  # simulator.Simulator in --demo
     scenario: Any = None  # simulator.scenario.Scenario in --demo
+    elector: LeaderElector | None = None  # with --leader-election
     stop: Callable[[], None] = field(default=lambda: None)
 
     @property
@@ -159,6 +162,32 @@ def _read_secret(settings: Settings) -> bytes | None:
         ) from None
 
 
+def _lease_timing(settings: Settings) -> LeaseTiming:
+    if not (settings.lease_name and settings.lease_namespace and settings.identity):
+        raise ConfigError(
+            "--leader-election needs --lease-name, --lease-namespace (env POD_NAMESPACE) "
+            "and --identity (env POD_NAME)"
+        )
+    try:
+        return LeaseTiming(
+            lease_duration=settings.lease_duration,
+            renew_deadline=settings.lease_renew_deadline,
+            retry_period=settings.lease_retry_period,
+        )
+    except WatcherConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _export_leadership(metrics: AgentMetrics, elector: LeaderElector) -> None:
+    """kube_watchcache_leader{identity}: read from the elector at scrape time, never stale."""
+    Gauge(
+        "kube_watchcache_leader",
+        "1 while this replica holds the leader Lease (and fires webhooks), else 0.",
+        ["identity"],
+        registry=metrics.registry,
+    ).labels(identity=elector.identity).set_function(lambda: float(elector.is_leader))
+
+
 @contextlib.asynccontextmanager
 async def running_agent(
     settings: Settings,
@@ -182,14 +211,7 @@ async def running_agent(
         tokens if tokens is not None else TokenSet(settings.tokens, token_file=settings.token_file)
     )
     secret = _read_secret(settings)
-    if settings.leader_election:
-        log.warning(
-            "--leader-election is not implemented yet: webhooks fire on every replica "
-            "(lease %s/%s, identity %s)",
-            settings.lease_namespace,
-            settings.lease_name,
-            settings.identity,
-        )
+    timing = _lease_timing(settings) if settings.leader_election else None
     metrics = AgentMetrics()
     store_settings = store_settings or StoreSettings(history_max_age_s=settings.history_retention)
     async with contextlib.AsyncExitStack() as stack:
@@ -222,9 +244,30 @@ async def running_agent(
             queue_size=100_000,
             timeout=None,
         )
+        elector = None
+        if timing is not None:
+            elector = LeaderElector(
+                connection.api,
+                name=settings.lease_name,
+                namespace=settings.lease_namespace,
+                identity=settings.identity,
+                timing=timing,
+            )
+            _export_leadership(metrics, elector)
         if settings.webhook_url:
-            sink = await stack.enter_async_context(WebhookSink(settings.webhook_url, secret=secret))
-            registry.subscribe(sink, name=sink.name, timeout=None)
+            # Webhooks leave the process: with leader election only the Lease holder sends,
+            # and says who it is, so a receiver can tell replicas apart.
+            sink = await stack.enter_async_context(
+                WebhookSink(
+                    settings.webhook_url,
+                    secret=secret,
+                    headers={"X-Watchcache-Replica": settings.identity} if elector else None,
+                )
+            )
+            if elector is not None:
+                subscribe_while_leading(elector, registry, sink, name=sink.name, timeout=None)
+            else:
+                registry.subscribe(sink, name=sink.name, timeout=None)
         informers = Informers(
             connection,
             store.writer,
@@ -244,6 +287,7 @@ async def running_agent(
             registry=registry,
             simulator=sim,
             scenario=scenario,
+            elector=elector,
         )
         metrics.attach(
             store=store,
@@ -273,6 +317,8 @@ async def running_agent(
         tg.start_soon(informers.run)
         tg.start_soon(registry.run)
         tg.start_soon(notifier.run)
+        if elector is not None:
+            tg.start_soon(elector.run)
         if listener is not None:
             tg.start_soon(listener.serve)
             with anyio.fail_after(10):

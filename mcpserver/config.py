@@ -70,6 +70,9 @@ class Settings:
     lease_name: str = "kube-watchcache"
     lease_namespace: str = "default"
     identity: str = dataclasses.field(default_factory=socket.gethostname)
+    lease_duration: float = 15.0
+    lease_renew_deadline: float = 10.0
+    lease_retry_period: float = 2.0
     history_retention: float = 7 * 86400.0
     stale_after: float = 120.0
     reveal_env_values: bool = False
@@ -299,6 +302,26 @@ OPTIONS: tuple[Option, ...] = (
         env="POD_NAME",
         metavar="ID",
         help="this replica's identity in the Lease [hostname]",
+    ),
+    Option(
+        name="lease_duration",
+        parse=_duration,
+        metavar="DUR",
+        help="how long followers wait after the last renewal before taking over; "
+        "whole seconds [15s]",
+    ),
+    Option(
+        name="lease_renew_deadline",
+        parse=_duration,
+        metavar="DUR",
+        help="the leader steps down when it could not renew for this long; "
+        "less than the lease duration [10s]",
+    ),
+    Option(
+        name="lease_retry_period",
+        parse=_duration,
+        metavar="DUR",
+        help="how often the leader renews and followers poll the Lease; at least 1s [2s]",
     ),
     Option(
         name="history_retention",

@@ -23,9 +23,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     ProcessCollector,
-    generate_latest,
 )
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -151,10 +149,6 @@ class AgentMetrics:
         """The store's commit hook: one committed batch of `rows` objects took `seconds`."""
         self.store_batch_rows.observe(rows)
         self.store_batch_seconds.observe(seconds)
-
-    def exposition(self) -> tuple[bytes, str]:
-        """The registry alone in the text format, and its content type (no cluster gauges)."""
-        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
 
     async def response(self, *, accept: str = "", accept_encoding: str = "") -> Response:
         """The /metrics response: registry and cluster gauges, negotiated and streamed."""

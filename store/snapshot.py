@@ -210,6 +210,11 @@ class ObjectsReader:
         self._lock = threading.Lock()
         self.pods_decoded = 0  # pods read and decoded in full by the last read
 
+    def forget(self) -> None:
+        """Drop the pods kept from the last read (the next read decodes every pod)."""
+        with self._lock:
+            self._pods = {}
+
     def read(self, kinds: Collection[Kind] = tuple(Kind)) -> ObjectsSnapshot:
         """Every object of `kinds`; raises the store's errors, never a raw sqlite3 one."""
         with self._lock:

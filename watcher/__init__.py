@@ -14,11 +14,13 @@ Entry points for the composition root (mcpserver):
     registry.subscribe(WebhookSink(url, secret=s), min_severity="warning", timeout=None)
     registry.subscribe(mcp_hook)                   # async def mcp_hook(t: Transition)
     writer.subscribe(registry.publish)             # the store's committed transitions
+    writer.on_reset(informers.relist)              # the store started over: list again
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(informers.run)
         tg.start_soon(registry.run)
-        ...  # /ready: informers.synced; counters: informers.stats.snapshot()
+        ...  # /ready: informers.synced (or await informers.wait_synced())
+             # metrics: informers.stats.snapshot(), registry.stats, registry.subscriptions
     await conn.close()
 
 `writer` is anything implementing `store.model.DeltaSink` (the store's

@@ -109,6 +109,25 @@ class _RotatingToken:
         configuration.api_key["BearerToken"] = "Bearer " + self.read()
 
 
+class _KubeconfigRefresh:
+    """Refresh hook for kubeconfig credentials that expire (exec plugins, OIDC).
+
+    kubernetes-asyncio loads them once; its loader re-runs the plugin only
+    when the cached credential has expired, so asking it before each request
+    is cheap and keeps a long-running agent authenticated.
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    async def __call__(self, configuration: Any, *args: Any) -> None:
+        try:
+            await self._loader.load_and_set(configuration)
+        except (ConfigException, OSError, KeyError, ValueError, TypeError) as e:
+            # Keep the last credential; the request's 401 will say the rest.
+            log.warning("refreshing kubeconfig credentials failed: %s", e)
+
+
 def _in_cluster(
     service_account_dir: Path, environ: Mapping[str, str], verify_tls: bool
 ) -> Configuration:
@@ -185,11 +204,12 @@ async def load_connection(
             raise ConfigError(f"kubeconfig {path} does not exist")
         cfg = Configuration()
         try:
-            await load_kube_config(
+            loader = await load_kube_config(
                 config_file=path, context=context, client_configuration=cfg, persist_config=False
             )
         except (ConfigException, OSError, KeyError, ValueError, TypeError) as e:
             raise ConfigError(f"kubeconfig {path or '(default)'} unusable: {e}") from e
+        cfg.refresh_api_key_hook = _KubeconfigRefresh(loader)
         source = f"kubeconfig {path or '(default)'}" + (f" context {context}" if context else "")
     log.info("API server %s (%s)", cfg.host, source)
     return Connection(api=ApiClient(configuration=cfg), host=str(cfg.host), source=source)

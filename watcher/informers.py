@@ -83,12 +83,12 @@ class _StoreFeed:
         else:
             await self._relist_namespace(namespace, rows, rv)
 
-    async def _replace(self, rows: list[Row], rv: str, namespace: str | None = None) -> None:
+    async def _replace(self, rows: list[Row], rv: str) -> None:
         if self._links is None:
             await self._sink.replace(self.kind, rows, rv)
             return
         async with self._links.lock:
-            self._links.forget_pending(namespace)
+            self._links.forget_pending()
             resolved: list[Row] = [self._links.resolve(r) for r in rows if isinstance(r, PodRow)]
             await self._sink.replace(self.kind, resolved, rv)
 
@@ -114,20 +114,15 @@ class _StoreFeed:
     async def _relist_namespace(self, namespace: str, rows: list[Row], rv: str) -> None:
         known = self._known[namespace]
         fresh = {r.uid for r in rows}
-        row_type = type(rows[0]) if rows else None
         for row in rows:
             await self._put_one(namespace, "MODIFIED" if row.uid in known else "ADDED", row)
         for uid, name in list(known.items()):
             if uid not in fresh:
-                gone = self._tombstone(uid, namespace, name, rv, row_type)
+                gone = ROW_TYPES[self.kind](
+                    uid=uid, namespace=namespace, name=name, resource_version=rv
+                )
                 await self._put_one(namespace, "DELETED", gone)
         await self._sink.sync(self.kind, resource_version=rv, listed=True)
-
-    def _tombstone(
-        self, uid: str, namespace: str, name: str, rv: str, row_type: type[Row] | None
-    ) -> Row:
-        cls = row_type or ROW_TYPES[self.kind]
-        return cls(uid=uid, namespace=namespace, name=name, resource_version=rv)
 
     async def on_event(self, namespace: str | None, type_: EventType, row: Row) -> None:
         if namespace is None:

@@ -115,7 +115,7 @@ class Reflector(Generic[T]):
         self.synced = False
         self._need_list = True
         self._failing = False
-        self._attempt = anyio.CancelScope()
+        self._attempt: anyio.CancelScope | None = None
         self._gone_in_a_row = 0
 
     # -- the loop ---------------------------------------------------------------
@@ -123,14 +123,17 @@ class Reflector(Generic[T]):
     def request_relist(self) -> None:
         """Drop the current watch and list again (the store lost its data, say)."""
         self._need_list = True
-        self._attempt.cancel()
+        if self._attempt is not None:
+            self._attempt.cancel()
 
     async def run(self) -> None:
         while True:
             delay = 0.0
-            with anyio.CancelScope() as self._attempt:
+            with anyio.CancelScope() as attempt:
+                self._attempt = attempt
                 delay = await self._run_once()
-            if self._attempt.cancelled_caught:
+            self._attempt = None
+            if attempt.cancelled_caught:
                 self._count_restart("relist-requested")
                 continue
             if delay > 0:
@@ -326,24 +329,26 @@ class Reflector(Generic[T]):
             pairs.append(("resourceVersion", self.resource_version or ""))
             verb = "watch"
         pairs.append(("timeoutSeconds", str(s.watch_timeout(self._rng))))
+        opened = False
         try:
-            stream = self._transport.stream(
+            async with self._transport.stream(
                 self._path, self._query(*pairs), inactivity_timeout=s.inactivity_timeout
-            )
-            resp = await stream.__aenter__()
+            ) as resp:
+                opened = True
+                self._count_request(verb, "ok")
+                await self._consume(resp, initial=initial)
         except ApiError as e:
-            self._count_request(verb, str(e.status))
-            if initial and e.status in _STREAMING_REFUSED:
-                raise _StreamingRefused(str(e)) from e
+            # Failures of the request itself; an ERROR event inside the stream
+            # is the watch's answer, not the request's.
+            if not opened:
+                self._count_request(verb, str(e.status))
+                if initial and e.status in _STREAMING_REFUSED:
+                    raise _StreamingRefused(str(e)) from e
             raise
         except TransportError:
-            self._count_request(verb, "transport")
+            if not opened:
+                self._count_request(verb, "transport")
             raise
-        self._count_request(verb, "ok")
-        try:
-            await self._consume(resp, initial=initial)
-        finally:
-            await stream.__aexit__(None, None, None)
 
     async def _consume(self, resp: Any, *, initial: bool) -> None:
         started = time.monotonic()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from collections.abc import Callable
 
 __all__ = ["Backoff", "WatchSettings"]
 
@@ -83,9 +84,16 @@ class WatchSettings:
 class Backoff:
     """Exponential backoff with full jitter that forgets after a healthy period."""
 
-    def __init__(self, settings: WatchSettings, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        settings: WatchSettings,
+        *,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._settings = settings
         self._rng = rng or random.Random()
+        self._clock = clock
         self._attempt = 0
         self._last_failure: float | None = None
 
@@ -99,7 +107,7 @@ class Backoff:
     def next_delay(self) -> float:
         """The sleep before the next try; each call counts as one failure."""
         s = self._settings
-        now = time.monotonic()
+        now = self._clock()
         if self._last_failure is not None and now - self._last_failure > s.backoff_reset_after:
             self._attempt = 0
         self._last_failure = now

@@ -91,7 +91,9 @@ class ClusterCollector:
 
     `read_objects` is the function that reads the tables (run in a worker
     thread): `reader.read` by default, an attribute so tests and benchmarks
-    can wrap it.
+    can wrap it. `enabled = False` leaves the cluster families out of
+    scrapes (a standby replica, so that two replicas do not double every
+    sum); the agent's own metrics are always exported.
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class ClusterCollector:
         if objects_limit < 0:
             raise ValueError(f"objects_limit must be >= 0, got {objects_limit}")
         self.store = store
+        self.enabled = True
         self.mode: MetricsMode = mode
         self.objects_limit = objects_limit
         self.reader = ObjectsReader(store.path)
@@ -172,6 +175,10 @@ class ClusterCollector:
             objects = await anyio.to_thread.run_sync(self.read_objects)
         else:
             aggregates = take_aggregates(self.store.view)
+            if self.builds["objects"]:
+                # Objects mode is not in use now: give back what it keeps between scrapes.
+                self.reader.forget()
+                self.cache.clear()
         seconds = time.perf_counter() - started
         self.builds[mode] += 1
         if self._on_build is not None:

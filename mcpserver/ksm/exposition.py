@@ -119,7 +119,7 @@ async def metrics_response(
     openmetrics = wants_openmetrics(accept)
     gzip = accepts_gzip(accept_encoding)
     pieces: Iterable[Piece] = ()
-    if cluster is not None:
+    if cluster is not None and cluster.enabled:
         try:
             snapshot = await cluster.snapshot()
         except SnapshotFailed as e:

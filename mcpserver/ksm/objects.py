@@ -312,6 +312,10 @@ class ObjectsCache:
     """One `FragmentCache` per kind; lives as long as the collector."""
 
     def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every rendered line (memory goes back when objects mode is not in use)."""
         self.pods = FragmentCache()
         self.deployments = FragmentCache()
         self.nodes = FragmentCache()

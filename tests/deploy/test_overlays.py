@@ -118,9 +118,19 @@ def test_prometheus_operator_overlay_scrapes_metrics_on_the_service_port() -> No
         "matchNames": [service["metadata"]["namespace"]]
     }
     port_names = {port["name"] for port in service["spec"]["ports"]}
-    endpoint_fields = {"port", "path", "scheme", "interval", "scrapeTimeout", "authorization"}
+    endpoint_fields = {
+        "port",
+        "path",
+        "scheme",
+        "interval",
+        "scrapeTimeout",
+        "authorization",
+        "honorLabels",
+    }
     for endpoint in monitor["spec"]["endpoints"]:
         assert set(endpoint) <= endpoint_fields
+        # The kube-state-metrics-compatible series carry their own namespace/pod labels.
+        assert endpoint["honorLabels"] is True
         assert endpoint["port"] in port_names
         assert endpoint["path"] == "/metrics"
         assert endpoint["scheme"] == "http"

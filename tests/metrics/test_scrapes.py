@@ -143,3 +143,18 @@ async def test_a_store_that_cannot_be_read_leaves_only_the_cluster_gauges_out(
     assert samples(fams, "kube_watchcache_metrics_snapshot_failures_total")[()] == failures + 1
     assert "kube_watchcache_watch_events" in fams
     assert "kube_pod_status_phase" in await families(agent)  # the next scrape is whole again
+
+
+async def test_a_standby_replica_can_leave_the_cluster_gauges_out(agent: Agent) -> None:
+    cluster = agent.metrics.cluster
+    assert cluster is not None
+    cluster.enabled = False
+    try:
+        fams = await families(agent)
+    finally:
+        cluster.enabled = True
+    assert not any(
+        name.startswith(("kube_pod_", "kube_node_", "kube_deployment_")) for name in fams
+    )
+    assert "kube_watchcache_store_objects" in fams
+    assert "kube_node_status_condition" in await families(agent)

@@ -139,6 +139,10 @@ class NotifyingSink:
     async def changed(self) -> None:
         await self._changed.wait()
 
+    def marker(self) -> anyio.Event:
+        """The event the next hand-over sets: take it *before* an awaited check, then wait."""
+        return self._changed
+
 
 async def store_rows(reader: Any, kind: Kind) -> dict[str, Row]:
     """Every row the store holds for `kind`, through its public reader."""

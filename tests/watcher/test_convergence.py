@@ -53,8 +53,11 @@ async def converge(store: Store, sim: Simulator, sink: NotifyingSink, *, within:
     diff: list[str] = []
     try:
         with anyio.fail_after(within):
-            while diff := await store_differences(store, sim):
-                await sink.changed()
+            while True:
+                mark = sink.marker()
+                if not (diff := await store_differences(store, sim)):
+                    return
+                await mark.wait()
     except TimeoutError:
         pytest.fail(f"store did not converge within {within} s: {diff[:10]}")
 
@@ -192,11 +195,12 @@ async def test_exactly_once_transitions_across_a_forced_relist(
         async def committed(name: str, rv: str) -> None:
             with anyio.fail_after(5):
                 while True:
+                    mark = sink.marker()
                     await store.writer.flush()
                     row = await store.reader.get_pod("default", name)
                     if row is not None and row.resource_version == rv:
                         return
-                    await sink.changed()
+                    await mark.wait()
 
         async with informing(sim, sink, kinds=("pods",)) as inf:
             steps = [

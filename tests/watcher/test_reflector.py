@@ -280,3 +280,14 @@ async def test_pods_linked_to_deployments_through_replicasets(
 
 def _row(sink: MemorySink, name: str):  # type: ignore[no-untyped-def]
     return next(r for r in sink.rows[Kind.POD].values() if r.name == name)
+
+
+async def test_relist_on_request(sim: Simulator, sink: MemorySink) -> None:
+    # What the store's on_reset hook triggers after it had to start over empty.
+    populate(sim, pods=4)
+    async with informing(sim, sink, kinds=("pods",)) as inf:
+        sink.rows[Kind.POD].clear()  # the store lost everything
+        inf.relist()
+        await sink.until(lambda: converged(sim, sink))
+        assert inf.stats.relists["pods"] == 2
+        assert inf.stats.restarts[("pods", "relist-requested")] == 1

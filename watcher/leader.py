@@ -1,0 +1,310 @@
+"""Leader election over a coordination.k8s.io Lease: which replica fires webhooks.
+
+Every replica watches the cluster and computes the same transitions, so
+callbacks that stay in the process (logs, MCP notifications) fire everywhere,
+but a callback that leaves the process (a webhook) would fire once per
+replica. `LeaderElector` decides which replica may send: the one holding the
+Lease. The protocol itself is kubernetes-asyncio's `leaderelection` with its
+`LeaseLock` (get, create and replace on one Lease; never patch, list or
+delete), the port of client-go's: the holder renews every `retry_period`
+and steps down when it could not renew for `renew_deadline`; the others take
+over once they have seen no renewal for `lease_duration`. Because
+`renew_deadline < lease_duration`, a leader cut off from the API server stops
+sending before anyone else can start (clock rates assumed equal, as in
+client-go).
+
+What this module adds around the library:
+
+- it keeps competing: the library's `run()` returns when leadership is lost
+  (and raises on network errors the lock does not catch); this loops, so a
+  replica that lost the lease becomes a candidate again;
+- an `is_leader` flag with listeners (`on_change`) and awaitable changes,
+  for the metrics gauge, the webhook gate and tests;
+- log lines on every acquisition and loss;
+- cancellation: leaving the task group stops renewing and turns `is_leader`
+  off. The lease is *not* released (the library has no release), so a
+  successor waits out `lease_duration`, as after a crash.
+
+`subscribe_while_leading` is the webhook gate: the callback is subscribed to
+the registry while this replica leads and unsubscribed when it stops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from anyio import CancelScope
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.leaderelection.electionconfig import Config as ElectionConfig
+from kubernetes_asyncio.leaderelection.leaderelection import LeaderElection
+from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
+
+from watcher.callbacks import Callback, CallbackRegistry, Subscription
+from watcher.errors import ConfigError
+
+__all__ = ["LeaderElector", "LeaseTiming", "subscribe_while_leading"]
+
+log = logging.getLogger(__name__)
+
+LeadershipListener = Callable[[bool], None]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LeaseTiming:
+    """The three durations of the protocol, in seconds; client-go's defaults.
+
+    Checked here (ConfigError) rather than by the library, whose checks exit
+    the process or raise plain ValueErrors: `lease_duration` must be whole
+    seconds (it is written to `spec.leaseDurationSeconds` through `int(str(x))`),
+    and lease_duration > renew_deadline > 1.2 * retry_period >= 1.2.
+    """
+
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def __post_init__(self) -> None:
+        values = (self.lease_duration, self.renew_deadline, self.retry_period)
+        if not all(math.isfinite(v) for v in values):
+            raise ConfigError(f"lease timing must be finite numbers of seconds, got {values}")
+        if self.lease_duration != int(self.lease_duration):
+            raise ConfigError(f"lease duration must be whole seconds, got {self.lease_duration:g}s")
+        if self.retry_period < 1:
+            raise ConfigError(f"lease retry period must be at least 1s, got {self.retry_period:g}s")
+        if self.renew_deadline <= 1.2 * self.retry_period:
+            raise ConfigError(
+                f"lease renew deadline ({self.renew_deadline:g}s) must exceed 1.2 x the retry "
+                f"period ({self.retry_period:g}s)"
+            )
+        if self.lease_duration <= self.renew_deadline:
+            raise ConfigError(
+                f"lease duration ({self.lease_duration:g}s) must exceed the renew deadline "
+                f"({self.renew_deadline:g}s), so a leader steps down before others take over"
+            )
+
+    @property
+    def takeover_bound(self) -> float:
+        """Longest time from a leader's death to a successor leading.
+
+        The last renewal precedes the death by up to one retry period; a
+        candidate sees it up to one retry period later, waits lease_duration
+        from then, and notices expiry at its next poll.
+        """
+        return self.lease_duration + 2 * self.retry_period
+
+
+class LeaderElector:
+    """Competes for one Lease until cancelled; `is_leader` says whether this replica holds it.
+
+    Run `run()` in a task group for the agent's lifetime. `api` is the
+    agent's ApiClient (the watcher's connection), so the election uses the
+    same credentials and TLS settings as the informers.
+    """
+
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        name: str,
+        namespace: str,
+        identity: str,
+        timing: LeaseTiming | None = None,
+    ) -> None:
+        if not name or not namespace or not identity:
+            raise ConfigError(
+                "leader election needs a lease name, a namespace and an identity "
+                f"(got name={name!r}, namespace={namespace!r}, identity={identity!r})"
+            )
+        self.name = name
+        self.namespace = namespace
+        self.identity = identity
+        self.timing = timing or LeaseTiming()
+        self.acquisitions = 0
+        self.losses = 0
+        self.errors = 0
+        self._api = api
+        self._leading = False
+        self._listeners: list[LeadershipListener] = []
+        self._changed: anyio.Event | None = None
+        self._election: LeaderElection | None = None
+        self._round = 0  # which election run() the library's callbacks belong to
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading
+
+    @property
+    def holder(self) -> str | None:
+        """The holder this replica last saw in the Lease (itself when leading), if any."""
+        record = self._election.observed_record if self._election is not None else None
+        return None if record is None else record.holder_identity
+
+    @property
+    def lease(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def on_change(self, listener: LeadershipListener) -> None:
+        """Call `listener(leading)` on each change; it runs on the event loop: never block."""
+        self._listeners.append(listener)
+
+    async def wait_for(self, leading: bool) -> None:
+        """Return once `is_leader == leading` (at once if it already is)."""
+        while self._leading != leading:
+            if self._changed is None:
+                self._changed = anyio.Event()
+            await self._changed.wait()
+
+    async def run(self) -> None:
+        """Compete for the lease until cancelled; never raises for API or network trouble."""
+        log.info(
+            "leader election for lease %s as %s (lease %gs, renew deadline %gs, retry %gs)",
+            self.lease,
+            self.identity,
+            self.timing.lease_duration,
+            self.timing.renew_deadline,
+            self.timing.retry_period,
+        )
+        try:
+            while True:
+                self._round += 1
+                election = self._election = LeaderElection(self._config(self._round))
+                try:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._step_down_when_stale, election, tg.cancel_scope)
+                        await election.run()
+                        tg.cancel_scope.cancel()
+                except Exception as group:  # the library lets network errors through
+                    e = _first_leaf(group)
+                    self.errors += 1
+                    log.warning(
+                        "leader election for lease %s failed (%s: %s); retrying in %gs",
+                        self.lease,
+                        type(e).__name__,
+                        e,
+                        self.timing.retry_period,
+                    )
+                # Whether it returned (renewal failed) or raised, this replica no longer
+                # knows that it holds the lease: stop acting as leader before competing again.
+                self._round += 1
+                self._set(False)
+                await anyio.sleep(self.timing.retry_period)
+        finally:
+            self._round += 1
+            self._set(False)
+
+    async def _step_down_when_stale(self, election: LeaderElection, scope: CancelScope) -> None:
+        """Stop leading when the last renewal is older than the renew deadline.
+
+        The library's renew loop checks its deadline only between requests, and
+        kubernetes-asyncio sets no request timeout: a renewal stuck on a stalled
+        API server would keep this replica "leading" long after a successor took
+        over. This ends the round instead (cancelling the stuck request), and
+        also as soon as the Lease is seen naming another holder.
+        """
+        deadline_ms = self.timing.renew_deadline * 1000
+        while True:
+            await anyio.sleep(self.timing.retry_period / 4)
+            if not self._leading:
+                continue
+            record = election.observed_record
+            age_ms = time.time() * 1000 - election.observed_time_milliseconds
+            if record is not None and record.holder_identity != self.identity:
+                why = f"the lease names {record.holder_identity}"
+            elif age_ms > deadline_ms:
+                why = f"no renewal for {age_ms / 1000:.1f}s"
+            else:
+                continue
+            log.warning("%s steps down from lease %s: %s", self.identity, self.lease, why)
+            self._round += 1
+            self._set(False)
+            scope.cancel()
+            return
+
+    def _config(self, this_round: int) -> ElectionConfig:
+        lock = LeaseLock(self.name, self.namespace, self.identity, self._api)
+
+        # The library starts `onstarted_leading` as a separate asyncio task, which may
+        # first run after this round ended (cancelled right after acquiring): it must
+        # then not claim leadership, so each round's callbacks check that it is current.
+        async def started() -> None:
+            if this_round == self._round:
+                self._set(True)
+
+        async def stopped() -> None:
+            self._set(False)
+
+        return ElectionConfig(
+            lock=lock,
+            lease_duration=int(self.timing.lease_duration),
+            renew_deadline=self.timing.renew_deadline,
+            retry_period=self.timing.retry_period,
+            onstarted_leading=started,
+            onstopped_leading=stopped,
+        )
+
+    def _set(self, leading: bool) -> None:
+        if leading == self._leading:
+            return
+        self._leading = leading
+        if leading:
+            self.acquisitions += 1
+            log.info(
+                "%s is now the leader (lease %s): webhooks fire here", self.identity, self.lease
+            )
+        else:
+            self.losses += 1
+            log.warning(
+                "%s is no longer the leader (lease %s): webhooks stop here",
+                self.identity,
+                self.lease,
+            )
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
+        for listener in tuple(self._listeners):
+            try:
+                listener(leading)
+            except Exception:
+                log.exception("leadership listener %r failed", listener)
+
+
+def subscribe_while_leading(
+    elector: LeaderElector,
+    registry: CallbackRegistry,
+    callback: Callback,
+    **subscribe: Any,
+) -> Callable[[], Subscription | None]:
+    """Subscribe `callback` to `registry` only while `elector` leads.
+
+    `subscribe` holds `CallbackRegistry.subscribe`'s keyword arguments. A new
+    subscription is made on each acquisition and closed on each loss, so a
+    follower queues nothing for the sink; transitions already queued when
+    leadership ends are still handed over (they were seen while leading).
+    Returns a function giving the current subscription (None while following).
+    """
+    current: Subscription | None = None
+
+    def follow(leading: bool) -> None:
+        nonlocal current
+        if leading and current is None:
+            current = registry.subscribe(callback, **subscribe)
+        elif not leading and current is not None:
+            current.close()
+            current = None
+
+    elector.on_change(follow)
+    follow(elector.is_leader)
+    return lambda: current
+
+
+def _first_leaf(error: BaseException) -> BaseException:
+    """The first real exception inside (possibly nested) exception groups, for the log."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
