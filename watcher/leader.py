@@ -18,6 +18,10 @@ What this module adds around the library:
 - it keeps competing: the library's `run()` returns when leadership is lost
   (and raises on network errors the lock does not catch); this loops, so a
   replica that lost the lease becomes a candidate again;
+- a deadline the library lacks: kubernetes-asyncio sets no request timeout,
+  so a renewal stuck on a stalled API server would keep a replica "leading"
+  beside its successor; a watchdog steps down once the last renewal is older
+  than `renew_deadline`, or as soon as the Lease names another holder;
 - an `is_leader` flag with listeners (`on_change`) and awaitable changes,
   for the metrics gauge, the webhook gate and tests;
 - log lines on every acquisition and loss;
