@@ -41,12 +41,14 @@ from watcher import (
     CallbackRegistry,
     Connection,
     Informers,
+    LeaderElector,
+    LeaseTiming,
     WebhookSink,
     load_connection,
     log_transition,
+    subscribe_while_leading,
 )
 from watcher import ConfigError as WatcherConfigError
-from watcher.leader import LeaderElector, LeaseTiming, subscribe_while_leading
 
 __all__ = ["DEMO_SHAPE", "Agent", "run_agent", "running_agent"]
 

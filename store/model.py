@@ -230,11 +230,25 @@ class DeltaSink(Protocol):
     writer's business. `replace` is a relist: the rows are the complete set of
     one kind, objects the store holds but the list lacks are deleted (and emit
     transitions). `sync` records informer progress in order with the deltas.
+
+    A relist can also be *streamed*, so that a 150k-object list is never held
+    whole: `replace_begin(kind)`, then `put` an ADDED delta for every listed
+    row (page by page, as they arrive), then `replace_end(kind,
+    resource_version)`, at which objects of that kind not put since the begin
+    are deleted (with their `deleted` transitions) and the kind is marked
+    synced. Readers during a streamed relist may see a mix of old and new rows
+    (each row is consistent; the set is complete only after the end). A second
+    `replace_begin` before the end (a list restarted after a 410) starts the
+    count of seen objects over.
     """
 
     async def put(self, delta: Delta) -> None: ...
 
     async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None: ...
+
+    async def replace_begin(self, kind: Kind) -> None: ...
+
+    async def replace_end(self, kind: Kind, resource_version: str) -> None: ...
 
     async def sync(
         self,

@@ -23,6 +23,12 @@ Entry points for the composition root (mcpserver):
              # metrics: informers.stats.snapshot(), registry.stats, registry.subscriptions
     await conn.close()
 
+With several replicas, webhooks fire from the Lease holder only::
+
+    elector = LeaderElector(conn.api, name="kube-watchcache", namespace=ns, identity=pod)
+    subscribe_while_leading(elector, registry, WebhookSink(url))
+    tg.start_soon(elector.run)
+
 `writer` is anything implementing `store.model.DeltaSink` (the store's
 writer). `informers.run()` and `registry.run()` run until cancelled; a
 failure of the sink propagates out of `informers.run()`; API and network
@@ -50,6 +56,7 @@ from watcher.errors import (
 )
 from watcher.informers import Informers, run_informers
 from watcher.kinds import DEFAULT_KINDS, KINDS, KindSpec
+from watcher.leader import LeaderElector, LeaseTiming, subscribe_while_leading
 from watcher.settings import WatchSettings
 from watcher.stats import WatchStats
 from watcher.webhook import WebhookError, WebhookSink
@@ -66,6 +73,8 @@ __all__ = [
     "GoneError",
     "Informers",
     "KindSpec",
+    "LeaderElector",
+    "LeaseTiming",
     "MalformedEventError",
     "StalledStreamError",
     "Subscription",
@@ -81,4 +90,5 @@ __all__ = [
     "load_connection",
     "log_transition",
     "run_informers",
+    "subscribe_while_leading",
 ]
