@@ -210,6 +210,14 @@ class CountingSink:
         if self.target is not None:
             await self.target.replace(kind, rows, resource_version)
 
+    async def replace_begin(self, kind: Any) -> None:
+        if self.target is not None:
+            await self.target.replace_begin(kind)
+
+    async def replace_end(self, kind: Any, resource_version: str) -> None:
+        if self.target is not None:
+            await self.target.replace_end(kind, resource_version)
+
     async def sync(self, kind: Any, **fields: Any) -> None:
         if self.target is not None:
             await self.target.sync(kind, **fields)

@@ -103,6 +103,15 @@ class _Replace(msgspec.Struct):
     resource_version: str
 
 
+class _ReplaceBegin(msgspec.Struct):
+    kind: Kind
+
+
+class _ReplaceEnd(msgspec.Struct):
+    kind: Kind
+    resource_version: str
+
+
 class _Sync(msgspec.Struct):
     kind: Kind
     resource_version: str | None
@@ -123,7 +132,7 @@ class _Apply(msgspec.Struct):
     error: BaseException | None = None
 
 
-_Op = _Put | _Replace | _Sync | _Flush | _Apply
+_Op = _Put | _Replace | _ReplaceBegin | _ReplaceEnd | _Sync | _Flush | _Apply
 
 
 def _weight(op: _Op) -> int:
@@ -222,6 +231,8 @@ class Writer:
         self._names: dict[Kind, dict[tuple[str, str], str]] = {k: {} for k in Kind}
         self._candidates: dict[str, tuple[Candidate, ...]] = {}
         self._sync: dict[Kind, SyncState] = {k: SyncState(kind=k) for k in Kind}
+        # Streamed relists under way: the uids put since `replace_begin`, per kind.
+        self._relisting: dict[Kind, set[str]] = {}
         self._next_id = 1
         self._subscribers: list[Subscriber] = []
         self._reset_listeners: list[Callable[[], None]] = []
@@ -253,6 +264,24 @@ class Writer:
         for row in rows:
             _validate_row(kind, row)
         await self._enqueue(_Replace(kind, list(rows), resource_version))
+
+    async def replace_begin(self, kind: Kind) -> None:
+        """Start a streamed relist of `kind`: `put` every listed row, then `replace_end`.
+
+        The rows go through the queue in ordinary batches, so neither the
+        informer nor the writer ever holds the whole list. Readers meanwhile
+        see old and new rows mixed; the set is complete at `replace_end`.
+        Calling it again before the end (a restarted list) starts over.
+        """
+        await self._enqueue(_ReplaceBegin(Kind(kind)))
+
+    async def replace_end(self, kind: Kind, resource_version: str) -> None:
+        """End a streamed relist: delete what was not put since the begin; mark `kind` synced.
+
+        Without a `replace_begin` before it, nothing is deleted (there is no
+        record of what the list held); the kind is still marked synced.
+        """
+        await self._enqueue(_ReplaceEnd(Kind(kind), resource_version))
 
     async def sync(
         self,
@@ -524,9 +553,30 @@ class Writer:
         counter = 0
         for op in ops:
             if isinstance(op, _Put):
-                self._delta(op.delta, batch)
-                touched[op.delta.kind] = True
+                delta = op.delta
+                self._delta(delta, batch)
+                touched[delta.kind] = True
+                if self._relisting:
+                    seen_so_far = self._relisting.get(delta.kind)
+                    if seen_so_far is not None and delta.type != "DELETED":
+                        seen_so_far.add(delta.row.uid)
+            elif isinstance(op, _ReplaceBegin):
+                self._relisting[op.kind] = set()
+            elif isinstance(op, _ReplaceEnd):
+                streamed = self._relisting.pop(op.kind, None)
+                if streamed is not None:
+                    states = self._states[op.kind]
+                    for uid in [u for u in states if u not in streamed]:
+                        self._delete(op.kind, uid, batch)
+                        counter += 1
+                        if counter % _CHUNK == 0:
+                            await anyio.lowlevel.checkpoint()
+                self._update_sync(
+                    op.kind, batch, resource_version=op.resource_version, synced=True, listed=True
+                )
+                touched[op.kind] = True
             elif isinstance(op, _Replace):
+                self._relisting.pop(op.kind, None)  # a whole list supersedes a streamed one
                 seen: set[str] = set()
                 for row in op.rows:
                     seen.add(row.uid)
@@ -556,6 +606,9 @@ class Writer:
                 for delta in op.deltas:
                     self._delta(delta, batch)
                     touched[delta.kind] = True
+                    seen_so_far = self._relisting.get(delta.kind)
+                    if seen_so_far is not None and delta.type != "DELETED":
+                        seen_so_far.add(delta.row.uid)
                 op.result = batch.transitions[start:]
                 batch.waiters.append(op)
             else:

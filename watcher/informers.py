@@ -3,9 +3,10 @@
 `Informers` is what the composition root runs. It owns the reflectors and
 decides how what they see reaches the store:
 
-- Watched cluster-wide (the default), a kind's list is handed to the sink as
-  one `replace`, and the store deletes what the list lacks. Nothing is kept
-  here: the store is the cache.
+- Watched cluster-wide (the default), a kind's list is streamed into the
+  sink as it arrives (`replace_begin`, an ADDED put per listed object,
+  `replace_end`), and the store deletes what the list lacks. Nothing is kept
+  here, not even the list being read: the store is the cache.
 - Watched in a list of namespaces (installs limited to Roles), each namespace
   has its own list/watch. The first lists of all namespaces are joined into
   one `replace` (so objects deleted while the agent was down disappear, and
@@ -92,6 +93,29 @@ class _StoreFeed:
             resolved: list[Row] = [self._links.resolve(r) for r in rows if isinstance(r, PodRow)]
             await self._sink.replace(self.kind, resolved, rv)
 
+    # -- a streamed relist (cluster-wide scope only) --------------------------------
+
+    async def list_begin(self) -> None:
+        if self._links is not None:
+            async with self._links.lock:
+                self._links.forget_pending()
+        await self._sink.replace_begin(self.kind)
+
+    async def list_items(self, rows: list[Row]) -> None:
+        links, sink, kind = self._links, self._sink, self.kind
+        if links is None:
+            for row in rows:
+                await sink.put(Delta(kind, "ADDED", row))
+            return
+        async with links.lock:
+            for row in rows:
+                if isinstance(row, PodRow):
+                    await sink.put(Delta(kind, "ADDED", links.resolve(row)))
+
+    async def list_end(self, rv: str, objects: int) -> None:
+        await self._sink.replace_end(self.kind, rv)
+        await self._synced(rv, objects)
+
     async def _synced(self, rv: str, objects: int) -> None:
         self.objects = objects
         await self._sink.sync(self.kind, resource_version=rv, synced=True, listed=True)
@@ -158,11 +182,36 @@ class _StoreFeed:
 
 
 class _FeedHandler:
-    """The ReflectorHandler of one namespace (or all) of a stored kind."""
+    """The ReflectorHandler of one namespace (or all) of a stored kind.
+
+    It takes lists piece by piece (a `ListStreamHandler`): cluster-wide they
+    go straight into the sink; per namespace they are gathered here, because
+    the first lists of all namespaces are joined into one replace.
+    """
 
     def __init__(self, feed: _StoreFeed, namespace: str | None) -> None:
         self._feed = feed
         self._namespace = namespace
+        self._gathered: list[Row] = []
+
+    async def on_list_begin(self) -> None:
+        if self._namespace is None:
+            await self._feed.list_begin()
+        else:
+            self._gathered = []
+
+    async def on_list_items(self, items: list[Row]) -> None:
+        if self._namespace is None:
+            await self._feed.list_items(items)
+        else:
+            self._gathered.extend(items)
+
+    async def on_list_end(self, resource_version: str, count: int) -> None:
+        if self._namespace is None:
+            await self._feed.list_end(resource_version, count)
+        else:
+            rows, self._gathered = self._gathered, []
+            await self._feed.on_list(self._namespace, rows, resource_version)
 
     async def on_list(self, items: list[Row], resource_version: str) -> None:
         await self._feed.on_list(self._namespace, items, resource_version)

@@ -9,7 +9,10 @@ The loop, per (kind, namespace or all namespaces):
    paginated LIST (`limit`/`continue`). A 410 on a continue token restarts
    the list; twice in a row, the list is taken in one piece, as client-go's
    pager does. The complete set goes to `handler.on_list` (a *replace*: what
-   the set lacks was deleted while we were away).
+   the set lacks was deleted while we were away) — or, when the handler is a
+   `ListStreamHandler`, piece by piece as it arrives (`on_list_begin`, then
+   `on_list_items` per page or chunk, then `on_list_end`), so a 150k-object
+   list is never held whole. A restarted list calls `on_list_begin` again.
 2. **Watch** from the list's resourceVersion with `allowWatchBookmarks=true`
    and a random `timeoutSeconds` in the configured range. Every event and
    bookmark advances the resourceVersion, *after* the handler took the event,
@@ -31,7 +34,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import anyio
 import msgspec
@@ -53,7 +56,7 @@ from watcher.settings import Backoff, WatchSettings
 from watcher.stats import WatchStats
 from watcher.transport import ApiTransport, Query, iter_line_batches
 
-__all__ = ["Reflector", "ReflectorHandler"]
+__all__ = ["ListStreamHandler", "Reflector", "ReflectorHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,23 @@ class ReflectorHandler(Protocol[T]):
         """The last failure, for the sync state (the next bookmark or list clears it)."""
 
 
+@runtime_checkable
+class ListStreamHandler(Protocol[T]):
+    """A handler that takes a list piece by piece instead of whole (see the module docstring)."""
+
+    async def on_list_begin(self) -> None:
+        """A list starts (or starts over): what follows until `on_list_end` is the complete set."""
+
+    async def on_list_items(self, items: list[T]) -> None: ...
+
+    async def on_list_end(self, resource_version: str, count: int) -> None:
+        """The list is complete as of `resource_version`, `count` objects in all."""
+
+
+# Items handed to a ListStreamHandler at once during a streaming list (paged lists: per page).
+_STREAM_CHUNK = 500
+
+
 class _StreamingRefused(WatcherError):
     pass
 
@@ -102,6 +122,9 @@ class Reflector(Generic[T]):
         self.namespace = namespace
         self._transport = transport
         self._handler = handler
+        self._stream: ListStreamHandler[T] | None = (
+            handler if isinstance(handler, ListStreamHandler) else None
+        )
         self._settings = settings
         self._stats = stats
         self._selector = label_selector
@@ -229,6 +252,10 @@ class Reflector(Generic[T]):
         pages = 0
         next_log = started + self._settings.progress_log_interval
         resource_version = ""
+        stream = self._stream
+        count = 0
+        if stream is not None:
+            await stream.on_list_begin()
         while True:
             limit = self._settings.list_page_size if expired_in_a_row < 2 else 0
             pairs: list[tuple[str, str]] = []
@@ -246,9 +273,11 @@ class Reflector(Generic[T]):
                 log.info(
                     "%s: continue token expired after %d objects; restarting the list",
                     self._label,
-                    len(items),
+                    count,
                 )
-                items, token, pages = [], None, 0
+                items, token, pages, count = [], None, 0, 0
+                if stream is not None:
+                    await stream.on_list_begin()
                 continue
             try:
                 page = _list_decoder.decode(body)
@@ -258,6 +287,10 @@ class Reflector(Generic[T]):
             for obj in page.items:
                 items.append(self._normalize(normalize, obj))
             del page.items[:]
+            count = len(items) if stream is None else count + len(items)
+            if stream is not None and items:
+                await stream.on_list_items(items)
+                items = []
             pages += 1
             resource_version = page.metadata.resource_version
             token = page.metadata.continue_ or None
@@ -267,7 +300,7 @@ class Reflector(Generic[T]):
                 log.info(
                     "%s: listing, %d objects so far (%d pages, %.1f s)",
                     self._label,
-                    len(items),
+                    count,
                     pages,
                     now - started,
                 )
@@ -275,7 +308,10 @@ class Reflector(Generic[T]):
                 break
         if not resource_version:
             raise MalformedEventError("list without a resourceVersion")
-        await self._handler.on_list(items, resource_version)
+        if stream is not None:
+            await stream.on_list_end(resource_version, count)
+        else:
+            await self._handler.on_list(items, resource_version)
         self._stats.relists[self._kind] += 1
         self.resource_version = resource_version
         self.synced = True
@@ -283,7 +319,7 @@ class Reflector(Generic[T]):
         log.info(
             "%s: listed %d objects in %.1f s (%d pages, resourceVersion %s)",
             self._label,
-            len(items),
+            count,
             time.monotonic() - started,
             pages,
             resource_version,
@@ -354,6 +390,10 @@ class Reflector(Generic[T]):
         started = time.monotonic()
         events = 0
         items: list[T] = []
+        listed = 0  # objects of the streaming list so far
+        stream = self._stream if initial else None
+        if stream is not None:
+            await stream.on_list_begin()
         next_log = started + self._settings.progress_log_interval
         handler = self._handler
         normalize = self.spec.normalize
@@ -376,13 +416,17 @@ class Reflector(Generic[T]):
                     events += 1
                     if initial:
                         items.append(item)
+                        listed += 1
+                        if stream is not None and len(items) >= _STREAM_CHUNK:
+                            await stream.on_list_items(items)
+                            items = []
                         now = time.monotonic()
                         if now >= next_log:
                             next_log = now + self._settings.progress_log_interval
                             log.info(
                                 "%s: streaming list, %d objects so far (%.1f s)",
                                 self._label,
-                                len(items),
+                                listed,
                                 now - started,
                             )
                         continue
@@ -396,7 +440,12 @@ class Reflector(Generic[T]):
                     if initial:
                         annotations = obj.metadata.annotations or {}
                         if annotations.get(INITIAL_EVENTS_END) == "true":
-                            await handler.on_list(items, rv)
+                            if stream is not None:
+                                if items:
+                                    await stream.on_list_items(items)
+                                await stream.on_list_end(rv, listed)
+                            else:
+                                await handler.on_list(items, rv)
                             self._stats.relists[kind] += 1
                             self.resource_version = rv
                             self.synced = True
@@ -404,7 +453,7 @@ class Reflector(Generic[T]):
                             log.info(
                                 "%s: listed %d objects in %.1f s (streaming, resourceVersion %s)",
                                 self._label,
-                                len(items),
+                                listed,
                                 time.monotonic() - started,
                                 rv,
                             )
@@ -420,7 +469,7 @@ class Reflector(Generic[T]):
                     raise MalformedEventError(f"unknown watch event type {type_!r}", line=line)
         if initial:
             raise TransportError(
-                f"streaming list ended after {len(items)} objects, "
+                f"streaming list ended after {listed} objects, "
                 "before its initial-events-end bookmark"
             )
         self._count_restart("closed")

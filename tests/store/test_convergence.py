@@ -148,7 +148,9 @@ UIDS = {Kind.POD: POD_UIDS, Kind.DEPLOYMENT: DEPLOYMENT_UIDS, Kind.NODE: NODE_UI
 @st.composite
 def operations(draw: st.DrawFn) -> tuple[Any, ...]:
     kind = draw(st.sampled_from([Kind.POD, Kind.POD, Kind.POD, Kind.DEPLOYMENT, Kind.NODE]))
-    what = draw(st.sampled_from(["put", "put", "put", "put", "delete", "replace", "flush"]))
+    what = draw(
+        st.sampled_from(["put", "put", "put", "put", "delete", "replace", "stream", "flush"])
+    )
     if what == "put":
         return ("put", kind, draw(st.sampled_from(["ADDED", "MODIFIED"])), draw(ROWS[kind]))
     if what == "delete":
@@ -157,6 +159,11 @@ def operations(draw: st.DrawFn) -> tuple[Any, ...]:
     if what == "replace":
         rows = draw(st.lists(ROWS[kind], max_size=4, unique_by=lambda r: str(r.uid)))
         return ("replace", kind, rows, str(draw(st.integers(1, 99))))
+    if what == "stream":
+        # A streamed relist; `restart` lists some rows, then starts over (a 410 mid-list).
+        rows = draw(st.lists(ROWS[kind], max_size=4, unique_by=lambda r: str(r.uid)))
+        aborted = draw(st.lists(ROWS[kind], max_size=2, unique_by=lambda r: str(r.uid)))
+        return ("stream", kind, rows, str(draw(st.integers(1, 99))), aborted)
     return ("flush",)
 
 
@@ -299,6 +306,18 @@ async def _run(ops: list[tuple[Any, ...]], batch_rows: int, directory: Path) -> 
             elif op[0] == "replace":
                 _, kind, rows, version = op
                 await store.writer.replace(kind, rows, version)
+                model.replace(kind, rows)
+            elif op[0] == "stream":
+                _, kind, rows, version, aborted = op
+                await store.writer.replace_begin(kind)
+                for row in aborted:  # a list that started over: these count as puts only
+                    await store.writer.put(Delta(kind, "ADDED", row))
+                    model.upsert(kind, row)
+                if aborted:
+                    await store.writer.replace_begin(kind)
+                for row in rows:
+                    await store.writer.put(Delta(kind, "ADDED", row))
+                await store.writer.replace_end(kind, version)
                 model.replace(kind, rows)
             else:
                 await store.writer.flush()

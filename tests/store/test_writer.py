@@ -148,6 +148,30 @@ async def test_relist_deletes_what_is_missing_in_one_transaction(tmp_path: Path)
         assert store.reader.sync_states()[Kind.POD].resource_version == "20"
 
 
+async def test_streamed_relist_deletes_what_was_not_put_since_the_begin(tmp_path: Path) -> None:
+    settings = StoreSettings(batch_rows=2, batch_interval_s=0.002)
+    async with open_store(tmp_path / "s.db", settings=settings) as store:
+        await store.writer.replace(Kind.POD, [pod("a"), pod("b"), pod("c")], "10")
+        await store.writer.flush()
+        heard: list[tuple[str, str]] = []
+        store.writer.subscribe(lambda ts: heard.extend((t.name, t.field) for t in ts))
+        await store.writer.replace_begin(Kind.POD)
+        await store.writer.put(Delta(Kind.POD, "ADDED", pod("a")))  # a list that restarts
+        await store.writer.replace_begin(Kind.POD)
+        await store.writer.put(Delta(Kind.POD, "ADDED", pod("b")))
+        await store.writer.put(Delta(Kind.POD, "ADDED", pod("d", phase="Unknown", ready=False)))
+        await store.writer.flush()
+        # Mid-relist, readers see old and new rows mixed, and nothing is deleted yet.
+        assert [p.name for p in (await store.reader.list_pods()).items] == ["a", "b", "c", "d"]
+        assert heard == [("d", "phase")]
+        await store.writer.replace_end(Kind.POD, "20")
+        await store.writer.flush()
+        assert heard == [("d", "phase"), ("a", "deleted"), ("c", "deleted")]
+        assert [p.name for p in (await store.reader.list_pods()).items] == ["b", "d"]
+        state = store.reader.sync_states()[Kind.POD]
+        assert (state.resource_version, state.synced, state.objects) == ("20", True, 2)
+
+
 async def test_retention_by_age_and_by_count(tmp_path: Path) -> None:
     settings = StoreSettings(history_max_rows=5, history_max_age_s=3600, retention_interval_s=3600)
     async with open_store(tmp_path / "s.db", settings=settings) as store:

@@ -45,6 +45,8 @@ class MemorySink:
         self.deltas: list[Delta] = []
         self.replaces: list[tuple[Kind, int, str]] = []
         self.syncs: list[tuple[Kind, dict[str, Any]]] = []
+        self._relisting: dict[Kind, set[str]] = {}
+        self.streamed: dict[Kind, int] = dict.fromkeys(Kind, 0)  # rows put inside a relist
         self._changed = anyio.Event()
 
     def _touch(self) -> None:
@@ -52,7 +54,12 @@ class MemorySink:
         self._changed = anyio.Event()
 
     async def put(self, delta: Delta) -> None:
-        self.deltas.append(delta)
+        seen = self._relisting.get(delta.kind)
+        if seen is None:
+            self.deltas.append(delta)  # watch events only: listed rows count as a replace
+        elif delta.type != "DELETED":
+            seen.add(delta.row.uid)
+            self.streamed[delta.kind] += 1
         table = self.rows[delta.kind]
         if delta.type == "DELETED":
             table.pop(delta.row.uid, None)
@@ -63,6 +70,15 @@ class MemorySink:
     async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None:
         self.replaces.append((kind, len(rows), resource_version))
         self.rows[kind] = {r.uid: r for r in rows}
+        self._touch()
+
+    async def replace_begin(self, kind: Kind) -> None:
+        self._relisting[kind] = set()
+
+    async def replace_end(self, kind: Kind, resource_version: str) -> None:
+        seen = self._relisting.pop(kind, set())
+        self.rows[kind] = {u: r for u, r in self.rows[kind].items() if u in seen}
+        self.replaces.append((kind, len(seen), resource_version))
         self._touch()
 
     async def sync(self, kind: Kind, **fields: Any) -> None:
@@ -130,6 +146,13 @@ class NotifyingSink:
 
     async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None:
         await self.writer.replace(kind, rows, resource_version)
+        self._touch()
+
+    async def replace_begin(self, kind: Kind) -> None:
+        await self.writer.replace_begin(kind)
+
+    async def replace_end(self, kind: Kind, resource_version: str) -> None:
+        await self.writer.replace_end(kind, resource_version)
         self._touch()
 
     async def sync(self, kind: Kind, **fields: Any) -> None:

@@ -50,6 +50,7 @@ async def test_streaming_list_then_watch(sim: Simulator, sink: MemorySink) -> No
         await sink.until(lambda: converged(sim, sink, (Kind.POD, Kind.NODE)))
         assert sink.rows[Kind.POD][_uid(sim, "p1")].status == "CrashLoopBackOff"
     assert [k for k, _, _ in sink.replaces].count(Kind.POD) == 1
+    assert sink.streamed[Kind.POD] == 10  # the streaming list went in as puts, not a list
     synced = [f for k, f in sink.syncs if k == Kind.POD and f.get("synced")]
     assert synced[0]["listed"] is True
 
@@ -66,6 +67,9 @@ async def test_paged_list_uses_limit_and_continue(sim: Simulator, sink: MemorySi
         assert converged(sim, sink)
         assert inf.stats.requests[("pods", "list", "ok")] == 4  # 3 + 3 + 3 + 1
         assert sim.requests.count(verb="list", resource="pods") == 4
+    # Streamed into the sink page by page, never handed over as one list.
+    assert sink.streamed[Kind.POD] == 10
+    assert [(k, n) for k, n, _ in sink.replaces if k == Kind.POD] == [(Kind.POD, 10)]
 
 
 async def test_streaming_refused_falls_back_to_pages(sink: MemorySink) -> None:
