@@ -24,10 +24,11 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
 )
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
+
     from mcpserver.ksm import ClusterCollector, MetricsMode, TransitionCounts
     from store import Store
     from watcher import CallbackRegistry, Informers
@@ -41,7 +42,7 @@ _SNAPSHOT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 
 
 class AgentMetrics:
-    """The metric families the MCP server updates, on one registry."""
+    """The agent's metric families on one registry; `attach()` adds the scrape-time ones."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()

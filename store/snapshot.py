@@ -134,7 +134,7 @@ _POD_SQL = (
 )
 _POD_VERSIONS_SQL = "SELECT uid, resource_version FROM pods"
 # Above this share of changed pods one full scan beats lookups by uid.
-_FULL_SCAN_SHARE = 0.25
+_FULL_SCAN_SHARE = 0.75
 _LOOKUP_CHUNK = 500
 # One JSON parse of the stored object for the three fields rows do not keep.
 _POD_EXTRAS = (

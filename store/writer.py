@@ -84,6 +84,40 @@ _UPSERT_SYNC = (
     "objects=excluded.objects, error=excluded.error"
 )
 _new_tuple = tuple.__new__
+
+
+# The columns some index covers (store.schema). An update that changes none of
+# them — most watch events: a restart count, a condition time, the
+# resourceVersion — is written with a plain UPDATE that leaves them out, so
+# SQLite touches no index at all, instead of the upsert, which probes the
+# unique indexes and rewrites every index entry of the row.
+_INDEXED: dict[Kind, frozenset[str]] = {
+    Kind.POD: frozenset(
+        {"uid", "namespace", "name", "status", "problem", "node", "deployment", "phase"}
+    ),
+    Kind.DEPLOYMENT: frozenset({"uid", "namespace", "name", "status", "problem"}),
+    Kind.NODE: frozenset({"uid", "namespace", "name", "status", "problem"}),
+}
+
+
+def _narrow_update_sql(kind: Kind) -> str:
+    """UPDATE of the unindexed columns, bound to the same parameters as the upsert.
+
+    Numbered parameters let it take the upsert's tuple as it is. The `problem`
+    term of the WHERE clause is true whenever this statement is used (it is
+    used only when `problem` did not change); it is there so the statement
+    names the last parameter, which fixes the parameter count.
+    """
+    spec = TABLES[kind]
+    names = spec.names
+    sets = ", ".join(f"{n} = ?{i + 1}" for i, n in enumerate(names) if n not in _INDEXED[kind])
+    return (
+        f"UPDATE {spec.table} SET {sets} "
+        f"WHERE uid = ?{names.index('uid') + 1} AND problem = ?{names.index('problem') + 1}"
+    )
+
+
+_NARROW_UPDATE: dict[Kind, str] = {k: _narrow_update_sql(k) for k in Kind}
 _EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
 _INT64 = (-(2**63), 2**63 - 1)
 # Rows prepared between two turns of the event loop, so a 150k relist never freezes it.
@@ -172,6 +206,23 @@ class _Batch:
             self.runs[-1][1].append(params)
         else:
             self.runs.append((sql, [params]))
+
+
+def _same_keys(old: State, new: State) -> bool:
+    """Whether every indexed column (see `_INDEXED`) keeps its value from `old` to `new`."""
+    if (
+        old.name != new.name
+        or old.namespace != new.namespace
+        or old.status != new.status
+        or old.problem != new.problem
+    ):
+        return False
+    if isinstance(old, PodState):
+        assert isinstance(new, PodState)
+        return (
+            old.node == new.node and old.deployment == new.deployment and old.phase == new.phase
+        )
+    return True
 
 
 def _problem(candidates: tuple[Candidate, ...]) -> int:
@@ -709,7 +760,10 @@ class Writer:
             changes = changes_between(kind, old.signature, sig, row)
         state = self._state(kind, row, sig, problem)
         states[uid] = state
-        batch.emit(spec.upsert_sql, params)
+        batch.emit(
+            _NARROW_UPDATE[kind] if old is not None and _same_keys(old, state) else spec.upsert_sql,
+            params,
+        )
         if changes:
             self._record(kind, uid, state, changes, batch)
         if candidates or uid in self._candidates:
