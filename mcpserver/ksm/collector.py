@@ -63,7 +63,7 @@ class ClusterSnapshot:
     objects: ObjectsSnapshot | None
     aggregates: AggregatesSnapshot | None
     seconds: float  # time to build it
-    cache: ObjectsCache | None = None  # rendered lines kept across scrapes (objects mode)
+    cache: ObjectsCache | None = None  # rendered lines kept across scrapes
 
     def pieces(self, *, openmetrics: bool) -> Iterator[Piece]:
         """The exposition, in order, as pieces to run in a worker thread each."""
@@ -75,7 +75,11 @@ class ClusterSnapshot:
         if self.objects is not None:
             yield from objects_pieces(self.objects, openmetrics=openmetrics, cache=self.cache)
         if self.aggregates is not None:
-            yield from summary_pieces(self.aggregates, openmetrics=openmetrics)
+            yield from summary_pieces(
+                self.aggregates,
+                openmetrics=openmetrics,
+                cache=self.cache.summary_nodes if self.cache is not None else None,
+            )
 
 
 class _Build:

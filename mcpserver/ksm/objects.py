@@ -309,13 +309,18 @@ class FragmentCache:
 
 
 class ObjectsCache:
-    """One `FragmentCache` per kind; lives as long as the collector."""
+    """One `FragmentCache` per kind for objects mode, one for summary mode's nodes.
+
+    Lives as long as the collector; `clear()` gives back objects mode's
+    memory when summary mode is in use.
+    """
 
     def __init__(self) -> None:
+        self.summary_nodes = FragmentCache()
         self.clear()
 
     def clear(self) -> None:
-        """Forget every rendered line (memory goes back when objects mode is not in use)."""
+        """Forget every rendered object (not summary mode's nodes)."""
         self.pods = FragmentCache()
         self.deployments = FragmentCache()
         self.nodes = FragmentCache()

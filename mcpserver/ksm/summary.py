@@ -12,11 +12,13 @@ incrementally, so a scrape never reads the pod tables at all.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from mcpserver.ksm.families import SUMMARY
-from mcpserver.ksm.objects import Piece
+from mcpserver.ksm.objects import FragmentCache, Piece
 from mcpserver.ksm.textformat import cores, escape
 from store.snapshot import AggregatesSnapshot, TotalsCopy
+from store.view import NodeState
 
 __all__ = ["summary_pieces"]
 
@@ -82,49 +84,100 @@ def _namespaces_piece(snap: AggregatesSnapshot, *, openmetrics: bool) -> str:
     return "".join(parts)
 
 
-def _nodes_piece(snap: AggregatesSnapshot, *, openmetrics: bool) -> str:
-    """Every node family in one pass over the nodes (ordered by name)."""
+_NODE_FAMILIES = tuple(f for name, f in SUMMARY.items() if name.startswith("kube_watchcache_node_"))
+
+# What a node's lines are made of: its pod sums (phases, requests, limits) and its own state.
+_NodeInputs = tuple[Any, ...]
+
+
+def _node_inputs(node: str, t: TotalsCopy | None, state: NodeState | None) -> _NodeInputs:
+    sums = (
+        (t.phases, t.cpu_request_m, t.cpu_limit_m, t.memory_request_bytes, t.memory_limit_bytes)
+        if t is not None
+        else None
+    )
+    own = (
+        (
+            state.ready,
+            state.unschedulable,
+            state.cpu_allocatable_m,
+            state.memory_allocatable_bytes,
+            state.pods_allocatable,
+        )
+        if state is not None
+        else None
+    )
+    return (node, sums, own)
+
+
+def _node_fragments(inputs: _NodeInputs) -> tuple[str, ...]:
+    """One node's lines for each of `_NODE_FAMILIES`, in that order."""
+    node, sums, own = inputs
+    lab = f'node="{escape(node)}"'
+    pods = requests = limits = allocatable = ready = unschedulable = ""
+    if sums is not None:
+        phases, cpu_req, cpu_lim, mem_req, mem_lim = sums
+        pods = "".join(
+            f'kube_watchcache_node_pods{{{lab},phase="{escape(phase)}"}} {n}\n'
+            for phase, n in phases.items()
+        )
+        for metric, cpu, memory in (
+            ("kube_watchcache_node_resource_requests", cpu_req, mem_req),
+            ("kube_watchcache_node_resource_limits", cpu_lim, mem_lim),
+        ):
+            text = (
+                f'{metric}{{{lab},resource="cpu",unit="core"}} {cores(cpu)}\n'
+                f'{metric}{{{lab},resource="memory",unit="byte"}} {memory}\n'
+            )
+            if metric.endswith("requests"):
+                requests = text
+            else:
+                limits = text
+    if own is not None:
+        status, cordoned, cpu_alloc, mem_alloc, pods_alloc = own
+        head = f"kube_watchcache_node_allocatable{{{lab},resource="
+        allocatable = (
+            f'{head}"cpu",unit="core"}} {cores(cpu_alloc)}\n'
+            f'{head}"memory",unit="byte"}} {mem_alloc}\n'
+            f'{head}"pods",unit="integer"}} {pods_alloc}\n'
+        )
+        ready = f'kube_watchcache_node_ready{{{lab},status="{escape(status.lower())}"}} 1\n'
+        unschedulable = f"kube_watchcache_node_unschedulable{{{lab}}} {int(cordoned)}\n"
+    by_family = {
+        "kube_watchcache_node_pods": pods,
+        "kube_watchcache_node_resource_requests": requests,
+        "kube_watchcache_node_resource_limits": limits,
+        "kube_watchcache_node_allocatable": allocatable,
+        "kube_watchcache_node_ready": ready,
+        "kube_watchcache_node_unschedulable": unschedulable,
+    }
+    return tuple(by_family[f.name] for f in _NODE_FAMILIES)
+
+
+def _nodes_piece(snap: AggregatesSnapshot, *, openmetrics: bool, cache: FragmentCache) -> str:
+    """Every node family, ordered by node name; only nodes whose numbers changed are rendered."""
     totals = {t.key: t for t in snap.nodes_totals}
     states = {s.name: s for s in snap.nodes}
-    out: dict[str, list[str]] = {
-        name: [family.header(openmetrics=openmetrics)]
-        for name, family in SUMMARY.items()
-        if name.startswith("kube_watchcache_node_")
-    }
-    pods = out["kube_watchcache_node_pods"]
-    requests = out["kube_watchcache_node_resource_requests"]
-    limits = out["kube_watchcache_node_resource_limits"]
-    allocatable = out["kube_watchcache_node_allocatable"]
-    ready = out["kube_watchcache_node_ready"]
-    unschedulable = out["kube_watchcache_node_unschedulable"]
-    for node in sorted(totals.keys() | states.keys()):
-        lab = f'node="{escape(node)}"'
-        t = totals.get(node)
-        if t is not None:
-            for phase, n in t.phases.items():
-                pods.append(f'kube_watchcache_node_pods{{{lab},phase="{escape(phase)}"}} {n}\n')
-            requests.append(
-                _requests("kube_watchcache_node_resource_requests", lab, t, limits=False)
-            )
-            limits.append(_requests("kube_watchcache_node_resource_limits", lab, t, limits=True))
-        state = states.get(node)
-        if state is not None:
-            head = f"kube_watchcache_node_allocatable{{{lab},resource="
-            allocatable.append(
-                f'{head}"cpu",unit="core"}} {cores(state.cpu_allocatable_m)}\n'
-                f'{head}"memory",unit="byte"}} {state.memory_allocatable_bytes}\n'
-                f'{head}"pods",unit="integer"}} {state.pods_allocatable}\n'
-            )
-            ready.append(
-                f'kube_watchcache_node_ready{{{lab},status="{escape(state.ready.lower())}"}} 1\n'
-            )
-            unschedulable.append(
-                f"kube_watchcache_node_unschedulable{{{lab}}} {int(state.unschedulable)}\n"
-            )
-    return "".join(line for lines in out.values() for line in lines)
+    inputs = [
+        _node_inputs(node, totals.get(node), states.get(node))
+        for node in sorted(totals.keys() | states.keys())
+    ]
+    fragments = cache.render(inputs, lambda i: i[0], _node_fragments)
+    parts: list[str] = []
+    for i, family in enumerate(_NODE_FAMILIES):
+        parts.append(family.header(openmetrics=openmetrics))
+        parts.append("".join(f[i] for f in fragments))
+    return "".join(parts)
 
 
-def summary_pieces(snap: AggregatesSnapshot, *, openmetrics: bool) -> Iterator[Piece]:
-    """The summary families of `snap`, as two pieces to run in a worker thread each."""
+def summary_pieces(
+    snap: AggregatesSnapshot, *, openmetrics: bool, cache: FragmentCache | None = None
+) -> Iterator[Piece]:
+    """The summary families of `snap`, as two pieces to run in a worker thread each.
+
+    `cache` keeps each node's lines between scrapes (a node's lines change
+    only when its pod sums or its own state do).
+    """
+    nodes = cache if cache is not None else FragmentCache()
     yield lambda: _namespaces_piece(snap, openmetrics=openmetrics)
-    yield lambda: _nodes_piece(snap, openmetrics=openmetrics)
+    yield lambda: _nodes_piece(snap, openmetrics=openmetrics, cache=nodes)

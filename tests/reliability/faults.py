@@ -33,7 +33,7 @@ class Scale:
     nodes: int = 4
     deployments: int = 5
     pods_per_deployment: int = 2
-    settle_s: float = 10.0
+    settle_s: float = 20.0
 
 
 async def closed_mid_event(r: Rig, s: Scale) -> None:
@@ -104,6 +104,19 @@ async def server_errors(r: Rig, s: Scale) -> None:
     assert r.restarts("error") + r.restarts("throttled") >= 4
 
 
+async def list_errors(r: Rig, s: Scale) -> None:
+    """429, 500 and 503 on the pages of a relist (the watch-side ones are above)."""
+    await r.steps(s.steps)
+    before = r.list_counts()
+    r.sim.faults.fail_next(len(before), status=410, verb="watch")
+    r.sim.faults.fail_next(1, status=429, verb="list", retry_after=1)
+    r.sim.faults.fail_next(2, status=500, verb="list")
+    r.sim.faults.fail_next(2, status=503, verb="list", retry_after=1)
+    await r.reconnect_all()
+    await r.wait_for(lambda: r.relisted_all(before) and not r.sim.faults.armed, within=20)
+    await r.steps(s.steps)
+
+
 async def malformed_line(r: Rig, s: Scale) -> None:
     r.sim.faults.send_malformed_line(2)
     await r.steps(s.steps + 1, settle=False)
@@ -160,6 +173,7 @@ FAULTS: dict[str, Callable[[Rig, Scale], Awaitable[None]]] = {
     "410 on continue token": gone_on_continue,
     "429 + Retry-After": throttled,
     "500/503 bursts": server_errors,
+    "429/500/503 on list pages": list_errors,
     "malformed JSON line": malformed_line,
     "truncated chunk": truncated_chunk,
     "restart, compacted history": restart_compacted,
@@ -169,6 +183,7 @@ FAULTS: dict[str, Callable[[Rig, Scale], Awaitable[None]]] = {
 # A continue token exists only in a paged list of more than one page.
 RIG_OPTIONS: dict[str, dict[str, Any]] = {
     "410 on continue token": {"streaming_list": False, "pods_per_deployment_min": 6},
+    "429/500/503 on list pages": {"streaming_list": False},
 }
 
 

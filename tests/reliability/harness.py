@@ -78,7 +78,7 @@ class Rig:
     changes: ChangeLog
     baseline_id: int
     tmp: Path
-    settle: float = 10.0
+    settle: float = 20.0
 
     def restarts(self, reason: str) -> int:
         return sum(n for (_, r), n in self.informers.stats.restarts.items() if r == reason)
@@ -95,7 +95,7 @@ class Rig:
         now = self.informers.stats.relists
         return all(now[feed] > n for feed, n in before.items())
 
-    async def wait_for(self, condition: Callable[[], bool], *, within: float = 10.0) -> None:
+    async def wait_for(self, condition: Callable[[], bool], *, within: float = 20.0) -> None:
         """Await `condition`, re-checked on each store commit and at least every 20 ms.
 
         The informers report most faults only through their counters, which

@@ -7,6 +7,7 @@ churn); SQLite files are checked with sqlite3 directly, as an operator would.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
@@ -216,7 +217,10 @@ async def test_sigkill_then_restart_converges_and_rebuilds_a_lost_or_damaged_db(
         assert len(list(copies["corrupted"].parent.iterdir())) > 1
 
 
-async def test_disk_full_turns_readiness_false_and_recovers(tmp_path: Path) -> None:
+async def test_disk_full_turns_readiness_false_and_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="store")
     async with start_agent(tmp_path) as agent:
         assert agent.scenario is not None
         assert agent.url is not None
@@ -238,6 +242,9 @@ async def test_disk_full_turns_readiness_false_and_recovers(tmp_path: Path) -> N
             probe = await http.get(agent.url.removesuffix("/mcp") + "/ready")
         assert probe.status_code == 503
         assert "full" in probe.json()["reason"]
+        # And one clear log line says so (an operator reads logs, not /ready bodies).
+        said = [r.getMessage() for r in caplog.records if r.name.startswith("store")]
+        assert any("full" in m for m in said), said
         # Space comes back: the queued batches commit, readiness returns, nothing lost.
         await agent.store.writer.set_size_limit(None)
         with anyio.fail_after(20):
