@@ -21,7 +21,7 @@ client's work is measured as the agent's. Per cluster size (default 10k and
 
 Targets: summary-mode scrape <= 200 ms at 150k pods; ingest slowed <= 10%.
 
-Run: .venv/bin/python benchmarks/metrics_bench.py [--quick]
+Run: .venv/bin/python benchmarks/metrics_bench.py [--quick] [--only 150k]
 """
 
 from __future__ import annotations
@@ -542,13 +542,15 @@ def verdicts(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, only: str | None) -> None:
     logging.basicConfig(level=logging.ERROR)
     # Every bumped restart count is a transition; their log lines are not what is measured.
     logging.getLogger("watcher.transitions").setLevel(logging.CRITICAL + 1)
     results = []
-    for size in SIZES["quick" if quick else "full"]:
-        results.append(await measure(size))
+    sizes = SIZES["quick" if quick else "full"]
+    for size in sizes:
+        if only is None or size["name"] == only:
+            results.append(await measure(size))
     print()
     print(table(results))
     print()
@@ -558,5 +560,6 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small clusters, short runs")
+    parser.add_argument("--only", metavar="SIZE", help="run one size of the set (e.g. 150k)")
     args = parser.parse_args()
-    anyio.run(main, args.quick)
+    anyio.run(main, args.quick, args.only)

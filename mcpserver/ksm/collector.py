@@ -2,12 +2,15 @@
 
 A scrape first awaits `snapshot()`, then renders that snapshot's pieces in
 worker threads (see `mcpserver.ksm.exposition`). Building a snapshot is the
-expensive part — in objects mode, reading every pod of the store — so it
+expensive part — in objects mode, reading the pods of the store — so it
 never runs on the event loop (the read happens in a worker thread, on its
 own read-only connection, in one read transaction) and never runs twice at
 once: a scrape that arrives while a build is in flight waits for that build
 and renders the same snapshot. Two Prometheus replicas scraping together
-cost one read.
+cost one read. Between scrapes the collector keeps what does not change:
+the decoded pods (`store.snapshot.ObjectsReader` re-reads only those whose
+resourceVersion moved) and every object's rendered lines (`ObjectsCache`),
+so a scrape costs in proportion to the churn since the previous one.
 
 Which snapshot: `mode="objects"` reads the tables (kube-state-metrics
 families), `mode="summary"` copies the store's in-memory aggregates
