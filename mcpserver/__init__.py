@@ -12,8 +12,9 @@ Modules: `agent` (the composition root), `cli` (`kube-watchcache`), `config`
 `prompts`, `service` (the answers, read from the store), `answers` (their
 shapes), `render` (their text), `freshness`, `subscriptions` (resource-updated
 notifications), `http_app` (/mcp /health /ready /metrics), `listener`
-(uvicorn), `auth`, `hostcheck`, `ratelimit`, `audit`, `metrics`, `logs`,
-`redact`, `durations`, `errors`.
+(uvicorn), `auth`, `hostcheck`, `ratelimit`, `audit`, `metrics` (the agent's
+own metrics and /metrics negotiation), `ksm` (kube-state-metrics-compatible
+cluster gauges from store snapshots), `logs`, `redact`, `durations`, `errors`.
 
 The heavy names (the composition root pulls in the watcher and the Kubernetes
 client) are imported on first use, so `kube-watchcache --help` stays quick.
