@@ -52,6 +52,8 @@ import aiohttp  # noqa: E402
 import anyio  # noqa: E402
 import msgspec  # noqa: E402
 
+from benchmarks._simulator_process import Served, serve_simulator  # noqa: E402
+
 SIZES: dict[str, dict[str, int]] = {
     # 10k deployments x 15 pods = 150k pods.
     "full": {
@@ -88,80 +90,32 @@ LATENCY_RATE = 1000.0  # events/s
 # --- the simulator process -------------------------------------------------------------------
 
 
-def _bump(sim: Any, names: list[tuple[str, str]], count: int, start: int) -> list[tuple[str, int]]:
-    """`count` status updates, each raising one pod's restart count; (pod, new restarts)."""
-    out = []
+async def _watching(served: Served, watchers: int) -> None:
+    await served.sim.wait_for_watches(watchers, resource="pods")
+
+
+async def _bump(served: Served, count: int) -> tuple[str, str, int]:
+    """`count` pod status updates; (resource version before, after, updates made)."""
+    before = served.sim.store.resource_version
+    done = served.bump(count)
+    return str(before), str(served.sim.store.resource_version), len(done)
+
+
+async def _paced(served: Served, count: int) -> tuple[list[tuple[str, int, float]], float]:
+    """`count` updates at LATENCY_RATE; each (pod, restarts, wall time sent), and the seconds."""
+    sent: list[tuple[str, int, float]] = []
+    start = time.monotonic()
     for i in range(count):
-        ns, name = names[(start + i) % len(names)]
-        pod = sim.store.get("pods", ns, name)
-        statuses = pod["status"].get("containerStatuses") or []
-        if not statuses:
-            continue
-        statuses[0]["restartCount"] = int(statuses[0].get("restartCount", 0)) + 1
-        sim.store.update("pods", pod, subresource="status")
-        out.append((name, sum(int(c.get("restartCount", 0)) for c in statuses)))
-    return out
-
-
-async def _serve(conn: Connection, size: dict[str, int], window: int) -> None:
-    from simulator.scenario import Scenario
-    from simulator.server import Simulator
-
-    async with Simulator(bookmark_interval=30.0, window=window) as sim:
-        scenario = Scenario(
-            sim.store,
-            seed=1,
-            nodes=size["nodes"],
-            deployments=size["deployments"],
-            pods_per_deployment=size["pods_per_deployment"],
-            namespaces=size["namespaces"],
-            churn=0.0,
-            events=False,
-        )
-        started = time.perf_counter()
-        counts = scenario.populate()
-        names = [
-            (e.key[0], e.key[1])
-            for e in sim.store.entries("pods")
-            if b'"containerStatuses"' in e.raw
-        ]
-        conn.send(
-            {"url": sim.url, "counts": dict(counts), "seconds": time.perf_counter() - started}
-        )
-        cursor = 0
-        while True:
-            cmd, arg = await anyio.to_thread.run_sync(conn.recv)
-            if cmd == "stop":
-                conn.send(None)
-                return
-            if cmd == "stall":
-                sim.faults.stall_watches(resource="pods")
-                conn.send(None)
-            elif cmd == "release":
-                sim.faults.release_stalls()
-                conn.send(None)
-            elif cmd == "watching":
-                await sim.wait_for_watches(arg, resource="pods")
-                conn.send(None)
-            elif cmd == "bump":
-                before = sim.store.resource_version
-                done = _bump(sim, names, arg, cursor)
-                cursor += arg
-                conn.send((str(before), str(sim.store.resource_version), len(done)))
-            elif cmd == "paced":
-                sent: list[tuple[str, int, float]] = []
-                start = time.monotonic()
-                for i in range(arg):
-                    # Always yield: the watch streams must be written between updates.
-                    await asyncio.sleep(max(0.0, start + i / LATENCY_RATE - time.monotonic()))
-                    for name, restarts in _bump(sim, names, 1, cursor):
-                        sent.append((name, restarts, time.time()))
-                    cursor += 1
-                conn.send((sent, time.monotonic() - start))
+        # Always yield: the watch streams must be written between updates.
+        await asyncio.sleep(max(0.0, start + i / LATENCY_RATE - time.monotonic()))
+        for name, restarts in served.bump(1):
+            sent.append((name, restarts, time.time()))
+    return sent, time.monotonic() - start
 
 
 def _server_main(conn: Connection, size: dict[str, int], window: int) -> None:
-    asyncio.run(_serve(conn, size, window))
+    commands = {"watching": _watching, "bump": _bump, "paced": _paced}
+    asyncio.run(serve_simulator(conn, size=size, window=window, commands=commands))
 
 
 class Server:

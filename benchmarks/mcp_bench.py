@@ -33,14 +33,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +51,7 @@ sys.path.insert(0, str(REPO))
 
 from mcp import Client  # noqa: E402
 
+from benchmarks._agent_process import agent_process  # noqa: E402
 from simulator import ObjectStore, Simulator  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
 from simulator.virtual_clock import SimClock  # noqa: E402
@@ -337,60 +335,7 @@ async def measure_percall(
     return latencies, size
 
 
-# --- the agent under test ----------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def agent_process(kubeconfig: Path, workdir: Path) -> AsyncIterator[str]:
-    """`kube-watchcache serve` against the simulator; yields its /mcp URL once /ready is 200."""
-    log = workdir / "agent.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE_WATCHCACHE_")}
-    env["PYTHONPATH"] = str(REPO)
-    cmd = [
-        sys.executable,
-        "-m",
-        "mcpserver.cli",
-        "serve",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--port",
-        "0",
-        "--db",
-        str(workdir / "bench.db"),
-        "--log-level",
-        "warning",
-    ]
-    with log.open("w") as sink:
-        proc = subprocess.Popen(  # noqa: ASYNC220 (started once, before any timing)
-            cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=sink
-        )
-    try:
-        url = None
-        deadline = time.monotonic() + 600
-        async with httpx.AsyncClient() as http:
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the agent exited early:\n{log.read_text()[-3000:]}")
-                if url is None:
-                    for line in log.read_text().splitlines():
-                        if "MCP at " in line:
-                            url = line.split("MCP at ", 1)[1].split()[0].rstrip(";")
-                if url is not None:
-                    ready = await http.get(url.removesuffix("/mcp") + "/ready")
-                    if ready.status_code == 200:
-                        break
-                await anyio.sleep(0.25)
-            else:
-                raise RuntimeError(f"the agent was not ready in time:\n{log.read_text()[-3000:]}")
-        assert url is not None
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+# --- the cluster the agent watches ------------------------------------------------------
 
 
 def build_cluster(pods: int, seed: int = 11) -> tuple[ObjectStore, Scenario, float]:
@@ -437,7 +382,9 @@ async def run_size(pods: int, *, quick: bool, rows: list[list[str]], notes: list
         async with Simulator(store=objects, bookmark_interval=30.0) as sim:
             kubeconfig = sim.write_kubeconfig(workdir / "sim.kubeconfig")
             started = time.perf_counter()
-            async with agent_process(kubeconfig, workdir) as url:
+            async with agent_process(
+                kubeconfig=kubeconfig, workdir=workdir, db_name="bench.db", ready_seconds=600
+            ) as (url, _pid):
                 print(
                     f"   agent ready (synced) in {time.perf_counter() - started:.1f}s",
                     file=sys.stderr,

@@ -48,6 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 import anyio  # noqa: E402
 
+from benchmarks._simulator_process import Served, serve_simulator  # noqa: E402
+
 PROMETHEUS_HEADERS = {
     "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
@@ -106,63 +108,14 @@ INGEST_ROUNDS = 4  # each: one unscraped and one scraped run, back to back; medi
 # --- the simulator process -------------------------------------------------------------------
 
 
-def _bump(sim: Any, names: list[tuple[str, str]], count: int, start: int) -> int:
+async def _bump(served: Served, count: int) -> int:
     """`count` pod status updates (one container's restart count +1 each); how many were made."""
-    done = 0
-    for i in range(count):
-        ns, name = names[(start + i) % len(names)]
-        pod = sim.store.get("pods", ns, name)
-        statuses = pod["status"].get("containerStatuses") or []
-        if not statuses:
-            continue
-        statuses[0]["restartCount"] = int(statuses[0].get("restartCount", 0)) + 1
-        sim.store.update("pods", pod, subresource="status")
-        done += 1
-    return done
-
-
-async def _serve(conn: Connection, size: dict[str, Any]) -> None:
-    from simulator.scenario import Scenario
-    from simulator.server import Simulator
-
-    async with Simulator(bookmark_interval=30.0, window=size["events"] + 10_000) as sim:
-        scenario = Scenario(
-            sim.store,
-            seed=1,
-            nodes=size["nodes"],
-            deployments=size["deployments"],
-            pods_per_deployment=size["pods_per_deployment"],
-            namespaces=size["namespaces"],
-            churn=0.0,
-            events=False,
-        )
-        counts = scenario.populate()
-        names = [
-            (e.key[0], e.key[1])
-            for e in sim.store.entries("pods")
-            if b'"containerStatuses"' in e.raw
-        ]
-        conn.send({"url": sim.url, "counts": dict(counts)})
-        cursor = 0
-        while True:
-            cmd, arg = await anyio.to_thread.run_sync(conn.recv)
-            if cmd == "stop":
-                conn.send(None)
-                return
-            if cmd == "stall":
-                sim.faults.stall_watches(resource="pods")
-                conn.send(None)
-            elif cmd == "release":
-                sim.faults.release_stalls()
-                conn.send(None)
-            elif cmd == "bump":
-                done = _bump(sim, names, arg, cursor)
-                cursor += arg
-                conn.send(done)
+    return len(served.bump(count))
 
 
 def _server_main(conn: Connection, size: dict[str, Any]) -> None:
-    asyncio.run(_serve(conn, size))
+    window = size["events"] + 10_000
+    asyncio.run(serve_simulator(conn, size=size, window=window, commands={"bump": _bump}))
 
 
 # --- the scraper process ---------------------------------------------------------------------

@@ -33,12 +33,9 @@ import logging
 import math
 import multiprocessing
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +46,7 @@ import msgspec
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks._agent_process import agent_process  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
 from simulator.server import Simulator  # noqa: E402
 from tests.reliability.faults import FAULTS, Scale, run_fault  # noqa: E402
@@ -148,57 +146,6 @@ def runqueue_wait_seconds(pid: int) -> float:
         with contextlib.suppress(OSError):
             total += int((task / "schedstat").read_text().split()[1])
     return total / 1e9
-
-
-@contextlib.asynccontextmanager
-async def agent_process(kubeconfig: Path, workdir: Path) -> AsyncIterator[tuple[str, int]]:
-    """`kube-watchcache serve` against the simulator; yields (/mcp URL, pid) once ready."""
-    log = workdir / "agent.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE_WATCHCACHE_")}
-    env["PYTHONPATH"] = str(REPO)
-    cmd = [
-        sys.executable,
-        "-m",
-        "mcpserver.cli",
-        "serve",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--port",
-        "0",
-        "--db",
-        str(workdir / "soak.db"),
-        "--log-level",
-        "warning",
-    ]
-    with log.open("w") as sink:
-        proc = subprocess.Popen(  # noqa: ASYNC220 (started once, before any timing)
-            cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=sink
-        )
-    try:
-        url = None
-        async with httpx.AsyncClient() as http:
-            with anyio.fail_after(300):
-                while True:
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"the agent exited early:\n{log.read_text()[-3000:]}")
-                    if url is None:
-                        for line in log.read_text().splitlines():
-                            if "MCP at " in line:
-                                url = line.split("MCP at ", 1)[1].split()[0].rstrip(";")
-                    if url is not None:
-                        ready = await http.get(url.removesuffix("/mcp") + "/ready")
-                        if ready.status_code == 200:
-                            break
-                    await anyio.sleep(0.25)
-        assert url is not None
-        yield url, proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def call_tool(http: httpx.AsyncClient, url: str, tool: str, args: dict[str, Any]) -> bool:
@@ -321,7 +268,9 @@ async def soak(
         with tempfile.TemporaryDirectory(prefix="kwc-soak-") as tmp:
             kubeconfig = sim.write_kubeconfig(Path(tmp) / "kubeconfig")
             async with (
-                agent_process(kubeconfig, Path(tmp)) as (url, pid),
+                agent_process(
+                    kubeconfig=kubeconfig, workdir=Path(tmp), db_name="soak.db", ready_seconds=300
+                ) as (url, pid),
                 anyio.create_task_group() as tg,
             ):
                 tg.start_soon(churn)

@@ -116,9 +116,7 @@ async def _demo_cluster(shape: dict[str, float]) -> AsyncIterator[tuple[Any, Any
 
     Yields (simulator, scenario); the caller runs `scenario.run()` for the churn.
     """
-    from simulator import ObjectStore, Simulator
-    from simulator.scenario import Scenario
-    from simulator.virtual_clock import SimClock
+    from simulator import ObjectStore, Scenario, SimClock, Simulator
 
     clock = SimClock(datetime.now(UTC))
     objects = ObjectStore(clock=clock)
@@ -141,7 +139,10 @@ async def _demo_cluster(shape: dict[str, float]) -> AsyncIterator[tuple[Any, Any
             sim.url,
             shape["churn"],
         )
-        yield sim, scenario
+        try:
+            yield sim, scenario
+        finally:
+            scenario.close()
 
 
 async def _connect(settings: Settings, sim: Any) -> Connection:
