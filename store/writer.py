@@ -1178,6 +1178,7 @@ class Writer:
         self._states = {k: {} for k in Kind}
         self._names = {k: {} for k in Kind}
         self._candidates = {}
+        self._relisting = {}  # a streamed relist begun before a reset is void: its uids are gone
         self.view.clear()
         changes: list[ViewChange] = []
         problems: dict[str, tuple[Kind, tuple[Candidate, ...]]] = {}

@@ -189,9 +189,15 @@ class Reflector(Generic[T]):
                 e,
             )
             self._need_list = True
-            # An immediate relist, unless 410s come in a row (a server
-            # that cannot list at all): then the backoff applies.
-            delay = self._backoff.next_delay() if self._backoff.attempt > 1 else 0.0
+            # An immediate relist, unless 410s come in a row with no event
+            # between them (a server or proxy that answers 410 to everything):
+            # then the backoff applies and the sync state shows the error, so
+            # such a server is not sent full LISTs in a tight loop.
+            self._gone_in_a_row += 1
+            delay = 0.0
+            if self._gone_in_a_row > 1:
+                delay = self._backoff.next_delay()
+                await self._report(f"{self._gone_in_a_row} expired resourceVersions (410) in a row")
         except TooManyRequestsError as e:
             self._count_restart("throttled")
             delay = self._backoff.next_delay()
@@ -409,7 +415,8 @@ class Reflector(Generic[T]):
                     raise MalformedEventError(f"undecodable watch event ({e})", line=line) from e
                 type_ = event.type
                 counts[(kind, type_)] += 1
-                self._gone_in_a_row = 0
+                if type_ != "ERROR":
+                    self._gone_in_a_row = 0
                 obj = event.object
                 if type_ == "ADDED" or type_ == "MODIFIED" or type_ == "DELETED":
                     item = self._normalize(normalize, obj)

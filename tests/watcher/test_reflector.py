@@ -109,6 +109,24 @@ async def test_watch_410_relists_and_replaces(sim: Simulator, sink: MemorySink) 
     assert [k for k, _, _ in sink.replaces].count(Kind.POD) == 2
 
 
+async def test_410s_in_a_row_back_off_and_show_in_the_sync_state(
+    sim: Simulator, sink: MemorySink
+) -> None:
+    """A server answering 410 to every watch must not get LISTs in a tight loop."""
+    populate(sim, pods=3)
+    async with informing(sim, sink, kinds=("pods",)) as inf:
+        sim.faults.fail_next(4, status=410, verb="watch", resource="pods")
+        sim.faults.close_watches_after(1, streams=1, resource="pods")
+        set_pod_state(sim, "p0")
+        await sink.until(lambda: inf.stats.restarts[("pods", "gone")] == 4)
+        errors = [f["error"] for k, f in sink.syncs if k is Kind.POD and f.get("error")]
+        # The first 410 relists at once; the following ones back off and report.
+        assert len(errors) == 3
+        assert "410" in errors[-1]
+        set_pod_state(sim, "p1", restarts=3)
+        await sink.until(lambda: converged(sim, sink))
+
+
 async def test_stall_then_compaction_relists_with_missed_deletions(
     sim: Simulator, sink: MemorySink
 ) -> None:
