@@ -291,7 +291,8 @@ class Reflector(Generic[T]):
                 raise MalformedEventError(f"unreadable list page: {e}", line=body[:200]) from e
             normalize = self.spec.normalize
             for obj in page.items:
-                items.append(self._normalize(normalize, obj))
+                if (row := self._normalize(normalize, obj)) is not None:
+                    items.append(row)
             del page.items[:]
             count = len(items) if stream is None else count + len(items)
             if stream is not None and items:
@@ -345,15 +346,33 @@ class Reflector(Generic[T]):
         self._count_request(verb, "ok")
         return body
 
-    def _normalize(self, normalize: Any, obj: KubeObject) -> T:
+    def _normalize(self, normalize: Any, obj: KubeObject) -> T | None:
+        """The row for `obj`, or None for an object that cannot be read.
+
+        Such an object is logged, counted and left out rather than raised: the
+        server would send the same bytes again on every reconnect, so raising
+        would stall the whole kind (or, for a row the store rejects, stop the
+        agent) over one object.
+        """
+        meta = obj.metadata
         try:
             item: T = normalize(obj)
         except (ValueError, TypeError, msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise MalformedEventError(
-                f"cannot read {self.spec.resource.kind} {obj.metadata.namespace or ''}/"
-                f"{obj.metadata.name}: {e}"
-            ) from e
-        return item
+            problem = str(e)
+        else:
+            if getattr(item, "uid", "x"):
+                return item
+            problem = "no metadata.uid"
+        self._stats.skipped[self._kind] += 1
+        log.warning(
+            "%s: skipping unreadable %s %s/%s: %s",
+            self._label,
+            self.spec.resource.kind,
+            meta.namespace or "",
+            meta.name,
+            problem,
+        )
+        return None
 
     # -- WATCH --------------------------------------------------------------------
 
@@ -421,6 +440,10 @@ class Reflector(Generic[T]):
                 if type_ == "ADDED" or type_ == "MODIFIED" or type_ == "DELETED":
                     item = self._normalize(normalize, obj)
                     events += 1
+                    if item is None:
+                        if not initial and obj.metadata.resource_version:
+                            self.resource_version = obj.metadata.resource_version
+                        continue
                     if initial:
                         items.append(item)
                         listed += 1

@@ -10,6 +10,7 @@ Prometheus collector reads `snapshot()` (a copy), never the live dicts. Keys:
   list restarted), `stalled`, `malformed`, `throttled`, `error`.
 - `events[(kind, type)]`: ADDED, MODIFIED, DELETED, BOOKMARK, ERROR received.
 - `relists[kind]`: completed lists (initial and after 410).
+- `skipped[kind]`: objects that could not be read (logged and left out).
 - `link_overflow`: pods dropped from the deployment fix-up set.
 """
 
@@ -28,6 +29,7 @@ class WatchStats:
     restarts: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     events: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     relists: Counter[str] = dataclasses.field(default_factory=Counter)
+    skipped: Counter[str] = dataclasses.field(default_factory=Counter)
     link_overflow: int = 0
 
     def snapshot(self) -> dict[str, Any]:
@@ -37,6 +39,7 @@ class WatchStats:
             "restarts": dict(self.restarts),
             "events": dict(self.events),
             "relists": dict(self.relists),
+            "skipped": dict(self.skipped),
             "link_overflow": self.link_overflow,
         }
 

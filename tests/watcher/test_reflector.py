@@ -127,6 +127,28 @@ async def test_410s_in_a_row_back_off_and_show_in_the_sync_state(
         await sink.until(lambda: converged(sim, sink))
 
 
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_unreadable_object_is_skipped_not_retried_forever(
+    sim: Simulator, sink: MemorySink, streaming: bool
+) -> None:
+    """One object the decoder rejects must not stall its kind, nor stop the agent."""
+    populate(sim, pods=3)
+    bad = make_pod("bad")
+    bad["status"] = {"phase": "Running", "containerStatuses": "not a list"}
+    sim.store.create("pods", bad)
+    settings = WatchSettings(**{**FAST.__dict__, "streaming_list": streaming})
+    async with informing(sim, sink, kinds=("pods",), settings=settings) as inf:
+        assert {r.name for r in sink.rows[Kind.POD].values()} == {"p0", "p1", "p2"}
+        broken = sim.store.get("pods", "default", "p0")
+        assert broken is not None
+        broken["status"] = {"phase": "Running", "containerStatuses": 7}
+        sim.store.update("pods", broken, subresource="status")
+        set_pod_state(sim, "p1", restarts=4)
+        await sink.until(lambda: any(d.row.name == "p1" for d in sink.deltas))
+        assert inf.stats.skipped["pods"] == 2
+        assert inf.stats.restarts_of("pods") == {}
+
+
 async def test_stall_then_compaction_relists_with_missed_deletions(
     sim: Simulator, sink: MemorySink
 ) -> None:
