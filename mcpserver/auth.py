@@ -67,6 +67,13 @@ class TokenSet:
                 raise ConfigError(
                     f"cannot read token file {self._file}: {exc.strerror or exc}"
                 ) from None
+            if isinstance(exc, FileNotFoundError):
+                # Deleted (say, its Secret was): revoke, fail closed. A rotated
+                # Secret is swapped in atomically, so it never looks like this.
+                if self._file_tokens:
+                    log.warning("token file %s is gone: its tokens are revoked", self._file)
+                self._file_tokens, self._file_stamp = (), None
+                return
             log.warning(
                 "token file %s unreadable (%s); keeping the previous tokens", self._file, exc
             )

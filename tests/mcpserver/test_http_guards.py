@@ -30,6 +30,20 @@ def test_tokens_from_env_and_rotating_file(tmp_path: Path) -> None:
     assert not tokens.verify("file-token-1")
 
 
+def test_deleted_token_file_revokes_its_tokens(tmp_path: Path) -> None:
+    file = tmp_path / "tokens"
+    file.write_text("file-token\n")
+    tokens = TokenSet(["env-token"], token_file=file)
+    assert tokens.verify("file-token")
+    file.unlink()
+    tokens._checked_at = float("-inf")
+    assert not tokens.verify("file-token")
+    assert tokens.verify("env-token")
+    file.write_text("file-token-2\n")
+    tokens._checked_at = float("-inf")
+    assert tokens.verify("file-token-2")
+
+
 def test_token_file_problems_fail_at_startup(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read token file"):
         TokenSet(token_file=tmp_path / "absent")
