@@ -27,6 +27,7 @@ from kubernetes_asyncio.client import ApiClient
 
 from watcher.errors import (
     BODY_LIMIT,
+    MalformedEventError,
     StalledStreamError,
     TransportError,
     api_error_from_status,
@@ -134,7 +135,14 @@ class ApiTransport:
             resp.close()
 
 
-async def iter_line_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
+#: The longest watch line accepted. The API server caps an object at about
+#: 1.5 MB, so a line this long is a broken or hostile stream, not an event.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+async def iter_line_batches(
+    resp: aiohttp.ClientResponse, *, max_line_bytes: int = MAX_LINE_BYTES
+) -> AsyncIterator[list[bytes]]:
     """The complete, non-empty lines of a streaming body, a network chunk at a time.
 
     Batching per chunk keeps per-event overhead low (one await per chunk, not
@@ -143,6 +151,7 @@ async def iter_line_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[
     resourceVersion makes it send the event again.
     """
     parts: list[bytes] = []
+    pending = 0  # bytes held in `parts`: a line without an end must not grow forever
     content = resp.content
     try:
         while True:
@@ -151,6 +160,11 @@ async def iter_line_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[
                 return
             if b"\n" not in chunk:
                 parts.append(chunk)
+                pending += len(chunk)
+                if pending > max_line_bytes:
+                    raise MalformedEventError(
+                        f"watch line longer than {max_line_bytes} bytes", line=parts[0][:200]
+                    )
                 continue
             if parts:
                 parts.append(chunk)
@@ -158,6 +172,7 @@ async def iter_line_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[
                 parts.clear()
             lines = chunk.split(b"\n")
             tail = lines.pop()
+            pending = len(tail)
             if tail:
                 parts.append(tail)
             batch = [line for line in lines if line and not line.isspace()]
