@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO))
 from mcp import Client  # noqa: E402
 
 from benchmarks._agent_process import agent_process  # noqa: E402
+from benchmarks._mcp_wire import post_tools_call  # noqa: E402
 from simulator import ObjectStore, Simulator  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
 from simulator.virtual_clock import SimClock  # noqa: E402
@@ -240,30 +241,11 @@ async def _concurrently(clients: int, work: Callable[[int], Awaitable[list[float
     return [x for r in results for x in r]
 
 
-_MODERN_HEADERS = {
-    "Accept": "application/json, text/event-stream",
-    "Content-Type": "application/json",
-    "Mcp-Protocol-Version": "2026-07-28",
-    "Mcp-Method": "tools/call",
-}
-_META = {
-    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-    "io.modelcontextprotocol/clientInfo": {"name": "mcp-bench", "version": "1"},
-    "io.modelcontextprotocol/clientCapabilities": {},
-}
-
-
 async def call_tool_http(
     http: httpx.AsyncClient, url: str, tool: str, args: dict[str, Any]
 ) -> bytes:
     """One 2026-07-28 `tools/call` as a single POST: what any MCP client puts on the wire."""
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": args, "_meta": _META},
-    }
-    response = await http.post(url, json=body, headers={**_MODERN_HEADERS, "Mcp-Name": tool})
+    response = await post_tools_call(http, url, tool=tool, args=args, client="mcp-bench")
     response.raise_for_status()
     result = msgspec.json.decode(response.content)["result"]
     if result.get("isError"):

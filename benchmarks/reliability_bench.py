@@ -47,23 +47,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks._agent_process import agent_process  # noqa: E402
+from benchmarks._mcp_wire import post_tools_call  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
 from simulator.server import Simulator  # noqa: E402
 from tests.reliability.faults import FAULTS, Scale, run_fault  # noqa: E402
 
 Row = tuple[str, str, str, bool | None]  # figure, value, bound, pass (None: informative)
 
-_HEADERS = {
-    "Accept": "application/json, text/event-stream",
-    "Content-Type": "application/json",
-    "Mcp-Protocol-Version": "2026-07-28",
-    "Mcp-Method": "tools/call",
-}
-_META = {
-    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-    "io.modelcontextprotocol/clientInfo": {"name": "reliability-bench", "version": "1"},
-    "io.modelcontextprotocol/clientCapabilities": {},
-}
 _TOOLS: list[tuple[str, dict[str, Any]]] = [
     ("cluster_health", {"limit": 20}),
     ("list_pods", {"problems_only": True, "limit": 20}),
@@ -150,13 +140,7 @@ def runqueue_wait_seconds(pid: int) -> float:
 
 async def call_tool(http: httpx.AsyncClient, url: str, tool: str, args: dict[str, Any]) -> bool:
     """One tools/call POST; True when it answered without an error."""
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": args, "_meta": _META},
-    }
-    response = await http.post(url, json=body, headers={**_HEADERS, "Mcp-Name": tool})
+    response = await post_tools_call(http, url, tool=tool, args=args, client="reliability-bench")
     if response.status_code != 200:
         return False
     answer = msgspec.json.decode(response.content)
