@@ -1000,6 +1000,14 @@ class Writer:
                 await self._load()
             except Exception as e:
                 self._set_unhealthy(str(translate(e, self.path)))
+        # The informers have moved past these events: only a relist brings the
+        # dropped objects (and any deletion among them) back.
+        log.error(
+            "store: dropped %d changes that could not be written (%s); relisting",
+            len(batch.changes),
+            error,
+        )
+        self._notify_reset()
 
     def _send_closed_and_empty(self) -> bool:
         return self._recv.statistics().current_buffer_used == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -215,3 +216,23 @@ async def test_put_waits_when_the_queue_is_full(tmp_path: Path) -> None:
                 await store.writer.put(Delta(Kind.POD, "ADDED", r))
             await store.writer.flush()
         assert store.view.objects(Kind.POD) == 100
+
+
+async def test_a_batch_that_cannot_be_written_asks_for_a_relist(tmp_path: Path) -> None:
+    """Dropped changes are gone from the watch stream too: only a relist brings them back."""
+    path = tmp_path / "s.db"
+    async with open_store(path, settings=StoreSettings(batch_interval_s=0.01)) as store:
+        await store.writer.apply([Delta(Kind.POD, "ADDED", pod("fine"))])
+        # A row SQLite refuses for a reason no retry or sanitizing can fix.
+        with sqlite3.connect(path) as db:
+            db.execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON pods WHEN NEW.name = 'poison' "
+                "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+            )
+        relist = anyio.Event()
+        store.writer.on_reset(relist.set)
+        with pytest.raises(Exception, match="poisoned row"):
+            await store.writer.apply([Delta(Kind.POD, "ADDED", pod("poison"))])
+        with anyio.fail_after(5):
+            await relist.wait()
+        assert (await store.reader.get_pod("shop", "fine")) is not None
