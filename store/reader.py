@@ -124,6 +124,14 @@ def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else list(value)
 
 
+def _add_equals(where: list[str], params: list[Any], **columns: object) -> None:
+    """`column = ?` for each filter given; None means "no filter on that column"."""
+    for column, value in columns.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+
+
 def _check_limit(limit: int) -> int:
     if not isinstance(limit, int) or limit < 1 or limit > MAX_LIMIT:
         raise InvalidQuery(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
@@ -277,21 +285,17 @@ class Reader:
         where, params = self._filters(
             namespace=namespace, selector=selector, status=status, problems_only=problems_only
         )
-        if node is not None:
-            where.append("node = ?")
-            params.append(node)
+        _add_equals(
+            where,
+            params,
+            node=node,
+            deployment=deployment,
+            owner_kind=owner_kind,
+            owner_name=owner_name,
+        )
         if (phases := _as_list(phase)) is not None:
             where.append(f"phase IN ({','.join('?' * len(phases))})")
             params += phases
-        if deployment is not None:
-            where.append("deployment = ?")
-            params.append(deployment)
-        if owner_kind is not None:
-            where.append("owner_kind = ?")
-            params.append(owner_kind)
-        if owner_name is not None:
-            where.append("owner_name = ?")
-            params.append(owner_name)
         return await self._list(Kind.POD, where, params, namespace, limit, cursor, include_obj)
 
     async def list_deployments(
@@ -328,12 +332,12 @@ class Reader:
         where, params = self._filters(
             namespace=None, selector=selector, status=status, problems_only=problems_only
         )
-        if ready is not None:
-            where.append("ready = ?")
-            params.append(ready)
-        if unschedulable is not None:
-            where.append("unschedulable = ?")
-            params.append(int(unschedulable))
+        _add_equals(
+            where,
+            params,
+            ready=ready,
+            unschedulable=None if unschedulable is None else int(unschedulable),
+        )
         return await self._list(Kind.NODE, where, params, None, limit, cursor, include_obj)
 
     def _filters(
