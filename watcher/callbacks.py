@@ -134,14 +134,23 @@ class Subscription:
         self._idle = _Signal()
         self._last_warning = 0.0
         self._last_failure_log = -_WARN_EVERY
+        # The history id of the first transition queued here: what came before it was
+        # dispatched before this subscription existed (see `replay`).
+        self.first_offered: int | None = None
 
     @property
     def pending(self) -> int:
         return len(self._queue)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def offer(self, t: Transition) -> None:
         if self._closed:
             return
+        if self.first_offered is None and t.id is not None:
+            self.first_offered = t.id
         if len(self._queue) >= self._limit:
             self.dropped += 1
             now = time.monotonic()
@@ -153,6 +162,28 @@ class Subscription:
             return
         self._queue.append(t)
         self._wake.set()
+
+    def replay(self, transitions: Iterable[Transition]) -> int:
+        """Queue older transitions (from history) ahead of the queued live ones; returns how many.
+
+        Only those this subscription did not get live: matching its filter and
+        recorded before `first_offered`. Call it once the registry has
+        `dispatched()` everything committed before the history was read, so
+        that `first_offered` is settled for them. Not bounded by the queue
+        size: the caller bounds what it reads from history.
+        """
+        if self._closed:
+            return 0
+        first = self.first_offered
+        older = [
+            t
+            for t in transitions
+            if t.id is not None and (first is None or t.id < first) and self.filter.matches(t)
+        ]
+        self._queue.extendleft(reversed(older))
+        if older:
+            self._wake.set()
+        return len(older)
 
     def close(self) -> None:
         """Stop delivering; transitions already queued are still delivered."""
@@ -277,6 +308,41 @@ class CallbackRegistry:
         """Wait until every published transition was handed to the subscriptions' queues."""
         while self._queue:
             await self._dispatched.wait()
+
+    @property
+    def pending(self) -> int:
+        """Transitions published but not yet handed to a callback (all subscriptions)."""
+        return len(self._queue) + sum(sub.pending for sub in self._subs)
+
+    async def drain(self) -> None:
+        """Wait until every transition published so far was handed to its callbacks.
+
+        For a graceful shutdown: the store's last commit publishes transitions
+        that history already holds, and callbacks (webhooks above all) should
+        hear of them too. Needs `run()` running. Unbounded, since a callback
+        may hang: the caller bounds it (`anyio.move_on_after`) and then cancels.
+        """
+        await self.dispatched()
+        for sub in tuple(self._subs):
+            await sub.drained()
+
+    def start_soon(self, fn: Callable[[], Awaitable[None]], *, name: str) -> None:
+        """Run `fn()` in the dispatcher's task group (work that feeds subscriptions).
+
+        A failure is logged, never raised into the dispatcher; while `run()`
+        is not running, the work is not done (and that is logged too).
+        """
+
+        async def guarded() -> None:
+            try:
+                await fn()
+            except Exception:
+                log.exception("%s failed", name)
+
+        if self._tg is None:
+            log.warning("%s skipped: the callback dispatcher is not running", name)
+            return
+        self._tg.start_soon(guarded, name=name)
 
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subs:

@@ -8,11 +8,15 @@ decides how what they see reaches the store:
   `replace_end`), and the store deletes what the list lacks. Nothing is kept
   here, not even the list being read: the store is the cache.
 - Watched in a list of namespaces (installs limited to Roles), each namespace
-  has its own list/watch. The first lists of all namespaces are joined into
-  one `replace` (so objects deleted while the agent was down disappear, and
-  namespaces no longer watched are dropped); after that, a namespace's relist
-  is applied as puts plus DELETED deltas for the objects it no longer has,
-  which needs the uids of that namespace (kept here; uids only).
+  has its own list/watch, and each namespace's list is applied as it arrives
+  (puts, plus DELETED deltas for the objects it no longer has, which needs
+  the uids of that namespace: kept here, uids only). The lists are framed by
+  one streamed relist of the kind (`replace_begin` before the first,
+  `replace_end` once every namespace has listed), so objects deleted while
+  the agent was down disappear and namespaces no longer watched are dropped,
+  without holding one namespace's rows back for another. After a store
+  reset (`relist()`) the frame starts over, so the kind is synced again once
+  every namespace has relisted.
 - Pods are linked to their Deployment through ReplicaSets (see `links`):
   the ReplicaSet informer runs first and pods start once it has synced (or
   after `link_sync_wait`, with derived names fixed up later).
@@ -21,6 +25,17 @@ Readiness: a kind is synced after its first complete list (of every watched
 namespace); `synced` is True once every kind is, and `wait_synced()` waits
 for it. It stays True across later relists: a relist refreshes a cache that
 was already complete, as client-go's HasSynced does.
+
+A namespace that cannot be listed (a 403 because the Role is missing there,
+say) is retried with the reflector's backoff, forever, and never holds back
+the other namespaces: their rows are stored and served as soon as they are
+listed. But the kind is *not* synced, so not ready, while it lasts: the
+agent was asked to watch that namespace and cannot answer for it, and
+saying "ready" would make every answer about that kind silently partial.
+The kind's sync-state error names each such namespace (`/ready` shows it),
+a warning is logged when it first fails, and `namespace_status()` gives
+the per-namespace picture. Stored objects of that namespace (from an
+earlier run) are kept, not deleted on a guess, until it lists again.
 
 A failure of the sink (the store) is not the watcher's to hide: it propagates
 out of `run()` and ends the informers.
@@ -52,7 +67,19 @@ log = logging.getLogger(__name__)
 
 
 class _StoreFeed:
-    """Delivers one stored kind's reflectors into the sink."""
+    """Delivers one stored kind's reflectors into the sink.
+
+    Per namespace (namespace-list scope), a *round* is the time from a
+    `replace_begin` to its `replace_end`: it starts with the first list after
+    startup or after `restart_round()` (the store was reset), and ends once
+    every namespace has listed since it started. Each namespace's list is
+    applied as soon as it arrives, so one namespace that cannot be listed
+    (RBAC refuses it, say) holds back nobody else's rows; only the end of the
+    round, which deletes what no namespace listed and marks the kind synced,
+    waits for it. Until then the kind's sync state carries an error naming
+    the namespaces not listed, and stored objects of those namespaces are
+    left as they were rather than deleted on a guess.
+    """
 
     def __init__(
         self,
@@ -66,23 +93,47 @@ class _StoreFeed:
         self.synced = anyio.Event()
         self.objects = 0
         self._sink = sink
-        self._namespaces = namespaces
+        self._namespaces = tuple(namespaces or ())
         self._links = links
-        self._first: dict[str, tuple[list[Row], str]] = {}
-        self._joined = anyio.Event()
-        self._known: dict[str, dict[str, str]] = {ns: {} for ns in namespaces or ()}
+        self._known: dict[str, dict[str, str]] = {ns: {} for ns in self._namespaces}
+        # The round (see the class docstring): begun in the sink or not, and who listed in it.
+        self._round_due = bool(self._namespaces)
+        self._round_open = False
+        self._round_listed: set[str] = set()
+        self._errors: dict[str, str] = {}  # namespace -> its last failure, until it recovers
 
     def handler(self, namespace: str | None) -> _FeedHandler:
         return _FeedHandler(self, namespace)
+
+    def namespace_status(self) -> dict[str, str]:
+        """Per watched namespace: "listed", "listing" or the failure keeping it back."""
+        out: dict[str, str] = {}
+        for ns in self._namespaces:
+            if ns in self._errors:
+                out[ns] = self._errors[ns]
+            elif self._round_due or self._round_open:
+                out[ns] = "listed" if ns in self._round_listed else "listing"
+            else:
+                out[ns] = "listed"
+        return out
+
+    def restart_round(self) -> None:
+        """The store started over: the kind is synced again only when every namespace relisted.
+
+        Synchronous (called from `Informers.relist`, itself the store's reset hook);
+        the next namespace list opens the new round in the sink.
+        """
+        if self._namespaces:
+            self._round_due = True
+            self._round_open = False
+            self._round_listed.clear()
 
     async def on_list(self, namespace: str | None, rows: list[Row], rv: str) -> None:
         if namespace is None:
             await self._replace(rows, rv)
             await self._synced(rv, len(rows))
-        elif not self._joined.is_set():
-            await self._join_first_lists(namespace, rows, rv)
         else:
-            await self._relist_namespace(namespace, rows, rv)
+            await self._list_namespace(namespace, rows, rv)
 
     async def _replace(self, rows: list[Row], rv: str) -> None:
         if self._links is None:
@@ -121,21 +172,14 @@ class _StoreFeed:
         await self._sink.sync(self.kind, resource_version=rv, synced=True, listed=True)
         self.synced.set()
 
-    async def _join_first_lists(self, namespace: str, rows: list[Row], rv: str) -> None:
-        self._first[namespace] = (rows, rv)
-        if len(self._first) < len(self._namespaces or ()):
-            await self._joined.wait()
-            return
-        union: list[Row] = []
-        for ns, (ns_rows, _) in self._first.items():
-            union.extend(ns_rows)
-            self._known[ns] = {r.uid: r.name for r in ns_rows}
-        self._first.clear()
-        await self._replace(union, rv)
-        await self._synced(rv, len(union))
-        self._joined.set()
+    # -- per namespace --------------------------------------------------------------
 
-    async def _relist_namespace(self, namespace: str, rows: list[Row], rv: str) -> None:
+    async def _list_namespace(self, namespace: str, rows: list[Row], rv: str) -> None:
+        """Apply one namespace's complete list: puts, and DELETED for what it lost."""
+        if self._round_due:
+            # Every put from here on counts as listed for the round's final replace.
+            await self._sink.replace_begin(self.kind)
+            self._round_due, self._round_open = False, True
         known = self._known[namespace]
         fresh = {r.uid for r in rows}
         for row in rows:
@@ -146,7 +190,60 @@ class _StoreFeed:
                     uid=uid, namespace=namespace, name=name, resource_version=rv
                 )
                 await self._put_one(namespace, "DELETED", gone)
-        await self._sink.sync(self.kind, resource_version=rv, listed=True)
+        recovered = self._errors.pop(namespace, None) is not None
+        if recovered:
+            log.info("%s: namespace %s listed again", self.kind, namespace)
+        if not self._round_open:
+            await self._sink.sync(
+                self.kind, resource_version=rv, listed=True, error=self._error_text()
+            )
+            return
+        self._round_listed.add(namespace)
+        missing = [ns for ns in self._namespaces if ns not in self._round_listed]
+        if missing:
+            await self._sink.sync(
+                self.kind, resource_version=rv, listed=True, error=self._error_text()
+            )
+            return
+        # The round is complete: what no namespace listed is gone; the kind is synced.
+        await self._sink.replace_end(self.kind, rv)
+        self._round_open = False
+        self._round_listed.clear()
+        if self._errors:  # replace_end cleared the error; a namespace failing since says so
+            await self._sink.sync(self.kind, error=self._error_text())
+        self.objects = sum(len(k) for k in self._known.values())
+        self.synced.set()
+
+    def _error_text(self) -> str | None:
+        """The kind's sync-state error: every failing namespace, named (None when all is well)."""
+        if not self._errors:
+            return None
+        pending = self._round_due or self._round_open
+        parts = []
+        for ns in sorted(self._errors):
+            state = "not listed" if pending and ns not in self._round_listed else "failing"
+            parts.append(f"namespace {ns} {state}: {self._errors[ns]}")
+        return "; ".join(parts)
+
+    async def on_namespace_error(self, namespace: str, error: str) -> None:
+        first = namespace not in self._errors
+        self._errors[namespace] = error
+        pending = (self._round_due or self._round_open) and namespace not in self._round_listed
+        if first and pending:
+            served = [ns for ns in self._namespaces if ns in self._round_listed]
+            log.warning(
+                "%s: namespace %s cannot be listed (%s); retrying with backoff. The kind is "
+                "not ready until it lists; %s served meanwhile",
+                self.kind,
+                namespace,
+                error,
+                ", ".join(served) or "the other namespaces are",
+            )
+        await self._sink.sync(self.kind, error=self._error_text())
+
+    async def on_namespace_bookmark(self, namespace: str, rv: str) -> None:
+        self._errors.pop(namespace, None)
+        await self._sink.sync(self.kind, resource_version=rv, error=self._error_text())
 
     async def on_event(self, namespace: str | None, type_: EventType, row: Row) -> None:
         if namespace is None:
@@ -186,7 +283,7 @@ class _FeedHandler:
 
     It takes lists piece by piece (a `ListStreamHandler`): cluster-wide they
     go straight into the sink; per namespace they are gathered here, because
-    the first lists of all namespaces are joined into one replace.
+    what a namespace's list lacks is known only once it is complete.
     """
 
     def __init__(self, feed: _StoreFeed, namespace: str | None) -> None:
@@ -220,10 +317,16 @@ class _FeedHandler:
         await self._feed.on_event(self._namespace, type, item)
 
     async def on_bookmark(self, resource_version: str) -> None:
-        await self._feed.on_bookmark(resource_version)
+        if self._namespace is None:
+            await self._feed.on_bookmark(resource_version)
+        else:
+            await self._feed.on_namespace_bookmark(self._namespace, resource_version)
 
     async def on_error(self, error: str) -> None:
-        await self._feed.on_error(error)
+        if self._namespace is None:
+            await self._feed.on_error(error)
+        else:
+            await self._feed.on_namespace_error(self._namespace, error)
 
 
 class _LinkHandler:
@@ -236,13 +339,21 @@ class _LinkHandler:
         sink: DeltaSink,
         namespace: str | None,
         listed: set[str | None],
+        failed: set[str | None],
         scopes: int,
     ) -> None:
         self._links = links
         self._sink = sink
         self._namespace = namespace
         self._listed = listed
+        self._failed = failed
         self._scopes = scopes
+
+    def _settle(self) -> None:
+        # A namespace whose ReplicaSets cannot be listed does not keep every other
+        # namespace's pods waiting `link_sync_wait`: its pods fall back to derived names.
+        if len(self._listed | self._failed) >= self._scopes:
+            self._links.synced.set()
 
     async def _send(self, rows: Iterable[PodRow]) -> None:
         for row in rows:
@@ -252,8 +363,8 @@ class _LinkHandler:
         async with self._links.lock:
             await self._send(self._links.replace(items, namespace=self._namespace))
         self._listed.add(self._namespace)
-        if len(self._listed) >= self._scopes:
-            self._links.synced.set()
+        self._failed.discard(self._namespace)
+        self._settle()
 
     async def on_event(self, type: EventType, item: ReplicaSetLink) -> None:
         async with self._links.lock:
@@ -266,7 +377,9 @@ class _LinkHandler:
         return None
 
     async def on_error(self, error: str) -> None:
-        return None
+        if self._namespace not in self._listed:
+            self._failed.add(self._namespace)
+            self._settle()
 
 
 class Informers:
@@ -333,6 +446,14 @@ class Informers:
     def sync_status(self) -> dict[str, bool]:
         return {name: f.synced.is_set() for name, f in self.feeds.items()}
 
+    def namespace_status(self) -> dict[str, dict[str, str]]:
+        """Per namespaced kind, per watched namespace: "listed", "listing" or its failure.
+
+        Empty when watching all namespaces. The same failures are in the
+        kind's sync-state error, which is what /ready shows.
+        """
+        return {name: st for name, f in self.feeds.items() if (st := f.namespace_status())}
+
     async def wait_synced(self) -> None:
         for feed in self.feeds.values():
             await feed.synced.wait()
@@ -343,6 +464,8 @@ class Informers:
         Synchronous, so it can be given to `writer.on_reset` directly.
         """
         log.info("relisting every kind")
+        for feed in self.feeds.values():
+            feed.restart_round()
         for reflector in self.reflectors:
             reflector.request_relist()
 
@@ -379,12 +502,14 @@ class Informers:
                 spec = KINDS["replicasets"]
                 scopes = self._scopes(spec)
                 listed: set[str | None] = set()
+                failed: set[str | None] = set()
                 for ns in scopes:
                     handler = _LinkHandler(
                         links=self._links,
                         sink=self._sink,
                         namespace=ns,
                         listed=listed,
+                        failed=failed,
                         scopes=len(scopes),
                     )
                     tg.start_soon(self._reflector(spec, ns, handler, selector=False).run)

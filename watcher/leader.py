@@ -25,38 +25,76 @@ What this module adds around the library:
 - an `is_leader` flag with listeners (`on_change`) and awaitable changes,
   for the metrics gauge, the webhook gate and tests;
 - log lines on every acquisition and loss;
-- cancellation: leaving the task group stops renewing and turns `is_leader`
-  off. The lease is *not* released (the library has no release), so a
-  successor waits out `lease_duration`, as after a crash.
+- release on a graceful exit, which the library lacks: cancelling `run()`
+  while leading turns `is_leader` off first (no more webhooks from here),
+  then updates the Lease as client-go's `ReleaseOnCancel` does: no holder,
+  `leaseDurationSeconds: 1`, renew time now; only if the Lease still names
+  this replica, and through the Lease's resourceVersion, so a successor that
+  already took it is never overwritten. A standby then acquires it at its
+  next poll (within `retry_period`) instead of waiting out `lease_duration`.
+  The release is bounded (`_RELEASE_TIMEOUT`); a crashed replica releases
+  nothing, and its successor waits out the lease as before.
 
 `subscribe_while_leading` is the webhook gate: the callback is subscribed to
 the registry while this replica leads and unsubscribed when it stops.
+
+The handover gap. Between the moment the old leader stops delivering and
+the moment its successor subscribes, transitions happen that every replica
+records but no replica sends: up to `takeover_bound` after a crash, the
+shutdown drain plus one `retry_period` after a release. Given a `replay`
+(the store's history since a time), the gate closes that gap: on each
+acquisition the new leader queues, ahead of the live ones, the transitions
+its own history recorded since `handover_since` (less `replay_margin`)
+that the live subscription did not get, each once (by history id). The
+start point is the last renewal seen from the previous holder, or, after a
+release, the time the previous holder stopped ingesting (`mark_release`,
+written as the released Lease's renewTime). Replay is at-least-once:
+a transition the old leader sent just before it stopped may be sent again
+by the new one (the margin trades such duplicates for never losing one
+to clock or ingest skew between replicas); history ids are per replica, so
+a receiver that must drop those duplicates keys them on (uid, field, old,
+new) within a few seconds.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import functools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
 from anyio import CancelScope
-from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client import ApiClient, CoordinationV1Api
+from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.leaderelection.electionconfig import Config as ElectionConfig
 from kubernetes_asyncio.leaderelection.leaderelection import LeaderElection
+from kubernetes_asyncio.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 
+from store.model import Transition
 from watcher.callbacks import Callback, CallbackRegistry, Subscription
 from watcher.errors import ConfigError
 
-__all__ = ["LeaderElector", "LeaseTiming", "subscribe_while_leading"]
+__all__ = ["History", "LeaderElector", "LeaseTiming", "subscribe_while_leading"]
 
 log = logging.getLogger(__name__)
 
 LeadershipListener = Callable[[bool], None]
+# The transitions recorded at or after a unix time, oldest first (the store's history).
+History = Callable[[float], Awaitable[Sequence[Transition]]]
+
+# How long a graceful exit may spend releasing the lease (the request has no timeout of
+# its own); past it the lease is left to expire, as after a crash.
+_RELEASE_TIMEOUT = 2.0
+# Beyond the takeover bound, how long a graceful shutdown may run between the informers
+# stopping and the lease being released (flush, callback drain, release): the longest
+# handover gap a successor replays.
+_HANDOVER_SLACK = 10.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -103,6 +141,30 @@ class LeaseTiming:
         return self.lease_duration + 2 * self.retry_period
 
 
+class _ObservingLeaseLock(LeaseLock):
+    """The library's LeaseLock, remembering the last renewal it saw by another holder.
+
+    "Another holder" includes nobody: a released Lease's renewTime is when
+    its last holder stopped ingesting. That is where a successor's replay of
+    the handover gap starts.
+    """
+
+    def __init__(self, name: str, namespace: str, identity: str, api: ApiClient) -> None:
+        super().__init__(name, namespace, identity, api)
+        self.foreign_renew: float | None = None
+
+    async def get(
+        self, name: str, namespace: str
+    ) -> tuple[bool, LeaderElectionRecord] | tuple[bool, Exception] | tuple[bool, None]:
+        result = await super().get(name, namespace)
+        lease = self.lease_reference
+        if result[0] and lease is not None and lease.spec is not None:
+            spec = lease.spec
+            if spec.holder_identity != self.identity and spec.renew_time is not None:
+                self.foreign_renew = spec.renew_time.timestamp()
+        return result
+
+
 class LeaderElector:
     """Competes for one Lease until cancelled; `is_leader` says whether this replica holds it.
 
@@ -119,6 +181,7 @@ class LeaderElector:
         namespace: str,
         identity: str,
         timing: LeaseTiming | None = None,
+        release_on_exit: bool = True,
     ) -> None:
         if not name or not namespace or not identity:
             raise ConfigError(
@@ -129,6 +192,15 @@ class LeaderElector:
         self.namespace = namespace
         self.identity = identity
         self.timing = timing or LeaseTiming()
+        # Public so a test can leave the lease held, as a crashed replica does.
+        self.release_on_exit = release_on_exit
+        self.released = 0
+        self.replayed = 0  # transitions of handover gaps queued by `subscribe_while_leading`
+        # Set at each acquisition: from when the previous holder may not have delivered
+        # (unix seconds), None when there was nobody before (see the module docstring).
+        self.handover_since: float | None = None
+        self._release_mark: float | None = None
+        self._stopped_at: float | None = None
         self.acquisitions = 0
         self.losses = 0
         self.errors = 0
@@ -152,6 +224,14 @@ class LeaderElector:
     @property
     def lease(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    def mark_release(self, at: float) -> None:
+        """When this replica stopped ingesting (unix seconds), for the release to record.
+
+        Called by a graceful shutdown once the informers stopped: the released
+        Lease's renewTime then says where a successor's replay must start.
+        """
+        self._release_mark = at
 
     def on_change(self, listener: LeadershipListener) -> None:
         """Call `listener(leading)` on each change; it runs on the event loop: never block."""
@@ -199,8 +279,40 @@ class LeaderElector:
                 self._set(False)
                 await anyio.sleep(self.timing.retry_period)
         finally:
+            was_leading = self._leading
             self._round += 1
-            self._set(False)
+            self._set(False)  # stop sending before anyone else can start
+            if was_leading and self.release_on_exit:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_RELEASE_TIMEOUT):
+                    await self._release()
+
+    async def _release(self) -> None:
+        """Give the lease up if this replica still holds it (see the module docstring)."""
+        api = CoordinationV1Api(self._api)
+        try:
+            lease = await api.read_namespaced_lease(self.name, self.namespace)
+            spec = lease.spec
+            if spec is None or spec.holder_identity != self.identity:
+                holder = spec.holder_identity if spec is not None else None
+                log.info("lease %s not released: it names %s, not us", self.lease, holder)
+                return
+            now = dt.datetime.now(dt.UTC)
+            mark = self._release_mark
+            stopped = dt.datetime.fromtimestamp(mark, dt.UTC) if mark is not None else now
+            spec.holder_identity = ""
+            spec.lease_duration_seconds = 1
+            spec.acquire_time = now
+            spec.renew_time = stopped  # where the successor's replay starts
+            # The resourceVersion read above makes this a compare-and-swap: a 409 means
+            # someone else wrote the lease meanwhile, and it is theirs.
+            await api.replace_namespaced_lease(self.name, self.namespace, lease)
+        except ApiException as e:
+            log.warning("lease %s not released (%s %s)", self.lease, e.status, e.reason)
+        except Exception as e:  # network trouble: the lease expires on its own
+            log.warning("lease %s not released (%s: %s)", self.lease, type(e).__name__, e)
+        else:
+            self.released += 1
+            log.info("%s released lease %s", self.identity, self.lease)
 
     async def _step_down_when_stale(self, election: LeaderElection, scope: CancelScope) -> None:
         """Stop leading when the last renewal is older than the renew deadline.
@@ -231,13 +343,19 @@ class LeaderElector:
             return
 
     def _config(self, this_round: int) -> ElectionConfig:
-        lock = LeaseLock(self.name, self.namespace, self.identity, self._api)
+        lock = _ObservingLeaseLock(self.name, self.namespace, self.identity, self._api)
 
         # The library starts `onstarted_leading` as a separate asyncio task, which may
         # first run after this round ended (cancelled right after acquiring): it must
         # then not claim leadership, so each round's callbacks check that it is current.
         async def started() -> None:
             if this_round == self._round:
+                # Another holder before us: from its last renewal (or release mark);
+                # else ourselves, from when we stopped leading; else nobody.
+                foreign = lock.foreign_renew
+                self.handover_since = self._plausible(
+                    foreign if foreign is not None else self._stopped_at
+                )
                 self._set(True)
 
         async def stopped() -> None:
@@ -252,6 +370,19 @@ class LeaderElector:
             onstopped_leading=stopped,
         )
 
+    def _plausible(self, since: float | None) -> float | None:
+        """`since` kept within what a handover can span, from now back.
+
+        A gap is never longer than the takeover bound plus a graceful
+        shutdown's drain (`_HANDOVER_SLACK`); a renewTime outside that comes
+        from a skewed clock (kubernetes-asyncio writes local time marked as
+        UTC), and replaying hours of history, or none, would be worse.
+        """
+        if since is None:
+            return None
+        now = time.time()
+        return min(max(since, now - self.timing.takeover_bound - _HANDOVER_SLACK), now)
+
     def _set(self, leading: bool) -> None:
         if leading == self._leading:
             return
@@ -263,6 +394,7 @@ class LeaderElector:
             )
         else:
             self.losses += 1
+            self._stopped_at = time.time()
             log.warning(
                 "%s is no longer the leader (lease %s): webhooks stop here",
                 self.identity,
@@ -282,6 +414,9 @@ def subscribe_while_leading(
     elector: LeaderElector,
     registry: CallbackRegistry,
     callback: Callback,
+    *,
+    replay: History | None = None,
+    replay_margin: float = 0.5,
     **subscribe: Any,
 ) -> Callable[[], Subscription | None]:
     """Subscribe `callback` to `registry` only while `elector` leads.
@@ -290,14 +425,29 @@ def subscribe_while_leading(
     subscription is made on each acquisition and closed on each loss, so a
     follower queues nothing for the sink; transitions already queued when
     leadership ends are still handed over (they were seen while leading).
-    Returns a function giving the current subscription (None while following).
+    With `replay`, each acquisition also queues the handover gap from
+    history (see the module docstring). Returns a function giving the
+    current subscription (None while following).
     """
     current: Subscription | None = None
 
     def follow(leading: bool) -> None:
         nonlocal current
         if leading and current is None:
-            current = registry.subscribe(callback, **subscribe)
+            sub = current = registry.subscribe(callback, **subscribe)
+            since = elector.handover_since
+            if replay is not None and since is not None:
+                registry.start_soon(
+                    functools.partial(
+                        _replay_gap,
+                        elector=elector,
+                        registry=registry,
+                        sub=sub,
+                        history=replay,
+                        since=since - replay_margin,
+                    ),
+                    name=f"handover replay for {sub.name}",
+                )
         elif not leading and current is not None:
             current.close()
             current = None
@@ -305,6 +455,30 @@ def subscribe_while_leading(
     elector.on_change(follow)
     follow(elector.is_leader)
     return lambda: current
+
+
+async def _replay_gap(
+    *,
+    elector: LeaderElector,
+    registry: CallbackRegistry,
+    sub: Subscription,
+    history: History,
+    since: float,
+) -> None:
+    """Queue for `sub` what history recorded since `since` and `sub` did not get live."""
+    recorded = await history(since)
+    # Everything `recorded` holds was published before the read returned: once it is
+    # dispatched, `sub.first_offered` tells which of it the live subscription got.
+    await registry.dispatched()
+    queued = sub.replay(recorded)
+    elector.replayed += queued
+    log.info(
+        "%s: %d transitions of the handover gap (since %s) queued for %s",
+        elector.identity,
+        queued,
+        dt.datetime.fromtimestamp(since, dt.UTC).isoformat(timespec="milliseconds"),
+        sub.name,
+    )
 
 
 def _first_leaf(error: BaseException) -> BaseException:

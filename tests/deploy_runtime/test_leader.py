@@ -138,7 +138,9 @@ async def test_elector_steps_down_competes_again_and_stops_on_cancel(sim: Sim) -
 
     assert not elector.is_leader  # cancelling stops the leadership at once...
     assert current() is None
-    assert holder(sim.sim) == "me"  # ...without releasing the lease
+    assert (
+        holder(sim.sim) == ""
+    )  # ...and releases the lease (see tests/watcher/test_leader_release.py)
     assert changes == [True, False] * 4
     assert (elector.acquisitions, elector.losses) == (4, 4)
 

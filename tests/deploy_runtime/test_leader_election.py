@@ -3,17 +3,26 @@
 Both agents watch the same simulator and compute the same transitions (an
 in-process sink on each shows it), but only the replica holding the Lease
 POSTs them to the one real receiver. The leader is then stopped without
-releasing the Lease, as a killed pod would leave it: the other replica must
+releasing the Lease, as a killed pod would leave it (a graceful stop releases
+it: tests/watcher/test_leader_release.py): the other replica must
 wait for the lease to expire (never sooner), take over within the bound the
 protocol gives, and deliver what follows. Lease timings are short (4 s lease,
 3 s renew deadline, 1 s retry) so the takeover costs seconds.
+
+The successor also replays the handover gap from its history, starting a
+margin before the last renewal it saw (tests/watcher/test_handover_replay.py):
+what the dead leader sent after that point may come twice (at-least-once).
+So the leader here dies only after a renewal that follows the phase-1
+changes by more than that margin, and every delivery is then exactly once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -31,6 +40,9 @@ NAMESPACE = "shop"
 LEASE_NAMESPACE = "kube-watchcache"
 TIMING = LeaseTiming(lease_duration=4, renew_deadline=3, retry_period=1)
 PODS = ("web-0", "web-1", "web-2")
+# How far past the last phase-1 change the leader's final renewal must be stamped: the
+# replay margin (0.5 s) plus two renewals the standby may not have seen yet (1 s each).
+SETTLED = 2.5
 
 
 def crash_keys(pods: tuple[str, ...]) -> set[TransitionKey]:
@@ -51,6 +63,27 @@ async def drain_callbacks(agent: Agent) -> None:
     await agent.registry.dispatched()
     for sub in agent.registry.subscriptions:
         await sub.drained()
+
+
+async def renewed_after(sim: Simulator, moment: float, *, name: str = "kube-watchcache") -> None:
+    """Wait for a renewal of the Lease stamped after `moment` (unix seconds)."""
+    changed = anyio.Event()
+
+    def listener(_type: str, resource: str, _obj: dict[str, Any]) -> None:
+        if resource == "leases":
+            changed.set()
+
+    sim.store.add_listener(listener)
+    try:
+        while True:
+            lease = sim.store.get("leases", LEASE_NAMESPACE, name)
+            renew = (lease or {}).get("spec", {}).get("renewTime")
+            if renew and dt.datetime.fromisoformat(renew).timestamp() > moment:
+                return
+            await changed.wait()
+            changed = anyio.Event()
+    finally:
+        sim.store.remove_listener(listener)
 
 
 def webhook_subscribed(agent: Agent) -> bool:
@@ -162,7 +195,11 @@ async def test_webhooks_fire_once_and_a_successor_takes_over(tmp_path: Path) -> 
             phase_one = len(receiver.deliveries)
 
             # Phase 2: the leader dies holding the Lease; the follower waits it out, then leads.
+            # It dies after a renewal past the replay margin (see the module docstring).
+            with anyio.fail_after(10):
+                await renewed_after(sim, time.time() + SETTLED)
             stopped = time.monotonic()
+            leader.elector.release_on_exit = False  # a killed pod releases nothing
             await leader_replica.kill()
             lease = sim.store.get("leases", LEASE_NAMESPACE, base.lease_name)
             assert lease is not None
