@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio
@@ -24,17 +24,24 @@ REPO = Path(__file__).resolve().parent.parent
 
 @contextlib.asynccontextmanager
 async def agent_process(
-    *, kubeconfig: Path, workdir: Path, db_name: str, ready_seconds: float
+    *,
+    kubeconfig: Path,
+    workdir: Path,
+    db_name: str,
+    ready_seconds: float,
+    extra_args: Sequence[str] = (),
 ) -> AsyncIterator[tuple[str, int]]:
     """Yields (its /mcp URL, its pid) once /ready is 200; SIGTERM (then kill) on the way out.
 
     The agent logs to `workdir`/agent.log and keeps its store in `workdir`/`db_name`;
     the log's tail goes into the error when it exits early or is not ready within
-    `ready_seconds`.
+    `ready_seconds`. `extra_args` go on the end of the `serve` command line
+    (e.g. `--mcp-concurrency 0` to compare a setting within one run).
     """
     log = workdir / "agent.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE_WATCHCACHE_")}
-    env["PYTHONPATH"] = str(REPO)
+    # The repo first; a PYTHONPATH the caller set (e.g. a diagnostics sitecustomize) after it.
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
     cmd = [
         sys.executable,
         "-m",
@@ -48,6 +55,7 @@ async def agent_process(
         str(workdir / db_name),
         "--log-level",
         "warning",
+        *extra_args,
     ]
     with log.open("w") as sink:
         proc = subprocess.Popen(  # noqa: ASYNC220 (started once, before any timing)

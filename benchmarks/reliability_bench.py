@@ -13,9 +13,27 @@ same changes (transitions lost, duplicated).
 Part 2, load and soak: `kube-watchcache serve` as its own process watching
 a simulated cluster that churns about 1k events/s, with 50 concurrent MCP
 clients (each its own connection, 2026-07-28 `tools/call` POSTs, rotating
-over the read tools) for 60 s. Figures: errors, p50/p99 latency, the
-agent's RSS after warm-up and at the end, and the ingest lag: a probe pod is
-created in the simulator every second and timed until `get_pod` returns it.
+over the read tools) for 60 s.
+
+The load model. An assistant calls a tool, reads the answer, and spends
+seconds generating before its next call; it never has two calls out. So
+each soak client has one call due every `--call-interval` (1 s: a generous
+upper bound for an assistant; 50 calls/s in all), one out at a time, and a
+call's latency counts from when it was due, so an agent that falls behind
+is not flattered by clients that slow down with it. A short stress phase
+follows: the same 50 clients calling back to back with no think time, which
+is a saturation test, not a model of assistants; its rows are figures
+(shedding with 503 + Retry-After is allowed there, errors are not).
+
+Figures: errors, shed calls, p50/p99 latency, the agent's RSS after
+warm-up, at each quarter and at the end, and the ingest lag: a probe pod is
+created in the simulator every second and timed until the agent's store has
+committed it (read from its SQLite file, so the figure is ingest alone; what
+an MCP answer adds is the latency row). CPU of the agent, of this process
+(simulator and probes) and of the client process is printed, with the time
+the agent spent waiting for a CPU: on a shared machine the agent can be
+starved by its neighbours, and the table says so. The clients stand in for
+assistants on other machines and run at `--harness-nice` (+5).
 
 --quick: a smaller cluster, 5 s unreachable, a 10 s soak (still 50 clients).
 Bounds are printed beside each figure with PASS/FAIL. The exit status is 1
@@ -28,11 +46,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
 import multiprocessing
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -112,13 +132,6 @@ async def fault_matrix(scale: Scale, rows: list[Row], notes: list[str]) -> None:
 # --- part 2: load and soak --------------------------------------------------------------
 
 
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of process `pid` so far (from /proc, in clock ticks)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -138,68 +151,110 @@ def runqueue_wait_seconds(pid: int) -> float:
     return total / 1e9
 
 
-async def call_tool(http: httpx.AsyncClient, url: str, tool: str, args: dict[str, Any]) -> bool:
-    """One tools/call POST; True when it answered without an error."""
+class CallOutcome:
+    OK, SHED, ERROR = "ok", "shed", "error"
+
+
+async def call_tool(http: httpx.AsyncClient, url: str, tool: str, args: dict[str, Any]) -> str:
+    """One tools/call POST: ok, shed (503 + Retry-After from admission control) or error."""
     response = await post_tools_call(http, url, tool=tool, args=args, client="reliability-bench")
+    if response.status_code == 503 and response.headers.get("retry-after"):
+        return CallOutcome.SHED
     if response.status_code != 200:
-        return False
+        return CallOutcome.ERROR
     answer = msgspec.json.decode(response.content)
-    return "result" in answer and not answer["result"].get("isError")
+    ok = "result" in answer and not answer["result"].get("isError")
+    return CallOutcome.OK if ok else CallOutcome.ERROR
 
 
-ClientFigures = tuple[list[float], int, int, list[str]]  # latencies, errors, calls, notes
+@dataclasses.dataclass
+class ClientFigures:
+    latencies: list[float] = dataclasses.field(default_factory=list)
+    calls: int = 0
+    errors: int = 0
+    shed: int = 0
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def client_process(
     url: str,
+    *,
     clients: int,
+    interval: float,
     warmup: float,
     seconds: float,
     out: multiprocessing.Queue[Any],
+    go: Any,  # a multiprocessing Event
     tools: list[tuple[str, dict[str, Any]]],
+    nice: int,
 ) -> None:
-    """`clients` concurrent MCP clients: warm up, say so on `out`, then measure for `seconds`."""
+    """`clients` concurrent MCP clients: warm up, say so on `out`, measure for `seconds` from `go`.
+
+    interval > 0: each client's calls are due every `interval` s on a fixed
+    schedule. Like an assistant, a client has one call out at a time (it
+    reads the answer before asking again), so a late answer delays its next
+    call; but each call's latency counts from when it was due, not from when
+    it was sent, so a server that falls behind is not flattered by a load
+    that slows down with it (no coordinated omission). interval == 0: closed
+    loop with no think time, every client calling back to back (a stress test).
+    """
     _TOOLS[:] = tools  # a spawned child starts from the module's defaults
-    anyio.run(_client_load, url, clients, warmup, seconds, out)
+    # The clients stand in for assistants on other machines: they yield the CPU to
+    # the agent (and to the simulator, whose 1k events/s are the workload), so on a
+    # shared 2-core box the agent is not starved by its own load generator.
+    os.nice(nice)
+    anyio.run(_client_load, url, clients, interval, warmup, seconds, out, go)
 
 
 async def _client_load(
-    url: str, clients: int, warmup: float, seconds: float, out: multiprocessing.Queue[Any]
+    url: str,
+    clients: int,
+    interval: float,
+    warmup: float,
+    seconds: float,
+    out: multiprocessing.Queue[Any],
+    go: Any,
 ) -> None:
-    latencies: list[float] = []
-    notes: list[str] = []
-    errors = calls = 0
+    figures = ClientFigures()
     measuring = False
 
+    async def one_call(http: httpx.AsyncClient, n: int, due: float) -> None:
+        tool, args = _TOOLS[n % len(_TOOLS)]
+        try:
+            outcome = await call_tool(http, url, tool, args)
+        except (httpx.HTTPError, msgspec.DecodeError) as exc:
+            outcome = CallOutcome.ERROR
+            if len(figures.notes) < 5:
+                figures.notes.append(f"client error: {type(exc).__name__}: {exc}")
+        if measuring:
+            figures.calls += 1
+            figures.latencies.append(time.perf_counter() - due)
+            figures.errors += outcome == CallOutcome.ERROR
+            figures.shed += outcome == CallOutcome.SHED
+
     async def client(i: int) -> None:
-        nonlocal errors, calls
         async with httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as http:
-            n = i
-            while True:
-                tool, args = _TOOLS[n % len(_TOOLS)]
-                n += 1
-                started = time.perf_counter()
-                try:
-                    ok = await call_tool(http, url, tool, args)
-                except (httpx.HTTPError, msgspec.DecodeError) as exc:
-                    ok = False
-                    if len(notes) < 5:
-                        notes.append(f"client error: {type(exc).__name__}: {exc}")
-                if measuring:
-                    calls += 1
-                    latencies.append(time.perf_counter() - started)
-                    errors += not ok
+            if interval <= 0:
+                for n in itertools.count(i):
+                    await one_call(http, n, time.perf_counter())
+            # Clients start spread over one interval, as independent assistants would.
+            due = time.perf_counter() + interval * i / clients
+            for n in itertools.count(i):
+                await anyio.sleep(max(0.0, due - time.perf_counter()))
+                await one_call(http, n, due)
+                due += interval
 
     async with anyio.create_task_group() as tg:
         for i in range(clients):
             tg.start_soon(client, i)
         await anyio.sleep(warmup)  # connections, caches, the first answers settle
         out.put("warm")
+        await anyio.to_thread.run_sync(go.wait)  # the parent: the agent's RSS has levelled off
         measuring = True
         await anyio.sleep(seconds)
         measuring = False
         tg.cancel_scope.cancel()
-    out.put((latencies, errors, calls, notes))
+    out.put(dataclasses.asdict(figures))
 
 
 def probe_pod(name: str) -> dict[str, Any]:
@@ -209,8 +264,54 @@ def probe_pod(name: str) -> dict[str, Any]:
     }
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Phase:
+    """One load on the agent: `interval` s between a client's calls (0: closed loop)."""
+
+    name: str  # row prefix: "soak" (gated) or "stress" (figures)
+    clients: int
+    interval: float
+    warmup: float
+    seconds: float
+    level_cap: float = 0.0  # wait up to this long for the agent's RSS to level off first
+
+
+async def rss_levelled(pid: int, *, cap: float, window: int = 15) -> float | None:
+    """Wait until `pid`'s RSS varied by < 1% over `window` s; the seconds it took, None at `cap`.
+
+    Why: at 1k events/s the agent's working set grows for a minute or so (SQLite
+    page caches, the history table's pages, allocator arenas) and then stays
+    flat; growth measured from inside that warm-up is not growth over time.
+    """
+    started = time.perf_counter()
+    samples: list[int] = []
+    while time.perf_counter() - started < cap:
+        samples.append(rss_figures(pid)["VmRSS"])
+        recent = samples[-window:]
+        if len(recent) == window and max(recent) - min(recent) < 0.01 * recent[-1]:
+            return time.perf_counter() - started
+        await anyio.sleep(1.0)  # the sampling pace, not a wait
+    return None if cap > 0 else 0.0
+
+
+def rss_figures(pid: int) -> dict[str, int]:
+    """VmRSS and its anonymous part (heap; RssFile is the mapped code and libraries)."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "RssAnon"):
+            values[key] = int(rest.split()[0]) * 1024
+    return values
+
+
 async def soak(
-    *, seconds: float, warmup: float, clients: int, events_per_s: float, quick: bool
+    *,
+    phases: list[Phase],
+    events_per_s: float,
+    quick: bool,
+    lag_bound: float,
+    agent_args: list[str],
+    harness_nice: int,
 ) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
@@ -253,113 +354,251 @@ async def soak(
             kubeconfig = sim.write_kubeconfig(Path(tmp) / "kubeconfig")
             async with (
                 agent_process(
-                    kubeconfig=kubeconfig, workdir=Path(tmp), db_name="soak.db", ready_seconds=300
+                    kubeconfig=kubeconfig,
+                    workdir=Path(tmp),
+                    db_name="soak.db",
+                    ready_seconds=300,
+                    extra_args=agent_args,
                 ) as (url, pid),
                 anyio.create_task_group() as tg,
             ):
+                ready_rss = rss_figures(pid)["VmRSS"]
+                rows.append(
+                    ("agent RSS when ready", f"{ready_rss / 2**20:.0f} MiB", "(figure)", None)
+                )
                 tg.start_soon(churn)
-                lags: list[float] = []
-                pending: dict[str, float] = {}  # probes the agent has not shown yet
-                measuring = False
+                # Probes created while a phase measures, by phase; pending: not seen yet.
+                lags: dict[str, list[float]] = {}
+                pending: dict[str, tuple[float, str | None]] = {}
+                measuring: str | None = None
 
-                async def wait_seen(http: httpx.AsyncClient, name: str, created: float) -> None:
-                    args = {"namespace": "default", "name": name}
-                    while True:  # polled: the agent is another process
-                        if await call_tool(http, url, "get_pod", args):
-                            break
-                        await anyio.sleep(0.05)
-                    pending.pop(name, None)
-                    if measuring:
-                        lags.append(time.perf_counter() - created)
+                def committed(names: list[str]) -> set[str]:
+                    """Which of `names` the agent's store has committed (read-only)."""
+                    marks = ",".join("?" * len(names))
+                    with contextlib.closing(
+                        sqlite3.connect(f"file:{Path(tmp) / 'soak.db'}?mode=ro", uri=True)
+                    ) as db:
+                        query = (
+                            "SELECT name FROM pods WHERE namespace = 'default' "
+                            f"AND name IN ({marks})"
+                        )
+                        return {row[0] for row in db.execute(query, names)}
 
                 async def lag_probe() -> None:
-                    """A probe pod a second, each timed until the agent answers with it."""
-                    async with (
-                        httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as http,
-                        anyio.create_task_group() as waiting,
-                    ):
-                        for i in itertools.count(1):
+                    """A probe pod a second, each timed until the agent's store has committed it.
+
+                    Read from the database file rather than over MCP, so that the
+                    figure is ingest alone; what an MCP answer adds is the latency row.
+                    """
+                    next_probe = time.perf_counter()
+                    for i in itertools.count(1):
+                        if time.perf_counter() >= next_probe:
                             name = f"lag-probe-{i}"
                             sim.store.create("pods", probe_pod(name))
-                            pending[name] = time.perf_counter()
-                            waiting.start_soon(wait_seen, http, name, pending[name])
-                            await anyio.sleep(1.0)  # the probes' pace, not a wait
+                            pending[name] = (time.perf_counter(), measuring)
+                            next_probe += 1.0
+                        if pending:
+                            seen = await anyio.to_thread.run_sync(committed, list(pending))
+                            now = time.perf_counter()
+                            for name in seen:
+                                created, phase = pending.pop(name)
+                                if phase is not None:
+                                    lags[phase].append(now - created)
+                        await anyio.sleep(0.05)  # the poll's pace, not a wait
 
-                # The clients run in their own process, so that their CPU does
-                # not slow the simulator's churn (this process) or the agent.
-                context = multiprocessing.get_context("spawn")
-                results: multiprocessing.Queue[Any] = context.Queue()
-                load = context.Process(
-                    target=client_process,
-                    args=(url, clients, warmup, seconds, results, list(_TOOLS)),
-                    daemon=True,
-                )
-                load.start()
-                async with anyio.create_task_group() as probes:
-                    probes.start_soon(lag_probe)
-                    await anyio.to_thread.run_sync(results.get)  # "warm": measuring starts
-                    rss = {"start": rss_bytes(pid)}
+                async def run_phase(phase: Phase) -> None:
+                    nonlocal events, measuring
+                    # The clients run in their own process, so that their CPU does
+                    # not slow the simulator's churn (this process) or the agent;
+                    # it still shares the machine, and its CPU is in the table.
+                    context = multiprocessing.get_context("spawn")
+                    results: multiprocessing.Queue[Any] = context.Queue()
+                    go = context.Event()
+                    load = context.Process(
+                        target=client_process,
+                        args=(url,),
+                        kwargs={
+                            "clients": phase.clients,
+                            "interval": phase.interval,
+                            "warmup": phase.warmup,
+                            "seconds": phase.seconds,
+                            "out": results,
+                            "go": go,
+                            "nice": harness_nice,
+                            "tools": list(_TOOLS),
+                        },
+                        daemon=True,
+                    )
+                    load.start()
+                    await anyio.to_thread.run_sync(results.get)  # "warm"
+                    levelled_in = await rss_levelled(pid, cap=phase.level_cap)
+                    go.set()
+                    assert load.pid is not None
+                    rss = rss_figures(pid)
                     cpu = {
                         "agent": cpu_seconds(pid),
                         "sim": time.process_time(),
+                        "load": cpu_seconds(load.pid),
                         "wait": runqueue_wait_seconds(pid),
                     }
                     events = 0
-                    measuring = True
+                    lags[phase.name] = []
+                    measuring = phase.name
                     started = time.perf_counter()
-                    figures: ClientFigures = await anyio.to_thread.run_sync(results.get)
-                    measuring = False
+                    trend: list[int] = []  # VmRSS every second: growth that levels off or not
+
+                    async def sample_rss() -> None:
+                        while True:
+                            await anyio.sleep(1.0)  # the sampling pace, not a wait
+                            trend.append(rss_figures(pid)["VmRSS"])
+
+                    async with anyio.create_task_group() as sampling:
+                        sampling.start_soon(sample_rss)
+                        figures = ClientFigures(**await anyio.to_thread.run_sync(results.get))
+                        sampling.cancel_scope.cancel()
+                    measuring = None
                     elapsed = time.perf_counter() - started
-                    rss["end"] = rss_bytes(pid)
-                    cpu["agent"] = cpu_seconds(pid) - cpu["agent"]
-                    cpu["sim"] = time.process_time() - cpu["sim"]
-                    cpu["wait"] = runqueue_wait_seconds(pid) - cpu["wait"]
-                    # Probes still unseen at the end count with the lag they have so far.
+                    end_rss = rss_figures(pid)
+                    cpu = {
+                        "agent": cpu_seconds(pid) - cpu["agent"],
+                        "sim": time.process_time() - cpu["sim"],
+                        "load": cpu_seconds(load.pid) - cpu["load"],
+                        "wait": runqueue_wait_seconds(pid) - cpu["wait"],
+                    }
+                    # Probes still unseen count with the lag they have so far.
                     ended = time.perf_counter()
-                    lags += [ended - created for created in pending.values()]
+                    lags[phase.name] += [
+                        ended - created for created, p in pending.values() if p == phase.name
+                    ]
+                    load.join(timeout=30)
+                    rows.extend(
+                        phase_rows(
+                            phase,
+                            figures=figures,
+                            elapsed=elapsed,
+                            events=events,
+                            cpu=cpu,
+                            rss=(rss, end_rss),
+                            trend=trend,
+                            levelled_in=levelled_in,
+                            lags=lags[phase.name],
+                            lag_bound=lag_bound,
+                        )
+                    )
+                    notes.extend(f"{phase.name}: {note}" for note in figures.notes)
+
+                async with anyio.create_task_group() as probes:
+                    probes.start_soon(lag_probe)
+                    for phase in phases:
+                        await run_phase(phase)
                     probes.cancel_scope.cancel()
-                load.join(timeout=30)
                 tg.cancel_scope.cancel()
-        latencies, errors, calls, client_notes = figures
-        notes += client_notes
-        rate = events / elapsed
-        growth = (rss["end"] - rss["start"]) / rss["start"]
-        p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-        rows += [
-            ("soak: concurrent MCP clients", str(clients), ">= 50", clients >= 50),
-            ("soak: duration", f"{elapsed:.0f} s", "60 s (full run)", None),
-            ("soak: simulator churn", f"{rate:.0f} events/s", ">= 900 (~1k)", rate >= 900),
-            (
-                "soak: CPU agent / simulator",
-                f"{cpu['agent'] / elapsed:.0%} / {cpu['sim'] / elapsed:.0%} of a core",
-                "(figure)",
-                None,
-            ),
-            (
-                "soak: agent waiting for a CPU",
-                f"{cpu['wait'] / elapsed:.0%} of the run (summed over threads)",
-                "(figure: machine contention)",
-                None,
-            ),
-            ("soak: tool calls", f"{calls} ({calls / elapsed:.0f}/s)", "> 0", calls > 0),
-            ("soak: errors", str(errors), "0", errors == 0),
-            ("soak: latency p50", f"{p50 * 1000:.0f} ms", "(figure)", None),
-            ("soak: latency p99", f"{p99 * 1000:.0f} ms", "(figure)", None),
-            (
-                "soak: agent RSS start -> end",
-                f"{rss['start'] / 2**20:.0f} -> {rss['end'] / 2**20:.0f} MiB ({growth:+.1%})",
-                "growth <= 10%",
-                growth <= 0.10,
-            ),
-            (
-                "soak: ingest lag p50 / max",
-                f"{percentile(lags, 50) * 1000:.0f} / {max(lags, default=math.nan) * 1000:.0f} ms"
-                f" ({len(lags)} probes)",
-                "max <= 5 s",
-                bool(lags) and max(lags) <= 5.0,
-            ),
-        ]
     return rows, notes
+
+
+def phase_rows(
+    phase: Phase,
+    *,
+    figures: ClientFigures,
+    elapsed: float,
+    events: int,
+    cpu: dict[str, float],
+    rss: tuple[dict[str, int], dict[str, int]],
+    trend: list[int],
+    levelled_in: float | None,
+    lags: list[float],
+    lag_bound: float,
+) -> list[Row]:
+    """The table rows of one phase; only the paced soak's are bounds, stress rows are figures."""
+    gated = phase.name == "soak"
+
+    def bound(ok: bool) -> bool | None:
+        return ok if gated else None
+
+    n = phase.name
+    rate = events / elapsed
+    start, end = rss
+    growth = (end["VmRSS"] - start["VmRSS"]) / start["VmRSS"]
+    anon = (end["RssAnon"] - start["RssAnon"]) / 2**20
+    p50, p99 = percentile(figures.latencies, 50), percentile(figures.latencies, 99)
+    lag50, lag99 = percentile(lags, 50), percentile(lags, 99)
+    if phase.interval > 0:
+        offered = phase.clients / phase.interval
+        pacing = (
+            f"1 call due every {phase.interval:g} s per client, one out at a time "
+            f"({offered:.0f} calls/s offered)"
+        )
+    else:
+        offered = math.nan
+        pacing = "closed loop, no think time (stress)"
+    done = figures.calls / elapsed
+    if not phase.level_cap:
+        levelled = "(not waited for)"
+    elif levelled_in is None:
+        levelled = f"did not level off in {phase.level_cap:.0f} s; measured from there"
+    else:
+        levelled = f"levelled off after {phase.warmup + levelled_in:.0f} s under load"
+    rows: list[Row] = [
+        (f"{n}: concurrent MCP clients", str(phase.clients), ">= 50", bound(phase.clients >= 50)),
+        (f"{n}: client pacing", pacing, "(load model)", None),
+        (f"{n}: duration", f"{elapsed:.0f} s", "60 s (full run)" if gated else "(figure)", None),
+        (f"{n}: simulator churn", f"{rate:.0f} events/s", ">= 900 (~1k)", bound(rate >= 900)),
+        (
+            f"{n}: CPU agent / sim+probes / clients",
+            f"{cpu['agent'] / elapsed:.0%} / {cpu['sim'] / elapsed:.0%} / "
+            f"{cpu['load'] / elapsed:.0%} of a core (2 cores)",
+            "(figure: what shares the machine)",
+            None,
+        ),
+        (
+            f"{n}: agent waiting for a CPU",
+            f"{cpu['wait'] / elapsed:.0%} of the run (summed over threads)",
+            "(figure: machine contention)",
+            None,
+        ),
+        (
+            f"{n}: tool calls answered",
+            f"{figures.calls} ({done:.0f}/s)",
+            ">= 90% of offered" if gated else "> 0",
+            bound(done >= 0.9 * offered) if gated else None,
+        ),
+        (f"{n}: errors", str(figures.errors), "0", figures.errors == 0),
+        (
+            f"{n}: shed (503 + Retry-After)",
+            str(figures.shed),
+            "0" if gated else "(figure: admission limit)",
+            bound(figures.shed == 0),
+        ),
+        (f"{n}: latency p50 / p99", f"{p50 * 1000:.0f} / {p99 * 1000:.0f} ms", "(figure)", None),
+        (
+            f"{n}: agent RSS start -> end",
+            f"{start['VmRSS'] / 2**20:.0f} -> {end['VmRSS'] / 2**20:.0f} MiB ({growth:+.1%}; "
+            f"heap {anon:+.0f} MiB)",
+            "growth <= 10%" if gated else "(figure)",
+            bound(growth <= 0.10),
+        ),
+        (f"{n}: warm-up before measuring", levelled, "(RSS < 1% change in 15 s)", None),
+        (
+            f"{n}: agent RSS by quarter of the run",
+            " / ".join(
+                f"{trend[min(len(trend) - 1, len(trend) * q // 4)] / 2**20:.0f}"
+                for q in (1, 2, 3, 4)
+            )
+            + " MiB"
+            if trend
+            else "-",
+            "(figure: levels off or climbs)",
+            None,
+        ),
+        (
+            f"{n}: ingest lag p50 / p99 / max",
+            f"{lag50 * 1000:.0f} / {lag99 * 1000:.0f} / {max(lags, default=math.nan) * 1000:.0f} "
+            f"ms ({len(lags)} probes)",
+            f"p99 <= {lag_bound:g} s",
+            bool(lags) and lag99 <= lag_bound if gated else None,
+        ),
+    ]
+    return rows
 
 
 def print_table(rows: list[Row]) -> None:
@@ -379,6 +618,40 @@ async def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small cluster, 5 s down, 10 s soak")
     parser.add_argument("--clients", type=int, default=50, help="concurrent MCP clients [50]")
     parser.add_argument("--soak-seconds", type=float, help="soak length [60; --quick 10]")
+    parser.add_argument(
+        "--call-interval",
+        type=float,
+        default=1.0,
+        help="seconds between one client's calls in the soak, open loop [1.0]",
+    )
+    parser.add_argument(
+        "--stress-seconds",
+        type=float,
+        help="then closed-loop stress, same clients, no think time [20; --quick 5; 0: none]",
+    )
+    parser.add_argument(
+        "--agent-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra `serve` argument for the soaked agent, repeatable "
+        "(e.g. --agent-arg=--mcp-concurrency --agent-arg=0 to compare without admission)",
+    )
+    parser.add_argument(
+        "--level-cap",
+        type=float,
+        help="wait up to this long for the agent's RSS to level off before the soak "
+        "measures [150; --quick 45; 0 = no wait]",
+    )
+    parser.add_argument(
+        "--harness-nice",
+        type=int,
+        default=5,
+        help="niceness added to the MCP client process [5; 0 = none]",
+    )
+    parser.add_argument(
+        "--lag-bound", type=float, default=5.0, help="ingest lag p99 bound in seconds [5]"
+    )
     parser.add_argument(
         "--tools", nargs="*", help="rotate over only these tools (to find which load hurts)"
     )
@@ -414,20 +687,50 @@ async def main() -> int:
         )
         rows.append(("slow responses", f"{scale.slow_s:.0f} s per request", "2 s", None))
     if not args.skip_soak:
-        seconds = args.soak_seconds or (10.0 if args.quick else 60.0)
+        warmup = 8.0 if args.quick else 15.0
+        phases = [
+            Phase(
+                name="soak",
+                clients=args.clients,
+                interval=args.call_interval,
+                warmup=warmup,
+                seconds=args.soak_seconds or (10.0 if args.quick else 60.0),
+                level_cap=args.level_cap
+                if args.level_cap is not None
+                else (45.0 if args.quick else 150.0),
+            )
+        ]
+        stress = (
+            args.stress_seconds
+            if args.stress_seconds is not None
+            else (5.0 if args.quick else 20.0)
+        )
+        if stress > 0:
+            phases.append(
+                Phase(name="stress", clients=args.clients, interval=0.0, warmup=3.0, seconds=stress)
+            )
         soak_rows, soak_notes = await soak(
-            seconds=seconds,
-            warmup=8.0 if args.quick else 15.0,
-            clients=args.clients,
+            phases=phases,
             events_per_s=1000.0,
             quick=args.quick,
+            lag_bound=args.lag_bound,
+            agent_args=args.agent_arg,
+            harness_nice=args.harness_nice,
+        )
+        rows.append(
+            (
+                "MCP client process niceness",
+                f"+{args.harness_nice}",
+                "(agent and simulator +0)",
+                None,
+            )
         )
         rows += soak_rows
         notes += soak_notes
     print_table(rows)
     for note in notes:
         print("note:", note)
-    gating = [r for r in rows if not (args.quick and r[0].startswith("soak:"))]
+    gating = [r for r in rows if not (args.quick and r[0].startswith(("soak:", "stress:")))]
     return 0 if all(ok is not False for *_, ok in gating) else 1
 
 

@@ -64,6 +64,10 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     rate_limit: float = 0.0
     rate_limit_burst: int = 0  # 0: twice the rate, at least 1
+    mcp_concurrency: int = 4  # 0: no admission limit
+    mcp_queue: int = 64
+    mcp_queue_wait: float = 10.0
+    ingest_priority_lag: float = 0.25  # 0: no ingest priority
     webhook_url: str | None = None
     webhook_secret_file: Path | None = None
     leader_election: bool = False
@@ -280,6 +284,32 @@ OPTIONS: tuple[Option, ...] = (
         parse=_burst,
         metavar="N",
         help="token bucket size [0 = twice the rate]",
+    ),
+    Option(
+        name="mcp_concurrency",
+        parse=_burst,  # any non-negative integer
+        metavar="N",
+        help="/mcp requests answered at once (tool calls share the event loop with ingest, "
+        "so a few in flight already use a core); more wait in a queue [4; 0 = no limit]",
+    ),
+    Option(
+        name="mcp_queue",
+        parse=_burst,
+        metavar="N",
+        help="/mcp requests that may wait for a slot; beyond them 503 + Retry-After [64]",
+    ),
+    Option(
+        name="mcp_queue_wait",
+        parse=_duration,
+        metavar="DUR",
+        help="how long a queued /mcp request waits for a slot before 503 + Retry-After [10s]",
+    ),
+    Option(
+        name="ingest_priority_lag",
+        parse=_duration,
+        metavar="DUR",
+        help="ingest priority: while the event loop runs this late (ingest falling behind), "
+        "/mcp answers one request at a time and rests between them [250ms; 0 = off]",
     ),
     Option(name="webhook_url", parse=_url, metavar="URL", help="POST each status transition here"),
     Option(

@@ -5,11 +5,13 @@ its session manager in the app's lifespan); the three operational routes are
 added to it, and the security layers wrap it, outermost first:
 
     HTTP metrics -> CORS (if origins are configured) -> Host/Origin (/mcp)
-    -> bearer auth (/mcp, and /metrics if asked) -> rate limit (/mcp) -> app
+    -> bearer auth (/mcp, and /metrics if asked) -> rate limit (/mcp)
+    -> admission (/mcp) -> app
 
 so that a refused request is still counted, a browser's CORS preflight is
-answered before auth (preflights carry no credentials), and the rate limit
-knows the caller's token label.
+answered before auth (preflights carry no credentials), the rate limit
+knows the caller's token label, and only authenticated, rate-allowed
+requests take a place in the admission queue (`mcpserver.admission`).
 """
 
 from __future__ import annotations
@@ -20,21 +22,34 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from mcpserver.admission import AdmissionLimit, AdmissionMiddleware, LoopLagMonitor
 from mcpserver.auth import BearerAuthMiddleware, TokenSet
 from mcpserver.config import Settings
 from mcpserver.hostcheck import HostOriginMiddleware
 from mcpserver.metrics import AgentMetrics, HttpMetricsMiddleware
 from mcpserver.ratelimit import RateLimitMiddleware, TokenBuckets
 
-__all__ = ["MCP_PATH", "Readiness", "build_http_app"]
+__all__ = [
+    "INGEST_BACKLOG_BEHIND",
+    "MCP_PATH",
+    "Readiness",
+    "admission_middleware",
+    "build_http_app",
+]
 
 MCP_PATH = "/mcp"
+
+INGEST_BACKLOG_BEHIND = 1000
+"""Deltas queued for the store writer above which ingest counts as behind (~1 s at 1k events/s)."""
 
 Readiness = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 """Returns (ready, details); details name the reason when not ready."""
@@ -47,8 +62,14 @@ def build_http_app(
     tokens: TokenSet,
     metrics: AgentMetrics,
     readiness: Readiness,
+    ingest_backlog: Callable[[], int] | None = None,
 ) -> ASGIApp:
-    """Assemble the app; `mcp` must not have built its HTTP app before (one session manager)."""
+    """Assemble the app; `mcp` must not have built its HTTP app before (one session manager).
+
+    `ingest_backlog()`, when given, is the number of deltas queued for the
+    store writer; above `INGEST_BACKLOG_BEHIND` the admission limit gives
+    ingest priority, as it does while the event loop runs late.
+    """
     started = time.time()
 
     async def health(request: Request) -> Response:
@@ -81,6 +102,10 @@ def build_http_app(
         ]
     )
     app: ASGIApp = starlette_app
+    if settings.mcp_concurrency > 0:
+        app = admission_middleware(
+            app, settings=settings, registry=metrics.registry, ingest_backlog=ingest_backlog
+        )
     if settings.rate_limit > 0:
         app = RateLimitMiddleware(
             app,
@@ -106,3 +131,81 @@ def build_http_app(
             max_age=600,
         )
     return HttpMetricsMiddleware(app, metrics=metrics)
+
+
+def admission_middleware(
+    app: ASGIApp,
+    *,
+    settings: Settings,
+    registry: CollectorRegistry | None,
+    ingest_backlog: Callable[[], int] | None = None,
+) -> AdmissionMiddleware:
+    """`app` behind the /mcp admission limit of `settings`, its figures exported on `registry`."""
+    lag = None
+    pressure = None
+    if settings.ingest_priority_lag > 0:
+        lag = LoopLagMonitor(threshold_s=settings.ingest_priority_lag)
+        monitor = lag
+
+        def pressure() -> bool:
+            if monitor.behind():
+                return True
+            return ingest_backlog is not None and ingest_backlog() > INGEST_BACKLOG_BEHIND
+
+    limit = AdmissionLimit(
+        concurrency=settings.mcp_concurrency,
+        queue=settings.mcp_queue,
+        wait_s=settings.mcp_queue_wait,
+        pressure=pressure,
+    )
+    if registry is not None:
+        registry.register(_AdmissionCollector(limit, lag))
+    return AdmissionMiddleware(
+        app,
+        limit=limit,
+        paths=(MCP_PATH,),
+        background=(lag.run,) if lag is not None else (),
+    )
+
+
+class _AdmissionCollector(Collector):
+    """The admission limit's counters, read at scrape time (no work on the request path)."""
+
+    def __init__(self, limit: AdmissionLimit, lag: LoopLagMonitor | None) -> None:
+        self._limit = limit
+        self._lag = lag
+
+    def collect(self) -> list[CounterMetricFamily | GaugeMetricFamily]:
+        limit = self._limit.limit()
+        refused = CounterMetricFamily(
+            "kube_watchcache_mcp_admission_refused",
+            "/mcp requests refused with 503 by the admission limit, by reason "
+            "(queue_full, wait_timeout).",
+            labels=["reason"],
+        )
+        refused.add_metric(["queue_full"], self._limit.refused_full)
+        refused.add_metric(["wait_timeout"], self._limit.refused_timeout)
+        queued = CounterMetricFamily(
+            "kube_watchcache_mcp_admission_queued",
+            "/mcp requests that had to wait for a slot (admitted later or refused).",
+        )
+        queued.add_metric([], self._limit.queued)
+        state = GaugeMetricFamily(
+            "kube_watchcache_mcp_admission",
+            "/mcp admission now: requests in flight, waiting, and the current limit "
+            "(lower while ingest is behind).",
+            labels=["state"],
+        )
+        state.add_metric(["in_flight"], self._limit.in_flight)
+        state.add_metric(["waiting"], self._limit.waiting)
+        state.add_metric(["limit"], limit)
+        families: list[CounterMetricFamily | GaugeMetricFamily] = [refused, queued, state]
+        if self._lag is not None:
+            loop = GaugeMetricFamily(
+                "kube_watchcache_event_loop_lag_seconds",
+                "Worst lateness of a 50 ms timer on the agent's event loop over the last 2 s; "
+                "above --ingest-priority-lag, /mcp admits one request at a time.",
+            )
+            loop.add_metric([], self._lag.lag_s)
+            families.append(loop)
+        return families
