@@ -7,17 +7,24 @@ client's work is measured as the agent's. Per cluster size (default 10k and
 150k pods):
 
 1. Scrape, per mode (objects: kube-state-metrics families, one series per
-   object; summary: bounded aggregates): seconds from request to last byte
+   object, rendered by the renderer process; objects-in-process: the same,
+   rendered in a thread of the agent as before the renderer process, kept as
+   the baseline; summary: bounded aggregates): seconds from request to last byte
    with Prometheus' own headers (OpenMetrics, gzip), the snapshot build time,
    payload size on the wire and uncompressed, series count, and the worst
    event-loop stall of the agent during the scrape (a 5 ms ticker's
    lateness). Baseline, at the smaller size only (it is slow): rendering the
    very same samples with prometheus_client's `generate_latest`, against our
-   renderer (snapshot + pieces, in process).
+   renderer (read, render and gzip, nothing cached).
 2. Ingest: pod status updates streamed by the simulator (held by its stall
    fault and released at once, so the agent's pace is measured), committed
    to the store, events/s — without scrapes and with a scrape every second
-   (the default `auto` mode), alternated; the ratio is the cost of scraping.
+   per mode, alternated; the ratio is the cost of scraping. Also per run:
+   the agent process's CPU per event (every thread: the GIL time scraping
+   takes from ingestion shows here) and the renderer process's (from /proc),
+   and each round's rate ratio, since on a shared machine one round's noise
+   can exceed the 10% being measured (the summary-mode rows, whose scrape
+   costs next to nothing, show how much).
 
 Targets: summary-mode scrape <= 200 ms at 150k pods; ingest slowed <= 10%.
 
@@ -31,6 +38,7 @@ import asyncio
 import gzip
 import logging
 import multiprocessing as mp
+import os
 import resource
 import statistics
 import sys
@@ -247,11 +255,41 @@ def _peak_rss_mb() -> float:
 
 
 async def _render_in_process(agent: Any) -> tuple[float, bytes]:
-    """Our path without HTTP: snapshot, then every piece rendered (the thread hops included)."""
+    """Our path without HTTP, nothing cached: the renderer's read, render and gzip."""
+    cluster = agent.metrics.cluster
+    await cluster.renderer.aclose()  # a cold renderer: every pod read and rendered
     started = time.perf_counter()
-    snapshot = await agent.metrics.cluster.snapshot()
-    parts = [await anyio.to_thread.run_sync(p) for p in snapshot.pieces(openmetrics=False)]
-    return time.perf_counter() - started, "".join(parts).encode()
+    snapshot = await cluster.snapshot()
+    body = await cluster.render(snapshot, head=b"", tail=b"", openmetrics=False)
+    seconds = time.perf_counter() - started
+    return seconds, gzip.decompress(b"".join(body))
+
+
+# How objects mode is rendered: in the renderer process (the default), or in a thread of
+# the agent (what it did before, kept for comparison and as the no-subprocess fallback).
+VARIANTS = ("summary", "objects", "objects-in-process")
+VARIANT_MODE = {"summary": "summary", "objects": "objects", "objects-in-process": "objects"}
+
+
+async def _use(cluster: Any, variant: str) -> None:
+    from mcpserver.ksm import LocalRenderer, RenderWorker
+
+    cluster.mode = VARIANT_MODE[variant]
+    wanted = LocalRenderer if variant == "objects-in-process" else RenderWorker
+    if not isinstance(cluster.renderer, wanted):
+        await cluster.renderer.aclose()
+        cluster.renderer = wanted(cluster.store.path)
+
+
+def _build_sum(agent: Any, mode: str) -> tuple[float, float]:
+    """(sum, count) of the snapshot build histogram of `mode` so far."""
+    found = {
+        s.name.rsplit("_", 1)[-1]: s.value
+        for family in agent.metrics.snapshot_seconds.collect()
+        for s in family.samples
+        if s.name.endswith(("_sum", "_count")) and s.labels.get("mode") == mode
+    }
+    return found.get("sum", 0.0), found.get("count", 0.0)
 
 
 def _prometheus_client_baseline(text: bytes) -> float:
@@ -290,6 +328,19 @@ class IngestRun:
     rate: float  # events/s, from release to the last commit
     cpu_per_event: float  # the agent process's CPU seconds (every thread) per event
     scrapes: list[float]  # durations of the scrapes made during the run
+    renderer_cpu_per_event: float = 0.0  # the renderer process's CPU seconds per event
+
+
+def _renderer_cpu(agent: Any) -> float:
+    """CPU seconds the agent's renderer process has used so far (0 without one)."""
+    pid = getattr(agent.metrics.cluster.renderer, "pid", None)
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 async def _ingest(
@@ -304,20 +355,25 @@ async def _ingest(
     commits.reached = anyio.Event()
     if scraper is not None:
         await scraper.ask("start")
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, child = time.perf_counter(), time.process_time(), _renderer_cpu(agent)
     await server.call("release")
     with anyio.fail_after(600):
         await commits.reached.wait()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    child = max(0.0, _renderer_cpu(agent) - child)  # 0 if the renderer restarted meanwhile
     scrapes = await scraper.ask("finish") if scraper is not None else []
     commits.goal = 0
-    return IngestRun(rate=done / seconds, cpu_per_event=cpu / done, scrapes=scrapes)
+    return IngestRun(
+        rate=done / seconds,
+        cpu_per_event=cpu / done,
+        scrapes=scrapes,
+        renderer_cpu_per_event=child / done,
+    )
 
 
 async def measure(size: dict[str, Any]) -> Result:
     from mcpserver.agent import running_agent
     from mcpserver.config import Settings
-    from mcpserver.ksm import MetricsMode
     from simulator.kubeconfig import kubeconfig, write_kubeconfig
 
     server = Child(_server_main, size)
@@ -345,42 +401,35 @@ async def measure(size: dict[str, Any]) -> Result:
             cluster = agent.metrics.cluster
             assert cluster is not None
             try:
-                modes: tuple[MetricsMode, ...] = ("summary", "objects")
-                for mode in modes:
-                    cluster.mode = mode
+                for variant in VARIANTS:
+                    await _use(cluster, variant)
+                    before = _build_sum(agent, VARIANT_MODE[variant])
                     cold = await _scrape(scraper, probe)  # objects mode: reads and renders all
                     runs = [await _scrape(scraper, probe) for _ in range(size["scrapes"])]
-                    builds = [
-                        s.value
-                        for family in agent.metrics.snapshot_seconds.collect()
-                        for s in family.samples
-                        if s.name.endswith("_sum") and s.labels.get("mode") == mode
-                    ]
-                    count = cluster.builds[mode]
-                    result.scrape[mode] = {
+                    after = _build_sum(agent, VARIANT_MODE[variant])
+                    result.scrape[variant] = {
                         "cold": cold[0],
                         "seconds": statistics.median(r[0] for r in runs),
                         "wire": runs[-1][1],
                         "bytes": runs[-1][2],
                         "series": runs[-1][3],
                         "lag": max(r[4] for r in [cold, *runs]),
-                        "build": (builds[0] / count) if builds and count else 0.0,
+                        "build": (after[0] - before[0]) / max(1, after[1] - before[1]),
                     }
-                    print(f"  {size['name']} {mode}: {result.scrape[mode]}", flush=True)
+                    print(f"  {size['name']} {variant}: {result.scrape[variant]}", flush=True)
                 if size["baseline"]:
-                    cluster.mode = "objects"
-                    cluster.reader.forget()
-                    cluster.cache.clear()
+                    await _use(cluster, "objects")
                     ours, text = await _render_in_process(agent)
                     theirs = await anyio.to_thread.run_sync(_prometheus_client_baseline, text)
                     result.baseline = {"ours": ours, "prometheus_client": theirs}
+                await _use(cluster, "objects")
                 cluster.mode = "auto"
                 result.default_mode = cluster.effective_mode()
-                for mode in modes:
-                    if result.scrape[mode]["seconds"] > 1.0:
+                for variant in VARIANTS:
+                    if result.scrape[variant]["seconds"] > 1.0:
                         continue  # a scrape outlasts the interval: Prometheus would time out
-                    cluster.mode = mode
-                    pairs = result.ingest.setdefault(mode, [])
+                    await _use(cluster, variant)
+                    pairs = result.ingest.setdefault(variant, [])
                     for i in range(INGEST_ROUNDS):
                         # Alternate which run goes first, so a drifting machine cancels out.
                         order = (None, scraper) if i % 2 == 0 else (scraper, None)
@@ -391,14 +440,16 @@ async def measure(size: dict[str, Any]) -> Result:
                         quiet, scraped = pair if i % 2 == 0 else pair[::-1]
                         pairs.append((quiet, scraped))
                         print(
-                            f"  {size['name']} {mode} ingest: {quiet.rate:,.0f}/s quiet, "
+                            f"  {size['name']} {variant} ingest: {quiet.rate:,.0f}/s quiet, "
                             f"{scraped.rate:,.0f}/s with {len(scraped.scrapes)} scrapes "
                             f"(CPU/event {quiet.cpu_per_event * 1e6:.0f} vs "
                             f"{scraped.cpu_per_event * 1e6:.0f} us)",
                             flush=True,
                         )
+                await _use(cluster, "objects")
             finally:
                 scraper.stop("stop")
+                await agent.metrics.aclose()  # the renderer process
             result.rss_mb = _peak_rss_mb()
             tg.cancel_scope.cancel()
     finally:
@@ -435,7 +486,9 @@ def table(results: list[Result]) -> str:
         if r.baseline is None:
             continue
         ours, theirs = r.baseline["ours"], r.baseline["prometheus_client"]
-        lines.append(f"| {r.size} | ours: read + render, nothing cached | {ours:.3f} | 1.0 |")
+        lines.append(
+            f"| {r.size} | ours: read + render + gzip, nothing cached | {ours:.3f} | 1.0 |"
+        )
         lines.append(
             f"| {r.size} | prometheus_client generate_latest, same samples, render only "
             f"| {theirs:.3f} | {theirs / ours:.1f}x slower |"
@@ -443,24 +496,28 @@ def table(results: list[Result]) -> str:
     lines += [
         "",
         "| size | mode | ingest, no scrapes (events/s) | ingest, scraped every 1 s (events/s) "
-        "| rate ratio | CPU/event ratio | scrapes during ingest: median s (count) |",
-        "|---|---|---|---|---|---|---|",
+        "| rate ratio (per round) | agent CPU/event ratio | renderer process CPU/event (us) "
+        "| scrapes during ingest: median s (count) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        for mode in ("summary", "objects"):
+        for mode in VARIANTS:
             pairs = r.ingest.get(mode)
             default = " (default)" if mode == r.default_mode else ""
             if not pairs:
                 lines.append(
-                    f"| {r.size} | {mode}{default} | - | - | n/a: one scrape takes > 1 s | - | - |"
+                    f"| {r.size} | {mode}{default} | - | - | n/a: one scrape takes > 1 s "
+                    "| - | - | - |"
                 )
                 continue
             quiet = statistics.median(q.rate for q, _s in pairs)
             scraped = statistics.median(s.rate for _q, s in pairs)
             during = [d for _q, s in pairs for d in s.scrapes]
+            rounds = " ".join(f"{s.rate / q.rate:.2f}" for q, s in pairs)
+            child = statistics.median(s.renderer_cpu_per_event for _q, s in pairs) * 1e6
             lines.append(
                 f"| {r.size} | {mode}{default} | {quiet:,.0f} | {scraped:,.0f} "
-                f"| {_ratio(pairs):.2f} | {_cpu_ratio(pairs):.2f} "
+                f"| {_ratio(pairs):.2f} ({rounds}) | {_cpu_ratio(pairs):.2f} | {child:.0f} "
                 f"| {statistics.median(during) if during else 0:.3f} ({len(during)}) |"
             )
     lines += [

@@ -227,8 +227,9 @@ def _metrics_follow_leadership(metrics: AgentMetrics, elector: LeaderElector) ->
     would otherwise report identically), switched by `elector.on_change`.
     """
     _export_leadership(metrics, elector)
-    # Cluster gauges only while leading: the metrics engineer's one line goes here
-    # (an `elector.on_change(...)` with the metrics' switch); not wired yet.
+    # Every replica would report the same cluster; only the Lease holder does, so
+    # sum(kube_pod_status_phase) over replicas counts each pod once.
+    metrics.set_cluster_gauges_enabled(lambda: elector.is_leader)
 
 
 async def _history_since(store: Store, since: float) -> list[Transition]:
@@ -408,6 +409,7 @@ async def running_agent(
             objects_limit=settings.metrics_objects_limit,
             version=_version(),
         )
+        stack.push_async_callback(metrics.aclose)  # ends the objects-mode renderer process
         listener = None
         if sock is not None:
             app = build_http_app(

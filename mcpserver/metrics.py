@@ -7,14 +7,19 @@ prometheus_client metrics here; `attach()` adds what is read at scrape time:
 the live counters of the watcher, store and callbacks (`AgentStateCollector`,
 which only copies memory: `collect()` runs on the event loop and must never
 wait on I/O) and the cluster gauges (`ClusterCollector`, whose snapshot is
-awaited — built in a worker thread, shared by concurrent scrapes — before the
-response is rendered). `mcpserver.ksm` holds those; it is imported on first
-`attach()`, so `kube-watchcache --help` stays quick.
+awaited — shared by concurrent scrapes; in objects mode built and rendered
+by a child process reading the store file, off this interpreter's GIL —
+before the response is sent). `mcpserver.ksm` holds those; it is imported
+on first `attach()`, so `kube-watchcache --help` stays quick.
+
+The composition root calls `aclose()` on shutdown (it ends that child) and,
+with leader election, `set_cluster_gauges_enabled(lambda: elector.is_leader)`.
 """
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -104,6 +109,7 @@ class AgentMetrics:
         ProcessCollector(registry=self.registry)
         self.cluster: ClusterCollector | None = None
         self.transitions: TransitionCounts | None = None
+        self._cluster_enabled: bool | Callable[[], bool] = True
 
     def attach(
         self,
@@ -133,6 +139,7 @@ class AgentMetrics:
             objects_limit=DEFAULT_OBJECTS_LIMIT if objects_limit is None else objects_limit,
             on_build=lambda m, seconds: self.snapshot_seconds.labels(mode=m).observe(seconds),
         )
+        self.cluster.enabled = self._cluster_enabled
         self.transitions = TransitionCounts()
         store.writer.subscribe(self.transitions)
         store.writer.on_commit(self.observe_commit)
@@ -145,6 +152,22 @@ class AgentMetrics:
                 transitions=self.transitions,
             )
         )
+
+    def set_cluster_gauges_enabled(self, enabled: bool | Callable[[], bool]) -> None:
+        """Whether scrapes carry the cluster gauges: a bool, or a callable read at each scrape.
+
+        With leader election, pass `lambda: elector.is_leader`: only the
+        leader exports the cluster (two replicas would double every sum);
+        both always export their own agent metrics. Before or after `attach()`.
+        """
+        self._cluster_enabled = enabled
+        if self.cluster is not None:
+            self.cluster.enabled = enabled
+
+    async def aclose(self) -> None:
+        """Stop what `attach()` started (the objects-mode renderer process); idempotent."""
+        if self.cluster is not None:
+            await self.cluster.aclose()
 
     def observe_commit(self, rows: int, seconds: float) -> None:
         """The store's commit hook: one committed batch of `rows` objects took `seconds`."""

@@ -312,7 +312,12 @@ class CallbackRegistry:
     @property
     def pending(self) -> int:
         """Transitions published but not yet handed to a callback (all subscriptions)."""
-        return len(self._queue) + sum(sub.pending for sub in self._subs)
+        return self.dispatch_pending + sum(sub.pending for sub in self._subs)
+
+    @property
+    def dispatch_pending(self) -> int:
+        """Transitions in the shared dispatch queue, before any subscription's own queue."""
+        return len(self._queue)
 
     async def drain(self) -> None:
         """Wait until every transition published so far was handed to its callbacks.

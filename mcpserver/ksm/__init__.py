@@ -5,6 +5,8 @@
 - `collector`: `ClusterCollector`, one consistent cluster snapshot per scrape,
   shared by concurrent scrapes; objects mode (read from the tables in a
   worker thread) or summary mode (the store's in-memory aggregates).
+- `renderer`, `worker`: objects mode's snapshots and rendering, in a child
+  process reading the store file (`RenderWorker`), or in a thread.
 - `objects`, `summary`: render a snapshot, piece by piece, as exposition text.
 - `state`: `AgentStateCollector`, the watcher's, store's and callbacks' live
   counters as a prometheus_client collector; `TransitionCounts`.
@@ -23,6 +25,7 @@ from mcpserver.ksm.collector import (
 from mcpserver.ksm.exposition import metrics_response
 from mcpserver.ksm.families import KSM, SUMMARY, Family
 from mcpserver.ksm.state import AgentStateCollector, TransitionCounts
+from mcpserver.ksm.worker import LocalRenderer, RenderFailed, RenderWorker
 
 __all__ = [
     "DEFAULT_OBJECTS_LIMIT",
@@ -33,7 +36,10 @@ __all__ = [
     "ClusterCollector",
     "ClusterSnapshot",
     "Family",
+    "LocalRenderer",
     "MetricsMode",
+    "RenderFailed",
+    "RenderWorker",
     "SnapshotFailed",
     "TransitionCounts",
     "metrics_response",

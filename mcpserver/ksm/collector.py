@@ -1,21 +1,41 @@
 """The cluster collector: one consistent snapshot per scrape, shared by concurrent scrapes.
 
-A scrape first awaits `snapshot()`, then renders that snapshot's pieces in
-worker threads (see `mcpserver.ksm.exposition`). Building a snapshot is the
-expensive part — in objects mode, reading the pods of the store — so it
-never runs on the event loop (the read happens in a worker thread, on its
-own read-only connection, in one read transaction) and never runs twice at
-once: a scrape that arrives while a build is in flight waits for that build
-and renders the same snapshot. Two Prometheus replicas scraping together
-cost one read. Between scrapes the collector keeps what does not change:
-the decoded pods (`store.snapshot.ObjectsReader` re-reads only those whose
-resourceVersion moved) and every object's rendered lines (`ObjectsCache`),
-so a scrape costs in proportion to the churn since the previous one.
+A scrape first awaits `snapshot()`, then renders that snapshot (see
+`mcpserver.ksm.exposition`). A build never runs twice at once: a scrape
+that arrives while one is in flight waits for it and renders the same
+snapshot, so two Prometheus replicas scraping together cost one read.
 
-Which snapshot: `mode="objects"` reads the tables (kube-state-metrics
-families), `mode="summary"` copies the store's in-memory aggregates
-(bounded series), `mode="auto"` picks objects while the store holds at most
-`objects_limit` objects, summary above.
+Which snapshot: `mode="objects"` (kube-state-metrics families, one series
+per object), `mode="summary"` (bounded aggregates), `mode="auto"` objects
+while the store holds at most `objects_limit` objects, summary above.
+
+Where the work runs, and why (measured with benchmarks/metrics_bench.py):
+
+- Summary mode copies the store's in-memory aggregates on the event loop
+  (the only place where they are one committed version) and renders a few
+  thousand lines: milliseconds even at 150k pods, so it stays in process.
+- Objects mode reads every pod that changed since the previous scrape and
+  renders and compresses 30 MB of text per 10k pods. In process, a scrape
+  every second cost ingestion 26% at 10k pods: under churn most pods change
+  between scrapes, and the decoding, rendering and joining are Python
+  holding the agent's one GIL. So objects mode runs in a child process
+  (`RenderWorker`, see `mcpserver.ksm.renderer`) that reads the SQLite file
+  itself — one read transaction is one committed state (WAL: it neither
+  waits for nor delays the writer) — and the agent only forwards the
+  compressed body. The child also does kube-state-metrics' trick, one step
+  further: it re-renders only the objects that changed and keeps every
+  block of lines *compressed* (`mcpserver.ksm.blocks`), so an unchanged
+  scrape is a join of bytes, not 0.2 s of gzip. Rejected: feeding the
+  renderer a dirty set from the writer instead of reading the file (it
+  would have to live in the agent's interpreter, costing GIL time per
+  changed pod, and the re-read of changed rows is cheap next to that:
+  `ObjectsReader` lists (uid, resourceVersion) and decodes only rows whose
+  version moved). If no child can be started, the same renderer runs in a
+  thread (`LocalRenderer`).
+
+`enabled` (a bool, or a callable read at each scrape) leaves the cluster
+families out: a standby replica exports only its own metrics, so that two
+replicas behind one Service do not double every sum.
 """
 
 from __future__ import annotations
@@ -24,17 +44,25 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Literal
 
 import anyio
 
 from mcpserver.errors import McpServerError
 from mcpserver.ksm.families import MODE
-from mcpserver.ksm.objects import ObjectsCache, Piece, objects_pieces
+from mcpserver.ksm.objects import FragmentCache, Piece
+from mcpserver.ksm.renderer import Built, RenderRequest
 from mcpserver.ksm.summary import summary_pieces
+from mcpserver.ksm.worker import (
+    LocalRenderer,
+    ObjectsRenderer,
+    RenderFailed,
+    RenderUnavailable,
+    RenderWorker,
+)
 from store import Kind, Store
-from store.snapshot import AggregatesSnapshot, ObjectsReader, ObjectsSnapshot, take_aggregates
+from store.snapshot import AggregatesSnapshot, take_aggregates
 
 __all__ = [
     "DEFAULT_OBJECTS_LIMIT",
@@ -51,7 +79,8 @@ MetricsMode = Literal["auto", "objects", "summary"]
 MODES: tuple[MetricsMode, ...] = ("auto", "objects", "summary")
 DEFAULT_OBJECTS_LIMIT = 20_000
 
-ReadObjects = Callable[[], ObjectsSnapshot]
+BuildObjects = Callable[[], Awaitable[Built]]
+Enabled = bool | Callable[[], bool]
 
 
 class SnapshotFailed(McpServerError):
@@ -63,26 +92,23 @@ class ClusterSnapshot:
     """What one scrape (or several coalesced ones) exports about the cluster."""
 
     mode: Literal["objects", "summary"]
-    objects: ObjectsSnapshot | None
-    aggregates: AggregatesSnapshot | None
+    objects: Built | None  # objects mode: the snapshot the renderer holds
+    aggregates: AggregatesSnapshot | None  # summary mode
     seconds: float  # time to build it
-    cache: ObjectsCache | None = None  # rendered lines kept across scrapes
+    summary_nodes: FragmentCache | None = None  # summary mode's node lines, kept across scrapes
 
     def pieces(self, *, openmetrics: bool) -> Iterator[Piece]:
-        """The exposition, in order, as pieces to run in a worker thread each."""
+        """Summary mode's exposition, in order, as pieces to run in a worker thread each."""
+        if self.aggregates is None:
+            return
         mode = (
             MODE.header(openmetrics=openmetrics)
             + f'kube_watchcache_metrics_cluster_mode{{mode="{self.mode}"}} 1\n'
         )
         yield lambda: mode
-        if self.objects is not None:
-            yield from objects_pieces(self.objects, openmetrics=openmetrics, cache=self.cache)
-        if self.aggregates is not None:
-            yield from summary_pieces(
-                self.aggregates,
-                openmetrics=openmetrics,
-                cache=self.cache.summary_nodes if self.cache is not None else None,
-            )
+        yield from summary_pieces(
+            self.aggregates, openmetrics=openmetrics, cache=self.summary_nodes
+        )
 
 
 class _Build:
@@ -96,11 +122,10 @@ class _Build:
 class ClusterCollector:
     """Builds cluster snapshots from `store`; see the module docstring.
 
-    `read_objects` is the function that reads the tables (run in a worker
-    thread): `reader.read` by default, an attribute so tests and benchmarks
-    can wrap it. `enabled = False` leaves the cluster families out of
-    scrapes (a standby replica, so that two replicas do not double every
-    sum); the agent's own metrics are always exported.
+    `build_objects` is what builds an objects-mode snapshot (the renderer's
+    `build` by default; an attribute so tests and benchmarks can wrap it).
+    `isolate=False` renders objects mode in a thread of this process.
+    Call `aclose()` when the agent stops (it ends the renderer process).
     """
 
     def __init__(
@@ -110,24 +135,32 @@ class ClusterCollector:
         mode: MetricsMode = "auto",
         objects_limit: int = DEFAULT_OBJECTS_LIMIT,
         on_build: Callable[[str, float], None] | None = None,
+        isolate: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"metrics mode must be one of {', '.join(MODES)}, got {mode!r}")
         if objects_limit < 0:
             raise ValueError(f"objects_limit must be >= 0, got {objects_limit}")
         self.store = store
-        self.enabled = True
+        self.enabled: Enabled = True
         self.mode: MetricsMode = mode
         self.objects_limit = objects_limit
-        self.reader = ObjectsReader(store.path)
-        self.read_objects: ReadObjects = self.reader.read
-        self.cache = ObjectsCache()
+        self.renderer: ObjectsRenderer = (
+            RenderWorker(store.path) if isolate else LocalRenderer(store.path)
+        )
+        self.build_objects: BuildObjects = self._build_objects
+        self.summary_nodes = FragmentCache()
         self.builds: Counter[str] = Counter()  # by mode
         self.coalesced = 0  # scrapes served by a build another scrape started
         self.failures = 0
         self._on_build = on_build
         self._inflight: _Build | None = None
         self._joined = anyio.Event()
+
+    def is_enabled(self) -> bool:
+        """Whether scrapes carry the cluster families now (`enabled` may be a callable)."""
+        enabled = self.enabled
+        return bool(enabled() if callable(enabled) else enabled)
 
     def effective_mode(self) -> Literal["objects", "summary"]:
         """The mode the next snapshot uses (auto decides on the store's current object count)."""
@@ -179,17 +212,56 @@ class ClusterCollector:
         started = time.perf_counter()
         objects = aggregates = None
         if mode == "objects":
-            objects = await anyio.to_thread.run_sync(self.read_objects)
+            objects = await self.build_objects()
         else:
             aggregates = take_aggregates(self.store.view)
             if self.builds["objects"]:
                 # Objects mode is not in use now: give back what it keeps between scrapes.
-                self.reader.forget()
-                self.cache.clear()
+                await self.renderer.aclose()
         seconds = time.perf_counter() - started
         self.builds[mode] += 1
         if self._on_build is not None:
             self._on_build(mode, seconds)
         return ClusterSnapshot(
-            mode=mode, objects=objects, aggregates=aggregates, seconds=seconds, cache=self.cache
+            mode=mode,
+            objects=objects,
+            aggregates=aggregates,
+            seconds=seconds,
+            summary_nodes=self.summary_nodes,
         )
+
+    async def _build_objects(self) -> Built:
+        try:
+            return await self.renderer.build()
+        except (OSError, RenderUnavailable) as e:
+            if not isinstance(self.renderer, RenderWorker):
+                raise
+            # No child process here (a sandbox, a frozen binary): render in a thread instead.
+            log.warning("metrics: cannot start the renderer process (%s); rendering in process", e)
+            self.renderer = LocalRenderer(self.store.path)
+            return await self.renderer.build()
+
+    async def render(
+        self, snapshot: ClusterSnapshot, *, head: bytes, tail: bytes, openmetrics: bool
+    ) -> list[bytes]:
+        """The whole gzip body of an objects-mode scrape: `head`, the cluster families, `tail`.
+
+        Raises SnapshotFailed (the caller then serves `head` and `tail` alone).
+        """
+        if snapshot.objects is None:
+            raise ValueError("only an objects-mode snapshot is rendered by the renderer")
+        request = RenderRequest(
+            id=snapshot.objects.id, openmetrics=openmetrics, head=head, tail=tail
+        )
+        try:
+            with anyio.CancelScope(shield=True):
+                body = await self.renderer.render(request)
+        except RenderFailed as e:
+            self.failures += 1
+            raise SnapshotFailed(str(e)) from e
+        return body
+
+    async def aclose(self) -> None:
+        """Stop the renderer process (a later objects-mode scrape would start another)."""
+        with anyio.CancelScope(shield=True):
+            await self.renderer.aclose()

@@ -7,10 +7,12 @@ classic text format 0.0.4. Encoding: gzip when `Accept-Encoding` allows it
 even so, and the CPU goes to ingestion instead.
 
 The body is the agent's own registry (prometheus_client renders it; it is
-small) followed by the cluster families, rendered one piece at a time in a
-worker thread (and compressed there), then streamed: a 150k-pod objects-mode
-exposition never sits in memory whole, and the event loop only forwards
-bytes.
+small) followed by the cluster families. Objects mode: the renderer process
+returns the whole body already gzip-compressed (it gets the registry text
+with the request), and the event loop only forwards bytes — or, for a
+client that does not take gzip (rare: Prometheus always does), decompresses
+them chunk by chunk in a worker thread as it streams. Summary mode: a few
+small pieces rendered and compressed in a worker thread, then streamed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from starlette.responses import StreamingResponse
 
+from mcpserver.ksm.blocks import GZIP_LEVEL
 from mcpserver.ksm.collector import ClusterCollector, SnapshotFailed
 from mcpserver.ksm.objects import Piece
 
@@ -43,7 +46,6 @@ __all__ = [
 log = logging.getLogger("kube_watchcache.metrics")
 
 TEXT = CONTENT_TYPE_PLAIN_0_0_4
-GZIP_LEVEL = 1
 _EOF = b"# EOF\n"
 
 
@@ -108,6 +110,23 @@ async def _stream(
         raise
 
 
+async def _inflate(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    decompressor = zlib.decompressobj(31)
+    while chunks:
+        chunk = chunks.pop(0)  # let each chunk go once it is sent
+        data = await anyio.to_thread.run_sync(decompressor.decompress, chunk)
+        if data:
+            yield data
+    rest = decompressor.flush()
+    if rest:
+        yield rest
+
+
+async def _forward(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    while chunks:
+        yield chunks.pop(0)
+
+
 async def metrics_response(
     *,
     registry: CollectorRegistry,
@@ -119,7 +138,8 @@ async def metrics_response(
     openmetrics = wants_openmetrics(accept)
     gzip = accepts_gzip(accept_encoding)
     pieces: Iterable[Piece] = ()
-    if cluster is not None and cluster.enabled:
+    snapshot = None
+    if cluster is not None and cluster.is_enabled():
         try:
             snapshot = await cluster.snapshot()
         except SnapshotFailed as e:
@@ -136,4 +156,11 @@ async def metrics_response(
     headers: dict[str, Any] = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
     if gzip:
         headers["Content-Encoding"] = "gzip"
+    if cluster is not None and snapshot is not None and snapshot.objects is not None:
+        try:
+            body = await cluster.render(snapshot, head=head, tail=tail, openmetrics=openmetrics)
+        except SnapshotFailed as e:
+            log.warning("metrics: cluster gauges left out of this scrape: %s", e)
+        else:
+            return StreamingResponse(_forward(body) if gzip else _inflate(body), headers=headers)
     return StreamingResponse(_stream(head, pieces, tail, gzip=gzip), headers=headers)

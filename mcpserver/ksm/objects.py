@@ -17,33 +17,29 @@ What each family holds follows kube-state-metrics v2:
 
 Init containers are left out of the container families, as there.
 
-Like kube-state-metrics, each object's lines are rendered once and kept
-(`FragmentCache`): a scrape renders only the objects that changed since the
-previous one and joins the rest, so its cost follows the churn rather than
-the cluster size. The exposition comes out in pieces (a few thousand objects
-of one family per piece), each a plain function to run in a worker thread:
-the caller streams them, so the event loop never renders and memory never
-holds a second copy of a 150k-pod exposition.
+Like kube-state-metrics, each object's lines are rendered once and kept:
+`ObjectsBlocks` renders only the objects that changed since the previous
+snapshot, and keeps their lines compressed by block and family
+(`mcpserver.ksm.blocks`), so a scrape's cost follows the churn rather than
+the cluster size. `FragmentCache` is the plain (uncompressed) per-object
+cache summary mode uses for its node lines.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from mcpserver.ksm.blocks import BlockCache, Segment, segment
 from mcpserver.ksm.families import KSM, Family
 from mcpserver.ksm.textformat import cores, escape, resource_value
 from store.snapshot import DeploymentMetrics, NodeMetrics, ObjectsSnapshot, PodMetrics
 
-__all__ = ["CHUNK", "FragmentCache", "ObjectsCache", "Piece", "objects_pieces"]
+__all__ = ["FragmentCache", "Layout", "ObjectsBlocks", "Piece"]
 
 Piece = Callable[[], str]
 T = TypeVar("T")
-
-# Objects per piece: one piece holds the GIL for a few milliseconds at most
-# (the interpreter lets the event loop in every 5 ms anyway), and thread hops
-# stay negligible.
-CHUNK = 4000
 
 _P = "\x00"  # where an object's common labels go in a line template
 _PHASES = ("Pending", "Succeeded", "Failed", "Unknown", "Running")
@@ -87,28 +83,48 @@ _READY_LINES = {
 # --- one object's lines, per family --------------------------------------------------------
 
 
-def _pod_fragments(p: PodMetrics) -> tuple[str, ...]:
-    """A pod's lines for each of `POD_FAMILIES`, in that order."""
+Previous = tuple[T, tuple[str, ...]] | None  # an object's previous version and its lines
+
+
+def _resource_key(p: PodMetrics) -> list[tuple[object, ...]]:
+    return [
+        (
+            c.name,
+            c.init,
+            c.cpu_request_m,
+            c.memory_request_bytes,
+            c.cpu_limit_m,
+            c.memory_limit_bytes,
+        )
+        for c in p.containers
+    ]
+
+
+def _pod_fragments(p: PodMetrics, previous: Previous[PodMetrics] = None) -> tuple[str, ...]:
+    """A pod's lines for each of `POD_FAMILIES`, in that order.
+
+    With its `previous` version (same uid), the lines of fields that did
+    not change are reused: under churn a pod's status moves (a restart, a
+    phase) while its placement, owners and resources stay — and those are
+    most of the text.
+    """
     lab = f'namespace="{escape(p.namespace)}",pod="{escape(p.name)}",uid="{escape(p.uid)}"'
     node = escape(p.node)
-    kind = name = ""
-    for o in p.owners:
-        if o.controller:
-            kind, name = escape(o.kind), escape(o.name)
-            break
-    info = (
-        f'kube_pod_info{{{lab},host_ip="{escape(p.host_ip)}",pod_ip="{escape(p.pod_ip)}",'
-        f'node="{node}",created_by_kind="{kind}",created_by_name="{name}",'
-        f'priority_class="{escape(p.priority_class)}",'
-        f'host_network="{"true" if p.host_network else "false"}"}} 1\n'
-    )
-    owner = (
-        "".join(
-            f'kube_pod_owner{{{lab},owner_kind="{escape(o.kind)}",owner_name="{escape(o.name)}",'
-            f'owner_is_controller="{"true" if o.controller else "false"}"}} 1\n'
-            for o in p.owners
-        )
-        or f'kube_pod_owner{{{lab},owner_kind="",owner_name="",owner_is_controller=""}} 1\n'
+    old, old_lines = previous if previous is not None else (None, ())
+    if (
+        old is not None
+        and old.node == p.node
+        and old.host_ip == p.host_ip
+        and old.pod_ip == p.pod_ip
+        and old.priority_class == p.priority_class
+        and old.host_network == p.host_network
+        and old.owners == p.owners
+    ):
+        info, owner = old_lines[0], old_lines[1]
+    else:
+        info, owner = _pod_identity(p, lab, node)
+    same_resources = (
+        old is not None and old.node == p.node and _resource_key(old) == _resource_key(p)
     )
     phase = _PHASE_LINES.get(p.phase, _PHASE_LINES[""]).replace(_P, lab) if p.phase else ""
     ready = _READY_LINES.get(p.ready, _READY_LINES[""]).replace(_P, lab) if p.ready else ""
@@ -132,6 +148,8 @@ def _pod_fragments(p: PodMetrics) -> tuple[str, ...]:
                 "kube_pod_container_status_last_terminated_reason"
                 f'{{{cl},reason="{escape(c.last_terminated_reason or "")}"}} 1\n'
             )
+        if same_resources:
+            continue
         for out, metric, cpu, memory in (
             (
                 requests,
@@ -157,9 +175,33 @@ def _pod_fragments(p: PodMetrics) -> tuple[str, ...]:
         "".join(restarts),
         "".join(waiting),
         "".join(terminated),
-        "".join(requests),
-        "".join(limits),
+        old_lines[7] if same_resources else "".join(requests),
+        old_lines[8] if same_resources else "".join(limits),
     )
+
+
+def _pod_identity(p: PodMetrics, lab: str, node: str) -> tuple[str, str]:
+    """The pod's kube_pod_info and kube_pod_owner lines."""
+    kind = name = ""
+    for o in p.owners:
+        if o.controller:
+            kind, name = escape(o.kind), escape(o.name)
+            break
+    info = (
+        f'kube_pod_info{{{lab},host_ip="{escape(p.host_ip)}",pod_ip="{escape(p.pod_ip)}",'
+        f'node="{node}",created_by_kind="{kind}",created_by_name="{name}",'
+        f'priority_class="{escape(p.priority_class)}",'
+        f'host_network="{"true" if p.host_network else "false"}"}} 1\n'
+    )
+    owner = (
+        "".join(
+            f'kube_pod_owner{{{lab},owner_kind="{escape(o.kind)}",owner_name="{escape(o.name)}",'
+            f'owner_is_controller="{"true" if o.controller else "false"}"}} 1\n'
+            for o in p.owners
+        )
+        or f'kube_pod_owner{{{lab},owner_kind="",owner_name="",owner_is_controller=""}} 1\n'
+    )
+    return info, owner
 
 
 POD_FAMILIES: tuple[Family, ...] = tuple(
@@ -194,7 +236,9 @@ DEPLOYMENT_FAMILIES: tuple[Family, ...] = (
 )
 
 
-def _deployment_fragments(d: DeploymentMetrics) -> tuple[str, ...]:
+def _deployment_fragments(
+    d: DeploymentMetrics, previous: Previous[DeploymentMetrics] = None
+) -> tuple[str, ...]:
     """A deployment's lines for each of `DEPLOYMENT_FAMILIES`, in that order."""
     lab = f'namespace="{escape(d.namespace)}",deployment="{escape(d.name)}"'
     conditions: list[str] = []
@@ -237,7 +281,7 @@ def _resources(metric: str, lab: str, resources: dict[str, str]) -> str:
     return "".join(lines)
 
 
-def _node_fragments(n: NodeMetrics) -> tuple[str, ...]:
+def _node_fragments(n: NodeMetrics, previous: Previous[NodeMetrics] = None) -> tuple[str, ...]:
     """A node's lines for each of `NODE_FAMILIES`, in that order."""
     lab = f'node="{escape(n.name)}"'
     info = (
@@ -308,71 +352,58 @@ class FragmentCache:
         return out
 
 
-class ObjectsCache:
-    """One `FragmentCache` per kind for objects mode, one for summary mode's nodes.
+@functools.cache
+def header_segment(family: Family, *, openmetrics: bool) -> Segment:
+    return segment(family.header(openmetrics=openmetrics))
 
-    Lives as long as the collector; `clear()` gives back objects mode's
-    memory when summary mode is in use.
+
+class Layout:
+    """One snapshot's kube-state-metrics families: per family, its compressed lines in order.
+
+    Holds the segments themselves (immutable), so it stays the exposition
+    of its snapshot while the blocks move on to later ones.
     """
 
+    def __init__(self, families: list[tuple[Family, list[Segment]]]) -> None:
+        self.families = families
+
+    def segments(self, *, openmetrics: bool) -> Iterator[Segment]:
+        for family, segments in self.families:
+            yield header_segment(family, openmetrics=openmetrics)
+            yield from segments
+
+
+class ObjectsBlocks:
+    """The rendered, compressed lines of every pod, deployment and node, kept across snapshots."""
+
     def __init__(self) -> None:
-        self.summary_nodes = FragmentCache()
-        self.clear()
+        self.pods = BlockCache[PodMetrics](
+            families=len(POD_FAMILIES), key=lambda p: p.uid, make=_pod_fragments
+        )
+        self.deployments = BlockCache[DeploymentMetrics](
+            families=len(DEPLOYMENT_FAMILIES),
+            key=lambda d: (d.namespace, d.name),
+            make=_deployment_fragments,
+        )
+        self.nodes = BlockCache[NodeMetrics](
+            families=len(NODE_FAMILIES), key=lambda n: n.name, make=_node_fragments
+        )
 
-    def clear(self) -> None:
-        """Forget every rendered object (not summary mode's nodes)."""
-        self.pods = FragmentCache()
-        self.deployments = FragmentCache()
-        self.nodes = FragmentCache()
+    def update(self, snapshot: ObjectsSnapshot) -> Layout:
+        """Bring the blocks to `snapshot`; its exposition, ready to send."""
+        self.pods.update(snapshot.pods)
+        self.deployments.update(snapshot.deployments)
+        self.nodes.update(snapshot.nodes)
+        return Layout(
+            [(f, self.pods.segments(i)) for i, f in enumerate(POD_FAMILIES)]
+            + [(f, self.deployments.segments(i)) for i, f in enumerate(DEPLOYMENT_FAMILIES)]
+            + [(f, self.nodes.segments(i)) for i, f in enumerate(NODE_FAMILIES)]
+        )
 
+    @property
+    def rendered(self) -> int:
+        return self.pods.rendered + self.deployments.rendered + self.nodes.rendered
 
-def _kind_pieces(
-    families: Sequence[Family],
-    objects: Sequence[T],
-    render: Callable[[Sequence[T]], list[tuple[str, ...]]],
-    *,
-    openmetrics: bool,
-) -> Iterator[Piece]:
-    rendered: list[list[tuple[str, ...]]] = []
-
-    def prepare() -> str:
-        rendered.append(render(objects))
-        return ""
-
-    yield prepare
-    for i, family in enumerate(families):
-        header = family.header(openmetrics=openmetrics)
-        for start in range(0, max(len(objects), 1), CHUNK):
-
-            def piece(i: int = i, start: int = start, header: str = header) -> str:
-                lines = "".join(f[i] for f in rendered[0][start : start + CHUNK])
-                return header + lines if start == 0 else lines
-
-            yield piece
-
-
-def objects_pieces(
-    snapshot: ObjectsSnapshot, *, openmetrics: bool, cache: ObjectsCache | None = None
-) -> Iterator[Piece]:
-    """The kube-state-metrics families of `snapshot`, as pieces to run in order."""
-    cache = cache or ObjectsCache()
-    yield from _kind_pieces(
-        POD_FAMILIES,
-        snapshot.pods,
-        lambda pods: cache.pods.render(pods, lambda p: p.uid, _pod_fragments),
-        openmetrics=openmetrics,
-    )
-    yield from _kind_pieces(
-        DEPLOYMENT_FAMILIES,
-        snapshot.deployments,
-        lambda deps: cache.deployments.render(
-            deps, lambda d: (d.namespace, d.name), _deployment_fragments
-        ),
-        openmetrics=openmetrics,
-    )
-    yield from _kind_pieces(
-        NODE_FAMILIES,
-        snapshot.nodes,
-        lambda nodes: cache.nodes.render(nodes, lambda n: n.name, _node_fragments),
-        openmetrics=openmetrics,
-    )
+    @property
+    def compressed(self) -> int:
+        return self.pods.compressed + self.deployments.compressed + self.nodes.compressed

@@ -183,6 +183,7 @@ class AgentStateCollector(Collector):
             labels=["sink"],
         )
         dropped.add_metric(["dispatch"], self.callbacks.stats.dropped)
+        depth.add_metric(["dispatch"], self.callbacks.dispatch_pending)  # the shared queue
         for sub in self.callbacks.subscriptions:
             deliveries.add_metric([sub.name, "ok"], sub.delivered)
             deliveries.add_metric([sub.name, "error"], sub.failed)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -12,8 +13,9 @@ import httpx
 import pytest
 
 from mcpserver.agent import Agent
+from mcpserver.ksm.renderer import Built
+from mcpserver.ksm.worker import RenderWorker
 from store import Kind, StoreUnavailable
-from store.snapshot import ObjectsSnapshot
 from tests.mcpserver.conftest import start_agent
 from tests.metrics.conftest import Transitions, base_url, converge, families, samples
 
@@ -27,25 +29,26 @@ async def agent(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Agent
 
 
 class Gate:
-    """Wraps the store read of a snapshot so that it waits until the test opens the gate."""
+    """Wraps the build of a snapshot so that it waits until the test opens the gate."""
 
-    def __init__(self, read: Callable[[], ObjectsSnapshot]) -> None:
-        self.read = read
-        self.opened = threading.Event()
+    def __init__(self, build: Callable[[], Awaitable[Built]]) -> None:
+        self.build = build
+        self.opened = anyio.Event()
         self.reads = 0
 
-    def __call__(self) -> ObjectsSnapshot:
+    async def __call__(self) -> Built:
         self.reads += 1
-        if not self.opened.wait(timeout=30):
-            raise TimeoutError("the test never opened the gate")
-        return self.read()
+        with anyio.fail_after(30):
+            await self.opened.wait()
+        return await self.build()
 
 
 async def test_concurrent_scrapes_share_one_snapshot(agent: Agent) -> None:
     cluster = agent.metrics.cluster
     assert cluster is not None
-    gate = Gate(cluster.reader.read)
-    cluster.read_objects = gate
+    real = cluster.build_objects
+    gate = Gate(real)
+    cluster.build_objects = gate
     builds, coalesced = cluster.builds["objects"], cluster.coalesced
     bodies: list[str] = []
     try:
@@ -63,7 +66,7 @@ async def test_concurrent_scrapes_share_one_snapshot(agent: Agent) -> None:
                     await cluster.until_waiting(4)  # one scrape builds, four wait on it
                     gate.opened.set()
     finally:
-        cluster.read_objects = cluster.reader.read
+        cluster.build_objects = real
     assert gate.reads == 1
     assert cluster.builds["objects"] == builds + 1
     assert cluster.coalesced == coalesced + 4
@@ -85,8 +88,9 @@ async def test_ingestion_goes_on_while_a_scrape_reads_the_store(agent: Agent) ->
     assert agent.scenario is not None
     in_transaction = threading.Event()
     release = threading.Event()
+    real = cluster.build_objects
 
-    def held_read() -> ObjectsSnapshot:
+    def hold_a_read() -> None:
         import sqlite3
 
         path = agent.store.path
@@ -99,9 +103,12 @@ async def test_ingestion_goes_on_while_a_scrape_reads_the_store(agent: Agent) ->
             conn.execute("COMMIT")
         finally:
             conn.close()
-        return cluster.reader.read()
 
-    cluster.read_objects = held_read
+    async def held_read() -> Built:
+        await anyio.to_thread.run_sync(hold_a_read)
+        return await real()
+
+    cluster.build_objects = held_read
     try:
         async with anyio.create_task_group() as tg:
 
@@ -119,7 +126,7 @@ async def test_ingestion_goes_on_while_a_scrape_reads_the_store(agent: Agent) ->
             release.set()
     finally:
         release.set()
-        cluster.read_objects = cluster.reader.read
+        cluster.build_objects = real
 
 
 async def test_a_store_that_cannot_be_read_leaves_only_the_cluster_gauges_out(
@@ -128,15 +135,16 @@ async def test_a_store_that_cannot_be_read_leaves_only_the_cluster_gauges_out(
     cluster = agent.metrics.cluster
     assert cluster is not None
     failures = cluster.failures
+    real = cluster.build_objects
 
-    def broken() -> Any:
+    async def broken() -> Any:
         raise StoreUnavailable(f"cannot read database {agent.store.path} (disk on fire)")
 
-    cluster.read_objects = broken
+    cluster.build_objects = broken
     try:
         fams = await families(agent)
     finally:
-        cluster.read_objects = cluster.reader.read
+        cluster.build_objects = real
     assert "kube_pod_status_phase" not in fams
     assert "kube_watchcache_metrics_cluster_mode" not in fams
     assert cluster.failures == failures + 1
@@ -145,16 +153,47 @@ async def test_a_store_that_cannot_be_read_leaves_only_the_cluster_gauges_out(
     assert "kube_pod_status_phase" in await families(agent)  # the next scrape is whole again
 
 
-async def test_a_standby_replica_can_leave_the_cluster_gauges_out(agent: Agent) -> None:
-    cluster = agent.metrics.cluster
-    assert cluster is not None
-    cluster.enabled = False
+async def test_only_the_leader_exports_the_cluster_gauges(agent: Agent) -> None:
+    """The switch is read at each scrape: leadership moving is seen by the next scrape."""
+    leading = False
+    agent.metrics.set_cluster_gauges_enabled(lambda: leading)
     try:
         fams = await families(agent)
+        assert not any(
+            name.startswith(("kube_pod_", "kube_node_", "kube_deployment_")) for name in fams
+        )
+        assert "kube_watchcache_metrics_cluster_mode" not in fams
+        assert "kube_watchcache_store_objects" in fams  # its own metrics: always
+        leading = True
+        assert "kube_node_status_condition" in await families(agent)
+        agent.metrics.set_cluster_gauges_enabled(False)
+        assert "kube_node_status_condition" not in await families(agent)
     finally:
-        cluster.enabled = True
-    assert not any(
-        name.startswith(("kube_pod_", "kube_node_", "kube_deployment_")) for name in fams
-    )
-    assert "kube_watchcache_store_objects" in fams
+        agent.metrics.set_cluster_gauges_enabled(True)
     assert "kube_node_status_condition" in await families(agent)
+
+
+async def test_objects_mode_renders_in_a_child_process_that_summary_mode_stops(
+    agent: Agent,
+) -> None:
+    cluster = agent.metrics.cluster
+    assert cluster is not None
+    assert "kube_pod_info" in await families(agent)
+    worker = cluster.renderer
+    assert isinstance(worker, RenderWorker)
+
+    def pid() -> int | None:
+        return worker.pid
+
+    assert pid() not in (None, os.getpid())
+    cluster.mode = "summary"
+    try:
+        assert "kube_watchcache_namespace_pods" in await families(agent)
+        assert pid() is None  # objects mode not in use: its memory given back
+    finally:
+        cluster.mode = "objects"
+    assert "kube_pod_info" in await families(agent)
+    await agent.metrics.aclose()
+    assert pid() is None
+    assert "kube_pod_info" in await families(agent)  # a later scrape starts another
+    assert pid() is not None

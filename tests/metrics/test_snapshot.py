@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
 
-from mcpserver.ksm.objects import ObjectsCache, objects_pieces
+from mcpserver.ksm.renderer import Renderer, RenderRequest
 from store import Delta, Kind, StoreUnavailable, Taint, open_store
 from store.snapshot import ObjectsReader, read_objects
 from tests.metrics.conftest import key, parse_text, samples
@@ -82,28 +83,29 @@ async def test_label_values_survive_escaping_and_the_cache_follows_changes(
         await store.writer.apply(
             [Delta(Kind.NODE, "ADDED", tainted), Delta(Kind.POD, "ADDED", pod("web-0"))]
         )
-        reader, cache = ObjectsReader(path), ObjectsCache()
-        text = "".join(
-            piece() for piece in objects_pieces(reader.read(), openmetrics=False, cache=cache)
-        )
-        fams = {f.name: f for f in parse_text(text)}
+        renderer = Renderer(path)
+
+        def text() -> str:
+            built = renderer.build()
+            request = RenderRequest(id=built.id, openmetrics=False, head=b"", tail=b"")
+            return gzip.decompress(b"".join(renderer.render(request))).decode()
+
+        first = text()
+        fams = {f.name: f for f in parse_text(first)}
         assert samples(fams, "kube_node_spec_taint") == {
             key(node="node-a", key="example.com/odd", value=tricky, effect="NoSchedule"): 1.0
         }
-        assert cache.pods.rendered == 1
+        assert renderer.blocks.pods.rendered == 1
 
-        again = "".join(
-            piece() for piece in objects_pieces(reader.read(), openmetrics=False, cache=cache)
-        )
-        assert again == text
-        assert cache.pods.rendered == 0  # nothing changed: every line reused
+        assert text() == first
+        assert renderer.blocks.rendered == 0  # nothing changed: every line reused
+        assert renderer.blocks.compressed == 0
 
         await store.writer.apply(
             [Delta(Kind.NODE, "MODIFIED", evolve(tainted, unschedulable=True))]
         )
-        changed = "".join(
-            piece() for piece in objects_pieces(reader.read(), openmetrics=False, cache=cache)
-        )
+        changed = text()
     fams = {f.name: f for f in parse_text(changed)}
     assert samples(fams, "kube_node_spec_unschedulable") == {key(node="node-a"): 1.0}
-    assert cache.nodes.rendered == 1
+    assert renderer.blocks.nodes.rendered == 1
+    assert renderer.blocks.compressed == 1  # one family of one block: unschedulable
