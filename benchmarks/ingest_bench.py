@@ -9,7 +9,11 @@ noisy: ratios hold, absolute figures drift):
    only", no store), against
    - the decode+write ceiling, measured here on the very same watch lines
      with the method of ../shared/anchors: msgspec decode into a small typed
-     struct, and batched SQLite upserts (5000 per transaction, WAL);
+     struct, and batched SQLite upserts (5000 per transaction, WAL). Two
+     figures: the anchors' own (the upserts insert into an empty table) and
+     a like-for-like one (the table already holds the cluster's pods, so the
+     upserts update existing rows, as the agent's writes do). Both are
+     printed, each with the target, so neither hides the other;
    - the baseline informer (benchmarks/baselines): kubernetes-asyncio's
      `Watch` with model deserialization, objects held in a dict.
    The events are produced while the watch streams are held by the
@@ -160,6 +164,18 @@ class CountingSink:
         if self.goal and self.puts >= self.goal:
             self.reached.set()
 
+    async def put_many(self, deltas: Any) -> None:
+        """Forwarded as `put_many` when the target has it, else one `put` each."""
+        if self.target is not None:
+            if hasattr(self.target, "put_many"):
+                await self.target.put_many(deltas)
+            else:
+                for delta in deltas:
+                    await self.target.put(delta)
+        self.puts += len(deltas)
+        if self.goal and self.puts >= self.goal:
+            self.reached.set()
+
     async def replace(self, kind: Any, rows: Any, resource_version: str) -> None:
         if self.target is not None:
             await self.target.replace(kind, rows, resource_version)
@@ -239,7 +255,8 @@ async def watch_baseline(server: Server, events: int) -> float:
             started = time.perf_counter()
             await server.call("release")
             await finished.wait()
-            return time.perf_counter() - started
+            seconds = time.perf_counter() - started
+    return seconds
 
 
 async def fetch_lines(url: str, before: str, count: int) -> list[bytes]:
@@ -301,10 +318,15 @@ class _Event(msgspec.Struct):
     object: _Pod
 
 
-def ceiling(lines: list[bytes], workdir: Path) -> float:
-    """Events/s of typed decode + batched SQLite upserts on these lines."""
+_UPSERT = (
+    "INSERT INTO pods VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(uid) DO UPDATE SET "
+    "phase=excluded.phase, ready=excluded.ready, restarts=excluded.restarts, "
+    "rv=excluded.rv, obj=excluded.obj"
+)
+
+
+def _ceiling_rows(lines: list[bytes]) -> list[tuple[Any, ...]]:
     decoder = msgspec.json.Decoder(_Event)
-    started = time.perf_counter()
     rows = []
     for line in lines:
         ev = decoder.decode(line)
@@ -324,8 +346,11 @@ def ceiling(lines: list[bytes], workdir: Path) -> float:
                 line,
             )
         )
-    decode_s = time.perf_counter() - started
-    db = sqlite3.connect(workdir / "ceiling.db", isolation_level=None)
+    return rows
+
+
+def _ceiling_db(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(
@@ -334,19 +359,88 @@ def ceiling(lines: list[bytes], workdir: Path) -> float:
     )
     db.execute("CREATE INDEX pods_ns ON pods(namespace, name)")
     db.execute("CREATE INDEX pods_node ON pods(node)")
+    return db
+
+
+def _upserts(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> float:
     started = time.perf_counter()
     for s in range(0, len(rows), 5000):
         db.execute("BEGIN")
-        db.executemany(
-            "INSERT INTO pods VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(uid) DO UPDATE SET "
-            "phase=excluded.phase, ready=excluded.ready, restarts=excluded.restarts, "
-            "rv=excluded.rv, obj=excluded.obj",
-            rows[s : s + 5000],
-        )
+        db.executemany(_UPSERT, rows[s : s + 5000])
         db.execute("COMMIT")
-    write_s = time.perf_counter() - started
+    return time.perf_counter() - started
+
+
+@dataclass
+class Ceiling:
+    """Events/s of typed decode + batched SQLite upserts of the same watch lines, two ways."""
+
+    empty: float  # the anchors' method as is: the upserts insert into an empty table
+    populated: float  # like for like: the table already holds the cluster's pods
+
+
+# Each ceiling is the best of a few runs: the reference is then the machine at
+# its fastest, which only makes the target harder to meet.
+_CEILING_RUNS = 3
+
+
+def ceiling(lines: list[bytes], populated_db: Path, workdir: Path) -> Ceiling:
+    """The decode+write ceiling on `lines`, into an empty table and into `populated_db`.
+
+    The anchors time upserts into an empty table, so every first write of a
+    pod is an insert that grows the file. The agent's store already holds
+    every pod when watch events arrive, so its writes are updates of existing
+    rows (ON CONFLICT DO UPDATE) in a file whose pages exist. The
+    like-for-like ceiling times the very same upserts into `populated_db`,
+    which holds the cluster's pods (see `populate_ceiling`). Measured here it
+    is the *higher* of the two (updates in place cost a fraction of inserts
+    that extend the file and its checkpoints), so it is the harder target.
+    """
+    n = len(lines)
+    decode_s = empty_s = populated_s = float("inf")
+    for run in range(_CEILING_RUNS):
+        started = time.perf_counter()
+        rows = _ceiling_rows(lines)
+        decode_s = min(decode_s, time.perf_counter() - started)
+        db = _ceiling_db(workdir / f"ceiling-empty-{run}.db")
+        empty_s = min(empty_s, _upserts(db, rows))
+        db.close()
+        db = sqlite3.connect(populated_db, isolation_level=None)
+        db.execute("PRAGMA synchronous=NORMAL")  # per connection; WAL stays from the file
+        populated_s = min(populated_s, _upserts(db, rows))
+        db.close()
+    return Ceiling(empty=n / (decode_s + empty_s), populated=n / (decode_s + populated_s))
+
+
+async def populate_ceiling(url: str, path: Path) -> int:
+    """A ceiling table holding every pod of the cluster, written page by page (untimed).
+
+    Pages are written as they arrive, so a 150k-pod cluster is never held
+    whole in this process. Returns the number of pods.
+    """
+    decoder = msgspec.json.Decoder(_ObjectPage)
+    db = _ceiling_db(path)
+    token = ""
+    pods = 0
+    async with aiohttp.ClientSession() as session:
+        while True:
+            query = {"limit": "500", **({"continue": token} if token else {})}
+            async with session.get(f"{url}/api/v1/pods", params=query) as resp:
+                page = decoder.decode(await resp.read())
+            lines = [b'{"type":"ADDED","object":' + bytes(item) + b"}" for item in page.items]
+            _upserts(db, _ceiling_rows(lines))
+            pods += len(lines)
+            token = page.metadata.get("continue") or ""
+            if not token:
+                break
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
-    return len(lines) / (decode_s + write_s)
+    return pods
+
+
+class _ObjectPage(msgspec.Struct):
+    metadata: dict[str, Any] = {}
+    items: list[msgspec.Raw] = []
 
 
 # --- 2. initial sync, each client in its own process -----------------------------------------
@@ -556,18 +650,30 @@ async def section_ingest(
     e2e_s, (before, _after) = await watch_ours(server, n, work / "e2e.db")
     only_s, _ = await watch_ours(server, n, None)
     lines = await fetch_lines(server.url, before, n)
-    ceiling_rate = ceiling(lines, work)
+    pods = await populate_ceiling(server.url, work / "ceiling-populated.db")
+    ceil = ceiling(lines, work / "ceiling-populated.db", work)
     nb = size["baseline_events"]
     print(f"baseline watch: {nb} events...", flush=True)
     base_s = await watch_baseline(server, nb)
     e2e, only, base = n / e2e_s, n / only_s, nb / base_s
-    notes.append(f"ceiling measured on the same {len(lines)} watch lines")
+    notes.append(
+        f"ceilings measured on the same {len(lines)} watch lines, best of {_CEILING_RUNS}; "
+        f"'anchor' upserts into an empty table (the anchors' method), 'like-for-like' into "
+        f"a table already holding the cluster's {pods} pods, as the agent's store does"
+    )
     return [
         Line(
             "watch ingest end to end (events/s)",
             f"{e2e:,.0f}",
-            f"ceiling {ceiling_rate:,.0f}",
-            f"{e2e / ceiling_rate:.2f}x",
+            f"ceiling like-for-like {ceil.populated:,.0f}",
+            f"{e2e / ceil.populated:.2f}x",
+            ">= 0.5x",
+        ),
+        Line(
+            "watch ingest end to end (events/s)",
+            f"{e2e:,.0f}",
+            f"ceiling anchor (empty table) {ceil.empty:,.0f}",
+            f"{e2e / ceil.empty:.2f}x",
             ">= 0.5x",
         ),
         Line(
@@ -580,8 +686,15 @@ async def section_ingest(
         Line(
             "watch ingest, watcher only (no store)",
             f"{only:,.0f}",
-            f"ceiling {ceiling_rate:,.0f}",
-            f"{only / ceiling_rate:.2f}x",
+            f"ceiling like-for-like {ceil.populated:,.0f}",
+            f"{only / ceil.populated:.2f}x",
+            "(info)",
+        ),
+        Line(
+            "watcher only (no store), per event (us)",
+            f"{1e6 / only:,.1f}",
+            f"end to end {1e6 / e2e:,.1f}",
+            "",
             "(info)",
         ),
         Line(

@@ -16,7 +16,8 @@ The loop, per (kind, namespace or all namespaces):
 2. **Watch** from the list's resourceVersion with `allowWatchBookmarks=true`
    and a random `timeoutSeconds` in the configured range. Every event and
    bookmark advances the resourceVersion, *after* the handler took the event,
-   so a reconnect never skips one.
+   so a reconnect never skips one. A handler that is an `EventBatchHandler`
+   takes the events of one network read in one call (`on_events`).
 3. A watch that ends cleanly resumes from the last resourceVersion (no
    relist). A 410, as HTTP status or ERROR event, means that resourceVersion
    is gone: relist. A silent stream (inactivity timeout) or a line that does
@@ -34,7 +35,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import anyio
 import msgspec
@@ -56,7 +58,7 @@ from watcher.settings import Backoff, WatchSettings
 from watcher.stats import WatchStats
 from watcher.transport import ApiTransport, Query, iter_line_batches
 
-__all__ = ["ListStreamHandler", "Reflector", "ReflectorHandler"]
+__all__ = ["EventBatchHandler", "ListStreamHandler", "Reflector", "ReflectorHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,23 @@ class ListStreamHandler(Protocol[T]):
         """The list is complete as of `resource_version`, `count` objects in all."""
 
 
+@runtime_checkable
+class EventBatchHandler(Protocol[T]):
+    """A handler that takes watch events several at a time (what one network read brought).
+
+    When the handler has `on_events`, the reflector calls it instead of
+    `on_event`: one await per read instead of one per event, so the handler
+    can take its locks and hand the sink its deltas once per batch. The
+    events are in the order received; the resourceVersion advances past them
+    only after `on_events` returns.
+    """
+
+    async def on_events(self, events: list[tuple[EventType, T]]) -> None: ...
+
+
+# Objects that cannot be normalized: logged, counted and left out (see `Reflector._skip`).
+_UNREADABLE = (ValueError, TypeError, msgspec.DecodeError, msgspec.ValidationError)
+
 # Items handed to a ListStreamHandler at once during a streaming list (paged lists: per page).
 _STREAM_CHUNK = 500
 
@@ -124,6 +143,9 @@ class Reflector(Generic[T]):
         self._handler = handler
         self._stream: ListStreamHandler[T] | None = (
             handler if isinstance(handler, ListStreamHandler) else None
+        )
+        self._batcher: EventBatchHandler[T] | None = (
+            handler if isinstance(handler, EventBatchHandler) else None
         )
         self._settings = settings
         self._stats = stats
@@ -319,10 +341,7 @@ class Reflector(Generic[T]):
             await stream.on_list_end(resource_version, count)
         else:
             await self._handler.on_list(items, resource_version)
-        self._stats.relists[self._kind] += 1
-        self.resource_version = resource_version
-        self.synced = True
-        self._need_list = False
+        self._listed(resource_version)
         log.info(
             "%s: listed %d objects in %.1f s (%d pages, resourceVersion %s)",
             self._label,
@@ -346,23 +365,27 @@ class Reflector(Generic[T]):
         self._count_request(verb, "ok")
         return body
 
-    def _normalize(self, normalize: Any, obj: KubeObject) -> T | None:
-        """The row for `obj`, or None for an object that cannot be read.
+    def _normalize(self, normalize: Callable[[KubeObject], T], obj: KubeObject) -> T | None:
+        """The row for `obj`, or None for an object that cannot be read (see `_skip`)."""
+        try:
+            item = normalize(obj)
+        except _UNREADABLE as e:
+            self._skip(obj, str(e))
+            return None
+        if not getattr(item, "uid", "x"):
+            self._skip(obj, "no metadata.uid")
+            return None
+        return item
 
-        Such an object is logged, counted and left out rather than raised: the
-        server would send the same bytes again on every reconnect, so raising
-        would stall the whole kind (or, for a row the store rejects, stop the
-        agent) over one object.
+    def _skip(self, obj: KubeObject, problem: str) -> None:
+        """Log and count an object that cannot be read; it is left out.
+
+        Such an object is left out rather than raised: the server would send
+        the same bytes again on every reconnect, so raising would stall the
+        whole kind (or, for a row the store rejects, stop the agent) over one
+        object.
         """
         meta = obj.metadata
-        try:
-            item: T = normalize(obj)
-        except (ValueError, TypeError, msgspec.DecodeError, msgspec.ValidationError) as e:
-            problem = str(e)
-        else:
-            if getattr(item, "uid", "x"):
-                return item
-            problem = "no metadata.uid"
         self._stats.skipped[self._kind] += 1
         log.warning(
             "%s: skipping unreadable %s %s/%s: %s",
@@ -372,7 +395,6 @@ class Reflector(Generic[T]):
             meta.name,
             problem,
         )
-        return None
 
     # -- WATCH --------------------------------------------------------------------
 
@@ -412,6 +434,15 @@ class Reflector(Generic[T]):
             raise
 
     async def _consume(self, resp: Any, *, initial: bool) -> None:
+        """Read one watch response to its end (or the first failure).
+
+        The hot path of the agent: per line one decode, one normalize, and
+        the hand-over. Events are handed over a network read at a time when
+        the handler is an `EventBatchHandler` (one await per read, not per
+        event); a bookmark, an ERROR event or an unreadable line first hands
+        over the events before it, so order and the resourceVersion rule
+        (advanced only once the handler took the event) are kept.
+        """
         started = time.monotonic()
         events = 0
         items: list[T] = []
@@ -421,33 +452,93 @@ class Reflector(Generic[T]):
             await stream.on_list_begin()
         next_log = started + self._settings.progress_log_interval
         handler = self._handler
+        batcher = self._batcher
         normalize = self.spec.normalize
+        decode = _event_decoder.decode
         counts = self._stats.events
         kind = self._kind
+        keys = {t: (kind, t) for t in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")}
+        # Watch events not yet handed over, and the resourceVersion after them.
+        pending: list[tuple[EventType, T]] = []
+        pending_rv = ""
         if not initial:
             await self._healthy()
         async for batch in iter_line_batches(resp):
             for line in batch:
                 try:
-                    event = _event_decoder.decode(line)
+                    event = decode(line)
                 except (msgspec.DecodeError, msgspec.ValidationError) as e:
-                    raise MalformedEventError(f"undecodable watch event ({e})", line=line) from e
+                    if pending:
+                        await self._hand_over(pending, pending_rv)
+                    raise MalformedEventError(
+                        f"undecodable watch event ({e})", line=bytes(line[:1024])
+                    ) from e
                 type_ = event.type
-                counts[(kind, type_)] += 1
-                if type_ != "ERROR":
-                    self._gone_in_a_row = 0
                 obj = event.object
-                if type_ == "ADDED" or type_ == "MODIFIED" or type_ == "DELETED":
-                    item = self._normalize(normalize, obj)
-                    events += 1
-                    if item is None:
-                        if not initial and obj.metadata.resource_version:
-                            self.resource_version = obj.metadata.resource_version
+                try:
+                    counts[keys[type_]] += 1
+                except KeyError:
+                    if pending:
+                        await self._hand_over(pending, pending_rv)
+                    raise MalformedEventError(
+                        f"unknown watch event type {type_!r}", line=bytes(line[:1024])
+                    ) from None
+                if type_ == "BOOKMARK" or type_ == "ERROR":
+                    if pending:
+                        await self._hand_over(pending, pending_rv)
+                        pending = []
+                    if type_ == "ERROR":
+                        raise self._error_event(obj)
+                    self._gone_in_a_row = 0
+                    rv = obj.metadata.resource_version
+                    if not rv:
                         continue
-                    if initial:
-                        items.append(item)
-                        listed += 1
-                        if stream is not None and len(items) >= _STREAM_CHUNK:
+                    if not initial:
+                        self.resource_version = rv
+                        await handler.on_bookmark(rv)
+                        continue
+                    annotations = obj.metadata.annotations
+                    if annotations is None or annotations.get(INITIAL_EVENTS_END) != "true":
+                        continue
+                    if stream is not None:
+                        if items:
+                            await stream.on_list_items(items)
+                        await stream.on_list_end(rv, listed)
+                    else:
+                        await handler.on_list(items, rv)
+                    self._listed(rv)
+                    log.info(
+                        "%s: listed %d objects in %.1f s (streaming, resourceVersion %s)",
+                        self._label,
+                        listed,
+                        time.monotonic() - started,
+                        rv,
+                    )
+                    items = []
+                    initial = False
+                    stream = None
+                    await self._healthy()
+                    continue
+                # ADDED, MODIFIED or DELETED.
+                events += 1
+                self._gone_in_a_row = 0
+                item: T | None
+                try:
+                    item = normalize(obj)
+                except _UNREADABLE as e:
+                    self._skip(obj, str(e))
+                    item = None
+                else:
+                    if not getattr(item, "uid", "x"):
+                        self._skip(obj, "no metadata.uid")
+                        item = None
+                if initial:
+                    if item is None:
+                        continue
+                    items.append(item)
+                    listed += 1
+                    if listed % _STREAM_CHUNK == 0:
+                        if stream is not None:
                             await stream.on_list_items(items)
                             items = []
                         now = time.monotonic()
@@ -459,44 +550,25 @@ class Reflector(Generic[T]):
                                 listed,
                                 now - started,
                             )
+                    continue
+                rv = obj.metadata.resource_version
+                # `type_` is one of the three EventType values here (checked
+                # above); a cast() per event would cost a call for the type checker.
+                if item is not None:
+                    if batcher is not None:
+                        pending.append((type_, item))  # type: ignore[arg-type]
+                        if rv:
+                            pending_rv = rv
                         continue
-                    await handler.on_event(cast(EventType, type_), item)
-                    if obj.metadata.resource_version:
-                        self.resource_version = obj.metadata.resource_version
-                elif type_ == "BOOKMARK":
-                    rv = obj.metadata.resource_version
-                    if not rv:
-                        continue
-                    if initial:
-                        annotations = obj.metadata.annotations or {}
-                        if annotations.get(INITIAL_EVENTS_END) == "true":
-                            if stream is not None:
-                                if items:
-                                    await stream.on_list_items(items)
-                                await stream.on_list_end(rv, listed)
-                            else:
-                                await handler.on_list(items, rv)
-                            self._stats.relists[kind] += 1
-                            self.resource_version = rv
-                            self.synced = True
-                            self._need_list = False
-                            log.info(
-                                "%s: listed %d objects in %.1f s (streaming, resourceVersion %s)",
-                                self._label,
-                                listed,
-                                time.monotonic() - started,
-                                rv,
-                            )
-                            items = []
-                            initial = False
-                            await self._healthy()
-                        continue
-                    self.resource_version = rv
-                    await handler.on_bookmark(rv)
-                elif type_ == "ERROR":
-                    raise self._error_event(obj)
-                else:
-                    raise MalformedEventError(f"unknown watch event type {type_!r}", line=line)
+                    await handler.on_event(type_, item)  # type: ignore[arg-type]
+                if rv:
+                    if pending:
+                        pending_rv = rv
+                    else:
+                        self.resource_version = rv
+            if pending:
+                await self._hand_over(pending, pending_rv)
+                pending = []
         if initial:
             raise TransportError(
                 f"streaming list ended after {listed} objects, "
@@ -505,6 +577,19 @@ class Reflector(Generic[T]):
         self._count_restart("closed")
         if events == 0 and time.monotonic() - started < self._settings.min_watch_duration:
             raise TransportError("watch ended at once without an event")
+
+    async def _hand_over(self, events: list[tuple[EventType, T]], resource_version: str) -> None:
+        """Deliver gathered watch events; the resourceVersion advances once they are taken."""
+        assert self._batcher is not None
+        await self._batcher.on_events(events)
+        if resource_version:
+            self.resource_version = resource_version
+
+    def _listed(self, resource_version: str) -> None:
+        self._stats.relists[self._kind] += 1
+        self.resource_version = resource_version
+        self.synced = True
+        self._need_list = False
 
     def _error_event(self, obj: KubeObject) -> ApiError:
         code = obj.code or 0

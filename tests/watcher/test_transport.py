@@ -30,8 +30,8 @@ class _Response:
         self.content = _Body(chunks)
 
 
-async def _lines(chunks: list[bytes], **kwargs: Any) -> list[bytes]:
-    out: list[bytes] = []
+async def _lines(chunks: list[bytes], **kwargs: Any) -> list[memoryview]:
+    out: list[memoryview] = []
     async for batch in iter_line_batches(_Response(chunks), **kwargs):  # type: ignore[arg-type]
         out.extend(batch)
     return out
@@ -50,3 +50,14 @@ async def test_a_line_without_end_is_refused_past_the_cap() -> None:
 async def test_the_cap_counts_only_the_pending_line() -> None:
     chunks = [b"a" * 10, b"\n" + b"b" * 4, b"c" * 10, b"\n"]
     assert await _lines(chunks, max_line_bytes=16) == [b"a" * 10, b"b" * 4 + b"c" * 10]
+
+
+async def test_blank_lines_of_any_length_are_skipped() -> None:
+    chunks = [b'\n \n\r\n    \t  \n{"a":1}\n   ', b'  \n{"b":', b"2}\n"]
+    assert await _lines(chunks) == [b'{"a":1}', b'{"b":2}']
+
+
+async def test_a_line_across_three_chunks_then_lines_of_the_last() -> None:
+    chunks = [b'{"a', b'":"x', b'"}\n{"b":2}\n{"c":3}\n']
+    lines = await _lines(chunks)
+    assert [bytes(line) for line in lines] == [b'{"a":"x"}', b'{"b":2}', b'{"c":3}']

@@ -43,15 +43,15 @@ RESOURCE = Resource(
 STORE_KIND: Kind | None = Kind.DEPLOYMENT
 
 
-class LabelSelector(msgspec.Struct, rename="camel"):
+class LabelSelector(msgspec.Struct, gc=False, rename="camel"):
     match_labels: dict[str, str] = {}
 
 
-class Strategy(msgspec.Struct):
+class Strategy(msgspec.Struct, gc=False):
     type: str | None = None
 
 
-class DeploymentSpec(msgspec.Struct):
+class DeploymentSpec(msgspec.Struct, gc=False):
     # The API server defaults replicas to 1; an absent field means the same.
     replicas: int = 1
     selector: LabelSelector | None = None
@@ -59,7 +59,7 @@ class DeploymentSpec(msgspec.Struct):
     strategy: Strategy | None = None
 
 
-class DeploymentStatus(msgspec.Struct, rename="camel"):
+class DeploymentStatus(msgspec.Struct, gc=False, rename="camel"):
     observed_generation: int = 0
     replicas: int = 0
     ready_replicas: int = 0

@@ -40,30 +40,30 @@ Quantity = str | int | float
 _ROLE_PREFIX = "node-role.kubernetes.io/"
 
 
-class TaintIn(msgspec.Struct):
+class TaintIn(msgspec.Struct, gc=False):
     key: str = ""
     effect: str = ""
     value: str | None = None
 
 
-class NodeSpec(msgspec.Struct):
+class NodeSpec(msgspec.Struct, gc=False):
     unschedulable: bool = False
     taints: list[TaintIn] = []
 
 
-class NodeInfo(msgspec.Struct, rename="camel"):
+class NodeInfo(msgspec.Struct, gc=False, rename="camel"):
     kubelet_version: str | None = None
     os_image: str | None = None
     kernel_version: str | None = None
     container_runtime_version: str | None = None
 
 
-class Address(msgspec.Struct):
+class Address(msgspec.Struct, gc=False):
     type: str = ""
     address: str = ""
 
 
-class NodeStatus(msgspec.Struct, rename="camel"):
+class NodeStatus(msgspec.Struct, gc=False, rename="camel"):
     conditions: list[ConditionIn] = []
     capacity: dict[str, Quantity] = {}
     allocatable: dict[str, Quantity] = {}

@@ -42,7 +42,7 @@ STORE_KIND: Kind | None = Kind.POD
 Quantity = str | int | float
 
 
-class ResourceList(msgspec.Struct, frozen=True):
+class ResourceList(msgspec.Struct, gc=False, frozen=True):
     # Only what rows carry; other resources (ephemeral-storage, GPUs) are skipped.
     cpu: Quantity | None = None
     memory: Quantity | None = None
@@ -51,34 +51,34 @@ class ResourceList(msgspec.Struct, frozen=True):
 _NO_RESOURCES = ResourceList()
 
 
-class Resources(msgspec.Struct):
+class Resources(msgspec.Struct, gc=False):
     requests: ResourceList = _NO_RESOURCES
     limits: ResourceList = _NO_RESOURCES
 
 
-class Container(msgspec.Struct, rename="camel"):
+class Container(msgspec.Struct, gc=False, rename="camel"):
     name: str = ""
     image: str = ""
     resources: Resources | None = None
     restart_policy: str | None = None  # "Always" on an init container: a sidecar
 
 
-class PodSpec(msgspec.Struct, rename="camel"):
+class PodSpec(msgspec.Struct, gc=False, rename="camel"):
     node_name: str | None = None
     containers: list[Container] = []
     init_containers: list[Container] = []
 
 
-class Waiting(msgspec.Struct):
+class Waiting(msgspec.Struct, gc=False):
     reason: str | None = None
     message: str | None = None
 
 
-class Running(msgspec.Struct, rename="camel"):
+class Running(msgspec.Struct, gc=False, rename="camel"):
     started_at: str | None = None
 
 
-class Terminated(msgspec.Struct, rename="camel"):
+class Terminated(msgspec.Struct, gc=False, rename="camel"):
     exit_code: int = 0
     signal: int = 0
     reason: str | None = None
@@ -86,13 +86,13 @@ class Terminated(msgspec.Struct, rename="camel"):
     finished_at: str | None = None
 
 
-class ContainerState(msgspec.Struct):
+class ContainerState(msgspec.Struct, gc=False):
     waiting: Waiting | None = None
     running: Running | None = None
     terminated: Terminated | None = None
 
 
-class ContainerStatus(msgspec.Struct, rename="camel"):
+class ContainerStatus(msgspec.Struct, gc=False, rename="camel"):
     name: str = ""
     ready: bool = False
     started: bool | None = None
@@ -102,7 +102,7 @@ class ContainerStatus(msgspec.Struct, rename="camel"):
     last_state: ContainerState | None = None
 
 
-class PodStatus(msgspec.Struct, rename="camel"):
+class PodStatus(msgspec.Struct, gc=False, rename="camel"):
     phase: str | None = None
     reason: str | None = None
     message: str | None = None
@@ -132,8 +132,12 @@ def pod_status(spec: PodSpec, status: PodStatus, *, deleting: bool) -> str:
         if c.type == "PodScheduled" and c.reason == "SchedulingGated":
             reason = "SchedulingGated"
 
-    sidecars = {c.name for c in spec.init_containers if c.restart_policy == "Always"}
     initializing = False
+    sidecars = (
+        {c.name for c in spec.init_containers if c.restart_policy == "Always"}
+        if status.init_container_statuses
+        else set()
+    )
     for i, cs in enumerate(status.init_container_statuses):
         state = cs.state or _EMPTY_STATE
         term, wait = state.terminated, state.waiting

@@ -20,7 +20,7 @@ RESOURCE = Resource(
 STORE_KIND: Kind | None = None
 
 
-class ReplicaSetLink(msgspec.Struct, frozen=True):
+class ReplicaSetLink(msgspec.Struct, gc=False, frozen=True):
     uid: str
     namespace: str
     name: str
