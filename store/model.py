@@ -244,6 +244,10 @@ class DeltaSink(Protocol):
 
     async def put(self, delta: Delta) -> None: ...
 
+    async def put_many(self, deltas: Sequence[Delta]) -> None:
+        """As `put` of each, in order, in one hand-over: an informer passes what one
+        network read (or one list page) brought, instead of awaiting per event."""
+
     async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None: ...
 
     async def replace_begin(self, kind: Kind) -> None: ...

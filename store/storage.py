@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiosqlite
@@ -28,7 +30,16 @@ from store.errors import CorruptStore, StoreError, StoreUnavailable
 from store.schema import ensure_columns, migrate
 from store.settings import StoreSettings
 
-__all__ = ["classify", "connect_reader", "connect_writer", "move_aside", "translate"]
+__all__ = [
+    "classify",
+    "connect_reader",
+    "connect_writer",
+    "move_aside",
+    "run_in_thread",
+    "translate",
+]
+
+T = TypeVar("T")
 
 log = logging.getLogger("store")
 
@@ -88,6 +99,27 @@ def translate(exc: BaseException, path: Path) -> StoreError:
             hint = " — check the path exists and is writable"
         return StoreUnavailable(f"cannot write database {path}{hint} ({detail})")
     return StoreError(f"database {path}: {detail}")
+
+
+async def run_in_thread(conn: aiosqlite.Connection, fn: Callable[..., T], /, *args: Any) -> T:
+    """`fn(db, *args)` on `conn`'s own thread, with its sqlite3 connection, as one call.
+
+    aiosqlite runs every call on the connection's thread and answers through
+    the event loop; a transaction of several statements is as many round
+    trips, each waiting its turn behind whatever else the loop runs. This
+    hands the thread the whole transaction at once. The call is queued to
+    the thread before the first suspension (the writer relies on it to know
+    the thread has its batch). aiosqlite has no public
+    name for it: this is the method its own `execute` uses (`_execute`,
+    stable through 0.17-0.22); tests/store/test_pipeline.py pins it.
+    """
+    db = conn._conn
+
+    def call() -> T:
+        return fn(db, *args)
+
+    result: T = await conn._execute(call)  # type: ignore[no-untyped-call]
+    return result
 
 
 def move_aside(path: Path) -> Path:

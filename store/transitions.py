@@ -219,23 +219,62 @@ def changes_between(kind: Kind, old: Signature, new: Signature, row: Row) -> lis
     """Every tracked field that differs between two signatures of one object."""
     if old == new:
         return []
+    if kind is Kind.POD and old[5] == new[5]:
+        return _pod_changes_same_containers(old, new, row)
     before, after = _fields(kind, old), _fields(kind, new)
     out: list[Change] = []
     for field, value in after.items():
         prev = before.get(field)
-        if prev == value:
-            continue
-        if field == "restarts" and int(value or 0) <= int(prev or 0):
-            continue
-        reason, message = _explain(kind, field, value, row)
-        if field == "restarts":
-            message = f"restart count {prev} -> {value}"
-        severity = _severity(kind, field, value, new)
-        out.append(Change(field, prev, value, severity, reason, message))
+        if prev != value:
+            change = _change(kind, field, prev, value, new, row)
+            if change is not None:
+                out.append(change)
     for field, prev in before.items():
         if field not in after and prev is not None:
             out.append(Change(field, prev, None, Severity.INFO, "", "container gone"))
     return out
+
+
+_POD_FIELDS = ("phase", "ready", "node", "deletion_started", "restarts")
+
+
+def _pod_text(i: int, value: Any) -> str | None:
+    """A pod signature's scalar `i` as `_fields` writes it."""
+    if i == 1:
+        return "True" if value else "False"
+    if i == 3:
+        return "true" if value else "false"
+    if i == 4:
+        return str(value)
+    return value  # type: ignore[no-any-return]
+
+
+def _pod_changes_same_containers(old: Signature, new: Signature, row: Row) -> list[Change]:
+    """`changes_between` for the common pod update (a restart count, readiness).
+
+    With the containers unchanged only the five scalars can differ; comparing
+    them in place gives the same changes, in the same order, as expanding
+    both signatures into named fields.
+    """
+    out: list[Change] = []
+    for i, field in enumerate(_POD_FIELDS):
+        if old[i] != new[i]:
+            change = _change(Kind.POD, field, _pod_text(i, old[i]), _pod_text(i, new[i]), new, row)
+            if change is not None:
+                out.append(change)
+    return out
+
+
+def _change(
+    kind: Kind, field: str, prev: str | None, value: str | None, new: Signature, row: Row
+) -> Change | None:
+    """The Change of one field whose text differs, or None if it is not news."""
+    if field == "restarts" and int(value or 0) <= int(prev or 0):
+        return None
+    reason, message = _explain(kind, field, value, row)
+    if field == "restarts":
+        message = f"restart count {prev} -> {value}"
+    return Change(field, prev, value, _severity(kind, field, value, new), reason, message)
 
 
 def _pod_plainly_healthy(sig: Signature) -> bool:

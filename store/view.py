@@ -323,12 +323,46 @@ class View:
         self.committed_at = now
 
     def _pod(self, old: PodState | None, new: PodState | None, touched: set[str]) -> None:
-        if old is not None and new is not None and old[:11] == new[:11]:
-            return
+        if old is not None and new is not None:
+            if old[:11] == new[:11]:
+                return
+            if old[:5] == new[:5]:
+                self._pod_shift(old, new, touched)
+                return
         if old is not None:
             self._pod_into(old, -1, touched)
         if new is not None:
             self._pod_into(new, 1, touched)
+
+    def _pod_shift(self, old: PodState, new: PodState, touched: set[str]) -> None:
+        """A pod that kept its buckets (namespace, node, deployment, phase, status).
+
+        The common watch event — a restart count, readiness — moves no pod
+        between buckets: add the differences to the four totals it is in,
+        instead of taking it out of them and putting it back.
+        """
+        namespace, node, deployment = old[0], old[1], old[2]
+        tables = [self.cluster, self.by_namespace[namespace]]
+        if node:
+            tables.append(self.by_node[node])
+        if deployment:
+            tables.append(self.by_deployment[(namespace, deployment)])
+        ready = new[5] - old[5]
+        restarts = new[6] - old[6]
+        if ready or restarts:
+            for t in tables:
+                t.ready += ready
+                t.restarts += restarts
+        if old[7:11] != new[7:11] and old[3] not in _TERMINAL:
+            cpu_request, cpu_limit = new[7] - old[7], new[8] - old[8]
+            memory_request, memory_limit = new[9] - old[9], new[10] - old[10]
+            for t in tables:
+                t.cpu_request_m += cpu_request
+                t.cpu_limit_m += cpu_limit
+                t.memory_request_bytes += memory_request
+                t.memory_limit_bytes += memory_limit
+            if node:
+                touched.add(node)
 
     def _pod_into(self, state: PodState, sign: int, touched: set[str]) -> None:
         self.cluster.add(state, sign)

@@ -14,6 +14,17 @@ commit does the writer update the in-memory view and call subscribers, with
 exactly the transitions it just committed: history and callbacks cannot
 disagree, and a subscriber never hears of a change a reader cannot see.
 
+Pipeline: two batches at a time. While batch N executes in the connection's
+thread (one call for the whole transaction, `store.storage.run_in_thread`;
+statements of many rows each, `store.statements`), the writer prepares batch
+N+1 on the event loop from what is already queued. sqlite3 lets go of the
+GIL while SQLite works, so the SQL of N overlaps the Python of N+1 and of the
+informers. The order still holds: N+1 starts executing only after N
+committed and was published, and nothing of N+1 is published before its own
+commit. Preparing advances the writer's memory, so if N cannot be committed
+and the writer reloads memory from the file (a batch given up, a corrupt
+file), N+1 is prepared again from its queued operations before it runs.
+
 Failures: a batch that cannot be committed because of the disk (full,
 read-only, I/O error) is kept and retried with backoff while the store
 reports itself unhealthy; the queue then fills and `put` waits, which slows
@@ -37,6 +48,7 @@ from typing import Any
 
 import aiosqlite
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import msgspec
 
@@ -55,7 +67,8 @@ from store.model import (
     Transition,
 )
 from store.settings import StoreSettings
-from store.storage import classify, connect_writer, move_aside, translate
+from store.statements import INSERT_TRANSITION, NARROW_UPDATE, UPSERT_SYNC, many_rows
+from store.storage import classify, connect_writer, move_aside, run_in_thread, translate
 from store.transitions import (
     Change,
     changes_between,
@@ -72,52 +85,7 @@ log = logging.getLogger("store")
 
 Subscriber = Callable[[Sequence[Transition]], None]
 
-_INSERT_TRANSITION = (
-    "INSERT INTO transitions (id, at, kind, namespace, name, uid, field, old, new, severity, "
-    "reason, message, node, deployment) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-_UPSERT_SYNC = (
-    "INSERT INTO sync_state (kind, resource_version, synced, last_list_at, last_event_at, "
-    "objects, error) VALUES (?,?,?,?,?,?,?) ON CONFLICT(kind) DO UPDATE SET "
-    "resource_version=excluded.resource_version, synced=excluded.synced, "
-    "last_list_at=excluded.last_list_at, last_event_at=excluded.last_event_at, "
-    "objects=excluded.objects, error=excluded.error"
-)
 _new_tuple = tuple.__new__
-
-
-# The columns some index covers (store.schema). An update that changes none of
-# them — most watch events: a restart count, a condition time, the
-# resourceVersion — is written with a plain UPDATE that leaves them out, so
-# SQLite touches no index at all, instead of the upsert, which probes the
-# unique indexes and rewrites every index entry of the row.
-_INDEXED: dict[Kind, frozenset[str]] = {
-    Kind.POD: frozenset(
-        {"uid", "namespace", "name", "status", "problem", "node", "deployment", "phase"}
-    ),
-    Kind.DEPLOYMENT: frozenset({"uid", "namespace", "name", "status", "problem"}),
-    Kind.NODE: frozenset({"uid", "namespace", "name", "status", "problem"}),
-}
-
-
-def _narrow_update_sql(kind: Kind) -> str:
-    """UPDATE of the unindexed columns, bound to the same parameters as the upsert.
-
-    Numbered parameters let it take the upsert's tuple as it is. The `problem`
-    term of the WHERE clause is true whenever this statement is used (it is
-    used only when `problem` did not change); it is there so the statement
-    names the last parameter, which fixes the parameter count.
-    """
-    spec = TABLES[kind]
-    names = spec.names
-    sets = ", ".join(f"{n} = ?{i + 1}" for i, n in enumerate(names) if n not in _INDEXED[kind])
-    return (
-        f"UPDATE {spec.table} SET {sets} "
-        f"WHERE uid = ?{names.index('uid') + 1} AND problem = ?{names.index('problem') + 1}"
-    )
-
-
-_NARROW_UPDATE: dict[Kind, str] = {k: _narrow_update_sql(k) for k in Kind}
 _EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
 _INT64 = (-(2**63), 2**63 - 1)
 # Rows prepared between two turns of the event loop, so a 150k relist never freezes it.
@@ -183,16 +151,22 @@ class _Batch:
     __slots__ = (
         "candidates",
         "changes",
+        "generation",
         "history",
         "now",
+        "ops",
         "runs",
+        "started",
         "sync",
         "transitions",
         "waiters",
     )
 
-    def __init__(self, now: float) -> None:
-        self.now = now
+    def __init__(self, ops: list[_Op], *, generation: int, started: float) -> None:
+        self.ops = ops
+        self.generation = generation  # the writer's memory it was prepared against
+        self.started = started  # perf_counter when first prepared, for `on_commit`
+        self.now = time.time()
         self.runs: list[tuple[str, list[Sequence[Any]]]] = []
         self.history: list[tuple[Any, ...]] = []
         self.transitions: list[Transition] = []
@@ -208,8 +182,44 @@ class _Batch:
             self.runs.append((sql, [params]))
 
 
+class _Flight:
+    """A batch executing in SQLite's thread; `error` is what it raised, if anything."""
+
+    __slots__ = ("batch", "done", "error")
+
+    def __init__(self, batch: _Batch) -> None:
+        self.batch = batch
+        self.done = anyio.Event()
+        self.error: Exception | None = None
+
+
+def _write_batch(
+    db: sqlite3.Connection,
+    runs: list[tuple[str, list[Sequence[Any]]]],
+    history: list[tuple[Any, ...]],
+) -> None:
+    """One batch's transaction; runs in the connection's thread (see `Writer._execute`).
+
+    It always ends the transaction it began, even when the caller stopped
+    waiting: a cancelled writer leaves no transaction open behind it.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params in runs:
+            for text, flat in many_rows(sql, params):
+                db.execute(text, flat)
+        for text, flat in many_rows(INSERT_TRANSITION, history):
+            db.execute(text, flat)
+        db.execute("COMMIT")
+    except BaseException:
+        # SQLite may have rolled back already (e.g. on a full disk).
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+
+
 def _same_keys(old: State, new: State) -> bool:
-    """Whether every indexed column (see `_INDEXED`) keeps its value from `old` to `new`."""
+    """Whether every indexed column (`store.statements.INDEXED`) keeps its value."""
     if (
         old.name != new.name
         or old.namespace != new.namespace
@@ -264,6 +274,13 @@ def _sanitize_value(v: Any) -> Any:
 # events update pods all over a table of ~4 KiB rows; with the default cache
 # nearly every update re-reads its leaf and index pages from the OS.
 _WRITER_CACHE_KIB = 32 * 1024
+# WAL pages after which a commit folds the WAL back into the file (SQLite's
+# default is 1000). Watch events rewrite the same hot pages over and over; a
+# checkpoint copies each page once however often it was written, so fewer,
+# larger checkpoints copy less and sync less, and a burst of events commits
+# without a checkpoint (and its fsyncs) in the middle of it. 4000 pages bound
+# the WAL to ~16 MiB between checkpoints.
+_WAL_AUTOCHECKPOINT_PAGES = 4000
 
 
 async def _connect_tuned(path: Path, settings: StoreSettings) -> aiosqlite.Connection:
@@ -271,6 +288,7 @@ async def _connect_tuned(path: Path, settings: StoreSettings) -> aiosqlite.Conne
     try:
         await conn.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
         await conn.execute("PRAGMA temp_store = MEMORY")
+        await conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT_PAGES}")
     except BaseException as e:
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             await conn.close()
@@ -311,10 +329,17 @@ class Writer:
         self._closing = False
         self._closed = anyio.Event()
         self._retry_wake = anyio.Event()
+        # Set when a flush or apply is queued: the writer stops waiting for a fuller batch.
+        self._wake = anyio.Event()
         self._next_retention = 0.0
         self.committed_batches = 0
         self.committed_transitions = 0
         self.dropped_rows = 0
+        # Bumped whenever memory is reloaded from the tables: a batch prepared
+        # before that is stale and must be prepared again.
+        self._generation = 0
+        self._flying: _Batch | None = None  # executing in SQLite's thread
+        self._held: _Batch | None = None  # prepared, waiting for the flight before it
 
     # --- the DeltaSink protocol ----------------------------------------------------------------
 
@@ -453,15 +478,15 @@ class Writer:
             # No event-loop round trip while the queue has room: an informer
             # pushing a burst stays cheap, and waits (backpressure) only when full.
             self._send.send_nowait(op)
-            return
         except anyio.WouldBlock:
-            pass
+            try:
+                await self._send.send(op)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
+                raise StoreClosed("the store is closed") from e
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
             raise StoreClosed("the store is closed") from e
-        try:
-            await self._send.send(op)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
-            raise StoreClosed("the store is closed") from e
+        if isinstance(op, _Flush | _Apply):
+            self._wake.set()
 
     # --- lifecycle (called by store.service) --------------------------------------------------
 
@@ -519,6 +544,7 @@ class Writer:
         """No more input; the run loop drains what is queued, then ends."""
         self._closing = True
         self._send.close()
+        self._wake.set()
 
     async def aclose_connection(self) -> None:
         if self._conn is not None:
@@ -529,29 +555,124 @@ class Writer:
                 log.debug("error closing the write connection", exc_info=True)
 
     async def run(self) -> None:
-        """The writer task: connect if needed, then batch, commit, publish, forever."""
+        """The writer task: collect, prepare, commit, publish, forever — two batches at a time.
+
+        While one batch executes in SQLite's thread, the next is collected
+        from what is already queued and prepared here (see the module
+        docstring); it starts executing only after the first one committed
+        and was published.
+        """
         try:
-            while True:
-                if self._conn is None and not await self._reconnect():
-                    break
-                ops = await self._collect()
-                if ops is None:
-                    break
-                if ops:
-                    started = time.perf_counter()
-                    batch = await self._prepare(ops)
-                    if await self._commit(batch):
-                        self._publish(batch)
-                        self._observe_commit(len(batch.changes), time.perf_counter() - started)
-                        if len(batch.changes) >= self.settings.checkpoint_after_rows:
-                            await self._checkpoint()
-                await self._maybe_retention()
+            async with anyio.create_task_group() as tg:
+                flight: _Flight | None = None
+                while True:
+                    if flight is None:
+                        if self._conn is None and not await self._reconnect():
+                            break
+                        ops = await self._collect()
+                        if ops is None:
+                            break
+                        if not ops:
+                            await self._maybe_retention()
+                            continue
+                        flight = await self._launch(tg, await self._prepare(ops))
+                        continue
+                    following = await self._prepare_during(flight)
+                    await flight.done.wait()
+                    await self._land(flight)
+                    flight = None
+                    await self._maybe_retention()
+                    if following is not None:
+                        self._held = following
+                        if self._conn is None and not await self._reconnect():
+                            break
+                        if following.generation != self._generation:
+                            # The landing reloaded memory (a batch given up, a reset): the
+                            # next batch was prepared against what is gone; prepare it again.
+                            following = await self._prepare(
+                                following.ops, started=following.started
+                            )
+                        self._held = None
+                        flight = await self._launch(tg, following)
         finally:
             self._closing = True
-            self._fail_pending(StoreClosed("the store closed before this was committed"))
+            error = StoreClosed("the store closed before this was committed")
+            for batch in (self._flying, self._held):
+                if batch is not None:
+                    self._fail_batch(batch, error)
+            self._flying = self._held = None
+            self._fail_pending(error)
             self._send.close()
             self._recv.close()
             self._closed.set()
+
+    async def _launch(self, tg: anyio.abc.TaskGroup, batch: _Batch) -> _Flight:
+        """Hand `batch` to SQLite's thread; the caller lands it once `done` is set.
+
+        Returns once the batch is in the thread's hands, not when the task
+        that waits for it gets its first turn: that turn would come only
+        after the next batch is prepared, and the thread would idle meanwhile.
+        """
+        flight = _Flight(batch)
+        self._flying = batch
+        await tg.start(self._fly, flight)
+        return flight
+
+    async def _fly(
+        self,
+        flight: _Flight,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        # `started` does not yield: this task goes on, without a turn of the loop in
+        # between, into `_execute`, which queues the batch to SQLite's thread in
+        # its first step. By the time the writer resumes, the thread has it.
+        task_status.started()
+        try:
+            await self._execute(flight.batch)
+        except Exception as e:
+            flight.error = e
+        finally:
+            flight.done.set()
+
+    async def _prepare_during(self, flight: _Flight) -> _Batch | None:
+        """The next batch, from what is queued now, prepared while `flight` executes.
+
+        It does not wait for more to arrive: the flight's commit is the pace,
+        and whatever comes meanwhile makes the batch after.
+        """
+        ops: list[_Op] = []
+        rows = 0
+        while rows < self.settings.batch_rows and not flight.done.is_set():
+            try:
+                op = self._recv.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+            ops.append(op)
+            rows += _weight(op)
+        return await self._prepare(ops) if ops else None
+
+    async def _land(self, flight: _Flight) -> None:
+        """Finish an executed batch: on success publish it; on failure recover, then publish."""
+        batch = flight.batch
+        if flight.error is None:
+            self._committed()
+            ok = True
+        else:
+            ok = await self._commit(batch, error=flight.error)
+        self._flying = None
+        if ok:
+            self._publish(batch)
+            self._observe_commit(len(batch.changes), time.perf_counter() - batch.started)
+            if len(batch.changes) >= self.settings.checkpoint_after_rows:
+                await self._checkpoint()
+
+    def _fail_batch(self, batch: _Batch, error: StoreError) -> None:
+        self.dropped_rows += len(batch.changes)
+        for w in batch.waiters:
+            w.error = error
+            w.done.set()
+        batch.waiters.clear()
 
     # --- collecting --------------------------------------------------------------------------
 
@@ -579,15 +700,18 @@ class Writer:
     async def _collect_more(self, first: _Op) -> list[_Op]:
         """Add to `first` until `batch_rows`, or `batch_interval_s` after it arrived.
 
-        A flush or apply is waiting for us: then stop as soon as the queue is
-        momentarily empty instead of waiting for the interval.
+        It sleeps through the interval once rather than waking for every
+        delta that arrives in it: a wake-up per delta cost the event loop
+        more than preparing the delta. A flush or apply (or the close) cuts
+        the sleep short (`_wake`); then it stops as soon as the queue is
+        momentarily empty.
         """
+        self._wake = anyio.Event()
         ops = [first]
         rows = _weight(first)
         urgent = isinstance(first, _Flush | _Apply)
         deadline = anyio.current_time() + self.settings.batch_interval_s
         while rows < self.settings.batch_rows:
-            op: _Op | None = None
             try:
                 op = self._recv.receive_nowait()
             except anyio.EndOfStream:
@@ -596,10 +720,9 @@ class Writer:
                 remaining = deadline - anyio.current_time()
                 if urgent or remaining <= 0:
                     break
-                with anyio.move_on_after(remaining), contextlib.suppress(anyio.EndOfStream):
-                    op = await self._recv.receive()
-                if op is None:
-                    break
+                with anyio.move_on_after(remaining):
+                    await self._wake.wait()
+                continue
             ops.append(op)
             rows += _weight(op)
             urgent = urgent or isinstance(op, _Flush | _Apply)
@@ -607,17 +730,19 @@ class Writer:
 
     # --- preparing ---------------------------------------------------------------------------
 
-    async def _prepare(self, ops: list[_Op]) -> _Batch:
+    async def _prepare(self, ops: list[_Op], *, started: float | None = None) -> _Batch:
         """Turn queued operations into one transaction's statements, transitions and view changes.
 
         This advances the writer's memory of every object; the batch is then
         committed (retried until it is) before anything is published. Between
         chunks of rows it yields, so a 150k-row relist never freezes the loop.
-        Writing happens after preparing rather than overlapped with it: SQLite
-        gives up the GIL while stepping, but needs it back for every row, and
-        measured on two cores the contention cost more than the overlap won.
+        `started`: when a batch prepared again (see `run`) was first prepared.
         """
-        batch = _Batch(time.time())
+        batch = _Batch(
+            ops,
+            generation=self._generation,
+            started=time.perf_counter() if started is None else started,
+        )
         touched: dict[Kind, bool] = {}
         counter = 0
         for op in ops:
@@ -695,7 +820,7 @@ class Writer:
             self._sync[kind] = batch.sync[kind] = updated
         for s in batch.sync.values():
             batch.emit(
-                _UPSERT_SYNC,
+                UPSERT_SYNC,
                 [
                     s.kind.value,
                     s.resource_version,
@@ -779,7 +904,7 @@ class Writer:
         state = self._state(kind, row, sig, problem)
         states[uid] = state
         batch.emit(
-            _NARROW_UPDATE[kind] if old is not None and _same_keys(old, state) else spec.upsert_sql,
+            NARROW_UPDATE[kind] if old is not None and _same_keys(old, state) else spec.upsert_sql,
             params,
         )
         if changes:
@@ -926,59 +1051,63 @@ class Writer:
     # --- committing --------------------------------------------------------------------------
 
     async def _execute(self, batch: _Batch) -> None:
+        """Run the batch's transaction in the connection's thread, as one call.
+
+        One call, not one per statement: each `await conn.execute` is a round
+        trip through the event loop, which waits behind whatever the loop is
+        busy with (an informer decoding a burst, the next batch being
+        prepared), while the thread idles.
+        """
         conn = self._conn
         if conn is None:
             raise StoreUnavailable(self.last_error or "no write connection")
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, params in batch.runs:
-                await conn.executemany(sql, params)
-            if batch.history:
-                await conn.executemany(_INSERT_TRANSITION, batch.history)
-            await conn.execute("COMMIT")
-        except BaseException:
-            # SQLite may have rolled back already (e.g. on a full disk).
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await conn.execute("ROLLBACK")
-            raise
+        await run_in_thread(conn, _write_batch, batch.runs, batch.history)
 
-    async def _commit(self, batch: _Batch) -> bool:
-        """Commit, retrying storage failures; False if the batch had to be given up."""
+    async def _commit(self, batch: _Batch, *, error: Exception | None = None) -> bool:
+        """Commit, retrying storage failures; False if the batch had to be given up.
+
+        `error`: the batch already ran once and failed with it (a landed flight).
+        """
         delay = self.settings.retry_initial_s
         sanitized = False
         while True:
-            try:
-                await self._execute(batch)
-            except Exception as e:
-                kind = classify(e)
-                if kind == "corrupt":
-                    await self._reset_after_corruption(e, batch)
-                    return False
-                if kind == "other":
-                    if not sanitized:
-                        sanitized = True
-                        self._sanitize(batch, e)
-                        continue
-                    log.error(
-                        "store: cannot commit a batch (%s); reloading state from the database", e
-                    )
-                    await self._give_up(batch, translate(e, self.path))
-                    return False
-                self._set_unhealthy(str(translate(e, self.path)))
-                if self._closing and self._send_closed_and_empty():
-                    await self._give_up(batch, StoreUnavailable(self.last_error or str(e)))
-                    return False
-                await self._wait_retry(delay)
-                delay = min(delay * 2, self.settings.retry_max_s)
-                if self._conn is None or getattr(e, "sqlite_errorname", "").startswith(
-                    ("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
-                ):
-                    await self._reopen()
-                continue
-            if not self.healthy:
-                log.warning("store: writes succeed again; store healthy")
-            self._set_healthy()
-            return True
+            if error is None:
+                try:
+                    await self._execute(batch)
+                except Exception as exc:
+                    error = exc
+            if error is None:
+                self._committed()
+                return True
+            e: Exception = error
+            error = None
+            kind = classify(e)
+            if kind == "corrupt":
+                await self._reset_after_corruption(e, batch)
+                return False
+            if kind == "other":
+                if not sanitized:
+                    sanitized = True
+                    self._sanitize(batch, e)
+                    continue
+                log.error("store: cannot commit a batch (%s); reloading state from the database", e)
+                await self._give_up(batch, translate(e, self.path))
+                return False
+            self._set_unhealthy(str(translate(e, self.path)))
+            if self._closing and self._send_closed_and_empty():
+                await self._give_up(batch, StoreUnavailable(self.last_error or str(e)))
+                return False
+            await self._wait_retry(delay)
+            delay = min(delay * 2, self.settings.retry_max_s)
+            if self._conn is None or getattr(e, "sqlite_errorname", "").startswith(
+                ("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
+            ):
+                await self._reopen()
+
+    def _committed(self) -> None:
+        if not self.healthy:
+            log.warning("store: writes succeed again; store healthy")
+        self._set_healthy()
 
     def _sanitize(self, batch: _Batch, error: BaseException) -> None:
         log.warning(
@@ -990,11 +1119,7 @@ class Writer:
 
     async def _give_up(self, batch: _Batch, error: StoreError) -> None:
         """Drop a batch that cannot be written, and re-sync memory with what the file holds."""
-        self.dropped_rows += len(batch.changes)
-        for w in batch.waiters:
-            w.error = error
-            w.done.set()
-        batch.waiters.clear()
+        self._fail_batch(batch, error)
         if self._conn is not None:
             try:
                 await self._load()
@@ -1183,6 +1308,7 @@ class Writer:
         conn = self._conn
         assert conn is not None
         now = time.time()
+        self._generation += 1
         self._states = {k: {} for k in Kind}
         self._names = {k: {} for k in Kind}
         self._candidates = {}
