@@ -165,13 +165,8 @@ class CountingSink:
             self.reached.set()
 
     async def put_many(self, deltas: Any) -> None:
-        """Forwarded as `put_many` when the target has it, else one `put` each."""
         if self.target is not None:
-            if hasattr(self.target, "put_many"):
-                await self.target.put_many(deltas)
-            else:
-                for delta in deltas:
-                    await self.target.put(delta)
+            await self.target.put_many(deltas)
         self.puts += len(deltas)
         if self.goal and self.puts >= self.goal:
             self.reached.set()

@@ -155,13 +155,12 @@ class _StoreFeed:
     async def list_items(self, rows: list[Row]) -> None:
         links, sink, kind = self._links, self._sink, self.kind
         if links is None:
-            for row in rows:
-                await sink.put(Delta(kind, "ADDED", row))
+            await sink.put_many([Delta(kind, "ADDED", row) for row in rows])
             return
         async with links.lock:
-            for row in rows:
-                if isinstance(row, PodRow):
-                    await sink.put(Delta(kind, "ADDED", links.resolve(row)))
+            await sink.put_many(
+                [Delta(kind, "ADDED", links.resolve(r)) for r in rows if isinstance(r, PodRow)]
+            )
 
     async def list_end(self, rv: str, objects: int) -> None:
         await self._sink.replace_end(self.kind, rv)
@@ -251,6 +250,30 @@ class _StoreFeed:
         else:
             await self._put_one(namespace, type_, row)
 
+    async def on_events(self, namespace: str | None, events: list[tuple[EventType, Row]]) -> None:
+        """What one network read brought, in order, in one hand-over to the sink."""
+        if namespace is not None:
+            known = self._known[namespace]
+            for type_, row in events:
+                if type_ == "DELETED":
+                    known.pop(row.uid, None)
+                else:
+                    known[row.uid] = row.name
+        kind, links = self.kind, self._links
+        if links is None:
+            await self._sink.put_many([Delta(kind, type_, row) for type_, row in events])
+            return
+        deltas = []
+        async with links.lock:
+            for type_, row in events:
+                if isinstance(row, PodRow):
+                    if type_ == "DELETED":
+                        links.forget(row.uid)
+                    else:
+                        row = links.resolve(row)
+                deltas.append(Delta(kind, type_, row))
+            await self._sink.put_many(deltas)
+
     async def _put_one(self, namespace: str, type_: EventType, row: Row) -> None:
         known = self._known[namespace]
         if type_ == "DELETED":
@@ -316,6 +339,9 @@ class _FeedHandler:
     async def on_event(self, type: EventType, item: Row) -> None:
         await self._feed.on_event(self._namespace, type, item)
 
+    async def on_events(self, events: list[tuple[EventType, Row]]) -> None:
+        await self._feed.on_events(self._namespace, events)
+
     async def on_bookmark(self, resource_version: str) -> None:
         if self._namespace is None:
             await self._feed.on_bookmark(resource_version)
@@ -356,8 +382,7 @@ class _LinkHandler:
             self._links.synced.set()
 
     async def _send(self, rows: Iterable[PodRow]) -> None:
-        for row in rows:
-            await self._sink.put(Delta(Kind.POD, "MODIFIED", row))
+        await self._sink.put_many([Delta(Kind.POD, "MODIFIED", row) for row in rows])
 
     async def on_list(self, items: list[ReplicaSetLink], resource_version: str) -> None:
         async with self._links.lock:

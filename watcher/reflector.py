@@ -159,6 +159,7 @@ class Reflector(Generic[T]):
         self.resource_version: str | None = None
         self.synced = False
         self._need_list = True
+        self._list_reason = "initial"  # why the next list happens, for the relist counter
         self._failing = False
         self._attempt: anyio.CancelScope | None = None
         self._gone_in_a_row = 0
@@ -168,6 +169,7 @@ class Reflector(Generic[T]):
     def request_relist(self) -> None:
         """Drop the current watch and list again (the store lost its data, say)."""
         self._need_list = True
+        self._list_reason = "requested"
         if self._attempt is not None:
             self._attempt.cancel()
 
@@ -211,6 +213,7 @@ class Reflector(Generic[T]):
                 e,
             )
             self._need_list = True
+            self._list_reason = "gone"
             # An immediate relist, unless 410s come in a row with no event
             # between them (a server or proxy that answers 410 to everything):
             # then the backoff applies and the sync state shows the error, so
@@ -587,6 +590,7 @@ class Reflector(Generic[T]):
 
     def _listed(self, resource_version: str) -> None:
         self._stats.relists[self._kind] += 1
+        self._stats.relist_reasons[(self._kind, self._list_reason)] += 1
         self.resource_version = resource_version
         self.synced = True
         self._need_list = False

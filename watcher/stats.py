@@ -10,6 +10,9 @@ Prometheus collector reads `snapshot()` (a copy), never the live dicts. Keys:
   list restarted), `stalled`, `malformed`, `throttled`, `error`.
 - `events[(kind, type)]`: ADDED, MODIFIED, DELETED, BOOKMARK, ERROR received.
 - `relists[kind]`: completed lists (initial and after 410).
+- `relist_reasons[(kind, reason)]`: the same lists by why they happened:
+  `initial` (start-up), `gone` (a 410: the resourceVersion expired),
+  `requested` (the store asked, e.g. after a reset or a dropped batch).
 - `skipped[kind]`: objects that could not be read (logged and left out).
 - `link_overflow`: pods dropped from the deployment fix-up set.
 """
@@ -29,6 +32,7 @@ class WatchStats:
     restarts: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     events: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     relists: Counter[str] = dataclasses.field(default_factory=Counter)
+    relist_reasons: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     skipped: Counter[str] = dataclasses.field(default_factory=Counter)
     link_overflow: int = 0
 
@@ -39,6 +43,7 @@ class WatchStats:
             "restarts": dict(self.restarts),
             "events": dict(self.events),
             "relists": dict(self.relists),
+            "relist_reasons": dict(self.relist_reasons),
             "skipped": dict(self.skipped),
             "link_overflow": self.link_overflow,
         }

@@ -110,11 +110,11 @@ class AgentStateCollector(Collector):
         yield restarts
         relists = CounterMetricFamily(
             "kube_watchcache_relists",
-            "Complete lists of a kind (the initial one, and each after a 410 Gone).",
-            labels=["kind"],
+            "Complete lists of a kind, by reason: initial, gone (410), requested (store reset).",
+            labels=["kind", "reason"],
         )
-        for kind, n in sorted(stats["relists"].items()):
-            relists.add_metric([kind], n)
+        for (kind, reason), n in sorted(stats["relist_reasons"].items()):
+            relists.add_metric([kind, reason], n)
         yield relists
 
     def _store(self) -> Iterator[Metric]:

@@ -38,7 +38,7 @@ async def test_watch_and_store_state_match_the_cluster(agent: Agent) -> None:
         count = len(agent.simulator.store.list(plural))
         assert samples(fams, "kube_watchcache_store_objects")[key(kind=plural)] == count
         assert samples(fams, "kube_watchcache_synced")[key(kind=plural)] == 1
-        assert _total(fams, "kube_watchcache_relists_total", kind=plural) >= 1
+        assert _total(fams, "kube_watchcache_relists_total", kind=plural, reason="initial") >= 1
         assert _total(fams, "kube_watchcache_watch_requests_total", kind=plural, result="ok") >= 1
         assert samples(fams, "kube_watchcache_seconds_since_last_event")[key(kind=plural)] >= 0
     assert samples(fams, "kube_watchcache_store_healthy")[()] == 1

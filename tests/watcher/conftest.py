@@ -67,6 +67,10 @@ class MemorySink:
             table[delta.row.uid] = delta.row
         self._touch()
 
+    async def put_many(self, deltas: Sequence[Delta]) -> None:
+        for delta in deltas:
+            await self.put(delta)
+
     async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None:
         self.replaces.append((kind, len(rows), resource_version))
         self.rows[kind] = {r.uid: r for r in rows}
@@ -142,6 +146,10 @@ class NotifyingSink:
 
     async def put(self, delta: Delta) -> None:
         await self.writer.put(delta)
+        self._touch()
+
+    async def put_many(self, deltas: Sequence[Delta]) -> None:
+        await self.writer.put_many(deltas)
         self._touch()
 
     async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None:

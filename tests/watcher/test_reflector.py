@@ -106,6 +106,8 @@ async def test_watch_410_relists_and_replaces(sim: Simulator, sink: MemorySink) 
         set_pod_state(sim, "p1", waiting="ImagePullBackOff", phase="Pending", ready=False)
         await sink.until(lambda: converged(sim, sink))
         assert inf.stats.restarts[("pods", "gone")] == 1
+        reasons = {r: n for (k, r), n in inf.stats.relist_reasons.items() if k == "pods"}
+        assert reasons == {"initial": 1, "gone": 1}
     assert [k for k, _, _ in sink.replaces].count(Kind.POD) == 2
 
 
@@ -335,3 +337,4 @@ async def test_relist_on_request(sim: Simulator, sink: MemorySink) -> None:
         await sink.until(lambda: converged(sim, sink))
         assert inf.stats.relists["pods"] == 2
         assert inf.stats.restarts[("pods", "relist-requested")] == 1
+        assert inf.stats.relist_reasons[("pods", "requested")] == 1
