@@ -348,6 +348,13 @@ class Writer:
         _validate(delta)
         await self._enqueue(_Put(delta))
 
+    async def put_many(self, deltas: Sequence[Delta]) -> None:
+        """Queue deltas in order, as `put` of each; all are validated before any is queued."""
+        for delta in deltas:
+            _validate(delta)
+        for delta in deltas:
+            await self._enqueue(_Put(delta))
+
     async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None:
         """Queue a relist: `rows` become the complete set of `kind`, atomically.
 
