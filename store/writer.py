@@ -63,6 +63,7 @@ from store.model import (
     NodeRow,
     PodRow,
     Row,
+    Severity,
     SyncState,
     Transition,
 )
@@ -87,6 +88,10 @@ Subscriber = Callable[[Sequence[Transition]], None]
 
 _new_tuple = tuple.__new__
 _EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
+_ROW_TYPE_OF: dict[Any, type] = dict(ROW_TYPES)
+# Enum `.value` is a Python-level property; these run once per transition.
+_KIND_TEXT = {k: k.value for k in Kind}
+_SEVERITY_TEXT = {s: s.value for s in Severity}
 _INT64 = (-(2**63), 2**63 - 1)
 # Rows prepared between two turns of the event loop, so a 150k relist never freezes it.
 _CHUNK = 500
@@ -97,6 +102,12 @@ _CHUNK = 500
 
 class _Put(msgspec.Struct):
     delta: Delta
+
+
+class _PutMany(msgspec.Struct):
+    """What one `put_many` handed over: one queue item, weighing as many rows as deltas."""
+
+    deltas: list[Delta]
 
 
 class _Replace(msgspec.Struct):
@@ -134,10 +145,12 @@ class _Apply(msgspec.Struct):
     error: BaseException | None = None
 
 
-_Op = _Put | _Replace | _ReplaceBegin | _ReplaceEnd | _Sync | _Flush | _Apply
+_Op = _Put | _PutMany | _Replace | _ReplaceBegin | _ReplaceEnd | _Sync | _Flush | _Apply
 
 
 def _weight(op: _Op) -> int:
+    if isinstance(op, _PutMany):
+        return len(op.deltas)
     if isinstance(op, _Replace):
         return max(1, len(op.rows))
     if isinstance(op, _Apply):
@@ -239,6 +252,18 @@ def _problem(candidates: tuple[Candidate, ...]) -> int:
 
 
 def _validate(delta: Delta) -> None:
+    # The common case in a few identity checks; anything unusual takes the full path.
+    if (
+        type(delta) is Delta
+        and type(delta.row) is _ROW_TYPE_OF.get(delta.kind)
+        and delta.type in _EVENT_TYPES
+        and delta.row.uid
+    ):
+        return
+    _validate_slowly(delta)
+
+
+def _validate_slowly(delta: Delta) -> None:
     if not isinstance(delta, Delta):
         raise InvalidRow(f"expected a Delta, got {type(delta).__name__}")
     if delta.type not in _EVENT_TYPES:
@@ -312,7 +337,11 @@ class Writer:
         self.view = view
         self.healthy = False
         self.last_error: str | None = "store not opened yet"
-        self._send, self._recv = anyio.create_memory_object_stream[_Op](settings.queue_size)
+        # The stream itself is unbounded: the bound is in rows (`_queued_rows`), so
+        # that one `put_many` of a whole network read is one item yet weighs its size.
+        self._send, self._recv = anyio.create_memory_object_stream[_Op](math.inf)
+        self._queued_rows = 0
+        self._room = anyio.Event()  # set when the queue drops below `queue_size` rows
         self._conn: aiosqlite.Connection | None = None
         self._states: dict[Kind, dict[str, State]] = {k: {} for k in Kind}
         self._names: dict[Kind, dict[tuple[str, str], str]] = {k: {} for k in Kind}
@@ -349,11 +378,15 @@ class Writer:
         await self._enqueue(_Put(delta))
 
     async def put_many(self, deltas: Sequence[Delta]) -> None:
-        """Queue deltas in order, as `put` of each; all are validated before any is queued."""
+        """Queue deltas in order, as `put` of each; all are validated before any is queued.
+
+        They travel as one queue item (one hand-over, one wake-up of the
+        writer) but count as `len(deltas)` rows against `queue_size`.
+        """
         for delta in deltas:
             _validate(delta)
-        for delta in deltas:
-            await self._enqueue(_Put(delta))
+        if deltas:
+            await self._enqueue(_PutMany(list(deltas)))
 
     async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None:
         """Queue a relist: `rows` become the complete set of `kind`, atomically.
@@ -481,19 +514,32 @@ class Writer:
     async def _enqueue(self, op: _Op) -> None:
         if self._closing:
             raise StoreClosed("the store is closed")
+        # No event-loop round trip while the queue has room: an informer pushing
+        # a burst stays cheap, and waits (backpressure) only when it holds
+        # `queue_size` rows or more. An item bigger than that still goes in
+        # once the queue is below the bound, so it never waits forever.
+        while self._queued_rows >= self.settings.queue_size:
+            room = self._room
+            if room.is_set():
+                room = self._room = anyio.Event()
+            await room.wait()
+            if self._closing:
+                raise StoreClosed("the store is closed")
         try:
-            # No event-loop round trip while the queue has room: an informer
-            # pushing a burst stays cheap, and waits (backpressure) only when full.
             self._send.send_nowait(op)
-        except anyio.WouldBlock:
-            try:
-                await self._send.send(op)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
-                raise StoreClosed("the store is closed") from e
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
             raise StoreClosed("the store is closed") from e
+        self._queued_rows += _weight(op)
         if isinstance(op, _Flush | _Apply):
             self._wake.set()
+
+    def _taken(self, op: _Op) -> int:
+        """Account for `op` leaving the queue; returns its weight in rows."""
+        weight = _weight(op)
+        self._queued_rows -= weight
+        if self._queued_rows < self.settings.queue_size:
+            self._room.set()
+        return weight
 
     # --- lifecycle (called by store.service) --------------------------------------------------
 
@@ -552,6 +598,7 @@ class Writer:
         self._closing = True
         self._send.close()
         self._wake.set()
+        self._room.set()
 
     async def aclose_connection(self) -> None:
         if self._conn is not None:
@@ -611,6 +658,7 @@ class Writer:
             self._fail_pending(error)
             self._send.close()
             self._recv.close()
+            self._room.set()  # a put waiting for room learns the store closed
             self._closed.set()
 
     async def _launch(self, tg: anyio.abc.TaskGroup, batch: _Batch) -> _Flight:
@@ -656,7 +704,7 @@ class Writer:
             except (anyio.WouldBlock, anyio.EndOfStream):
                 break
             ops.append(op)
-            rows += _weight(op)
+            rows += self._taken(op)
         return await self._prepare(ops) if ops else None
 
     async def _land(self, flight: _Flight) -> None:
@@ -702,6 +750,7 @@ class Writer:
             first = waited
         except anyio.EndOfStream:
             return None
+        self._taken(first)
         return await self._collect_more(first)
 
     async def _collect_more(self, first: _Op) -> list[_Op]:
@@ -731,7 +780,7 @@ class Writer:
                     await self._wake.wait()
                 continue
             ops.append(op)
-            rows += _weight(op)
+            rows += self._taken(op)
             urgent = urgent or isinstance(op, _Flush | _Apply)
         return ops
 
@@ -753,6 +802,24 @@ class Writer:
         touched: dict[Kind, bool] = {}
         counter = 0
         for op in ops:
+            if isinstance(op, _PutMany):
+                relisting = self._relisting
+                for delta in op.deltas:
+                    kind = delta.kind
+                    if delta.type == "DELETED":
+                        if delta.row.uid in self._states[kind]:
+                            self._delete(kind, delta.row.uid, batch)
+                    else:
+                        self._upsert(kind, delta.row, batch)
+                    touched[kind] = True
+                    if relisting:
+                        seen_so_far = relisting.get(kind)
+                        if seen_so_far is not None and delta.type != "DELETED":
+                            seen_so_far.add(delta.row.uid)
+                    counter += 1
+                    if counter % _CHUNK == 0:
+                        await anyio.lowlevel.checkpoint()
+                continue
             if isinstance(op, _Put):
                 delta = op.delta
                 self._delta(delta, batch)
@@ -942,6 +1009,8 @@ class Writer:
         node = deployment = None
         if isinstance(state, PodState):
             node, deployment = state.node, state.deployment
+        kind_text = _KIND_TEXT[kind]
+        namespace, name = state.namespace, state.name
         for c in changes:
             tid = self._next_id
             self._next_id += 1
@@ -964,14 +1033,14 @@ class Writer:
                 (
                     tid,
                     batch.now,
-                    kind.value,
-                    state.namespace,
-                    state.name,
+                    kind_text,
+                    namespace,
+                    name,
                     uid,
                     c.field,
                     c.old,
                     c.new,
-                    c.severity.value,
+                    _SEVERITY_TEXT[c.severity],
                     c.reason,
                     c.message,
                     node,
@@ -1217,11 +1286,12 @@ class Writer:
                 op = self._recv.receive_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
+            weight = self._taken(op)
             if isinstance(op, _Flush | _Apply):
                 op.error = error
                 op.done.set()
             else:
-                self.dropped_rows += _weight(op)
+                self.dropped_rows += weight
 
     def _set_healthy(self) -> None:
         changed = not self.healthy

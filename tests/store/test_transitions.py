@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from store import Condition, Kind, Row, Severity
 from store.transitions import (
+    _pod_changes_generic,
+    _pod_changes_same_containers,
     changes_between,
     deletion_change,
     first_sight_changes,
@@ -207,3 +212,33 @@ def test_a_container_that_disappears_clears_its_fields() -> None:
     assert diff(Kind.POD, two, one) == {
         "container/sidecar/waiting_reason": ("ImagePullBackOff", None, Severity.INFO)
     }
+
+
+_PHASES = st.sampled_from(["Pending", "Running", "Succeeded", "Failed", "Unknown", "Weird"])
+_SCALARS = st.tuples(
+    _PHASES,
+    st.booleans(),
+    st.sampled_from([None, "node-a", "node-b"]),
+    st.booleans(),
+    st.integers(min_value=0, max_value=5),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(old=_SCALARS, new=_SCALARS, reason=st.sampled_from([None, "Evicted"]))
+def test_the_pod_fast_path_gives_the_generic_paths_changes(
+    old: tuple[object, ...], new: tuple[object, ...], reason: str | None
+) -> None:
+    """The written-out common case (containers unchanged) must match the generic field route."""
+    row = evolve(
+        pod(containers=(container(last_terminated_reason="OOMKilled", restarts=2),)),
+        ready=bool(new[1]),
+        reason=reason,
+        message="m" if reason else None,
+        conditions=not_ready_conditions(),
+    )
+    containers = signature(Kind.POD, row)[5]
+    before, after = (*old, containers), (*new, containers)
+    assert _pod_changes_same_containers(before, after, row) == _pod_changes_generic(
+        before, after, row
+    )

@@ -218,6 +218,23 @@ async def test_put_waits_when_the_queue_is_full(tmp_path: Path) -> None:
         assert store.view.objects(Kind.POD) == 100
 
 
+async def test_put_many_bigger_than_the_queue_goes_in_whole_and_in_order(tmp_path: Path) -> None:
+    """One `put_many` is one queue item weighing its rows: never stuck above the bound."""
+    settings = StoreSettings(queue_size=4, batch_rows=2)
+    async with open_store(tmp_path / "s.db", settings=settings) as store:
+        rows: list[PodRow] = [pod(f"p-{i:03d}") for i in range(100)]
+        with anyio.fail_after(20):
+            for i in range(0, 100, 10):
+                chunk = [Delta(Kind.POD, "ADDED", r) for r in rows[i : i + 10]]
+                # Deleted in the same hand-over it was added in: order within it holds.
+                chunk.append(Delta(Kind.POD, "DELETED", rows[i]))
+                await store.writer.put_many(chunk)
+            await store.writer.flush()
+        assert store.view.objects(Kind.POD) == 90
+        assert (await store.reader.get_pod("shop", "p-000")) is None
+        assert (await store.reader.get_pod("shop", "p-001")) is not None
+
+
 async def test_a_batch_that_cannot_be_written_asks_for_a_relist(tmp_path: Path) -> None:
     """Dropped changes are gone from the watch stream too: only a relist brings them back."""
     path = tmp_path / "s.db"
