@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing as mp
 import resource
@@ -212,6 +213,9 @@ async def watch_ours(server: Server, events: int, db: Path | None) -> tuple[floa
                 await informers.wait_synced()
                 if store is not None:
                     await store.writer.flush()
+                # As the agent does after its initial sync (mcpserver.agent).
+                gc.collect()
+                gc.freeze()
                 await server.call("stall")
                 before, after, done = await server.call("bump", events)
                 sink.goal = sink.puts + done
@@ -222,6 +226,7 @@ async def watch_ours(server: Server, events: int, db: Path | None) -> tuple[floa
                     await store.writer.flush()
                 seconds = time.perf_counter() - started
                 tg.cancel_scope.cancel()
+            gc.unfreeze()
             return seconds, (before, after)
         finally:
             if store_cm is not None:

@@ -511,6 +511,11 @@ class Writer:
     def objects(self, kind: Kind) -> int:
         return len(self._states[kind])
 
+    @property
+    def backlog(self) -> int:
+        """Rows queued and not yet taken into a batch: how far ingest is behind the informers."""
+        return self._queued_rows
+
     async def _enqueue(self, op: _Op) -> None:
         if self._closing:
             raise StoreClosed("the store is closed")
