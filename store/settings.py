@@ -41,7 +41,8 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     `batch_rows`/`batch_interval_s`: the writer commits when a batch holds this
     many deltas or when its first delta has waited this long, whichever comes
     first, so a lone event reaches subscribers within `batch_interval_s` plus
-    one commit. `queue_size` bounds memory: `put` waits when the queue is full.
+    one commit. `queue_size` bounds memory in rows (a `put_many` or relist counts
+    each of its rows): `put` waits while that many rows are queued.
     """
 
     batch_rows: int = 5000
