@@ -39,17 +39,24 @@ class Delivery:
 
 @dataclass
 class Receiver:
-    """Every webhook POST received, with the replica that sent it."""
+    """Every webhook POST received, with the replica that sent it; awaitable."""
 
     url: str = ""
     deliveries: list[Delivery] = field(default_factory=list)
+    _changed: anyio.Event = field(default_factory=anyio.Event)
 
     def counts(self) -> Counter[TransitionKey]:
         return Counter(d.key for d in self.deliveries)
 
+    async def wait_for(self, wanted: set[TransitionKey]) -> None:
+        while not wanted <= {d.key for d in self.deliveries}:
+            await self._changed.wait()
+
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.deliveries.append(Delivery(body, request.headers.get("X-Watchcache-Replica")))
+        self._changed.set()
+        self._changed = anyio.Event()
         return web.Response(status=204)
 
 

@@ -45,6 +45,27 @@ PODS = ("web-0", "web-1", "web-2")
 SETTLED = 2.5
 
 
+def replicas_setup(sim: Simulator, tmp_path: Path, *, webhook_url: str) -> Settings:
+    """Seed the cluster (PODS, healthy, in NAMESPACE) and return the replicas' shared settings."""
+    ensure_namespace(sim, NAMESPACE)
+    ensure_namespace(sim, LEASE_NAMESPACE)
+    for name in PODS:
+        sim.store.create("pods", make_pod(name, namespace=NAMESPACE))
+        set_pod_state(sim, name, namespace=NAMESPACE)
+    return Settings(
+        port=0,
+        kubeconfig=sim.write_kubeconfig(tmp_path / "kubeconfig"),
+        kinds=("pods",),
+        webhook_url=webhook_url,
+        leader_election=True,
+        lease_namespace=LEASE_NAMESPACE,
+        lease_duration=TIMING.lease_duration,
+        lease_renew_deadline=TIMING.renew_deadline,
+        lease_retry_period=TIMING.retry_period,
+        log_level="warning",
+    )
+
+
 def crash_keys(pods: tuple[str, ...]) -> set[TransitionKey]:
     return {(NAMESPACE, p, "container/app/waiting_reason", None, "CrashLoopBackOff") for p in pods}
 
@@ -135,23 +156,7 @@ async def test_webhooks_fire_once_and_a_successor_takes_over(tmp_path: Path) -> 
         webhook_receiver() as receiver,
         httpx.AsyncClient(timeout=10) as http,
     ):
-        ensure_namespace(sim, NAMESPACE)
-        ensure_namespace(sim, LEASE_NAMESPACE)
-        for name in PODS:
-            sim.store.create("pods", make_pod(name, namespace=NAMESPACE))
-            set_pod_state(sim, name, namespace=NAMESPACE)
-        base = Settings(
-            port=0,
-            kubeconfig=sim.write_kubeconfig(tmp_path / "kubeconfig"),
-            kinds=("pods",),
-            webhook_url=receiver.url,
-            leader_election=True,
-            lease_namespace=LEASE_NAMESPACE,
-            lease_duration=TIMING.lease_duration,
-            lease_renew_deadline=TIMING.renew_deadline,
-            lease_retry_period=TIMING.retry_period,
-            log_level="warning",
-        )
+        base = replicas_setup(sim, tmp_path, webhook_url=receiver.url)
         async with anyio.create_task_group() as tg:
             first = await start_replica(tg, base, "replica-a", tmp_path)
             second = await start_replica(tg, base, "replica-b", tmp_path)

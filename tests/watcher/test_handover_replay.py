@@ -10,102 +10,37 @@ last renewal are not sent again.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import time
-from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
-from aiohttp import web
 
-from mcpserver.config import Settings
 from simulator import Simulator
 from store.model import Kind, Severity, Transition
-from tests.deploy_runtime.conftest import TransitionKey, key_of
+from tests.deploy_runtime.conftest import webhook_receiver
 from tests.deploy_runtime.test_leader_election import (
+    NAMESPACE,
+    PODS,
+    SETTLED,
+    TIMING,
     Replica,
     crash_keys,
     drain_callbacks,
     recover_keys,
     renewed_after,
+    replicas_setup,
     start_replica,
 )
-from tests.watcher.cluster import ensure_namespace, make_pod, set_pod_state
+from tests.watcher.cluster import set_pod_state
 from watcher import CallbackRegistry
-from watcher.leader import LeaseTiming
 
 pytestmark = pytest.mark.anyio
 
-NAMESPACE = "shop"  # what crash_keys/recover_keys name
-LEASE_NAMESPACE = "kube-watchcache"
-TIMING = LeaseTiming(lease_duration=4, renew_deadline=3, retry_period=1)
-PODS = ("web-0", "web-1", "web-2")
-# How far past the last phase-1 change the leader's final renewal must be stamped: the
-# replay margin (0.5 s) plus two renewals the standby may not have seen yet (1 s each).
-SETTLED = 2.5
-
-
-@dataclasses.dataclass
-class Receiver:
-    """Every webhook POST, with the replica that sent it; awaitable."""
-
-    url: str = ""
-    got: list[tuple[TransitionKey, str | None]] = dataclasses.field(default_factory=list)
-    _changed: anyio.Event = dataclasses.field(default_factory=anyio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.got.append((key_of(body), request.headers.get("X-Watchcache-Replica")))
-        self._changed.set()
-        self._changed = anyio.Event()
-        return web.Response(status=204)
-
-    def counts(self) -> Counter[TransitionKey]:
-        return Counter(k for k, _ in self.got)
-
-    async def wait_for(self, keys: set[TransitionKey]) -> None:
-        while not keys <= {k for k, _ in self.got}:
-            await self._changed.wait()
-
-
-@contextlib.asynccontextmanager
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    try:
-        yield rec
-    finally:
-        await runner.cleanup()
-
 
 async def test_the_new_leader_replays_the_handover_gap_once(tmp_path: Path) -> None:
-    async with Simulator(tls=True, token="sa-token") as sim, receiver() as hooks:
-        ensure_namespace(sim, NAMESPACE)
-        ensure_namespace(sim, LEASE_NAMESPACE)
-        for name in PODS:
-            sim.store.create("pods", make_pod(name, namespace=NAMESPACE))
-            set_pod_state(sim, name, namespace=NAMESPACE)
-        base = Settings(
-            port=0,
-            kubeconfig=sim.write_kubeconfig(tmp_path / "kubeconfig"),
-            kinds=("pods",),
-            webhook_url=hooks.url,
-            leader_election=True,
-            lease_namespace=LEASE_NAMESPACE,
-            lease_duration=TIMING.lease_duration,
-            lease_renew_deadline=TIMING.renew_deadline,
-            lease_retry_period=TIMING.retry_period,
-            log_level="warning",
-        )
+    async with Simulator(tls=True, token="sa-token") as sim, webhook_receiver() as hooks:
+        base = replicas_setup(sim, tmp_path, webhook_url=hooks.url)
         async with anyio.create_task_group() as tg:
             first: Replica = await start_replica(tg, base, "replica-a", tmp_path)
             a = first.agent
@@ -150,7 +85,8 @@ async def test_the_new_leader_replays_the_handover_gap_once(tmp_path: Path) -> N
                 await drain_callbacks(b)
             # Each pod's recovery is two transitions (ready, waiting reason), all in the gap.
             assert b.elector.replayed == 2 * len(PODS)
-            assert {r for k, r in hooks.got if k in recover_keys(PODS)} == {"replica-b"}
+            recoveries = recover_keys(PODS)
+            assert {d.replica for d in hooks.deliveries if d.key in recoveries} == {"replica-b"}
             counts = hooks.counts()
             assert len(counts) == 4 * len(PODS)  # crash and recovery, two fields each
             assert set(counts.values()) == {1}, counts
