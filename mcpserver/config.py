@@ -138,7 +138,8 @@ def _rate(text: str) -> float:
     return value
 
 
-def _burst(text: str) -> int:
+def _count(text: str) -> int:
+    """A non-negative integer: a count, a size or a limit."""
     value = int(text)
     if value < 0:
         raise ValueError("must be a non-negative integer")
@@ -255,7 +256,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         name="metrics_objects_limit",
-        parse=_burst,  # any non-negative integer
+        parse=_count,
         metavar="N",
         help="object count (pods+deployments+nodes) above which auto mode switches to summary "
         "[20000]",
@@ -281,20 +282,20 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         name="rate_limit_burst",
-        parse=_burst,
+        parse=_count,
         metavar="N",
         help="token bucket size [0 = twice the rate]",
     ),
     Option(
         name="mcp_concurrency",
-        parse=_burst,  # any non-negative integer
+        parse=_count,
         metavar="N",
         help="/mcp requests answered at once (tool calls share the event loop with ingest, "
         "so a few in flight already use a core); more wait in a queue [4; 0 = no limit]",
     ),
     Option(
         name="mcp_queue",
-        parse=_burst,
+        parse=_count,
         metavar="N",
         help="/mcp requests that may wait for a slot; beyond them 503 + Retry-After [64]",
     ),

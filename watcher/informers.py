@@ -181,14 +181,16 @@ class _StoreFeed:
             self._round_due, self._round_open = False, True
         known = self._known[namespace]
         fresh = {r.uid for r in rows}
-        for row in rows:
-            await self._put_one(namespace, "MODIFIED" if row.uid in known else "ADDED", row)
-        for uid, name in list(known.items()):
-            if uid not in fresh:
-                gone = ROW_TYPES[self.kind](
-                    uid=uid, namespace=namespace, name=name, resource_version=rv
-                )
-                await self._put_one(namespace, "DELETED", gone)
+        events: list[tuple[EventType, Row]] = [
+            ("MODIFIED" if row.uid in known else "ADDED", row) for row in rows
+        ]
+        make = ROW_TYPES[self.kind]
+        events += [
+            ("DELETED", make(uid=uid, namespace=namespace, name=name, resource_version=rv))
+            for uid, name in known.items()
+            if uid not in fresh
+        ]
+        await self.on_events(namespace, events)
         recovered = self._errors.pop(namespace, None) is not None
         if recovered:
             log.info("%s: namespace %s listed again", self.kind, namespace)
@@ -245,13 +247,10 @@ class _StoreFeed:
         await self._sink.sync(self.kind, resource_version=rv, error=self._error_text())
 
     async def on_event(self, namespace: str | None, type_: EventType, row: Row) -> None:
-        if namespace is None:
-            await self._put(type_, row)
-        else:
-            await self._put_one(namespace, type_, row)
+        await self.on_events(namespace, [(type_, row)])
 
     async def on_events(self, namespace: str | None, events: list[tuple[EventType, Row]]) -> None:
-        """What one network read brought, in order, in one hand-over to the sink."""
+        """Events in order (a network read, or a namespace's list) in one hand-over to the sink."""
         if namespace is not None:
             known = self._known[namespace]
             for type_, row in events:
@@ -273,26 +272,6 @@ class _StoreFeed:
                         row = links.resolve(row)
                 deltas.append(Delta(kind, type_, row))
             await self._sink.put_many(deltas)
-
-    async def _put_one(self, namespace: str, type_: EventType, row: Row) -> None:
-        known = self._known[namespace]
-        if type_ == "DELETED":
-            known.pop(row.uid, None)
-        else:
-            known[row.uid] = row.name
-        await self._put(type_, row)
-
-    async def _put(self, type_: EventType, row: Row) -> None:
-        links = self._links
-        if links is None or not isinstance(row, PodRow):
-            await self._sink.put(Delta(self.kind, type_, row))
-            return
-        async with links.lock:
-            if type_ == "DELETED":
-                links.forget(row.uid)
-            else:
-                row = links.resolve(row)
-            await self._sink.put(Delta(self.kind, type_, row))
 
     async def on_bookmark(self, rv: str) -> None:
         await self._sink.sync(self.kind, resource_version=rv)
