@@ -9,6 +9,8 @@ kubelet actually write: reasons, messages, condition sets, restart counts.
 from __future__ import annotations
 
 import itertools
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -216,3 +218,12 @@ def evolve(row: Any, **changes: Any) -> Any:
     """A later version of the same object: same uid, new resourceVersion."""
     changes.setdefault("resource_version", rv())
     return msgspec.structs.replace(row, **changes)
+
+
+def poison_pod_rows(path: Path, name: str = "poison") -> None:
+    """Make SQLite refuse any pod row named `name`: a failure no retry or sanitizing fixes."""
+    with sqlite3.connect(path) as db:
+        db.execute(
+            f"CREATE TRIGGER poison BEFORE INSERT ON pods WHEN NEW.name = '{name}' "
+            "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+        )

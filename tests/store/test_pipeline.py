@@ -14,7 +14,7 @@ from store import Delta, Kind, StoreSettings, Transition, open_store
 from store.statements import NARROW_UPDATE, many_rows
 from store.storage import connect_writer, run_in_thread
 
-from .factories import crash_looping, evolve, pod
+from .factories import crash_looping, evolve, pod, poison_pod_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -62,11 +62,7 @@ async def test_the_batch_after_a_dropped_one_is_prepared_again_from_the_reloaded
     settings = StoreSettings(batch_rows=1, batch_interval_s=0.001)
     async with open_store(path, settings=settings) as store:
         await store.writer.apply([Delta(Kind.POD, "ADDED", pod("fine"))])
-        with sqlite3.connect(path) as db:
-            db.execute(
-                "CREATE TRIGGER poison BEFORE INSERT ON pods WHEN NEW.name = 'poison' "
-                "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
-            )
+        poison_pod_rows(path)
         relist = anyio.Event()
         store.writer.on_reset(relist.set)
         heard: list[str] = []

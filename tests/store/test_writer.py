@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from store import (
     open_store,
 )
 
-from .factories import container, crash_looping, deployment, evolve, node, pod
+from .factories import container, crash_looping, deployment, evolve, node, pod, poison_pod_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -241,11 +240,7 @@ async def test_a_batch_that_cannot_be_written_asks_for_a_relist(tmp_path: Path) 
     async with open_store(path, settings=StoreSettings(batch_interval_s=0.01)) as store:
         await store.writer.apply([Delta(Kind.POD, "ADDED", pod("fine"))])
         # A row SQLite refuses for a reason no retry or sanitizing can fix.
-        with sqlite3.connect(path) as db:
-            db.execute(
-                "CREATE TRIGGER poison BEFORE INSERT ON pods WHEN NEW.name = 'poison' "
-                "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
-            )
+        poison_pod_rows(path)
         relist = anyio.Event()
         store.writer.on_reset(relist.set)
         with pytest.raises(Exception, match="poisoned row"):
