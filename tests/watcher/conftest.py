@@ -190,3 +190,18 @@ async def store_rows(reader: Any, kind: Kind) -> dict[str, Row]:
         cursor = page.next_cursor
         if cursor is None:
             return out
+
+
+class _ChunkedBody:
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    async def readany(self) -> bytes:
+        return self._chunks.pop(0) if self._chunks else b""
+
+
+class ChunkedResponse:
+    """A stand-in for an HTTP response whose body arrives as exactly these chunks."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.content = _ChunkedBody(chunks)

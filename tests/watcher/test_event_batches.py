@@ -18,7 +18,7 @@ import pytest
 from simulator.server import Simulator
 from store.model import EventType, PodRow
 from tests.watcher.cluster import make_pod, set_pod_state
-from tests.watcher.conftest import FAST
+from tests.watcher.conftest import FAST, ChunkedResponse
 from watcher import load_connection
 from watcher.kinds import KINDS
 from watcher.reflector import EventBatchHandler, Reflector
@@ -148,20 +148,7 @@ class ReplayTransport:
         chunks = self.bodies.pop(0) if self.bodies else []
         if not self.bodies:
             self.served.set()
-        yield _Response(chunks)
-
-
-class _Body:
-    def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
-
-    async def readany(self) -> bytes:
-        return self._chunks.pop(0) if self._chunks else b""
-
-
-class _Response:
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.content = _Body(chunks)
+        yield ChunkedResponse(chunks)
 
 
 def _line(type_: str, obj: dict[str, Any]) -> bytes:

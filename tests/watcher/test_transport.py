@@ -11,28 +11,16 @@ from typing import Any
 
 import pytest
 
+from tests.watcher.conftest import ChunkedResponse
 from watcher.errors import MalformedEventError
 from watcher.transport import iter_line_batches
 
 pytestmark = pytest.mark.anyio
 
 
-class _Body:
-    def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
-
-    async def readany(self) -> bytes:
-        return self._chunks.pop(0) if self._chunks else b""
-
-
-class _Response:
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.content = _Body(chunks)
-
-
 async def _lines(chunks: list[bytes], **kwargs: Any) -> list[memoryview]:
     out: list[memoryview] = []
-    async for batch in iter_line_batches(_Response(chunks), **kwargs):  # type: ignore[arg-type]
+    async for batch in iter_line_batches(ChunkedResponse(chunks), **kwargs):  # type: ignore[arg-type]
         out.extend(batch)
     return out
 
