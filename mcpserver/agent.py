@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import logging
 import signal
 import sys
@@ -54,6 +53,7 @@ from mcpserver.freshness import readiness_details
 from mcpserver.http_app import MCP_PATH, build_http_app
 from mcpserver.listener import HttpListener, bind_socket
 from mcpserver.metrics import AgentMetrics
+from mcpserver.runtime import freeze_after_sync, short_gil_turns, thaw
 from mcpserver.server import KubeWatchcacheServer, build_mcp_server
 from mcpserver.service import ClusterAnswers
 from mcpserver.subscriptions import ResourceNotifier
@@ -231,20 +231,6 @@ def _metrics_follow_leadership(metrics: AgentMetrics, elector: LeaderElector) ->
     # Every replica would report the same cluster; only the Lease holder does, so
     # sum(kube_pod_status_phase) over replicas counts each pod once.
     metrics.set_cluster_gauges_enabled(lambda: elector.is_leader)
-
-
-def _freeze_long_lived_objects() -> None:
-    """Move what exists after the initial sync out of the garbage collector's sight.
-
-    The cache's per-object state, the imported modules and the app live as
-    long as the process; a full collection would traverse all of them again
-    and again (tens of ms per pass at 150k objects, a stall of the event
-    loop each time) only to find them alive. What ingest allocates from here
-    on is still collected as usual.
-    """
-    gc.collect()
-    gc.freeze()
-    log.debug("gc: %d objects frozen after the initial sync", gc.get_freeze_count())
 
 
 async def _history_since(store: Store, since: float) -> list[Transition]:
@@ -448,9 +434,9 @@ async def running_agent(
                     async with anyio.create_task_group() as watching:
                         watching.start_soon(informers.run)
                         await informers.wait_synced()
-                        _freeze_long_lived_objects()
+                        freeze_after_sync()
             finally:
-                gc.unfreeze()  # an agent that stops (tests run many) leaves nothing uncollectable
+                thaw()
                 informers_done.set()
 
         tg = await stack.enter_async_context(anyio.create_task_group())
@@ -506,7 +492,10 @@ def _announce(agent: Agent) -> None:
 async def run_agent(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT (or, with stdio, until the client closes stdin)."""
     started = time.monotonic()
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with (
+        short_gil_turns(),
+        anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals,
+    ):
         async with running_agent(settings) as agent, anyio.create_task_group() as tg:
 
             async def on_signal() -> None:

@@ -14,6 +14,11 @@ bytes, enough for a "describe".
 
 Units are canonical integers so that sums and comparisons are exact: CPU in
 millicores (rounded up, as the API server does), memory in bytes.
+
+Rows, deltas and transitions are `gc=False`: frozen, made of strings,
+numbers and dicts of those, they can never close a reference cycle, and
+thousands of them wait in the writer's queue at any time. Tracked, they made
+the cyclic collector run every few dozen watch events and walk all of them.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class Severity(enum.StrEnum):
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
-class Condition(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Condition(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One entry of `status.conditions`, as the analyzers need it."""
 
     status: str  # "True" | "False" | "Unknown"
@@ -60,7 +65,7 @@ class Condition(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     last_transition: str | None = None  # RFC 3339, as the API gives it
 
 
-class ContainerRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ContainerRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One container of a pod: spec resources joined with its status."""
 
     name: str
@@ -83,7 +88,7 @@ class ContainerRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     memory_limit_bytes: int | None = None
 
 
-class PodRow(msgspec.Struct, frozen=True, kw_only=True):
+class PodRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     uid: str
     namespace: str
     name: str
@@ -115,7 +120,7 @@ class PodRow(msgspec.Struct, frozen=True, kw_only=True):
     obj: bytes = b"{}"
 
 
-class DeploymentRow(msgspec.Struct, frozen=True, kw_only=True):
+class DeploymentRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     uid: str
     namespace: str
     name: str
@@ -138,13 +143,13 @@ class DeploymentRow(msgspec.Struct, frozen=True, kw_only=True):
     obj: bytes = b"{}"
 
 
-class Taint(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Taint(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     key: str
     effect: str
     value: str | None = None
 
 
-class NodeRow(msgspec.Struct, frozen=True, kw_only=True):
+class NodeRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     uid: str
     name: str
     resource_version: str
@@ -180,7 +185,7 @@ ROW_TYPES: dict[Kind, type[PodRow] | type[DeploymentRow] | type[NodeRow]] = {
 }
 
 
-class Delta(msgspec.Struct, frozen=True):
+class Delta(msgspec.Struct, frozen=True, gc=False):
     """One watch event, normalized: the store's unit of input."""
 
     kind: Kind
@@ -188,7 +193,7 @@ class Delta(msgspec.Struct, frozen=True):
     row: Row
 
 
-class Transition(msgspec.Struct, frozen=True, kw_only=True):
+class Transition(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One status change of one object, as recorded in history.
 
     `field` names what changed (for example `phase`, `ready`,

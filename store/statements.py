@@ -17,6 +17,7 @@ run takes at most one statement per bit of its length.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from typing import Any, Final
 
 from store.columns import TABLES
@@ -112,7 +113,7 @@ class MultiRow:
         for size in _SIZES:
             while total - i >= size:  # more than once only at the largest size
                 chunk = params[i : i + size]
-                yield self.text(size), [v for p in chunk for v in p]
+                yield self.text(size), list(chain.from_iterable(chunk))
                 i += size
 
 

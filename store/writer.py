@@ -170,6 +170,7 @@ class _Batch:
         "ops",
         "runs",
         "started",
+        "statements",
         "sync",
         "transitions",
         "waiters",
@@ -187,12 +188,27 @@ class _Batch:
         self.candidates: dict[str, tuple[Candidate, ...] | None] = {}
         self.sync: dict[Kind, SyncState] = {}
         self.waiters: list[_Flush | _Apply] = []
+        self.statements: list[tuple[str, list[Any]]] | None = None
 
     def emit(self, sql: str, params: Sequence[Any]) -> None:
         if self.runs and self.runs[-1][0] is sql:
             self.runs[-1][1].append(params)
         else:
             self.runs.append((sql, [params]))
+
+    def seal(self) -> list[tuple[str, list[Any]]]:
+        """The transaction's statements with their flat parameters, built once.
+
+        Built here, on the event loop's thread, not in SQLite's: Python code
+        in SQLite's thread holds the GIL, and while the loop is busy each
+        hand-over of the GIL waits up to the interpreter's switch interval,
+        so there a few microseconds of list building per row cost tens.
+        """
+        if self.statements is None:
+            statements = [st for sql, params in self.runs for st in many_rows(sql, params)]
+            statements.extend(many_rows(INSERT_TRANSITION, self.history))
+            self.statements = statements
+        return self.statements
 
 
 class _Flight:
@@ -206,22 +222,15 @@ class _Flight:
         self.error: Exception | None = None
 
 
-def _write_batch(
-    db: sqlite3.Connection,
-    runs: list[tuple[str, list[Sequence[Any]]]],
-    history: list[tuple[Any, ...]],
-) -> None:
-    """One batch's transaction; runs in the connection's thread (see `Writer._execute`).
+def _write_batch(db: sqlite3.Connection, statements: list[tuple[str, list[Any]]]) -> None:
+    """One batch's transaction (`_Batch.seal`); runs in the connection's thread.
 
     It always ends the transaction it began, even when the caller stopped
     waiting: a cancelled writer leaves no transaction open behind it.
     """
     db.execute("BEGIN IMMEDIATE")
     try:
-        for sql, params in runs:
-            for text, flat in many_rows(sql, params):
-                db.execute(text, flat)
-        for text, flat in many_rows(INSERT_TRANSITION, history):
+        for text, flat in statements:
             db.execute(text, flat)
         db.execute("COMMIT")
     except BaseException:
@@ -910,6 +919,7 @@ class Writer:
                     s.error,
                 ],
             )
+        batch.seal()  # now, while the batch before it executes
         return batch
 
     def _update_sync(
@@ -1142,7 +1152,7 @@ class Writer:
         conn = self._conn
         if conn is None:
             raise StoreUnavailable(self.last_error or "no write connection")
-        await run_in_thread(conn, _write_batch, batch.runs, batch.history)
+        await run_in_thread(conn, _write_batch, batch.seal())
 
     async def _commit(self, batch: _Batch, *, error: Exception | None = None) -> bool:
         """Commit, retrying storage failures; False if the batch had to be given up.
@@ -1197,6 +1207,7 @@ class Writer:
         for _sql, params in batch.runs:
             params[:] = [tuple(_sanitize_value(v) for v in p) for p in params]
         batch.history = [tuple(_sanitize_value(v) for v in h) for h in batch.history]
+        batch.statements = None
 
     async def _give_up(self, batch: _Batch, error: StoreError) -> None:
         """Drop a batch that cannot be written, and re-sync memory with what the file holds."""
