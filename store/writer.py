@@ -52,6 +52,7 @@ import anyio.abc
 import anyio.lowlevel
 import msgspec
 
+from store.checkpointer import Checkpointer
 from store.columns import TABLES
 from store.errors import CorruptStore, InvalidRow, StoreClosed, StoreError, StoreUnavailable
 from store.health import Candidate, analyze_row
@@ -308,13 +309,11 @@ def _sanitize_value(v: Any) -> Any:
 # events update pods all over a table of ~4 KiB rows; with the default cache
 # nearly every update re-reads its leaf and index pages from the OS.
 _WRITER_CACHE_KIB = 32 * 1024
-# WAL pages after which a commit folds the WAL back into the file (SQLite's
-# default is 1000). Watch events rewrite the same hot pages over and over; a
-# checkpoint copies each page once however often it was written, so fewer,
-# larger checkpoints copy less and sync less, and a burst of events commits
-# without a checkpoint (and its fsyncs) in the middle of it. 4000 pages bound
-# the WAL to ~16 MiB between checkpoints.
-_WAL_AUTOCHECKPOINT_PAGES = 4000
+# WAL pages after which a commit folds the WAL back into the file itself
+# (SQLite's default is 1000). Checkpoints run in the background
+# (`store.checkpointer`); this is only the safety net should they fall behind
+# or fail: ~64 MiB of WAL.
+_WAL_AUTOCHECKPOINT_PAGES = 16_000
 
 
 async def _connect_tuned(path: Path, settings: StoreSettings) -> aiosqlite.Connection:
@@ -352,6 +351,7 @@ class Writer:
         self._queued_rows = 0
         self._room = anyio.Event()  # set when the queue drops below `queue_size` rows
         self._conn: aiosqlite.Connection | None = None
+        self.checkpointer = Checkpointer(path, every_rows=settings.checkpoint_after_rows)
         self._states: dict[Kind, dict[str, State]] = {k: {} for k in Kind}
         self._names: dict[Kind, dict[tuple[str, str], str]] = {k: {} for k in Kind}
         self._candidates: dict[str, tuple[Candidate, ...]] = {}
@@ -574,6 +574,7 @@ class Writer:
         except StoreError as e:
             if classify(e) != "corrupt":
                 raise
+            await self.checkpointer.aclose()
             self._move_aside(e)
             await self._open_and_load()
             self._notify_reset()
@@ -615,6 +616,7 @@ class Writer:
         self._room.set()
 
     async def aclose_connection(self) -> None:
+        await self.checkpointer.aclose()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
@@ -632,6 +634,7 @@ class Writer:
         """
         try:
             async with anyio.create_task_group() as tg:
+                tg.start_soon(self.checkpointer.run)
                 flight: _Flight | None = None
                 while True:
                     if flight is None:
@@ -662,6 +665,8 @@ class Writer:
                             )
                         self._held = None
                         flight = await self._launch(tg, following)
+                # Only the checkpointer is left: every way out of the loop has no flight.
+                tg.cancel_scope.cancel()
         finally:
             self._closing = True
             error = StoreClosed("the store closed before this was committed")
@@ -733,8 +738,7 @@ class Writer:
         if ok:
             self._publish(batch)
             self._observe_commit(len(batch.changes), time.perf_counter() - batch.started)
-            if len(batch.changes) >= self.settings.checkpoint_after_rows:
-                await self._checkpoint()
+            self.checkpointer.committed(len(batch.changes))
 
     def _fail_batch(self, batch: _Batch, error: StoreError) -> None:
         self.dropped_rows += len(batch.changes)
@@ -1331,20 +1335,6 @@ class Writer:
                 fn(self.healthy, self.last_error)
             except Exception:
                 log.exception("store: health listener failed")
-
-    async def _checkpoint(self) -> None:
-        """Fold a big batch's WAL back into the file now, after subscribers heard of it.
-
-        A relist writes the whole kind in one transaction; left alone, its WAL
-        would be copied back at some later small commit, stalling that one.
-        PASSIVE never waits for readers.
-        """
-        if self._conn is None:
-            return
-        try:
-            await self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except Exception as e:
-            log.warning("store: checkpoint failed: %s", translate(e, self.path))
 
     # --- retention ---------------------------------------------------------------------------
 
