@@ -1,18 +1,17 @@
 """The single writer: the only task that writes the database.
 
 Informers hand it deltas (`put`), relists (`replace`) and progress (`sync`)
-through one bounded queue, so everything is applied in the order it
-happened. The writer task drains the queue into batches — at most
+through one bounded queue (`store.operations`), so everything is applied in
+the order it happened. The writer task drains the queue into batches — at most
 `batch_rows` deltas, and no delta waits more than `batch_interval_s` — and
-commits each batch in one transaction.
+commits each batch (`store.batch`) in one transaction.
 
-Transitions are computed while the batch is prepared, from the state the
-writer remembers of every object (`store.view.PodState` & co: the tracked
-status signature plus the aggregate contribution, not the whole row), and
-inserted into history in the same transaction as the rows. Only after the
-commit does the writer update the in-memory view and call subscribers, with
-exactly the transitions it just committed: history and callbacks cannot
-disagree, and a subscriber never hears of a change a reader cannot see.
+Transitions are computed while the batch is prepared, from the writer's
+memory of every object (`store.memory`), and inserted into history in the
+same transaction as the rows. Only after the commit does the writer update
+the in-memory view and call subscribers, with exactly the transitions it just
+committed: history and callbacks cannot disagree, and a subscriber never
+hears of a change a reader cannot see.
 
 Pipeline: two batches at a time. While batch N executes in the connection's
 thread (one call for the whole transaction, `store.storage.run_in_thread`;
@@ -31,7 +30,8 @@ reports itself unhealthy; the queue then fills and `put` waits, which slows
 the informers instead of losing events. A corrupt file is moved aside and the
 store starts empty (subscribers of `on_reset` are told, so the watcher can
 relist). A value SQLite cannot store (an integer beyond 64 bits, a lone
-surrogate) is sanitized and logged rather than wedging the writer.
+surrogate) is sanitized and logged rather than wedging the writer. Between
+batches the writer trims history to its limits (`store.retention`).
 """
 
 from __future__ import annotations
@@ -40,46 +40,38 @@ import contextlib
 import logging
 import math
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 import anyio
 import anyio.abc
-import anyio.lowlevel
 import msgspec
 
+from store import retention
+from store.batch import Batch, sanitize_value, write_batch
 from store.checkpointer import Checkpointer
-from store.columns import TABLES
-from store.errors import CorruptStore, InvalidRow, StoreClosed, StoreError, StoreUnavailable
-from store.health import Candidate, analyze_row
-from store.model import (
-    ROW_TYPES,
-    Delta,
-    DeploymentRow,
-    Kind,
-    NodeRow,
-    PodRow,
-    Row,
-    Severity,
-    SyncState,
-    Transition,
+from store.errors import CorruptStore, StoreClosed, StoreError, StoreUnavailable
+from store.memory import ObjectMemory
+from store.model import Delta, Kind, Row, Transition
+from store.operations import (
+    Apply,
+    Flush,
+    Op,
+    Put,
+    PutMany,
+    Replace,
+    ReplaceBegin,
+    ReplaceEnd,
+    Sync,
+    validate,
+    validate_row,
+    weight_of,
 )
 from store.settings import StoreSettings
-from store.statements import INSERT_TRANSITION, NARROW_UPDATE, UPSERT_SYNC, many_rows
 from store.storage import classify, connect_writer, move_aside, run_in_thread, translate
-from store.transitions import (
-    Change,
-    changes_between,
-    deletion_change,
-    first_sight_changes,
-    signature,
-)
-from store.view import Change as ViewChange
-from store.view import DeploymentState, NodeState, PodState, State, View
+from store.view import View
 
 __all__ = ["Subscriber", "Writer"]
 
@@ -87,222 +79,16 @@ log = logging.getLogger("store")
 
 Subscriber = Callable[[Sequence[Transition]], None]
 
-_new_tuple = tuple.__new__
-_EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
-_ROW_TYPE_OF: dict[Any, type] = dict(ROW_TYPES)
-# Enum `.value` is a Python-level property; these run once per transition.
-_KIND_TEXT = {k: k.value for k in Kind}
-_SEVERITY_TEXT = {s: s.value for s in Severity}
-_INT64 = (-(2**63), 2**63 - 1)
-# Rows prepared between two turns of the event loop, so a 150k relist never freezes it.
-_CHUNK = 500
-
-
-# --- queue items ------------------------------------------------------------------------------
-
-
-class _Put(msgspec.Struct):
-    delta: Delta
-
-
-class _PutMany(msgspec.Struct):
-    """What one `put_many` handed over: one queue item, weighing as many rows as deltas."""
-
-    deltas: list[Delta]
-
-
-class _Replace(msgspec.Struct):
-    kind: Kind
-    rows: Sequence[Row]
-    resource_version: str
-
-
-class _ReplaceBegin(msgspec.Struct):
-    kind: Kind
-
-
-class _ReplaceEnd(msgspec.Struct):
-    kind: Kind
-    resource_version: str
-
-
-class _Sync(msgspec.Struct):
-    kind: Kind
-    resource_version: str | None
-    synced: bool | None
-    listed: bool
-    error: str | None
-
-
-class _Flush(msgspec.Struct):
-    done: anyio.Event
-    error: BaseException | None = None
-
-
-class _Apply(msgspec.Struct):
-    deltas: Sequence[Delta]
-    done: anyio.Event
-    result: list[Transition] = []
-    error: BaseException | None = None
-
-
-_Op = _Put | _PutMany | _Replace | _ReplaceBegin | _ReplaceEnd | _Sync | _Flush | _Apply
-
-
-def _weight(op: _Op) -> int:
-    if isinstance(op, _PutMany):
-        return len(op.deltas)
-    if isinstance(op, _Replace):
-        return max(1, len(op.rows))
-    if isinstance(op, _Apply):
-        return max(1, len(op.deltas))
-    return 1
-
-
-class _Batch:
-    """One transaction's worth of work, prepared once and replayable until it commits."""
-
-    __slots__ = (
-        "candidates",
-        "changes",
-        "generation",
-        "history",
-        "now",
-        "ops",
-        "runs",
-        "started",
-        "statements",
-        "sync",
-        "transitions",
-        "waiters",
-    )
-
-    def __init__(self, ops: list[_Op], *, generation: int, started: float) -> None:
-        self.ops = ops
-        self.generation = generation  # the writer's memory it was prepared against
-        self.started = started  # perf_counter when first prepared, for `on_commit`
-        self.now = time.time()
-        self.runs: list[tuple[str, list[Sequence[Any]]]] = []
-        self.history: list[tuple[Any, ...]] = []
-        self.transitions: list[Transition] = []
-        self.changes: list[ViewChange] = []
-        self.candidates: dict[str, tuple[Candidate, ...] | None] = {}
-        self.sync: dict[Kind, SyncState] = {}
-        self.waiters: list[_Flush | _Apply] = []
-        self.statements: list[tuple[str, list[Any]]] | None = None
-
-    def emit(self, sql: str, params: Sequence[Any]) -> None:
-        if self.runs and self.runs[-1][0] is sql:
-            self.runs[-1][1].append(params)
-        else:
-            self.runs.append((sql, [params]))
-
-    def seal(self) -> list[tuple[str, list[Any]]]:
-        """The transaction's statements with their flat parameters, built once.
-
-        Built here, on the event loop's thread, not in SQLite's: Python code
-        in SQLite's thread holds the GIL, and while the loop is busy each
-        hand-over of the GIL waits up to the interpreter's switch interval,
-        so there a few microseconds of list building per row cost tens.
-        """
-        if self.statements is None:
-            statements = [st for sql, params in self.runs for st in many_rows(sql, params)]
-            statements.extend(many_rows(INSERT_TRANSITION, self.history))
-            self.statements = statements
-        return self.statements
-
 
 class _Flight:
     """A batch executing in SQLite's thread; `error` is what it raised, if anything."""
 
     __slots__ = ("batch", "done", "error")
 
-    def __init__(self, batch: _Batch) -> None:
+    def __init__(self, batch: Batch) -> None:
         self.batch = batch
         self.done = anyio.Event()
         self.error: Exception | None = None
-
-
-def _write_batch(db: sqlite3.Connection, statements: list[tuple[str, list[Any]]]) -> None:
-    """One batch's transaction (`_Batch.seal`); runs in the connection's thread.
-
-    It always ends the transaction it began, even when the caller stopped
-    waiting: a cancelled writer leaves no transaction open behind it.
-    """
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for text, flat in statements:
-            db.execute(text, flat)
-        db.execute("COMMIT")
-    except BaseException:
-        # SQLite may have rolled back already (e.g. on a full disk).
-        with contextlib.suppress(sqlite3.Error):
-            db.execute("ROLLBACK")
-        raise
-
-
-def _same_keys(old: State, new: State) -> bool:
-    """Whether every indexed column (`store.statements.INDEXED`) keeps its value."""
-    if (
-        old.name != new.name
-        or old.namespace != new.namespace
-        or old.status != new.status
-        or old.problem != new.problem
-    ):
-        return False
-    if isinstance(old, PodState):
-        assert isinstance(new, PodState)
-        return old.node == new.node and old.deployment == new.deployment and old.phase == new.phase
-    return True
-
-
-def _problem(candidates: tuple[Candidate, ...]) -> int:
-    """The `problem` column: 1 + the worst severity rank among the candidates."""
-    return max(c.finding.severity.rank for c in candidates) + 1
-
-
-def _validate(delta: Delta) -> None:
-    # The common case in a few identity checks; anything unusual takes the full path.
-    if (
-        type(delta) is Delta
-        and type(delta.row) is _ROW_TYPE_OF.get(delta.kind)
-        and delta.type in _EVENT_TYPES
-        and delta.row.uid
-    ):
-        return
-    _validate_slowly(delta)
-
-
-def _validate_slowly(delta: Delta) -> None:
-    if not isinstance(delta, Delta):
-        raise InvalidRow(f"expected a Delta, got {type(delta).__name__}")
-    if delta.type not in _EVENT_TYPES:
-        raise InvalidRow(f"unknown event type {delta.type!r} (expected ADDED, MODIFIED or DELETED)")
-    _validate_row(delta.kind, delta.row)
-
-
-def _validate_row(kind: Kind, row: Row) -> None:
-    expected = ROW_TYPES.get(kind)
-    if expected is None:
-        raise InvalidRow(f"unknown kind {kind!r}")
-    if not isinstance(row, expected):
-        raise InvalidRow(
-            f"a {kind.value} delta needs a {expected.__name__}, got {type(row).__name__}"
-        )
-    if not row.uid:
-        raise InvalidRow(f"{kind.value} {row.namespace}/{row.name} has no uid")
-
-
-def _sanitize_value(v: Any) -> Any:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, int):
-        return min(max(v, _INT64[0]), _INT64[1])
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, str):
-        return v.encode("utf-8", "replace").decode("utf-8")
-    return v
 
 
 # The write connection's page cache, in KiB (SQLite's default is 2 MiB). Watch
@@ -347,23 +133,16 @@ class Writer:
         self.last_error: str | None = "store not opened yet"
         # The stream itself is unbounded: the bound is in rows (`_queued_rows`), so
         # that one `put_many` of a whole network read is one item yet weighs its size.
-        self._send, self._recv = anyio.create_memory_object_stream[_Op](math.inf)
+        self._send, self._recv = anyio.create_memory_object_stream[Op](math.inf)
         self._queued_rows = 0
         self._room = anyio.Event()  # set when the queue drops below `queue_size` rows
         self._conn: aiosqlite.Connection | None = None
         self.checkpointer = Checkpointer(path, every_rows=settings.checkpoint_after_rows)
-        self._states: dict[Kind, dict[str, State]] = {k: {} for k in Kind}
-        self._names: dict[Kind, dict[tuple[str, str], str]] = {k: {} for k in Kind}
-        self._candidates: dict[str, tuple[Candidate, ...]] = {}
-        self._sync: dict[Kind, SyncState] = {k: SyncState(kind=k) for k in Kind}
-        # Streamed relists under way: the uids put since `replace_begin`, per kind.
-        self._relisting: dict[Kind, set[str]] = {}
-        self._next_id = 1
+        self._memory = ObjectMemory(settings)
         self._subscribers: list[Subscriber] = []
         self._reset_listeners: list[Callable[[], None]] = []
         self._health_listeners: list[Callable[[bool, str | None], None]] = []
         self._commit_listeners: list[Callable[[int, float], None]] = []
-        self._containers_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._closing = False
         self._closed = anyio.Event()
         self._retry_wake = anyio.Event()
@@ -372,19 +151,16 @@ class Writer:
         self._next_retention = 0.0
         self.committed_batches = 0
         self.committed_transitions = 0
-        self.dropped_rows = 0
-        # Bumped whenever memory is reloaded from the tables: a batch prepared
-        # before that is stale and must be prepared again.
-        self._generation = 0
-        self._flying: _Batch | None = None  # executing in SQLite's thread
-        self._held: _Batch | None = None  # prepared, waiting for the flight before it
+        self._dropped_rows = 0  # those the memory skips are counted there (`dropped_rows`)
+        self._flying: Batch | None = None  # executing in SQLite's thread
+        self._held: Batch | None = None  # prepared, waiting for the flight before it
 
     # --- the DeltaSink protocol ----------------------------------------------------------------
 
     async def put(self, delta: Delta) -> None:
         """Queue one delta; waits only when the queue is full (never for a commit)."""
-        _validate(delta)
-        await self._enqueue(_Put(delta))
+        validate(delta)
+        await self._enqueue(Put(delta))
 
     async def put_many(self, deltas: Sequence[Delta]) -> None:
         """Queue deltas in order, as `put` of each; all are validated before any is queued.
@@ -393,9 +169,9 @@ class Writer:
         writer) but count as `len(deltas)` rows against `queue_size`.
         """
         for delta in deltas:
-            _validate(delta)
+            validate(delta)
         if deltas:
-            await self._enqueue(_PutMany(list(deltas)))
+            await self._enqueue(PutMany(list(deltas)))
 
     async def replace(self, kind: Kind, rows: Sequence[Row], resource_version: str) -> None:
         """Queue a relist: `rows` become the complete set of `kind`, atomically.
@@ -405,8 +181,8 @@ class Writer:
         """
         kind = Kind(kind)
         for row in rows:
-            _validate_row(kind, row)
-        await self._enqueue(_Replace(kind, list(rows), resource_version))
+            validate_row(kind, row)
+        await self._enqueue(Replace(kind, list(rows), resource_version))
 
     async def replace_begin(self, kind: Kind) -> None:
         """Start a streamed relist of `kind`: `put` every listed row, then `replace_end`.
@@ -416,7 +192,7 @@ class Writer:
         see old and new rows mixed; the set is complete at `replace_end`.
         Calling it again before the end (a restarted list) starts over.
         """
-        await self._enqueue(_ReplaceBegin(Kind(kind)))
+        await self._enqueue(ReplaceBegin(Kind(kind)))
 
     async def replace_end(self, kind: Kind, resource_version: str) -> None:
         """End a streamed relist: delete what was not put since the begin; mark `kind` synced.
@@ -424,7 +200,7 @@ class Writer:
         Without a `replace_begin` before it, nothing is deleted (there is no
         record of what the list held); the kind is still marked synced.
         """
-        await self._enqueue(_ReplaceEnd(Kind(kind), resource_version))
+        await self._enqueue(ReplaceEnd(Kind(kind), resource_version))
 
     async def sync(
         self,
@@ -440,15 +216,15 @@ class Writer:
         `error` sets the kind's error text; any sign of progress
         (`resource_version`, `listed`, `synced=True`) without an error clears it.
         """
-        await self._enqueue(_Sync(Kind(kind), resource_version, synced, listed, error))
+        await self._enqueue(Sync(Kind(kind), resource_version, synced, listed, error))
 
     # --- beyond the protocol ---------------------------------------------------------------------
 
     async def apply(self, deltas: Sequence[Delta]) -> list[Transition]:
         """Write `deltas` and wait for their commit; return the transitions they caused."""
         for d in deltas:
-            _validate(d)
-        op = _Apply(list(deltas), anyio.Event())
+            validate(d)
+        op = Apply(list(deltas), anyio.Event())
         await self._enqueue(op)
         await op.done.wait()
         if op.error is not None:
@@ -461,7 +237,7 @@ class Writer:
         While the disk is failing this waits for the retry to succeed; wrap
         it in a timeout if the caller cannot wait.
         """
-        op = _Flush(anyio.Event())
+        op = Flush(anyio.Event())
         await self._enqueue(op)
         await op.done.wait()
         if op.error is not None:
@@ -518,14 +294,19 @@ class Writer:
         self._retry_wake.set()
 
     def objects(self, kind: Kind) -> int:
-        return len(self._states[kind])
+        return self._memory.objects(kind)
+
+    @property
+    def dropped_rows(self) -> int:
+        """Changes lost: rows that could not be encoded, batches given up, input left at close."""
+        return self._dropped_rows + self._memory.dropped_rows
 
     @property
     def backlog(self) -> int:
         """Rows queued and not yet taken into a batch: how far ingest is behind the informers."""
         return self._queued_rows
 
-    async def _enqueue(self, op: _Op) -> None:
+    async def _enqueue(self, op: Op) -> None:
         if self._closing:
             raise StoreClosed("the store is closed")
         # No event-loop round trip while the queue has room: an informer pushing
@@ -543,13 +324,13 @@ class Writer:
             self._send.send_nowait(op)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
             raise StoreClosed("the store is closed") from e
-        self._queued_rows += _weight(op)
-        if isinstance(op, _Flush | _Apply):
+        self._queued_rows += weight_of(op)
+        if isinstance(op, Flush | Apply):
             self._wake.set()
 
-    def _taken(self, op: _Op) -> int:
+    def _taken(self, op: Op) -> int:
         """Account for `op` leaving the queue; returns its weight in rows."""
-        weight = _weight(op)
+        weight = weight_of(op)
         self._queued_rows -= weight
         if self._queued_rows < self.settings.queue_size:
             self._room.set()
@@ -646,7 +427,7 @@ class Writer:
                         if not ops:
                             await self._maybe_retention()
                             continue
-                        flight = await self._launch(tg, await self._prepare(ops))
+                        flight = await self._launch(tg, await self._memory.prepare(ops))
                         continue
                     following = await self._prepare_during(flight)
                     await flight.done.wait()
@@ -657,10 +438,10 @@ class Writer:
                         self._held = following
                         if self._conn is None and not await self._reconnect():
                             break
-                        if following.generation != self._generation:
+                        if following.generation != self._memory.generation:
                             # The landing reloaded memory (a batch given up, a reset): the
                             # next batch was prepared against what is gone; prepare it again.
-                            following = await self._prepare(
+                            following = await self._memory.prepare(
                                 following.ops, started=following.started
                             )
                         self._held = None
@@ -680,7 +461,7 @@ class Writer:
             self._room.set()  # a put waiting for room learns the store closed
             self._closed.set()
 
-    async def _launch(self, tg: anyio.abc.TaskGroup, batch: _Batch) -> _Flight:
+    async def _launch(self, tg: anyio.abc.TaskGroup, batch: Batch) -> _Flight:
         """Hand `batch` to SQLite's thread; the caller lands it once `done` is set.
 
         Returns once the batch is in the thread's hands, not when the task
@@ -709,13 +490,13 @@ class Writer:
         finally:
             flight.done.set()
 
-    async def _prepare_during(self, flight: _Flight) -> _Batch | None:
+    async def _prepare_during(self, flight: _Flight) -> Batch | None:
         """The next batch, from what is queued now, prepared while `flight` executes.
 
         It does not wait for more to arrive: the flight's commit is the pace,
         and whatever comes meanwhile makes the batch after.
         """
-        ops: list[_Op] = []
+        ops: list[Op] = []
         rows = 0
         while rows < self.settings.batch_rows and not flight.done.is_set():
             try:
@@ -724,7 +505,7 @@ class Writer:
                 break
             ops.append(op)
             rows += self._taken(op)
-        return await self._prepare(ops) if ops else None
+        return await self._memory.prepare(ops) if ops else None
 
     async def _land(self, flight: _Flight) -> None:
         """Finish an executed batch: on success publish it; on failure recover, then publish."""
@@ -740,8 +521,8 @@ class Writer:
             self._observe_commit(len(batch.changes), time.perf_counter() - batch.started)
             self.checkpointer.committed(len(batch.changes))
 
-    def _fail_batch(self, batch: _Batch, error: StoreError) -> None:
-        self.dropped_rows += len(batch.changes)
+    def _fail_batch(self, batch: Batch, error: StoreError) -> None:
+        self._dropped_rows += len(batch.changes)
         for w in batch.waiters:
             w.error = error
             w.done.set()
@@ -749,7 +530,7 @@ class Writer:
 
     # --- collecting --------------------------------------------------------------------------
 
-    async def _collect(self) -> list[_Op] | None:
+    async def _collect(self) -> list[Op] | None:
         """The next batch; [] when idle until retention is due; None once closed and drained."""
         try:
             first = self._recv.receive_nowait()
@@ -757,7 +538,7 @@ class Writer:
             wait = self._next_retention - time.monotonic() if self._next_retention else math.inf
             if wait <= 0:
                 return []
-            waited: _Op | None = None
+            waited: Op | None = None
             with anyio.move_on_after(wait):
                 try:
                     waited = await self._recv.receive()
@@ -771,7 +552,7 @@ class Writer:
         self._taken(first)
         return await self._collect_more(first)
 
-    async def _collect_more(self, first: _Op) -> list[_Op]:
+    async def _collect_more(self, first: Op) -> list[Op]:
         """Add to `first` until `batch_rows`, or `batch_interval_s` after it arrived.
 
         It sleeps through the interval once rather than waking for every
@@ -782,8 +563,8 @@ class Writer:
         """
         self._wake = anyio.Event()
         ops = [first]
-        rows = _weight(first)
-        urgent = isinstance(first, _Flush | _Apply)
+        rows = weight_of(first)
+        urgent = isinstance(first, Flush | Apply)
         deadline = anyio.current_time() + self.settings.batch_interval_s
         while rows < self.settings.batch_rows:
             try:
@@ -799,353 +580,12 @@ class Writer:
                 continue
             ops.append(op)
             rows += self._taken(op)
-            urgent = urgent or isinstance(op, _Flush | _Apply)
+            urgent = urgent or isinstance(op, Flush | Apply)
         return ops
-
-    # --- preparing ---------------------------------------------------------------------------
-
-    async def _prepare(self, ops: list[_Op], *, started: float | None = None) -> _Batch:
-        """Turn queued operations into one transaction's statements, transitions and view changes.
-
-        This advances the writer's memory of every object; the batch is then
-        committed (retried until it is) before anything is published. Between
-        chunks of rows it yields, so a 150k-row relist never freezes the loop.
-        `started`: when a batch prepared again (see `run`) was first prepared.
-        """
-        batch = _Batch(
-            ops,
-            generation=self._generation,
-            started=time.perf_counter() if started is None else started,
-        )
-        touched: dict[Kind, bool] = {}
-        counter = 0
-        for op in ops:
-            if isinstance(op, _PutMany):
-                relisting = self._relisting
-                for delta in op.deltas:
-                    kind = delta.kind
-                    if delta.type == "DELETED":
-                        if delta.row.uid in self._states[kind]:
-                            self._delete(kind, delta.row.uid, batch)
-                    else:
-                        self._upsert(kind, delta.row, batch)
-                    touched[kind] = True
-                    if relisting:
-                        seen_so_far = relisting.get(kind)
-                        if seen_so_far is not None and delta.type != "DELETED":
-                            seen_so_far.add(delta.row.uid)
-                    counter += 1
-                    if counter % _CHUNK == 0:
-                        await anyio.lowlevel.checkpoint()
-                continue
-            if isinstance(op, _Put):
-                delta = op.delta
-                self._delta(delta, batch)
-                touched[delta.kind] = True
-                if self._relisting:
-                    seen_so_far = self._relisting.get(delta.kind)
-                    if seen_so_far is not None and delta.type != "DELETED":
-                        seen_so_far.add(delta.row.uid)
-            elif isinstance(op, _ReplaceBegin):
-                self._relisting[op.kind] = set()
-            elif isinstance(op, _ReplaceEnd):
-                streamed = self._relisting.pop(op.kind, None)
-                if streamed is not None:
-                    states = self._states[op.kind]
-                    for uid in [u for u in states if u not in streamed]:
-                        self._delete(op.kind, uid, batch)
-                        counter += 1
-                        if counter % _CHUNK == 0:
-                            await anyio.lowlevel.checkpoint()
-                self._update_sync(
-                    op.kind, batch, resource_version=op.resource_version, synced=True, listed=True
-                )
-                touched[op.kind] = True
-            elif isinstance(op, _Replace):
-                self._relisting.pop(op.kind, None)  # a whole list supersedes a streamed one
-                seen: set[str] = set()
-                for row in op.rows:
-                    seen.add(row.uid)
-                    self._upsert(op.kind, row, batch)
-                    counter += 1
-                    if counter % _CHUNK == 0:
-                        await anyio.lowlevel.checkpoint()
-                states = self._states[op.kind]
-                for uid in [u for u in states if u not in seen]:
-                    self._delete(op.kind, uid, batch)
-                self._update_sync(
-                    op.kind, batch, resource_version=op.resource_version, synced=True, listed=True
-                )
-                touched[op.kind] = True
-            elif isinstance(op, _Sync):
-                self._update_sync(
-                    op.kind,
-                    batch,
-                    resource_version=op.resource_version,
-                    synced=op.synced,
-                    listed=op.listed,
-                    error=op.error,
-                )
-                touched.setdefault(op.kind, False)
-            elif isinstance(op, _Apply):
-                start = len(batch.transitions)
-                for delta in op.deltas:
-                    self._delta(delta, batch)
-                    touched[delta.kind] = True
-                    seen_so_far = self._relisting.get(delta.kind)
-                    if seen_so_far is not None and delta.type != "DELETED":
-                        seen_so_far.add(delta.row.uid)
-                op.result = batch.transitions[start:]
-                batch.waiters.append(op)
-            else:
-                batch.waiters.append(op)
-            counter += 1
-            if counter % _CHUNK == 0:
-                await anyio.lowlevel.checkpoint()
-        for kind, had_events in touched.items():
-            current = batch.sync.get(kind, self._sync[kind])
-            updated = msgspec.structs.replace(
-                current,
-                objects=len(self._states[kind]),
-                last_event_at=batch.now if had_events else current.last_event_at,
-            )
-            self._sync[kind] = batch.sync[kind] = updated
-        for s in batch.sync.values():
-            batch.emit(
-                UPSERT_SYNC,
-                [
-                    s.kind.value,
-                    s.resource_version,
-                    s.synced,
-                    s.last_list_at,
-                    s.last_event_at,
-                    s.objects,
-                    s.error,
-                ],
-            )
-        batch.seal()  # now, while the batch before it executes
-        return batch
-
-    def _update_sync(
-        self,
-        kind: Kind,
-        batch: _Batch,
-        *,
-        resource_version: str | None = None,
-        synced: bool | None = None,
-        listed: bool = False,
-        error: str | None = None,
-    ) -> None:
-        s = batch.sync.get(kind, self._sync[kind])
-        changes: dict[str, Any] = {}
-        if resource_version is not None:
-            changes["resource_version"] = resource_version
-        if synced is not None:
-            changes["synced"] = synced
-        if listed:
-            changes["last_list_at"] = batch.now
-        if error is not None:
-            changes["error"] = error
-        elif resource_version is not None or listed or synced:
-            changes["error"] = None
-        self._sync[kind] = batch.sync[kind] = msgspec.structs.replace(s, **changes)
-
-    def _delta(self, delta: Delta, batch: _Batch) -> None:
-        if delta.type == "DELETED":
-            if delta.row.uid in self._states[delta.kind]:
-                self._delete(delta.kind, delta.row.uid, batch)
-        else:
-            self._upsert(delta.kind, delta.row, batch)
-
-    def _upsert(self, kind: Kind, row: Row, batch: _Batch) -> None:
-        # The hot path of the writer: runs once per ADDED/MODIFIED and per relisted row.
-        spec = TABLES[kind]
-        states = self._states[kind]
-        uid = row.uid
-        try:
-            candidates = analyze_row(kind, row, self.settings.health)
-            problem = _problem(candidates) if candidates else 0
-            params = spec.params(row, problem)
-            sig = signature(kind, row)
-        except Exception:  # a row we cannot even encode: say so, keep going
-            self.dropped_rows += 1
-            log.exception(
-                "store: cannot store %s %s/%s (uid %s); skipped",
-                kind.value,
-                row.namespace,
-                row.name,
-                uid,
-            )
-            return
-        old = states.get(uid)
-        if old is None or old.name != row.name or old.namespace != row.namespace:
-            names = self._names[kind]
-            key = (row.namespace, row.name)
-            holder = names.get(key)
-            if holder is not None and holder != uid:
-                # Same name, new uid: the old object is gone even if we missed its DELETED.
-                self._delete(kind, holder, batch)
-            if old is not None:
-                names.pop((old.namespace, old.name), None)
-            names[key] = uid
-        if old is None:
-            changes = first_sight_changes(kind, sig, row)
-        elif old.signature == sig:
-            changes = None
-        else:
-            changes = changes_between(kind, old.signature, sig, row)
-        state = self._state(kind, row, sig, problem)
-        states[uid] = state
-        batch.emit(
-            NARROW_UPDATE[kind] if old is not None and _same_keys(old, state) else spec.upsert_sql,
-            params,
-        )
-        if changes:
-            self._record(kind, uid, state, changes, batch)
-        if candidates or uid in self._candidates:
-            fixed = self._date(candidates, self._candidates.get(uid), batch.now)
-            if fixed:
-                self._candidates[uid] = fixed
-            else:
-                self._candidates.pop(uid, None)
-            batch.candidates[uid] = fixed or None
-        batch.changes.append(_new_tuple(ViewChange, (kind, uid, old, state)))
-
-    def _delete(self, kind: Kind, uid: str, batch: _Batch) -> None:
-        old = self._states[kind].pop(uid)
-        names = self._names[kind]
-        if names.get((old.namespace, old.name)) == uid:
-            del names[(old.namespace, old.name)]
-        batch.emit(TABLES[kind].delete_sql, [uid])
-        self._record(kind, uid, old, [deletion_change(kind, old.status)], batch)
-        if self._candidates.pop(uid, None) is not None or uid in batch.candidates:
-            batch.candidates[uid] = None
-        batch.changes.append(ViewChange(kind, uid, old, None))
-
-    def _record(
-        self, kind: Kind, uid: str, state: State, changes: list[Change], batch: _Batch
-    ) -> None:
-        node = deployment = None
-        if isinstance(state, PodState):
-            node, deployment = state.node, state.deployment
-        kind_text = _KIND_TEXT[kind]
-        namespace, name = state.namespace, state.name
-        for c in changes:
-            tid = self._next_id
-            self._next_id += 1
-            t = Transition(
-                at=batch.now,
-                kind=kind,
-                namespace=state.namespace,
-                name=state.name,
-                uid=uid,
-                field=c.field,
-                old=c.old,
-                new=c.new,
-                severity=c.severity,
-                reason=c.reason,
-                message=c.message,
-                id=tid,
-            )
-            batch.transitions.append(t)
-            batch.history.append(
-                (
-                    tid,
-                    batch.now,
-                    kind_text,
-                    namespace,
-                    name,
-                    uid,
-                    c.field,
-                    c.old,
-                    c.new,
-                    _SEVERITY_TEXT[c.severity],
-                    c.reason,
-                    c.message,
-                    node,
-                    deployment,
-                )
-            )
-
-    @staticmethod
-    def _date(
-        candidates: tuple[Candidate, ...], previous: tuple[Candidate, ...] | None, now: float
-    ) -> tuple[Candidate, ...]:
-        """Give every candidate its `since`: its own timestamp, else when history first saw it."""
-        if not candidates:
-            return ()
-        before = {c.finding.check: c.finding.since for c in previous or ()}
-        out = []
-        for c in candidates:
-            if not c.has_own_since or c.finding.since is None:
-                since = before.get(c.finding.check) or now
-                c = c._replace(finding=msgspec.structs.replace(c.finding, since=since))
-            out.append(c)
-        return tuple(out)
-
-    def _state(self, kind: Kind, row: Row, sig: tuple[Any, ...], problem: int) -> State:
-        intern = sys.intern
-        if kind is Kind.POD:
-            assert isinstance(row, PodRow)
-            containers = sig[5]
-            cached = self._containers_cache.get(containers)
-            if cached is None:
-                if len(self._containers_cache) > 200_000:
-                    self._containers_cache.clear()
-                self._containers_cache[containers] = containers
-            else:
-                sig = (*sig[:5], cached)
-            # tuple.__new__ skips the namedtuple's Python-level __new__: this runs per pod.
-            return _new_tuple(
-                PodState,
-                (
-                    intern(row.namespace),
-                    intern(row.node) if row.node else None,
-                    intern(row.deployment) if row.deployment else None,
-                    intern(row.phase),
-                    intern(row.status),
-                    row.ready,
-                    row.restarts,
-                    row.cpu_request_m,
-                    row.cpu_limit_m,
-                    row.memory_request_bytes,
-                    row.memory_limit_bytes,
-                    row.name,
-                    sig,
-                    problem,
-                ),
-            )
-        if kind is Kind.DEPLOYMENT:
-            assert isinstance(row, DeploymentRow)
-            return DeploymentState(
-                intern(row.namespace),
-                row.name,
-                row.replicas,
-                row.ready_replicas,
-                row.available_replicas,
-                row.updated_replicas,
-                row.unavailable_replicas,
-                intern(row.status),
-                sig,
-                problem,
-            )
-        assert isinstance(row, NodeRow)
-        return NodeState(
-            row.namespace,
-            row.name,
-            sig[0] or "Unknown",
-            intern(row.status),
-            row.unschedulable,
-            row.cpu_allocatable_m,
-            row.memory_allocatable_bytes,
-            row.pods_allocatable,
-            sig,
-            problem,
-        )
 
     # --- committing --------------------------------------------------------------------------
 
-    async def _execute(self, batch: _Batch) -> None:
+    async def _execute(self, batch: Batch) -> None:
         """Run the batch's transaction in the connection's thread, as one call.
 
         One call, not one per statement: each `await conn.execute` is a round
@@ -1156,9 +596,9 @@ class Writer:
         conn = self._conn
         if conn is None:
             raise StoreUnavailable(self.last_error or "no write connection")
-        await run_in_thread(conn, _write_batch, batch.seal())
+        await run_in_thread(conn, write_batch, batch.seal())
 
-    async def _commit(self, batch: _Batch, *, error: Exception | None = None) -> bool:
+    async def _commit(self, batch: Batch, *, error: Exception | None = None) -> bool:
         """Commit, retrying storage failures; False if the batch had to be given up.
 
         `error`: the batch already ran once and failed with it (a landed flight).
@@ -1204,16 +644,16 @@ class Writer:
             log.warning("store: writes succeed again; store healthy")
         self._set_healthy()
 
-    def _sanitize(self, batch: _Batch, error: BaseException) -> None:
+    def _sanitize(self, batch: Batch, error: BaseException) -> None:
         log.warning(
             "store: a batch holds values SQLite cannot store (%s); storing them sanitized", error
         )
         for _sql, params in batch.runs:
-            params[:] = [tuple(_sanitize_value(v) for v in p) for p in params]
-        batch.history = [tuple(_sanitize_value(v) for v in h) for h in batch.history]
+            params[:] = [tuple(sanitize_value(v) for v in p) for p in params]
+        batch.history = [tuple(sanitize_value(v) for v in h) for h in batch.history]
         batch.statements = None
 
-    async def _give_up(self, batch: _Batch, error: StoreError) -> None:
+    async def _give_up(self, batch: Batch, error: StoreError) -> None:
         """Drop a batch that cannot be written, and re-sync memory with what the file holds."""
         self._fail_batch(batch, error)
         if self._conn is not None:
@@ -1259,7 +699,7 @@ class Writer:
             delay = min(delay * 2, self.settings.retry_max_s)
         return False
 
-    async def _reset_after_corruption(self, error: BaseException, batch: _Batch) -> None:
+    async def _reset_after_corruption(self, error: BaseException, batch: Batch) -> None:
         """The file went bad under us: start over empty, and tell the watcher to relist."""
         await self.aclose_connection()
         for w in batch.waiters:
@@ -1280,7 +720,7 @@ class Writer:
             except Exception:
                 log.exception("store: reset listener failed")
 
-    def _publish(self, batch: _Batch) -> None:
+    def _publish(self, batch: Batch) -> None:
         self.view.apply(batch.changes, batch.candidates, batch.sync, now=batch.now)
         self.committed_batches += 1
         self.committed_transitions += len(batch.transitions)
@@ -1307,11 +747,11 @@ class Writer:
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
             weight = self._taken(op)
-            if isinstance(op, _Flush | _Apply):
+            if isinstance(op, Flush | Apply):
                 op.error = error
                 op.done.set()
             else:
-                self.dropped_rows += weight
+                self._dropped_rows += weight
 
     def _set_healthy(self) -> None:
         changed = not self.healthy
@@ -1353,122 +793,15 @@ class Writer:
         conn = self._conn
         if conn is None:
             return 0
-        cutoff = (time.time() if now is None else now) - self.settings.history_max_age_s
-        deleted = 0
-        while True:
-            cur = await conn.execute(
-                "DELETE FROM transitions WHERE id IN "
-                "(SELECT id FROM transitions WHERE at < ? ORDER BY id LIMIT 5000)",
-                (cutoff,),
-            )
-            deleted += cur.rowcount
-            if cur.rowcount < 5000:
-                break
-            await anyio.lowlevel.checkpoint()
-        async with conn.execute(
-            "SELECT id FROM transitions ORDER BY id DESC LIMIT 1 OFFSET ?",
-            (self.settings.history_max_rows,),
-        ) as c:
-            row = await c.fetchone()
-        if row is not None:
-            boundary = row[0]
-            while True:
-                cur = await conn.execute(
-                    "DELETE FROM transitions WHERE id IN "
-                    "(SELECT id FROM transitions WHERE id <= ? ORDER BY id LIMIT 5000)",
-                    (boundary,),
-                )
-                deleted += cur.rowcount
-                if cur.rowcount < 5000:
-                    break
-                await anyio.lowlevel.checkpoint()
-        return deleted
+        return await retention.trim_history(conn, self.settings, now=now)
 
     # --- loading -----------------------------------------------------------------------------
 
     async def _load(self) -> None:
-        """Rebuild the writer's memory and the view from the tables (at open, after a reset)."""
+        """Rebuild the writer's memory and the view from the tables (at open, after a reset).
+
+        Bumps the memory's generation: a batch prepared before is stale (see `run`).
+        """
         conn = self._conn
         assert conn is not None
-        now = time.time()
-        self._generation += 1
-        self._states = {k: {} for k in Kind}
-        self._names = {k: {} for k in Kind}
-        self._candidates = {}
-        self._relisting = {}  # a streamed relist begun before a reset is void: its uids are gone
-        self.view.clear()
-        changes: list[ViewChange] = []
-        problems: dict[str, tuple[Kind, tuple[Candidate, ...]]] = {}
-        for kind, spec in TABLES.items():
-            states, names = self._states[kind], self._names[kind]
-            async with conn.execute(f"SELECT {spec.select_list_no_obj} FROM {spec.table}") as cur:
-                while True:
-                    records = await cur.fetchmany(2000)
-                    if not records:
-                        break
-                    for record in records:
-                        row = spec.row(record)
-                        sig = signature(kind, row)
-                        candidates = analyze_row(kind, row, self.settings.health)
-                        problem = _problem(candidates) if candidates else 0
-                        state = self._state(kind, row, sig, problem)
-                        states[row.uid] = state
-                        names[(row.namespace, row.name)] = row.uid
-                        changes.append(ViewChange(kind, row.uid, None, state))
-                        if candidates:
-                            problems[row.uid] = (kind, candidates)
-                    await anyio.lowlevel.checkpoint()
-        await self._date_from_history(conn, problems, now)
-        async with conn.execute(
-            "SELECT kind, resource_version, synced, last_list_at, last_event_at, objects, error "
-            "FROM sync_state"
-        ) as cur:
-            sync_rows = await cur.fetchall()
-        self._sync = {k: SyncState(kind=k) for k in Kind}
-        for r in sync_rows:
-            if r[0] in Kind._value2member_map_:
-                k = Kind(r[0])
-                self._sync[k] = SyncState(
-                    kind=k,
-                    resource_version=r[1],
-                    synced=bool(r[2]),
-                    last_list_at=r[3],
-                    last_event_at=r[4],
-                    objects=len(self._states[k]),
-                    error=r[6],
-                )
-        async with conn.execute(
-            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'transitions'), 0), "
-            "coalesce((SELECT max(id) FROM transitions), 0))"
-        ) as cur:
-            top = await cur.fetchone()
-        self._next_id = int(top[0] if top and top[0] is not None else 0) + 1
-        self.view.apply(changes, dict(self._candidates), dict(self._sync), now=now)
-
-    async def _date_from_history(
-        self,
-        conn: aiosqlite.Connection,
-        problems: dict[str, tuple[Kind, tuple[Candidate, ...]]],
-        now: float,
-    ) -> None:
-        """`since` of reloaded candidates: the latest transition of their field in history."""
-        uids = list(problems)
-        latest: dict[tuple[str, str], float] = {}
-        for i in range(0, len(uids), 500):
-            chunk = uids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            async with conn.execute(
-                f"SELECT uid, field, max(at) FROM transitions WHERE uid IN ({marks}) "
-                "GROUP BY uid, field",
-                chunk,
-            ) as cur:
-                for uid, field, at in await cur.fetchall():
-                    latest[(uid, field)] = at
-        for uid, (_kind, candidates) in problems.items():
-            fixed = []
-            for c in candidates:
-                if not c.has_own_since or c.finding.since is None:
-                    since = latest.get((uid, c.field or ""), now)
-                    c = c._replace(finding=msgspec.structs.replace(c.finding, since=since))
-                fixed.append(c)
-            self._candidates[uid] = tuple(fixed)
+        await self._memory.load(conn, self.view)

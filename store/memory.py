@@ -1,0 +1,539 @@
+"""The single writer's memory of every object, and how a batch advances it.
+
+Transitions are computed while a batch is prepared, from the state the
+writer remembers of every object (`store.view.PodState` & co: the tracked
+status signature plus the aggregate contribution, not the whole row), and
+inserted into history in the same transaction as the rows (`store.batch`).
+Preparing turns queued operations (`store.operations`) into that
+transaction's statements, transitions and view changes, and advances the
+memory as it goes; `load` rebuilds the memory from the tables when the file
+is opened or the writer has to start over.
+
+It is a module of its own because it decides what a batch means, while
+`store.writer` decides when: the writer owns the queue, the connection and
+the commit pipeline, and calls `prepare` once per batch. `prepare` and the
+per-row methods it calls (`_upsert`, `_delete`, `_state`, `_record`) are the
+writer's hot path, tuned for it: they run once per delta, so new per-row
+work (another call, another attribute lookup) shows in ingest throughput.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import aiosqlite
+import anyio
+import anyio.lowlevel
+import msgspec
+
+from store.batch import Batch
+from store.columns import TABLES
+from store.health import Candidate, analyze_row
+from store.model import (
+    Delta,
+    DeploymentRow,
+    Kind,
+    NodeRow,
+    PodRow,
+    Row,
+    Severity,
+    SyncState,
+    Transition,
+)
+from store.operations import Apply, Op, Put, PutMany, Replace, ReplaceBegin, ReplaceEnd, Sync
+from store.settings import StoreSettings
+from store.statements import NARROW_UPDATE, UPSERT_SYNC
+from store.transitions import (
+    Change,
+    changes_between,
+    deletion_change,
+    first_sight_changes,
+    signature,
+)
+from store.view import Change as ViewChange
+from store.view import DeploymentState, NodeState, PodState, State, View
+
+__all__ = ["ObjectMemory"]
+
+log = logging.getLogger("store")
+
+_new_tuple = tuple.__new__
+# Enum `.value` is a Python-level property; these run once per transition.
+_KIND_TEXT = {k: k.value for k in Kind}
+_SEVERITY_TEXT = {s: s.value for s in Severity}
+# Rows prepared between two turns of the event loop, so a 150k relist never freezes it.
+_CHUNK = 500
+
+
+def _same_keys(old: State, new: State) -> bool:
+    """Whether every indexed column (`store.statements.INDEXED`) keeps its value."""
+    if (
+        old.name != new.name
+        or old.namespace != new.namespace
+        or old.status != new.status
+        or old.problem != new.problem
+    ):
+        return False
+    if isinstance(old, PodState):
+        assert isinstance(new, PodState)
+        return old.node == new.node and old.deployment == new.deployment and old.phase == new.phase
+    return True
+
+
+def _problem(candidates: tuple[Candidate, ...]) -> int:
+    """The `problem` column: 1 + the worst severity rank among the candidates."""
+    return max(c.finding.severity.rank for c in candidates) + 1
+
+
+class ObjectMemory:
+    """What the writer remembers of every object, advanced by `prepare`, rebuilt by `load`.
+
+    Only the writer task uses it, one batch at a time.
+    """
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self.settings = settings
+        self._states: dict[Kind, dict[str, State]] = {k: {} for k in Kind}
+        self._names: dict[Kind, dict[tuple[str, str], str]] = {k: {} for k in Kind}
+        self._candidates: dict[str, tuple[Candidate, ...]] = {}
+        self._sync: dict[Kind, SyncState] = {k: SyncState(kind=k) for k in Kind}
+        # Streamed relists under way: the uids put since `replace_begin`, per kind.
+        self._relisting: dict[Kind, set[str]] = {}
+        self._next_id = 1
+        self._containers_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        # Rows `prepare` skipped because they could not even be encoded.
+        self.dropped_rows = 0
+        # Bumped whenever memory is reloaded from the tables: a batch prepared
+        # before that is stale and must be prepared again.
+        self.generation = 0
+
+    def objects(self, kind: Kind) -> int:
+        return len(self._states[kind])
+
+    async def prepare(self, ops: list[Op], *, started: float | None = None) -> Batch:
+        """Turn queued operations into one transaction's statements, transitions and view changes.
+
+        This advances the writer's memory of every object; the batch is then
+        committed (retried until it is) before anything is published. Between
+        chunks of rows it yields, so a 150k-row relist never freezes the loop.
+        `started`: when a batch prepared again (see `store.writer.Writer.run`) was first
+        prepared.
+        """
+        batch = Batch(
+            ops,
+            generation=self.generation,
+            started=time.perf_counter() if started is None else started,
+        )
+        touched: dict[Kind, bool] = {}
+        counter = 0
+        for op in ops:
+            if isinstance(op, PutMany):
+                relisting = self._relisting
+                for delta in op.deltas:
+                    kind = delta.kind
+                    if delta.type == "DELETED":
+                        if delta.row.uid in self._states[kind]:
+                            self._delete(kind, delta.row.uid, batch)
+                    else:
+                        self._upsert(kind, delta.row, batch)
+                    touched[kind] = True
+                    if relisting:
+                        seen_so_far = relisting.get(kind)
+                        if seen_so_far is not None and delta.type != "DELETED":
+                            seen_so_far.add(delta.row.uid)
+                    counter += 1
+                    if counter % _CHUNK == 0:
+                        await anyio.lowlevel.checkpoint()
+                continue
+            if isinstance(op, Put):
+                delta = op.delta
+                self._delta(delta, batch)
+                touched[delta.kind] = True
+                if self._relisting:
+                    seen_so_far = self._relisting.get(delta.kind)
+                    if seen_so_far is not None and delta.type != "DELETED":
+                        seen_so_far.add(delta.row.uid)
+            elif isinstance(op, ReplaceBegin):
+                self._relisting[op.kind] = set()
+            elif isinstance(op, ReplaceEnd):
+                streamed = self._relisting.pop(op.kind, None)
+                if streamed is not None:
+                    states = self._states[op.kind]
+                    for uid in [u for u in states if u not in streamed]:
+                        self._delete(op.kind, uid, batch)
+                        counter += 1
+                        if counter % _CHUNK == 0:
+                            await anyio.lowlevel.checkpoint()
+                self._update_sync(
+                    op.kind, batch, resource_version=op.resource_version, synced=True, listed=True
+                )
+                touched[op.kind] = True
+            elif isinstance(op, Replace):
+                self._relisting.pop(op.kind, None)  # a whole list supersedes a streamed one
+                seen: set[str] = set()
+                for row in op.rows:
+                    seen.add(row.uid)
+                    self._upsert(op.kind, row, batch)
+                    counter += 1
+                    if counter % _CHUNK == 0:
+                        await anyio.lowlevel.checkpoint()
+                states = self._states[op.kind]
+                for uid in [u for u in states if u not in seen]:
+                    self._delete(op.kind, uid, batch)
+                self._update_sync(
+                    op.kind, batch, resource_version=op.resource_version, synced=True, listed=True
+                )
+                touched[op.kind] = True
+            elif isinstance(op, Sync):
+                self._update_sync(
+                    op.kind,
+                    batch,
+                    resource_version=op.resource_version,
+                    synced=op.synced,
+                    listed=op.listed,
+                    error=op.error,
+                )
+                touched.setdefault(op.kind, False)
+            elif isinstance(op, Apply):
+                start = len(batch.transitions)
+                for delta in op.deltas:
+                    self._delta(delta, batch)
+                    touched[delta.kind] = True
+                    seen_so_far = self._relisting.get(delta.kind)
+                    if seen_so_far is not None and delta.type != "DELETED":
+                        seen_so_far.add(delta.row.uid)
+                op.result = batch.transitions[start:]
+                batch.waiters.append(op)
+            else:
+                batch.waiters.append(op)
+            counter += 1
+            if counter % _CHUNK == 0:
+                await anyio.lowlevel.checkpoint()
+        for kind, had_events in touched.items():
+            current = batch.sync.get(kind, self._sync[kind])
+            updated = msgspec.structs.replace(
+                current,
+                objects=len(self._states[kind]),
+                last_event_at=batch.now if had_events else current.last_event_at,
+            )
+            self._sync[kind] = batch.sync[kind] = updated
+        for s in batch.sync.values():
+            batch.emit(
+                UPSERT_SYNC,
+                [
+                    s.kind.value,
+                    s.resource_version,
+                    s.synced,
+                    s.last_list_at,
+                    s.last_event_at,
+                    s.objects,
+                    s.error,
+                ],
+            )
+        batch.seal()  # now, while the batch before it executes
+        return batch
+
+    def _update_sync(
+        self,
+        kind: Kind,
+        batch: Batch,
+        *,
+        resource_version: str | None = None,
+        synced: bool | None = None,
+        listed: bool = False,
+        error: str | None = None,
+    ) -> None:
+        s = batch.sync.get(kind, self._sync[kind])
+        changes: dict[str, Any] = {}
+        if resource_version is not None:
+            changes["resource_version"] = resource_version
+        if synced is not None:
+            changes["synced"] = synced
+        if listed:
+            changes["last_list_at"] = batch.now
+        if error is not None:
+            changes["error"] = error
+        elif resource_version is not None or listed or synced:
+            changes["error"] = None
+        self._sync[kind] = batch.sync[kind] = msgspec.structs.replace(s, **changes)
+
+    def _delta(self, delta: Delta, batch: Batch) -> None:
+        if delta.type == "DELETED":
+            if delta.row.uid in self._states[delta.kind]:
+                self._delete(delta.kind, delta.row.uid, batch)
+        else:
+            self._upsert(delta.kind, delta.row, batch)
+
+    def _upsert(self, kind: Kind, row: Row, batch: Batch) -> None:
+        # The hot path of the writer: runs once per ADDED/MODIFIED and per relisted row.
+        spec = TABLES[kind]
+        states = self._states[kind]
+        uid = row.uid
+        try:
+            candidates = analyze_row(kind, row, self.settings.health)
+            problem = _problem(candidates) if candidates else 0
+            params = spec.params(row, problem)
+            sig = signature(kind, row)
+        except Exception:  # a row we cannot even encode: say so, keep going
+            self.dropped_rows += 1
+            log.exception(
+                "store: cannot store %s %s/%s (uid %s); skipped",
+                kind.value,
+                row.namespace,
+                row.name,
+                uid,
+            )
+            return
+        old = states.get(uid)
+        if old is None or old.name != row.name or old.namespace != row.namespace:
+            names = self._names[kind]
+            key = (row.namespace, row.name)
+            holder = names.get(key)
+            if holder is not None and holder != uid:
+                # Same name, new uid: the old object is gone even if we missed its DELETED.
+                self._delete(kind, holder, batch)
+            if old is not None:
+                names.pop((old.namespace, old.name), None)
+            names[key] = uid
+        if old is None:
+            changes = first_sight_changes(kind, sig, row)
+        elif old.signature == sig:
+            changes = None
+        else:
+            changes = changes_between(kind, old.signature, sig, row)
+        state = self._state(kind, row, sig, problem)
+        states[uid] = state
+        batch.emit(
+            NARROW_UPDATE[kind] if old is not None and _same_keys(old, state) else spec.upsert_sql,
+            params,
+        )
+        if changes:
+            self._record(kind, uid, state, changes, batch)
+        if candidates or uid in self._candidates:
+            fixed = self._date(candidates, self._candidates.get(uid), batch.now)
+            if fixed:
+                self._candidates[uid] = fixed
+            else:
+                self._candidates.pop(uid, None)
+            batch.candidates[uid] = fixed or None
+        batch.changes.append(_new_tuple(ViewChange, (kind, uid, old, state)))
+
+    def _delete(self, kind: Kind, uid: str, batch: Batch) -> None:
+        old = self._states[kind].pop(uid)
+        names = self._names[kind]
+        if names.get((old.namespace, old.name)) == uid:
+            del names[(old.namespace, old.name)]
+        batch.emit(TABLES[kind].delete_sql, [uid])
+        self._record(kind, uid, old, [deletion_change(kind, old.status)], batch)
+        if self._candidates.pop(uid, None) is not None or uid in batch.candidates:
+            batch.candidates[uid] = None
+        batch.changes.append(ViewChange(kind, uid, old, None))
+
+    def _record(
+        self, kind: Kind, uid: str, state: State, changes: list[Change], batch: Batch
+    ) -> None:
+        node = deployment = None
+        if isinstance(state, PodState):
+            node, deployment = state.node, state.deployment
+        kind_text = _KIND_TEXT[kind]
+        namespace, name = state.namespace, state.name
+        for c in changes:
+            tid = self._next_id
+            self._next_id += 1
+            t = Transition(
+                at=batch.now,
+                kind=kind,
+                namespace=state.namespace,
+                name=state.name,
+                uid=uid,
+                field=c.field,
+                old=c.old,
+                new=c.new,
+                severity=c.severity,
+                reason=c.reason,
+                message=c.message,
+                id=tid,
+            )
+            batch.transitions.append(t)
+            batch.history.append(
+                (
+                    tid,
+                    batch.now,
+                    kind_text,
+                    namespace,
+                    name,
+                    uid,
+                    c.field,
+                    c.old,
+                    c.new,
+                    _SEVERITY_TEXT[c.severity],
+                    c.reason,
+                    c.message,
+                    node,
+                    deployment,
+                )
+            )
+
+    @staticmethod
+    def _date(
+        candidates: tuple[Candidate, ...], previous: tuple[Candidate, ...] | None, now: float
+    ) -> tuple[Candidate, ...]:
+        """Give every candidate its `since`: its own timestamp, else when history first saw it."""
+        if not candidates:
+            return ()
+        before = {c.finding.check: c.finding.since for c in previous or ()}
+        out = []
+        for c in candidates:
+            if not c.has_own_since or c.finding.since is None:
+                since = before.get(c.finding.check) or now
+                c = c._replace(finding=msgspec.structs.replace(c.finding, since=since))
+            out.append(c)
+        return tuple(out)
+
+    def _state(self, kind: Kind, row: Row, sig: tuple[Any, ...], problem: int) -> State:
+        intern = sys.intern
+        if kind is Kind.POD:
+            assert isinstance(row, PodRow)
+            containers = sig[5]
+            cached = self._containers_cache.get(containers)
+            if cached is None:
+                if len(self._containers_cache) > 200_000:
+                    self._containers_cache.clear()
+                self._containers_cache[containers] = containers
+            else:
+                sig = (*sig[:5], cached)
+            # tuple.__new__ skips the namedtuple's Python-level __new__: this runs per pod.
+            return _new_tuple(
+                PodState,
+                (
+                    intern(row.namespace),
+                    intern(row.node) if row.node else None,
+                    intern(row.deployment) if row.deployment else None,
+                    intern(row.phase),
+                    intern(row.status),
+                    row.ready,
+                    row.restarts,
+                    row.cpu_request_m,
+                    row.cpu_limit_m,
+                    row.memory_request_bytes,
+                    row.memory_limit_bytes,
+                    row.name,
+                    sig,
+                    problem,
+                ),
+            )
+        if kind is Kind.DEPLOYMENT:
+            assert isinstance(row, DeploymentRow)
+            return DeploymentState(
+                intern(row.namespace),
+                row.name,
+                row.replicas,
+                row.ready_replicas,
+                row.available_replicas,
+                row.updated_replicas,
+                row.unavailable_replicas,
+                intern(row.status),
+                sig,
+                problem,
+            )
+        assert isinstance(row, NodeRow)
+        return NodeState(
+            row.namespace,
+            row.name,
+            sig[0] or "Unknown",
+            intern(row.status),
+            row.unschedulable,
+            row.cpu_allocatable_m,
+            row.memory_allocatable_bytes,
+            row.pods_allocatable,
+            sig,
+            problem,
+        )
+
+    async def load(self, conn: aiosqlite.Connection, view: View) -> None:
+        """Rebuild the writer's memory and the view from the tables (at open, after a reset)."""
+        now = time.time()
+        self.generation += 1
+        self._states = {k: {} for k in Kind}
+        self._names = {k: {} for k in Kind}
+        self._candidates = {}
+        self._relisting = {}  # a streamed relist begun before a reset is void: its uids are gone
+        view.clear()
+        changes: list[ViewChange] = []
+        problems: dict[str, tuple[Kind, tuple[Candidate, ...]]] = {}
+        for kind, spec in TABLES.items():
+            states, names = self._states[kind], self._names[kind]
+            async with conn.execute(f"SELECT {spec.select_list_no_obj} FROM {spec.table}") as cur:
+                while True:
+                    records = await cur.fetchmany(2000)
+                    if not records:
+                        break
+                    for record in records:
+                        row = spec.row(record)
+                        sig = signature(kind, row)
+                        candidates = analyze_row(kind, row, self.settings.health)
+                        problem = _problem(candidates) if candidates else 0
+                        state = self._state(kind, row, sig, problem)
+                        states[row.uid] = state
+                        names[(row.namespace, row.name)] = row.uid
+                        changes.append(ViewChange(kind, row.uid, None, state))
+                        if candidates:
+                            problems[row.uid] = (kind, candidates)
+                    await anyio.lowlevel.checkpoint()
+        await self._date_from_history(conn, problems, now)
+        async with conn.execute(
+            "SELECT kind, resource_version, synced, last_list_at, last_event_at, objects, error "
+            "FROM sync_state"
+        ) as cur:
+            sync_rows = await cur.fetchall()
+        self._sync = {k: SyncState(kind=k) for k in Kind}
+        for r in sync_rows:
+            if r[0] in Kind._value2member_map_:
+                k = Kind(r[0])
+                self._sync[k] = SyncState(
+                    kind=k,
+                    resource_version=r[1],
+                    synced=bool(r[2]),
+                    last_list_at=r[3],
+                    last_event_at=r[4],
+                    objects=len(self._states[k]),
+                    error=r[6],
+                )
+        async with conn.execute(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'transitions'), 0), "
+            "coalesce((SELECT max(id) FROM transitions), 0))"
+        ) as cur:
+            top = await cur.fetchone()
+        self._next_id = int(top[0] if top and top[0] is not None else 0) + 1
+        view.apply(changes, dict(self._candidates), dict(self._sync), now=now)
+
+    async def _date_from_history(
+        self,
+        conn: aiosqlite.Connection,
+        problems: dict[str, tuple[Kind, tuple[Candidate, ...]]],
+        now: float,
+    ) -> None:
+        """`since` of reloaded candidates: the latest transition of their field in history."""
+        uids = list(problems)
+        latest: dict[tuple[str, str], float] = {}
+        for i in range(0, len(uids), 500):
+            chunk = uids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            async with conn.execute(
+                f"SELECT uid, field, max(at) FROM transitions WHERE uid IN ({marks}) "
+                "GROUP BY uid, field",
+                chunk,
+            ) as cur:
+                for uid, field, at in await cur.fetchall():
+                    latest[(uid, field)] = at
+        for uid, (_kind, candidates) in problems.items():
+            fixed = []
+            for c in candidates:
+                if not c.has_own_since or c.finding.since is None:
+                    since = latest.get((uid, c.field or ""), now)
+                    c = c._replace(finding=msgspec.structs.replace(c.finding, since=since))
+                fixed.append(c)
+            self._candidates[uid] = tuple(fixed)
