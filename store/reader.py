@@ -520,8 +520,6 @@ class Reader:
             return {(r[0], r[1]): int(r[2]) for r in records if r[1] is not None}
         if by == "namespace_deployment":
             return {(r[0], r[1]): int(r[2]) for r in records}
-        if by == "namespace_deployment":
-            return {(r[0], r[1]): int(r[2]) for r in records}
         return {r[0]: int(r[1]) for r in records if r[0] is not None}
 
     # --- counts ------------------------------------------------------------------------------
