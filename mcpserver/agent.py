@@ -429,14 +429,17 @@ async def running_agent(
         informers_done = anyio.Event()
 
         async def run_informers() -> None:
+            froze = False
             try:
                 with informers_scope:
                     async with anyio.create_task_group() as watching:
                         watching.start_soon(informers.run)
                         await informers.wait_synced()
                         freeze_after_sync()
+                        froze = True
             finally:
-                thaw()
+                if froze:
+                    thaw()  # an agent that stops (tests run many) leaves the collector as it was
                 informers_done.set()
 
         tg = await stack.enter_async_context(anyio.create_task_group())

@@ -42,6 +42,9 @@ log = logging.getLogger("mcpserver")
 SWITCH_INTERVAL_S: Final = 0.0005
 YOUNG_GENERATION_THRESHOLD: Final = 50_000
 
+# Agents running in this process that froze (tests run several in one process):
+# the collector is thawed when the last of them stops.
+_frozen_by = 0
 _thresholds_before_freeze: tuple[int, int, int] | None = None
 
 
@@ -57,21 +60,29 @@ def short_gil_turns() -> Iterator[None]:
 
 
 def freeze_after_sync() -> None:
-    """Freeze what exists now and collect the young generation less often (see module doc)."""
-    global _thresholds_before_freeze
+    """Freeze what exists now and collect the young generation less often (see module doc).
+
+    Each call is undone by one `thaw`.
+    """
+    global _frozen_by, _thresholds_before_freeze
     gc.collect()
     gc.freeze()
-    if _thresholds_before_freeze is None:
+    if _frozen_by == 0:
         _thresholds_before_freeze = gc.get_threshold()
         _, middle, old = _thresholds_before_freeze
         gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)
+    _frozen_by += 1
     log.debug("gc: %d objects frozen after the initial sync", gc.get_freeze_count())
 
 
 def thaw() -> None:
-    """Undo `freeze_after_sync`: an agent that stops (tests run many) leaves nothing behind."""
-    global _thresholds_before_freeze
-    gc.unfreeze()
-    if _thresholds_before_freeze is not None:
-        gc.set_threshold(*_thresholds_before_freeze)
-        _thresholds_before_freeze = None
+    """Undo one `freeze_after_sync` (call it once per freeze); the last restores the collector."""
+    global _frozen_by, _thresholds_before_freeze
+    if _frozen_by == 0:
+        return
+    _frozen_by -= 1
+    if _frozen_by == 0:
+        gc.unfreeze()
+        if _thresholds_before_freeze is not None:
+            gc.set_threshold(*_thresholds_before_freeze)
+            _thresholds_before_freeze = None

@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import anyio.lowlevel
+
 from store.health import Candidate
 from store.model import Kind, SyncState, Transition
 from store.operations import Apply, Flush, Op
@@ -26,6 +28,8 @@ from store.view import Change as ViewChange
 __all__ = ["Batch", "sanitize_value", "write_batch"]
 
 _INT64 = (-(2**63), 2**63 - 1)
+# Parameters flattened between two turns of the event loop (about 10 ms of work).
+_PARAMETERS_PER_TURN = 200_000
 
 
 class Batch:
@@ -66,17 +70,28 @@ class Batch:
         else:
             self.runs.append((sql, [params]))
 
-    def seal(self) -> list[tuple[str, list[Any]]]:
+    async def seal(self) -> list[tuple[str, list[Any]]]:
         """The transaction's statements with their flat parameters, built once.
 
         Built here, on the event loop's thread, not in SQLite's: Python code
         in SQLite's thread holds the GIL, and while the loop is busy each
         hand-over of the GIL waits up to the interpreter's switch interval,
-        so there a few microseconds of list building per row cost tens.
+        so there a few microseconds of list building per row cost tens. A
+        whole relist (150k rows, millions of parameters) is built in steps,
+        with a turn of the loop between them.
         """
         if self.statements is None:
-            statements = [st for sql, params in self.runs for st in many_rows(sql, params)]
-            statements.extend(many_rows(INSERT_TRANSITION, self.history))
+            statements: list[tuple[str, list[Any]]] = []
+            built = 0
+            runs: list[tuple[str, Sequence[Sequence[Any]]]] = [*self.runs]
+            runs.append((INSERT_TRANSITION, self.history))
+            for sql, params in runs:
+                for statement in many_rows(sql, params):
+                    statements.append(statement)
+                    built += len(statement[1])
+                    if built >= _PARAMETERS_PER_TURN:
+                        built = 0
+                        await anyio.lowlevel.checkpoint()
             self.statements = statements
         return self.statements
 

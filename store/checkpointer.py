@@ -17,7 +17,9 @@ grow without bound.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -40,8 +42,14 @@ class Checkpointer:
         self._rows = 0
         self._due = anyio.Event()
         self._attempted = anyio.Event()  # set (and replaced) after every attempt
+        self._running = False
         self._conn: aiosqlite.Connection | None = None
         self._failing = False
+        # Held while connecting and checkpointing; `suspended` takes it too, so
+        # no checkpoint is half done (or about to open the file) when the
+        # writer moves the file aside and creates a new one.
+        self._lock = anyio.Lock()
+        self._suspended = 0
 
     def committed(self, rows: int) -> None:
         """The writer committed `rows` rows; schedule a checkpoint once enough piled up."""
@@ -56,20 +64,37 @@ class Checkpointer:
             # A commit during the copy makes the next round due again.
             self._due = anyio.Event()
             self._rows = 0
+            self._running = True
             try:
                 await self._checkpoint()
             finally:
+                self._running = False
                 self.attempts += 1
                 self._attempted.set()
                 self._attempted = anyio.Event()
 
-    async def wait_attempts(self, attempts: int) -> None:
-        """Until `attempts` checkpoints were tried in all (tests and diagnostics)."""
-        while self.attempts < attempts:
+    async def wait_idle(self) -> None:
+        """Until no checkpoint is due or running (tests; benchmark rounds start alike)."""
+        while self._running or self._due.is_set():
             await self._attempted.wait()
 
+    @contextlib.asynccontextmanager
+    async def suspended(self) -> AsyncIterator[None]:
+        """No connection to the file, and no checkpoint, while the writer replaces the file."""
+        async with self._lock:
+            self._suspended += 1
+            await self._close()
+        try:
+            yield
+        finally:
+            self._suspended -= 1
+
     async def aclose(self) -> None:
-        """Let go of the file: before it is moved aside, and when the store closes."""
+        """Let go of the file (the store closes)."""
+        async with self._lock:
+            await self._close()
+
+    async def _close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -78,17 +103,20 @@ class Checkpointer:
                 log.debug("store: error closing the checkpoint connection", exc_info=True)
 
     async def _checkpoint(self) -> None:
-        try:
-            if self._conn is None:
-                self._conn = await self._connect()
-            await self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except Exception as e:
-            # The writer's own automatic checkpoint still bounds the WAL; say it once.
-            if not self._failing:
-                log.warning("store: background checkpoint failed (%s); will retry", e)
-            self._failing = True
-            await self.aclose()
-            return
+        async with self._lock:
+            if self._suspended:
+                return
+            try:
+                if self._conn is None:
+                    self._conn = await self._connect()
+                await self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception as e:
+                # The writer's own automatic checkpoint still bounds the WAL; say it once.
+                if not self._failing:
+                    log.warning("store: background checkpoint failed (%s); will retry", e)
+                self._failing = True
+                await self._close()
+                return
         if self._failing:
             log.info("store: background checkpoints work again")
         self._failing = False
@@ -98,10 +126,4 @@ class Checkpointer:
         # mode=rw: never create the file (it may be between a move aside and the
         # writer's new one); the writer owns its creation.
         uri = f"file:{quote(str(self.path))}?mode=rw"
-        conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
-        try:
-            await conn.execute("PRAGMA busy_timeout = 5000")
-        except BaseException:
-            await conn.close()
-            raise
-        return conn
+        return await aiosqlite.connect(uri, uri=True, isolation_level=None)

@@ -233,7 +233,7 @@ class ObjectMemory:
                     s.error,
                 ],
             )
-        batch.seal()  # now, while the batch before it executes
+        await batch.seal()  # now, while the batch before it executes
         return batch
 
     def _update_sync(

@@ -31,7 +31,9 @@ the informers instead of losing events. A corrupt file is moved aside and the
 store starts empty (subscribers of `on_reset` are told, so the watcher can
 relist). A value SQLite cannot store (an integer beyond 64 bits, a lone
 surrogate) is sanitized and logged rather than wedging the writer. Between
-batches the writer trims history to its limits (`store.retention`).
+batches the writer trims history to its limits (`store.retention`), and
+alongside it runs the checkpointer (`store.checkpointer`), which copies the
+WAL back into the file in its own thread so that no commit waits for that.
 """
 
 from __future__ import annotations
@@ -121,8 +123,9 @@ class Writer:
     """The DeltaSink the informers write into, and the owner of the write connection.
 
     Use through `store.open_store`; the methods below are the public surface:
-    `put`, `replace`, `sync` (the DeltaSink protocol), `apply`, `flush`,
-    `subscribe`, `on_reset`, and the `healthy` / `last_error` attributes.
+    `put`, `put_many`, `replace`, `sync` (the DeltaSink protocol), `apply`,
+    `flush`, `subscribe`, `on_reset`, and the `healthy` / `last_error` /
+    `checkpointer` attributes.
     """
 
     def __init__(self, *, path: Path, settings: StoreSettings, view: View) -> None:
@@ -355,9 +358,9 @@ class Writer:
         except StoreError as e:
             if classify(e) != "corrupt":
                 raise
-            await self.checkpointer.aclose()
-            self._move_aside(e)
-            await self._open_and_load()
+            async with self.checkpointer.suspended():
+                self._move_aside(e)
+                await self._open_and_load()
             self._notify_reset()
         self._set_healthy()
 
@@ -593,10 +596,11 @@ class Writer:
         busy with (an informer decoding a burst, the next batch being
         prepared), while the thread idles.
         """
+        statements = await batch.seal()
         conn = self._conn
         if conn is None:
             raise StoreUnavailable(self.last_error or "no write connection")
-        await run_in_thread(conn, write_batch, batch.seal())
+        await run_in_thread(conn, write_batch, statements)
 
     async def _commit(self, batch: Batch, *, error: Exception | None = None) -> bool:
         """Commit, retrying storage failures; False if the batch had to be given up.
@@ -701,16 +705,17 @@ class Writer:
 
     async def _reset_after_corruption(self, error: BaseException, batch: Batch) -> None:
         """The file went bad under us: start over empty, and tell the watcher to relist."""
-        await self.aclose_connection()
-        for w in batch.waiters:
-            w.error = StoreError(f"store reset after corruption: {error}")
-            w.done.set()
-        try:
-            self._move_aside(translate(error, self.path))
-            await self._open_and_load()
-            self._set_healthy()
-        except StoreError as e:
-            self._set_unhealthy(str(e))
+        async with self.checkpointer.suspended():
+            await self.aclose_connection()
+            for w in batch.waiters:
+                w.error = StoreError(f"store reset after corruption: {error}")
+                w.done.set()
+            try:
+                self._move_aside(translate(error, self.path))
+                await self._open_and_load()
+                self._set_healthy()
+            except StoreError as e:
+                self._set_unhealthy(str(e))
         self._notify_reset()
 
     def _notify_reset(self) -> None:

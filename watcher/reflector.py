@@ -116,6 +116,12 @@ _UNREADABLE = (ValueError, TypeError, msgspec.DecodeError, msgspec.ValidationErr
 
 # Items handed to a ListStreamHandler at once during a streaming list (paged lists: per page).
 _STREAM_CHUNK = 500
+# Watch events handed over at once, at most. A network read can hold
+# thousands (a backlog after a stall arrives in megabyte reads): handed over
+# whole, the store's writer would wait for the entire read to be decoded
+# before it could prepare the first row, and SQLite would idle meanwhile.
+# After each hand-over the loop turns once, so the writer keeps pace.
+_HAND_OVER_EVERY = 256
 
 
 class _StreamingRefused(WatcherError):
@@ -562,6 +568,10 @@ class Reflector(Generic[T]):
                         pending.append((type_, item))  # type: ignore[arg-type]
                         if rv:
                             pending_rv = rv
+                        if len(pending) >= _HAND_OVER_EVERY:
+                            await self._hand_over(pending, pending_rv)
+                            pending = []
+                            await anyio.lowlevel.checkpoint()
                         continue
                     await handler.on_event(type_, item)  # type: ignore[arg-type]
                 if rv:

@@ -29,7 +29,6 @@ def test_freeze_raises_the_young_threshold_and_thaw_restores_everything() -> Non
         assert gc.get_threshold()[0] == YOUNG_GENERATION_THRESHOLD
         assert gc.get_threshold()[1:] == before[1:]
         assert gc.get_freeze_count() > 0
-        freeze_after_sync()  # a second freeze (a relist) keeps the thresholds to restore
     finally:
         thaw()
     assert gc.get_threshold() == before
@@ -51,3 +50,17 @@ def test_cycles_made_after_the_freeze_are_still_collected() -> None:
         assert gone() is None
     finally:
         thaw()
+
+
+def test_the_collector_is_restored_only_when_the_last_freeze_is_undone() -> None:
+    before = gc.get_threshold()
+    freeze_after_sync()  # one agent synced
+    freeze_after_sync()  # a second one in the same process
+    thaw()  # the first stops: the second still runs with the tuned collector
+    assert gc.get_threshold()[0] == YOUNG_GENERATION_THRESHOLD
+    assert gc.get_freeze_count() > 0
+    thaw()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+    thaw()  # one too many changes nothing
+    assert gc.get_threshold() == before

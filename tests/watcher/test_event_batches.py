@@ -21,7 +21,7 @@ from tests.watcher.cluster import make_pod, set_pod_state
 from tests.watcher.conftest import FAST, ChunkedResponse
 from watcher import load_connection
 from watcher.kinds import KINDS
-from watcher.reflector import EventBatchHandler, Reflector
+from watcher.reflector import _HAND_OVER_EVERY, EventBatchHandler, Reflector
 from watcher.stats import WatchStats
 from watcher.transport import ApiTransport, Query
 
@@ -194,3 +194,22 @@ async def test_events_before_an_unreadable_line_are_taken_then_resumed_from(
         assert transport.queries[1]["resourceVersion"] == second_rv
         assert "sendInitialEvents" not in transport.queries[1]
         assert reflector._stats.restarts[("pods", "malformed")] == 1
+
+
+async def test_a_huge_read_is_handed_over_in_pieces_in_order(sim: Simulator) -> None:
+    """A backlog arriving in one read reaches the handler in pieces: the writer need not wait."""
+    count = 2 * _HAND_OVER_EVERY + 10
+    pods = [sim.store.create("pods", make_pod(f"p{i:04d}")) for i in range(count)]
+    listed = _line("ADDED", pods[0]) + _initial_end(pods[0]["metadata"]["resourceVersion"])
+    backlog = b"".join(_line("MODIFIED", p) for p in pods[1:])
+    transport = ReplayTransport([[listed, backlog]])
+    handler = BatchRecorder()
+    async with reflecting(transport, handler):
+        await handler.until(lambda: len(handler.rows) == count)
+    batches = [c[1] for c in handler.calls if c[0] == "events"]
+    assert [name for b in batches for _, name in b] == [f"p{i:04d}" for i in range(1, count)]
+    every = _HAND_OVER_EVERY
+    assert [len(b) for b in batches] == [every, every, count - 1 - 2 * every]
+    for before, rvs in handler.rv_at_hand_over:
+        assert before is not None
+        assert all(int(before) < int(rv) for rv in rvs)
