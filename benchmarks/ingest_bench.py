@@ -43,6 +43,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -231,9 +232,6 @@ async def watch_ours(
                     await store.writer.flush()
                 freeze_after_sync()  # as the agent does (mcpserver.agent)
                 for _ in range(rounds):
-                    if store is not None:
-                        # Rounds start alike: no background checkpoint left from the last.
-                        await store.writer.checkpointer.wait_idle()
                     await server.call("stall")
                     before, _after, done = await server.call("bump", events)
                     first_before = first_before or before
@@ -679,6 +677,7 @@ async def main(size_name: str, sections: tuple[str, ...]) -> None:
                 notes.append(f"{missing} latency events had no callback within 10 s")
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the stores of a full run take ~5 GB
     print()
     print(table(rows))
     for note in notes:

@@ -40,6 +40,7 @@ import logging
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -454,6 +455,7 @@ async def measure(size: dict[str, Any]) -> Result:
             tg.cancel_scope.cancel()
     finally:
         server.stop(("stop", None))
+        shutil.rmtree(workdir, ignore_errors=True)  # a 150k-pod store is ~1 GB
     return result
 
 

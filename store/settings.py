@@ -53,9 +53,8 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     history_max_rows: int = 1_000_000
     retention_interval_s: float = 60.0
     read_connections: int = 3
-    # Copy the WAL back into the file (in the background, store.checkpointer)
-    # once this many rows were committed since the last copy.
-    checkpoint_after_rows: int = 2_000
+    # After committing a batch this large (a relist), checkpoint the WAL right away.
+    checkpoint_after_rows: int = 20_000
     # Retry cadence while the file cannot be written (disk full, read-only).
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0

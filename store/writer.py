@@ -31,9 +31,7 @@ the informers instead of losing events. A corrupt file is moved aside and the
 store starts empty (subscribers of `on_reset` are told, so the watcher can
 relist). A value SQLite cannot store (an integer beyond 64 bits, a lone
 surrogate) is sanitized and logged rather than wedging the writer. Between
-batches the writer trims history to its limits (`store.retention`), and
-alongside it runs the checkpointer (`store.checkpointer`), which copies the
-WAL back into the file in its own thread so that no commit waits for that.
+batches the writer trims history to its limits (`store.retention`).
 """
 
 from __future__ import annotations
@@ -53,7 +51,6 @@ import msgspec
 
 from store import retention
 from store.batch import Batch, sanitize_value, write_batch
-from store.checkpointer import Checkpointer
 from store.errors import CorruptStore, StoreClosed, StoreError, StoreUnavailable
 from store.memory import ObjectMemory
 from store.model import Delta, Kind, Row, Transition
@@ -97,11 +94,13 @@ class _Flight:
 # events update pods all over a table of ~4 KiB rows; with the default cache
 # nearly every update re-reads its leaf and index pages from the OS.
 _WRITER_CACHE_KIB = 32 * 1024
-# WAL pages after which a commit folds the WAL back into the file itself
-# (SQLite's default is 1000). Checkpoints run in the background
-# (`store.checkpointer`); this is only the safety net should they fall behind
-# or fail: ~64 MiB of WAL.
-_WAL_AUTOCHECKPOINT_PAGES = 16_000
+# WAL pages after which a commit folds the WAL back into the file (SQLite's
+# default is 1000). Watch events rewrite the same hot pages over and over; a
+# checkpoint copies each page once however often it was written, so fewer,
+# larger checkpoints copy less and sync less, and a burst of events commits
+# without a checkpoint (and its fsyncs) in the middle of it. 4000 pages bound
+# the WAL to ~16 MiB between checkpoints.
+_WAL_AUTOCHECKPOINT_PAGES = 4000
 
 
 async def _connect_tuned(path: Path, settings: StoreSettings) -> aiosqlite.Connection:
@@ -124,8 +123,7 @@ class Writer:
 
     Use through `store.open_store`; the methods below are the public surface:
     `put`, `put_many`, `replace`, `sync` (the DeltaSink protocol), `apply`,
-    `flush`, `subscribe`, `on_reset`, and the `healthy` / `last_error` /
-    `checkpointer` attributes.
+    `flush`, `subscribe`, `on_reset`, and the `healthy` / `last_error` attributes.
     """
 
     def __init__(self, *, path: Path, settings: StoreSettings, view: View) -> None:
@@ -140,7 +138,6 @@ class Writer:
         self._queued_rows = 0
         self._room = anyio.Event()  # set when the queue drops below `queue_size` rows
         self._conn: aiosqlite.Connection | None = None
-        self.checkpointer = Checkpointer(path, every_rows=settings.checkpoint_after_rows)
         self._memory = ObjectMemory(settings)
         self._subscribers: list[Subscriber] = []
         self._reset_listeners: list[Callable[[], None]] = []
@@ -358,9 +355,8 @@ class Writer:
         except StoreError as e:
             if classify(e) != "corrupt":
                 raise
-            async with self.checkpointer.suspended():
-                self._move_aside(e)
-                await self._open_and_load()
+            self._move_aside(e)
+            await self._open_and_load()
             self._notify_reset()
         self._set_healthy()
 
@@ -400,7 +396,6 @@ class Writer:
         self._room.set()
 
     async def aclose_connection(self) -> None:
-        await self.checkpointer.aclose()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
@@ -418,7 +413,6 @@ class Writer:
         """
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self.checkpointer.run)
                 flight: _Flight | None = None
                 while True:
                     if flight is None:
@@ -449,8 +443,6 @@ class Writer:
                             )
                         self._held = None
                         flight = await self._launch(tg, following)
-                # Only the checkpointer is left: every way out of the loop has no flight.
-                tg.cancel_scope.cancel()
         finally:
             self._closing = True
             error = StoreClosed("the store closed before this was committed")
@@ -522,7 +514,8 @@ class Writer:
         if ok:
             self._publish(batch)
             self._observe_commit(len(batch.changes), time.perf_counter() - batch.started)
-            self.checkpointer.committed(len(batch.changes))
+            if len(batch.changes) >= self.settings.checkpoint_after_rows:
+                await self._checkpoint()
 
     def _fail_batch(self, batch: Batch, error: StoreError) -> None:
         self._dropped_rows += len(batch.changes)
@@ -705,17 +698,16 @@ class Writer:
 
     async def _reset_after_corruption(self, error: BaseException, batch: Batch) -> None:
         """The file went bad under us: start over empty, and tell the watcher to relist."""
-        async with self.checkpointer.suspended():
-            await self.aclose_connection()
-            for w in batch.waiters:
-                w.error = StoreError(f"store reset after corruption: {error}")
-                w.done.set()
-            try:
-                self._move_aside(translate(error, self.path))
-                await self._open_and_load()
-                self._set_healthy()
-            except StoreError as e:
-                self._set_unhealthy(str(e))
+        await self.aclose_connection()
+        for w in batch.waiters:
+            w.error = StoreError(f"store reset after corruption: {error}")
+            w.done.set()
+        try:
+            self._move_aside(translate(error, self.path))
+            await self._open_and_load()
+            self._set_healthy()
+        except StoreError as e:
+            self._set_unhealthy(str(e))
         self._notify_reset()
 
     def _notify_reset(self) -> None:
@@ -780,6 +772,20 @@ class Writer:
                 fn(self.healthy, self.last_error)
             except Exception:
                 log.exception("store: health listener failed")
+
+    async def _checkpoint(self) -> None:
+        """Fold a big batch's WAL back into the file now, after subscribers heard of it.
+
+        A relist writes the whole kind in one transaction; left alone, its WAL
+        would be copied back at some later small commit, stalling that one.
+        PASSIVE never waits for readers.
+        """
+        if self._conn is None:
+            return
+        try:
+            await self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as e:
+            log.warning("store: checkpoint failed: %s", translate(e, self.path))
 
     # --- retention ---------------------------------------------------------------------------
 
