@@ -213,7 +213,7 @@ async def watch_ours(
     One initial sync, then `rounds` bursts, each timed on its own; returns
     the seconds of each and the resourceVersion before the first.
     """
-    from mcpserver.runtime import freeze_after_sync, thaw
+    from mcpserver.runtime import frozen_after_sync
     from store.service import open_store
     from watcher import Informers, load_connection
 
@@ -230,23 +230,22 @@ async def watch_ours(
                 await informers.wait_synced()
                 if store is not None:
                     await store.writer.flush()
-                freeze_after_sync()  # as the agent does (mcpserver.agent)
-                for _ in range(rounds):
-                    await server.call("stall")
-                    before, _after, done = await server.call("bump", events)
-                    first_before = first_before or before
-                    sink.goal = sink.puts + done
-                    sink.reached = anyio.Event()
-                    started = time.perf_counter()
-                    await server.call("release")
-                    await sink.reached.wait()
-                    if store is not None:
-                        await store.writer.flush()
-                    took.append(time.perf_counter() - started)
+                with frozen_after_sync():  # as the agent does (mcpserver.agent)
+                    for _ in range(rounds):
+                        await server.call("stall")
+                        before, _after, done = await server.call("bump", events)
+                        first_before = first_before or before
+                        sink.goal = sink.puts + done
+                        sink.reached = anyio.Event()
+                        started = time.perf_counter()
+                        await server.call("release")
+                        await sink.reached.wait()
+                        if store is not None:
+                            await store.writer.flush()
+                        took.append(time.perf_counter() - started)
                 tg.cancel_scope.cancel()
             return took, first_before
         finally:
-            thaw()
             if store_cm is not None:
                 await store_cm.__aexit__(None, None, None)
 
@@ -256,40 +255,30 @@ async def watch_baseline(server: Server, events: int, *, rounds: int) -> list[fl
     from kubernetes_asyncio.client import ApiClient, Configuration
 
     from benchmarks.baselines.k8s_asyncio_informer import BaselineInformer
-    from mcpserver.runtime import freeze_after_sync, thaw
+    from mcpserver.runtime import frozen_after_sync
+
+    async def follow(informer: BaselineInformer, until: int, finished: anyio.Event) -> None:
+        await informer.watch(until_events=until)
+        finished.set()
 
     took: list[float] = []
     async with ApiClient(Configuration(host=server.url)) as api:
         informer = BaselineInformer(api, "pods")
         await informer.sync()
-        freeze_after_sync()  # the collector as ours runs with: the ratio measures the code
-        try:
-            await _baseline_rounds(server, informer, events, rounds, took)
-        finally:
-            thaw()
+        # The collector as ours runs with: the ratio measures the code.
+        with frozen_after_sync():
+            for _ in range(rounds):
+                await server.call("stall")
+                _before, _after, done = await server.call("bump", events)
+                finished = anyio.Event()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(follow, informer, informer.events + done, finished)
+                    await server.call("watching", 1)
+                    started = time.perf_counter()
+                    await server.call("release")
+                    await finished.wait()
+                    took.append(time.perf_counter() - started)
     return took
-
-
-async def _baseline_rounds(
-    server: Server, informer: Any, events: int, rounds: int, took: list[float]
-) -> None:
-    """`rounds` bursts of `events` updates, each timed into `took`."""
-    for _ in range(rounds):
-        await server.call("stall")
-        _before, _after, done = await server.call("bump", events)
-        finished = anyio.Event()
-
-        async def follow(until: int, finished: anyio.Event) -> None:
-            await informer.watch(until_events=until)
-            finished.set()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(follow, informer.events + done, finished)
-            await server.call("watching", 1)
-            started = time.perf_counter()
-            await server.call("release")
-            await finished.wait()
-            took.append(time.perf_counter() - started)
 
 
 async def fetch_lines(url: str, before: str, count: int) -> list[bytes]:
@@ -417,7 +406,6 @@ class Ceiling:
 # neighbours disturbed least. The ceilings take their best too, which only
 # makes the targets harder to meet.
 _ROUNDS = 3
-_CEILING_RUNS = _ROUNDS
 
 
 def ceiling(lines: list[bytes], populated_db: Path, workdir: Path) -> Ceiling:
@@ -434,7 +422,7 @@ def ceiling(lines: list[bytes], populated_db: Path, workdir: Path) -> Ceiling:
     """
     n = len(lines)
     decode_s = empty_s = populated_s = float("inf")
-    for run in range(_CEILING_RUNS):
+    for run in range(_ROUNDS):
         started = time.perf_counter()
         rows = _ceiling_rows(lines)
         decode_s = min(decode_s, time.perf_counter() - started)
@@ -543,7 +531,7 @@ def run_child(mode: str, url: str, db: str) -> dict[str, Any]:
 
 
 async def latency(server: Server, events: int, db: Path) -> tuple[float, float, int, float]:
-    from mcpserver.runtime import freeze_after_sync, thaw
+    from mcpserver.runtime import frozen_after_sync
     from store.service import open_store
     from watcher import CallbackRegistry, Informers, load_connection
 
@@ -567,16 +555,13 @@ async def latency(server: Server, events: int, db: Path) -> tuple[float, float, 
             tg.start_soon(registry.run)
             await informers.wait_synced()
             await store.writer.flush()
-            freeze_after_sync()  # as the agent does (mcpserver.agent)
-            try:
+            with frozen_after_sync():  # as the agent does (mcpserver.agent)
                 sent, took = await server.call("paced", events)
                 expected[0] = len(sent)
                 if len(received) >= len(sent):
                     all_in.set()
                 with anyio.move_on_after(10):
                     await all_in.wait()
-            finally:
-                thaw()
             tg.cancel_scope.cancel()
     delays = [
         (received[(name, str(restarts))] - at) * 1000
@@ -687,7 +672,7 @@ async def main(size_name: str, sections: tuple[str, ...]) -> None:
 async def section_ingest(
     server: Server, size: dict[str, int], work: Path, notes: list[str]
 ) -> list[Line]:
-    from mcpserver.runtime import freeze_after_sync, thaw
+    from mcpserver.runtime import frozen_after_sync
 
     n = size["watch_events"]
     print(f"watch ingest: {_ROUNDS} bursts of {n} events...", flush=True)
@@ -695,11 +680,8 @@ async def section_ingest(
     only_s, _ = await watch_ours(server, n, None, rounds=_ROUNDS)
     lines = await fetch_lines(server.url, before, n)
     pods = await populate_ceiling(server.url, work / "ceiling-populated.db")
-    freeze_after_sync()  # the collector as ours runs with (it makes the ceiling only higher)
-    try:
+    with frozen_after_sync():  # the collector as ours runs with (the ceiling only gains)
         ceil = ceiling(lines, work / "ceiling-populated.db", work)
-    finally:
-        thaw()
     nb = size["baseline_events"]
     print(f"baseline watch: {_ROUNDS} bursts of {nb} events...", flush=True)
     base_s = await watch_baseline(server, nb, rounds=_ROUNDS)

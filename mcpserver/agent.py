@@ -53,7 +53,7 @@ from mcpserver.freshness import readiness_details
 from mcpserver.http_app import MCP_PATH, build_http_app
 from mcpserver.listener import HttpListener, bind_socket
 from mcpserver.metrics import AgentMetrics
-from mcpserver.runtime import freeze_after_sync, short_gil_turns, thaw
+from mcpserver.runtime import frozen_after_sync, short_gil_turns
 from mcpserver.server import KubeWatchcacheServer, build_mcp_server
 from mcpserver.service import ClusterAnswers
 from mcpserver.subscriptions import ResourceNotifier
@@ -429,17 +429,15 @@ async def running_agent(
         informers_done = anyio.Event()
 
         async def run_informers() -> None:
-            froze = False
             try:
-                with informers_scope:
+                # The collector is thawed when the informers stop: an agent that
+                # stops (tests run many) leaves it as it was.
+                with informers_scope, contextlib.ExitStack() as collector:
                     async with anyio.create_task_group() as watching:
                         watching.start_soon(informers.run)
                         await informers.wait_synced()
-                        freeze_after_sync()
-                        froze = True
+                        collector.enter_context(frozen_after_sync())
             finally:
-                if froze:
-                    thaw()  # an agent that stops (tests run many) leaves the collector as it was
                 informers_done.set()
 
         tg = await stack.enter_async_context(anyio.create_task_group())

@@ -33,6 +33,7 @@ __all__ = [
     "SWITCH_INTERVAL_S",
     "YOUNG_GENERATION_THRESHOLD",
     "freeze_after_sync",
+    "frozen_after_sync",
     "short_gil_turns",
     "thaw",
 ]
@@ -73,6 +74,16 @@ def freeze_after_sync() -> None:
         gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)
     _frozen_by += 1
     log.debug("gc: %d objects frozen after the initial sync", gc.get_freeze_count())
+
+
+@contextlib.contextmanager
+def frozen_after_sync() -> Iterator[None]:
+    """`freeze_after_sync` for the block (the steady state after a sync), then `thaw`."""
+    freeze_after_sync()
+    try:
+        yield
+    finally:
+        thaw()
 
 
 def thaw() -> None:

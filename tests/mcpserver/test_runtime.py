@@ -10,6 +10,7 @@ from mcpserver.runtime import (
     SWITCH_INTERVAL_S,
     YOUNG_GENERATION_THRESHOLD,
     freeze_after_sync,
+    frozen_after_sync,
     short_gil_turns,
     thaw,
 )
@@ -64,3 +65,15 @@ def test_the_collector_is_restored_only_when_the_last_freeze_is_undone() -> None
     assert gc.get_freeze_count() == 0
     thaw()  # one too many changes nothing
     assert gc.get_threshold() == before
+
+
+def test_frozen_after_sync_undoes_its_freeze_even_when_the_block_fails() -> None:
+    before = gc.get_threshold()
+    try:
+        with frozen_after_sync():
+            assert gc.get_threshold()[0] == YOUNG_GENERATION_THRESHOLD
+            raise RuntimeError("informers failed")
+    except RuntimeError:
+        pass
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
