@@ -31,6 +31,7 @@ from store.schema import ensure_columns, migrate
 from store.settings import StoreSettings
 
 __all__ = [
+    "PAGE_SIZE",
     "classify",
     "connect_reader",
     "connect_writer",
@@ -40,6 +41,17 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# Page size of a new file; one that exists keeps its own (changing it would
+# mean rewriting the whole file). A pod row with its trimmed object is about
+# 4 KB, so with SQLite's default of 4096 nearly every pod spilled into an
+# overflow page, and each update rewrote two pages and churned the freelist.
+# With 8192 a row fits in its page. Measured on 150k pods, 20k updates in
+# transactions of 3,000: SQLite's CPU per update went 44-56 -> 35-55 us
+# updating pods in table order and 79 -> 68 us in random order (16384 was
+# faster in table order, 36-40, but slower in random order, 109: each
+# update then rewrites 16 KB).
+PAGE_SIZE = 8192
 
 log = logging.getLogger("store")
 
@@ -171,6 +183,8 @@ async def connect_writer(path: Path, settings: StoreSettings) -> aiosqlite.Conne
                 verdict = await _pragma(conn, "PRAGMA quick_check")
                 if verdict != "ok":
                     raise CorruptStore(f"database {path} failed quick_check: {verdict}")
+        else:
+            await conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         mode = await _pragma(conn, "PRAGMA journal_mode = WAL")
         if str(mode).lower() != "wal":
             raise StoreUnavailable(f"cannot put database {path} in WAL mode (journal_mode={mode})")

@@ -20,6 +20,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from store import Delta, Kind, StoreSettings, StoreUnavailable, open_store
 from store.schema import LATEST_VERSION, migrate
+from store.storage import PAGE_SIZE
 
 from .factories import pod
 
@@ -169,6 +170,23 @@ async def test_an_older_schema_is_upgraded_in_place(tmp_path: Path) -> None:
         assert version.rows == [[1]]
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+    # An existing file keeps its page size: changing it would rewrite the whole file.
+    assert db.execute("PRAGMA page_size").fetchone()[0] == 4096 != PAGE_SIZE
+    db.close()
+
+
+async def test_a_new_file_gets_pages_that_hold_a_whole_pod(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    big = pod("big", obj=b'{"spec":"' + b"x" * 5000 + b'"}')
+    async with open_store(path) as store:
+        await store.writer.apply([Delta(Kind.POD, "ADDED", big)])
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    # The pod's row is in one page: no overflow page was needed.
+    overflow = db.execute(
+        "SELECT count(*) FROM dbstat WHERE name = 'pods' AND pagetype = 'overflow'"
+    )
+    assert overflow.fetchone()[0] == 0
     db.close()
 
 
