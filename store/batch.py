@@ -46,6 +46,7 @@ class Batch:
         "started",
         "statements",
         "sync",
+        "touched",
         "transitions",
         "waiters",
     )
@@ -61,6 +62,8 @@ class Batch:
         self.changes: list[ViewChange] = []
         self.candidates: dict[str, tuple[Candidate, ...] | None] = {}
         self.sync: dict[Kind, SyncState] = {}
+        # Kinds the batch holds operations for; True if any was an event (not only a sync).
+        self.touched: dict[Kind, bool] = {}
         self.waiters: list[Flush | Apply] = []
         self.statements: list[tuple[str, list[Any]]] | None = None
 

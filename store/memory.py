@@ -122,12 +122,28 @@ class ObjectMemory:
         `started`: when a batch prepared again (see `store.writer.Writer.run`) was first
         prepared.
         """
-        batch = Batch(
-            ops,
+        batch = self.begin(started=started)
+        await self.add(batch, ops)
+        return await self.finish(batch)
+
+    def begin(self, *, started: float | None = None) -> Batch:
+        """An empty batch for `add` to fill, against the memory as it is now."""
+        return Batch(
+            [],
             generation=self.generation,
             started=time.perf_counter() if started is None else started,
         )
-        touched: dict[Kind, bool] = {}
+
+    async def add(self, batch: Batch, ops: list[Op]) -> None:
+        """Prepare `ops` into `batch`, after what it holds: as if they had come with it.
+
+        The writer adds to the next batch as operations arrive while the one
+        before it executes (`store.writer.Writer._prepare_during`), so that
+        batch is ready the moment SQLite is free.
+        """
+        batch.ops.extend(ops)
+        batch.now = time.time()
+        touched = batch.touched
         counter = 0
         for op in ops:
             if isinstance(op, PutMany):
@@ -212,7 +228,10 @@ class ObjectMemory:
             counter += 1
             if counter % _CHUNK == 0:
                 await anyio.lowlevel.checkpoint()
-        for kind, had_events in touched.items():
+
+    async def finish(self, batch: Batch) -> Batch:
+        """Close `batch`: record each touched kind's sync state, and seal its statements."""
+        for kind, had_events in batch.touched.items():
             current = batch.sync.get(kind, self._sync[kind])
             updated = msgspec.structs.replace(
                 current,

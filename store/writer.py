@@ -16,13 +16,16 @@ hears of a change a reader cannot see.
 Pipeline: two batches at a time. While batch N executes in the connection's
 thread (one call for the whole transaction, `store.storage.run_in_thread`;
 statements of many rows each, `store.statements`), the writer prepares batch
-N+1 on the event loop from what is already queued. sqlite3 lets go of the
-GIL while SQLite works, so the SQL of N overlaps the Python of N+1 and of the
-informers. The order still holds: N+1 starts executing only after N
-committed and was published, and nothing of N+1 is published before its own
-commit. Preparing advances the writer's memory, so if N cannot be committed
-and the writer reloads memory from the file (a batch given up, a corrupt
-file), N+1 is prepared again from its queued operations before it runs.
+N+1 on the event loop from what is queued and keeps adding what arrives.
+sqlite3 lets go of the GIL while SQLite works, so the SQL of N overlaps the
+Python of N+1 and of the informers. The moment N commits, N+1 goes to the
+thread (in the same turn of the loop), and N is published while N+1
+executes. The order still holds: N+1 starts executing only after N
+committed, N is published before N+1, and nothing of N+1 is published before
+its own commit. If N fails, N+1 waits. Preparing advances the writer's
+memory, so if N cannot be committed and the writer reloads memory from the
+file (a batch given up, a corrupt file), N+1 is prepared again from its
+queued operations before it runs.
 
 Failures: a batch that cannot be committed because of the disk (full,
 read-only, I/O error) is kept and retried with backoff while the store
@@ -82,12 +85,14 @@ Subscriber = Callable[[Sequence[Transition]], None]
 class _Flight:
     """A batch executing in SQLite's thread; `error` is what it raised, if anything."""
 
-    __slots__ = ("batch", "done", "error")
+    __slots__ = ("batch", "done", "error", "successor")
 
     def __init__(self, batch: Batch) -> None:
         self.batch = batch
         self.done = anyio.Event()
         self.error: Exception | None = None
+        # The batch that went to SQLite's thread the moment this one committed.
+        self.successor: _Flight | None = None
 
 
 # The write connection's page cache, in KiB (SQLite's default is 2 MiB). Watch
@@ -148,12 +153,19 @@ class Writer:
         self._retry_wake = anyio.Event()
         # Set when a flush or apply is queued: the writer stops waiting for a fuller batch.
         self._wake = anyio.Event()
+        # Set when anything is queued, or a flight lands: what the writer waits
+        # for while it prepares the next batch during a flight.
+        self._stir = anyio.Event()
         self._next_retention = 0.0
         self.committed_batches = 0
         self.committed_transitions = 0
         self._dropped_rows = 0  # those the memory skips are counted there (`dropped_rows`)
         self._flying: Batch | None = None  # executing in SQLite's thread
-        self._held: Batch | None = None  # prepared, waiting for the flight before it
+        # Being prepared while the flight before it executes; `_adding` while the
+        # memory adds to it (it cannot be sealed then), `_held_rows` its weight.
+        self._held: Batch | None = None
+        self._adding = False
+        self._held_rows = 0
 
     # --- the DeltaSink protocol ----------------------------------------------------------------
 
@@ -325,6 +337,7 @@ class Writer:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError) as e:
             raise StoreClosed("the store is closed") from e
         self._queued_rows += weight_of(op)
+        self._stir.set()
         if isinstance(op, Flush | Apply):
             self._wake.set()
 
@@ -406,10 +419,10 @@ class Writer:
     async def run(self) -> None:
         """The writer task: collect, prepare, commit, publish, forever — two batches at a time.
 
-        While one batch executes in SQLite's thread, the next is collected
-        from what is already queued and prepared here (see the module
-        docstring); it starts executing only after the first one committed
-        and was published.
+        While one batch executes in SQLite's thread, the next is prepared
+        here from what is queued and what arrives (see the module
+        docstring); it starts executing as soon as the first one committed
+        (`_fly`), and the first is published while it executes.
         """
         try:
             async with anyio.create_task_group() as tg:
@@ -426,22 +439,30 @@ class Writer:
                             continue
                         flight = await self._launch(tg, await self._memory.prepare(ops))
                         continue
-                    following = await self._prepare_during(flight)
-                    await flight.done.wait()
-                    await self._land(flight)
-                    flight = None
-                    await self._maybe_retention()
-                    if following is not None:
-                        self._held = following
+                    await self._prepare_during(flight)
+                    if not flight.done.is_set():
+                        await flight.done.wait()
+                    if flight.successor is None and flight.error is None:
+                        # The flight could not take the next batch itself (it was being
+                        # added to): launch it here, before publishing this one.
+                        following = await self._take_held()
+                        if following is not None:
+                            flight.successor = await self._launch(tg, following)
+                    landed, flight = flight, flight.successor
+                    await self._land(landed)
+                    await self._maybe_retention()  # queued behind a flight, if any
+                    if flight is None and self._held is not None:
+                        # The landing failed and recovered, or the connection is gone.
                         if self._conn is None and not await self._reconnect():
                             break
-                        if following.generation != self._memory.generation:
+                        if self._held.generation != self._memory.generation:
                             # The landing reloaded memory (a batch given up, a reset): the
                             # next batch was prepared against what is gone; prepare it again.
-                            following = await self._memory.prepare(
-                                following.ops, started=following.started
-                            )
-                        self._held = None
+                            stale = self._held
+                            self._held = self._memory.begin(started=stale.started)
+                            await self._memory.add(self._held, stale.ops)
+                        following = await self._take_held()
+                        assert following is not None
                         flight = await self._launch(tg, following)
         finally:
             self._closing = True
@@ -474,33 +495,84 @@ class Writer:
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Execute `flight`, then at once whatever batch is ready after it, and so on.
+
+        The next batch goes to SQLite's thread in the same turn of the event
+        loop in which the previous one is seen committed. Waking the writer
+        to launch it took several turns, each of which can hold an informer's
+        whole hand-over of events (milliseconds); SQLite idled for 20-35 ms
+        between batches of a burst.
+        """
         # `started` does not yield: this task goes on, without a turn of the loop in
         # between, into `_execute`, which queues the batch to SQLite's thread in
         # its first step. By the time the writer resumes, the thread has it.
         task_status.started()
-        try:
-            await self._execute(flight.batch)
-        except Exception as e:
-            flight.error = e
-        finally:
-            flight.done.set()
-
-    async def _prepare_during(self, flight: _Flight) -> Batch | None:
-        """The next batch, from what is queued now, prepared while `flight` executes.
-
-        It does not wait for more to arrive: the flight's commit is the pace,
-        and whatever comes meanwhile makes the batch after.
-        """
-        ops: list[Op] = []
-        rows = 0
-        while rows < self.settings.batch_rows and not flight.done.is_set():
+        current: _Flight | None = flight
+        while current is not None:
             try:
-                op = self._recv.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream):
-                break
-            ops.append(op)
-            rows += self._taken(op)
-        return await self._memory.prepare(ops) if ops else None
+                await self._execute(current.batch)
+            except Exception as e:
+                current.error = e
+            else:
+                following = await self._take_held()
+                if following is not None:
+                    current.successor = _Flight(following)
+                    self._flying = following
+            finally:
+                current.done.set()
+                self._stir.set()
+            current = current.successor
+
+    async def _take_held(self) -> Batch | None:
+        """The batch prepared during the flight, finished, if it can go to SQLite now.
+
+        Not while the memory is adding to it, nor without a connection, nor
+        if the memory was reloaded since it was begun (it must be prepared
+        again: see `run`).
+        """
+        batch = self._held
+        if (
+            batch is None
+            or self._adding
+            or self._conn is None
+            or batch.generation != self._memory.generation
+        ):
+            return None
+        self._held, self._held_rows = None, 0
+        return await self._memory.finish(batch)
+
+    async def _prepare_during(self, flight: _Flight) -> None:
+        """Prepare the next batch (`_held`) while `flight` executes: what is queued, what arrives.
+
+        It keeps adding what arrives until the flight lands or the batch is
+        full, so preparing keeps pace with the informers: when SQLite is free
+        the next batch is ready, instead of being prepared only then from
+        everything that piled up meanwhile (at the end of a burst, the
+        biggest batch of all).
+        """
+        limit = self.settings.batch_rows
+        while self._held_rows < limit and not flight.done.is_set():
+            ops: list[Op] = []
+            while self._held_rows < limit:
+                try:
+                    op = self._recv.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    break
+                ops.append(op)
+                self._held_rows += self._taken(op)
+            if ops:
+                if self._held is None:
+                    self._held = self._memory.begin()
+                self._adding = True
+                try:
+                    await self._memory.add(self._held, ops)
+                finally:
+                    self._adding = False
+                continue
+            self._stir = anyio.Event()
+            if self._recv.statistics().current_buffer_used or flight.done.is_set():
+                continue  # something came before the new event could hear of it
+            await self._stir.wait()
 
     async def _land(self, flight: _Flight) -> None:
         """Finish an executed batch: on success publish it; on failure recover, then publish."""
@@ -510,7 +582,8 @@ class Writer:
             ok = True
         else:
             ok = await self._commit(batch, error=flight.error)
-        self._flying = None
+        if self._flying is batch:
+            self._flying = None
         if ok:
             self._publish(batch)
             self._observe_commit(len(batch.changes), time.perf_counter() - batch.started)
