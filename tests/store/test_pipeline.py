@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,20 @@ pytestmark = pytest.mark.anyio
 def _committed_ids(path: Path) -> set[int]:
     with sqlite3.connect(path) as db:
         return {r[0] for r in db.execute("SELECT id FROM transitions")}
+
+
+def _committed_within(path: Path, pod_name: str, *, seconds: float) -> bool:
+    """Whether a pod named `pod_name` is committed to the file within `seconds` (polls)."""
+    deadline = time.monotonic() + seconds
+    db = sqlite3.connect(path)
+    try:
+        while time.monotonic() < deadline:
+            if db.execute("SELECT 1 FROM pods WHERE name = ?", (pod_name,)).fetchone():
+                return True
+            time.sleep(0.005)
+        return False
+    finally:
+        db.close()
 
 
 async def test_batches_are_published_in_commit_order_and_only_after_their_commit(
@@ -52,6 +67,42 @@ async def test_batches_are_published_in_commit_order_and_only_after_their_commit
         assert flat == sorted(flat)
         assert len(flat) == len(set(flat))
         assert store.view.objects(Kind.POD) == 120
+
+
+async def test_the_next_batch_goes_to_sqlite_before_the_one_before_is_published(
+    tmp_path: Path,
+) -> None:
+    """The moment a batch commits, the batch prepared behind it executes, without the writer.
+
+    The subscriber of the first batch holds the event loop until the second
+    batch is on disk. Only SQLite's thread can run then, so the second batch
+    commits only if it was handed over before the first was published.
+    """
+    path = tmp_path / "s.db"
+    settings = StoreSettings(batch_rows=1, batch_interval_s=0.001)
+    async with open_store(path, settings=settings) as store:
+        second_seen: list[bool] = []
+
+        def subscriber(transitions: Sequence[Transition]) -> None:
+            if any(t.name == "first" for t in transitions):
+                second_seen.append(_committed_within(path, "second", seconds=5.0))
+
+        store.writer.subscribe(subscriber)
+        # The first batch waits in SQLite's thread for this lock, so the second
+        # is certainly prepared behind it (one row per batch) before it commits.
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            for name in ("first", "second"):
+                broken = pod(name, containers=(crash_looping(),), ready=False)
+                await store.writer.put(Delta(Kind.POD, "ADDED", broken))
+            await anyio.wait_all_tasks_blocked()
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        with anyio.fail_after(10):
+            await store.writer.flush()
+        assert second_seen == [True]
 
 
 async def test_the_batch_after_a_dropped_one_is_prepared_again_from_the_reloaded_state(
