@@ -535,16 +535,25 @@ class ObjectMemory:
         problems: dict[str, tuple[Kind, tuple[Candidate, ...]]],
         now: float,
     ) -> None:
-        """`since` of reloaded candidates: the latest transition of their field in history."""
-        uids = list(problems)
+        """`since` of reloaded candidates: the latest transition of their field in history.
+
+        Looked up by kind, namespace and name (the index per-object history
+        has) and then matched on uid, so an object that reuses a name is not
+        dated from its predecessor's history.
+        """
+        keys = []
+        for uid, (kind, _candidates) in problems.items():
+            state = self._states[kind][uid]
+            keys.append((_KIND_TEXT[kind], state.namespace, state.name, uid))
         latest: dict[tuple[str, str], float] = {}
-        for i in range(0, len(uids), 500):
-            chunk = uids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
+        for i in range(0, len(keys), 200):
+            chunk = keys[i : i + 200]
+            values = ",".join(["(?,?,?,?)"] * len(chunk))
             async with conn.execute(
-                f"SELECT uid, field, max(at) FROM transitions WHERE uid IN ({marks}) "
-                "GROUP BY uid, field",
-                chunk,
+                f"SELECT t.uid, t.field, max(t.at) FROM (VALUES {values}) AS o "
+                "JOIN transitions t ON t.kind = o.column1 AND t.namespace = o.column2 "
+                "AND t.name = o.column3 AND t.uid = o.column4 GROUP BY t.uid, t.field",
+                [v for key in chunk for v in key],
             ) as cur:
                 for uid, field, at in await cur.fetchall():
                     latest[(uid, field)] = at

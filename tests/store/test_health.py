@@ -413,6 +413,28 @@ async def test_since_comes_from_history_and_survives_modifications_and_reopen(
 
 
 @pytest.mark.anyio
+async def test_a_reopened_store_dates_a_finding_by_its_own_object_not_a_namesake(
+    tmp_path: Path,
+) -> None:
+    """A pod recreated under the same name is dated from its own history, after a reopen too."""
+    path = tmp_path / "s.db"
+    async with open_store(path) as store:
+        first = pod(ready=False, status="CrashLoopBackOff", containers=(crash_looping(),))
+        await store.writer.apply([Delta(Kind.POD, "ADDED", pod())])
+        await store.writer.apply([Delta(Kind.POD, "MODIFIED", first)])
+        await store.writer.apply([Delta(Kind.POD, "DELETED", first)])
+        again = pod(uid="uid-pod-again")
+        await store.writer.apply([Delta(Kind.POD, "ADDED", again)])
+        broken = evolve(first, uid="uid-pod-again")
+        transitions = await store.writer.apply([Delta(Kind.POD, "MODIFIED", broken)])
+        began = {t.field: t.at for t in transitions}["container/app/waiting_reason"]
+    async with open_store(path) as store:
+        report = await store.reader.health_report()
+        crash = next(f for f in report.findings if f.check == "pod.crash_loop")
+        assert crash.since == began
+
+
+@pytest.mark.anyio
 async def test_restarts_rising_from_history(tmp_path: Path) -> None:
     async with open_store(tmp_path / "s.db") as store:
         row = pod(containers=(container(restarts=0),), restarts=0)
