@@ -436,7 +436,11 @@ class Reader:
         before_id: int | None = None,
         limit: int = 100,
     ) -> list[Transition]:
-        """Recorded transitions, newest first. Page back with `before_id` = the last id seen."""
+        """Recorded transitions, newest first. Page back with `before_id` = the last id seen.
+
+        Indexed: time, field, and kind + namespace + name. A `uid` alone is
+        not (see `store.schema`): give the object's name with it.
+        """
         _check_limit(limit)
         where: list[str] = []
         params: list[Any] = []
