@@ -442,27 +442,25 @@ class Writer:
                     await self._prepare_during(flight)
                     if not flight.done.is_set():
                         await flight.done.wait()
-                    if flight.successor is None and flight.error is None:
+                    if flight.successor is None and flight.error is None and self._held_ready():
                         # The flight could not take the next batch itself (it was being
                         # added to): launch it here, before publishing this one.
-                        following = await self._take_held()
-                        if following is not None:
-                            flight.successor = await self._launch(tg, following)
+                        flight.successor = await self._launch(tg, await self._take_held())
                     landed, flight = flight, flight.successor
                     await self._land(landed)
                     await self._maybe_retention()  # queued behind a flight, if any
-                    if flight is None and self._held is not None:
+                    held = self._held
+                    if flight is None and held is not None:
                         # The landing failed and recovered, or the connection is gone.
                         if self._conn is None and not await self._reconnect():
                             break
-                        if self._held.generation != self._memory.generation:
+                        if held.generation == self._memory.generation:
+                            following = await self._take_held()
+                        else:
                             # The landing reloaded memory (a batch given up, a reset): the
                             # next batch was prepared against what is gone; prepare it again.
-                            stale = self._held
-                            self._held = self._memory.begin(started=stale.started)
-                            await self._memory.add(self._held, stale.ops)
-                        following = await self._take_held()
-                        assert following is not None
+                            following = await self._memory.prepare(held.ops, started=held.started)
+                            self._held, self._held_rows = None, 0
                         flight = await self._launch(tg, following)
         finally:
             self._closing = True
@@ -514,8 +512,8 @@ class Writer:
             except Exception as e:
                 current.error = e
             else:
-                following = await self._take_held()
-                if following is not None:
+                if self._held_ready():
+                    following = await self._take_held()
                     current.successor = _Flight(following)
                     self._flying = following
             finally:
@@ -523,21 +521,25 @@ class Writer:
                 self._stir.set()
             current = current.successor
 
-    async def _take_held(self) -> Batch | None:
-        """The batch prepared during the flight, finished, if it can go to SQLite now.
+    def _held_ready(self) -> bool:
+        """Whether the batch prepared during the flight can go to SQLite now.
 
         Not while the memory is adding to it, nor without a connection, nor
         if the memory was reloaded since it was begun (it must be prepared
         again: see `run`).
         """
         batch = self._held
-        if (
-            batch is None
-            or self._adding
-            or self._conn is None
-            or batch.generation != self._memory.generation
-        ):
-            return None
+        return (
+            batch is not None
+            and not self._adding
+            and self._conn is not None
+            and batch.generation == self._memory.generation
+        )
+
+    async def _take_held(self) -> Batch:
+        """The batch prepared during the flight, finished; it is no longer held."""
+        batch = self._held
+        assert batch is not None
         self._held, self._held_rows = None, 0
         return await self._memory.finish(batch)
 
