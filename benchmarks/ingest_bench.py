@@ -230,7 +230,6 @@ async def watch_ours(
                 await informers.wait_synced()
                 if store is not None:
                     await store.writer.flush()
-                    checkpoints = store.writer.checkpoints
                 with frozen_after_sync():  # as the agent does (mcpserver.agent)
                     for _ in range(rounds):
                         await server.call("stall")
@@ -244,25 +243,11 @@ async def watch_ours(
                         if store is not None:
                             await store.writer.flush()
                         took.append(time.perf_counter() - started)
-                        if store is not None:
-                            await _settled(store.writer, checkpoints)
-                            checkpoints = store.writer.checkpoints
                 tg.cancel_scope.cancel()
             return took, first_before
         finally:
             if store_cm is not None:
                 await store_cm.__aexit__(None, None, None)
-
-
-async def _settled(writer: Any, checkpoints: int) -> None:
-    """Wait for the writer's checkpoint after a burst (untimed), as the agent idles between.
-
-    The store folds a burst's WAL back into the file once the burst is over
-    (store.writer, "Checkpoints"); the next round starts from a folded file,
-    as the ceiling's upserts start from a checkpointed one.
-    """
-    with anyio.fail_after(60):
-        await writer.wait_checkpoint(checkpoints)
 
 
 async def watch_baseline(server: Server, events: int, *, rounds: int) -> list[float]:

@@ -55,9 +55,6 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     read_connections: int = 3
     # After committing a batch this large (a relist), checkpoint the WAL right away.
     checkpoint_after_rows: int = 20_000
-    # Checkpoint the WAL when the writer has nothing to do and this many rows
-    # were committed since the last checkpoint (see store.writer, "Checkpoints").
-    idle_checkpoint_rows: int = 2_000
     # Retry cadence while the file cannot be written (disk full, read-only).
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0

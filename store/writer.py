@@ -27,15 +27,6 @@ memory, so if N cannot be committed and the writer reloads memory from the
 file (a batch given up, a corrupt file), N+1 is prepared again from its
 queued operations before it runs.
 
-Checkpoints: the writer folds the WAL back into the file when it has nothing
-to do (nothing queued, no batch in flight) and `idle_checkpoint_rows` rows
-were committed since the last checkpoint, and right after a batch as large
-as a relist. A burst of events thus commits without a checkpoint in the
-middle of it (each copied the WAL's pages into the file inside some batch's
-commit, while the burst waited), and the WAL is folded back once the burst
-is over. SQLite's own autocheckpoint is only a backstop, for load that never
-lets the writer idle.
-
 Failures: a batch that cannot be committed because of the disk (full,
 read-only, I/O error) is kept and retried with backoff while the store
 reports itself unhealthy; the queue then fills and `put` waits, which slows
@@ -108,10 +99,13 @@ class _Flight:
 # events update pods all over a table of ~4 KiB rows; with the default cache
 # nearly every update re-reads its leaf and index pages from the OS.
 _WRITER_CACHE_KIB = 32 * 1024
-# WAL pages after which a commit folds the WAL back into the file itself: a
-# backstop (256 MiB with 8 KiB pages) for load that never lets the writer
-# idle. The writer checkpoints when idle instead (see "Checkpoints" above).
-_WAL_AUTOCHECKPOINT_PAGES = 32_768
+# WAL pages after which a commit folds the WAL back into the file (SQLite's
+# default is 1000). Watch events rewrite the same hot pages over and over; a
+# checkpoint copies each page once however often it was written, so fewer,
+# larger checkpoints copy less and sync less, and a burst of events commits
+# without a checkpoint (and its fsyncs) in the middle of it. 4000 pages bound
+# the WAL to ~16 MiB between checkpoints.
+_WAL_AUTOCHECKPOINT_PAGES = 4000
 
 
 async def _connect_tuned(path: Path, settings: StoreSettings) -> aiosqlite.Connection:
@@ -152,9 +146,6 @@ class Writer:
         # that one `put_many` of a whole network read is one item yet weighs its size.
         self._send, self._recv = anyio.create_memory_object_stream[Op](math.inf)
         self._queued_rows = 0
-        self._rows_since_checkpoint = 0  # committed rows the WAL holds, about
-        self._checkpoints = 0
-        self._checkpointed = anyio.Event()  # set and replaced at each checkpoint
         self._room = anyio.Event()  # set when the queue drops below `queue_size` rows
         self._conn: aiosqlite.Connection | None = None
         self._memory = ObjectMemory(settings)
@@ -328,16 +319,6 @@ class Writer:
         return self._dropped_rows + self._memory.dropped_rows
 
     @property
-    def checkpoints(self) -> int:
-        """WAL checkpoints run by the writer (not SQLite's autocheckpoint backstop)."""
-        return self._checkpoints
-
-    async def wait_checkpoint(self, after: int) -> None:
-        """Wait until `checkpoints` exceeds `after`: the WAL was folded back since then."""
-        while self._checkpoints <= after:
-            await self._checkpointed.wait()
-
-    @property
     def backlog(self) -> int:
         """Rows queued and not yet taken into a batch: how far ingest is behind the informers."""
         return self._queued_rows
@@ -455,8 +436,6 @@ class Writer:
                     if flight is None:
                         if self._conn is None and not await self._reconnect():
                             break
-                        if self._idle_checkpoint_due():
-                            await self._checkpoint()
                         ops = await self._collect()
                         if ops is None:
                             break
@@ -615,7 +594,6 @@ class Writer:
         if ok:
             self._publish(batch)
             self._observe_commit(len(batch.changes), time.perf_counter() - batch.started)
-            self._rows_since_checkpoint += len(batch.changes)
             if len(batch.changes) >= self.settings.checkpoint_after_rows:
                 await self._checkpoint()
 
@@ -876,12 +854,11 @@ class Writer:
                 log.exception("store: health listener failed")
 
     async def _checkpoint(self) -> None:
-        """Fold the WAL back into the file now, between batches.
+        """Fold a big batch's WAL back into the file now, after subscribers heard of it.
 
-        Called after a batch as large as a relist and when the writer idles
-        (see "Checkpoints" above): left to SQLite's autocheckpoint, the copy
-        would happen inside some later commit, stalling that batch. PASSIVE
-        never waits for readers.
+        A relist writes the whole kind in one transaction; left alone, its WAL
+        would be copied back at some later small commit, stalling that one.
+        PASSIVE never waits for readers.
         """
         if self._conn is None:
             return
@@ -889,18 +866,6 @@ class Writer:
             await self._conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
         except Exception as e:
             log.warning("store: checkpoint failed: %s", translate(e, self.path))
-        else:
-            self._rows_since_checkpoint = 0
-            self._checkpoints += 1
-            self._checkpointed.set()
-            self._checkpointed = anyio.Event()
-
-    def _idle_checkpoint_due(self) -> bool:
-        """Whether to checkpoint now: nothing queued, and enough committed since the last."""
-        return (
-            self._rows_since_checkpoint >= self.settings.idle_checkpoint_rows
-            and self._queued_rows == 0
-        )
 
     # --- retention ---------------------------------------------------------------------------
 

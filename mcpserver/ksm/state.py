@@ -154,11 +154,6 @@ class AgentStateCollector(Collector):
             "Whether the store can write its database file (1) or not (0).",
             value=1 if self.store.healthy else 0,
         )
-        yield CounterMetricFamily(
-            "kube_watchcache_store_wal_checkpoints",
-            "Times the store folded its write-ahead log back into the database file.",
-            value=self.store.writer.checkpoints,
-        )
         if self.transitions is not None:
             family = CounterMetricFamily(
                 "kube_watchcache_transitions",
