@@ -111,8 +111,10 @@ _WAL_AUTOCHECKPOINT_PAGES = 4000
 async def _connect_tuned(path: Path, settings: StoreSettings) -> aiosqlite.Connection:
     conn = await connect_writer(path, settings)
     try:
-        # execute_fetchall: a pragma that returns a row and is left unread stays
-        # "in progress", and the next COMMIT on this connection fails.
+        # Every pragma's rows are read (execute_fetchall), here and below: one
+        # left unread stays "in progress" while aiosqlite's thread still holds
+        # its cursor (until the thread's next call returns), and a batch that
+        # is that next call fails its COMMIT ("SQL statements in progress").
         for pragma in (
             f"cache_size = -{_WRITER_CACHE_KIB}",
             "temp_store = MEMORY",
