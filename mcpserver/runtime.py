@@ -20,11 +20,11 @@ collection costs about what is alive and young when it runs (the queue and
 the batches' parameter lists, tens of milliseconds in a burst), not what
 was allocated since the last, so fewer collections cost less in all: with
 50,000, a burst of 20k pod events ran two or three (5.5-6.9 µs per event
-on a medium cluster, 8.4-8.7 on 150k pods) and none with 200,000; in
-alternating runs end-to-end ingest went from 7.5-7.9k to 8.1-10.6k events/s
-(medium) and from 6.9-8.0k to 8.6-9.8k (150k pods). Reference cycles are
-rare here; one collection per 200,000 net allocations still bounds what a
-cycle can hold on to.
+on a medium cluster, 8.4-8.7 on 150k pods), and with 200,000 one every
+other burst or so; in alternating runs end-to-end ingest went from
+7.5-7.9k to 8.1-10.6k events/s (medium) and from 6.9-8.0k to 8.6-9.8k
+(150k pods). Reference cycles are rare here; one collection per 200,000
+net allocations still bounds what a cycle can hold on to.
 """
 
 from __future__ import annotations
