@@ -36,6 +36,7 @@ __all__ = [
     "connect_reader",
     "connect_writer",
     "move_aside",
+    "pragma",
     "run_in_thread",
     "translate",
 ]
@@ -155,7 +156,15 @@ def _prepare_path(path: Path) -> bool:
     return path.exists() and path.stat().st_size > 0
 
 
-async def _pragma(conn: aiosqlite.Connection, sql: str) -> object:
+async def pragma(conn: aiosqlite.Connection, sql: str) -> Any:
+    """Run a PRAGMA; the first column of its first row, or None when it has none.
+
+    Every pragma goes through here so that its cursor is closed before this
+    returns. aiosqlite's thread keeps the last call's result alive until its
+    next call returns, so a pragma whose row is left unread (`wal_checkpoint`,
+    `max_page_count`, ...) stays "in progress", and a COMMIT that is that next
+    call fails: "cannot commit transaction - SQL statements in progress".
+    """
     async with conn.execute(sql) as cur:
         row = await cur.fetchone()
     return row[0] if row else None
@@ -175,24 +184,24 @@ async def connect_writer(path: Path, settings: StoreSettings) -> aiosqlite.Conne
     except (sqlite3.Error, OSError) as e:
         raise translate(e, path) from e
     try:
-        await conn.execute("PRAGMA busy_timeout = 5000")
+        await pragma(conn, "PRAGMA busy_timeout = 5000")
         if existed:
             # Reading the schema proves the file is a database at all.
-            await _pragma(conn, "PRAGMA schema_version")
+            await pragma(conn, "PRAGMA schema_version")
             if settings.check_on_open:
-                verdict = await _pragma(conn, "PRAGMA quick_check")
+                verdict = await pragma(conn, "PRAGMA quick_check")
                 if verdict != "ok":
                     raise CorruptStore(f"database {path} failed quick_check: {verdict}")
         else:
-            await conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        mode = await _pragma(conn, "PRAGMA journal_mode = WAL")
+            await pragma(conn, f"PRAGMA page_size = {PAGE_SIZE}")
+        mode = await pragma(conn, "PRAGMA journal_mode = WAL")
         if str(mode).lower() != "wal":
             raise StoreUnavailable(f"cannot put database {path} in WAL mode (journal_mode={mode})")
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        await conn.execute("PRAGMA journal_size_limit = 67108864")
+        await pragma(conn, "PRAGMA synchronous = NORMAL")
+        await pragma(conn, "PRAGMA journal_size_limit = 67108864")
         if settings.max_db_bytes is not None:
-            page = int(await _pragma(conn, "PRAGMA page_size") or 4096)  # type: ignore[call-overload]
-            await conn.execute(f"PRAGMA max_page_count = {max(1, settings.max_db_bytes // page)}")
+            page = int(await pragma(conn, "PRAGMA page_size") or 4096)
+            await pragma(conn, f"PRAGMA max_page_count = {max(1, settings.max_db_bytes // page)}")
         await migrate(conn)
         await ensure_columns(conn)
         # Prove write access now rather than at the first batch: a read-only
@@ -219,8 +228,8 @@ async def connect_reader(path: Path) -> aiosqlite.Connection:
     except (sqlite3.Error, OSError) as e:
         raise translate(e, path) from e
     try:
-        await conn.execute("PRAGMA query_only = 1")
-        await conn.execute("PRAGMA busy_timeout = 5000")
+        await pragma(conn, "PRAGMA query_only = 1")
+        await pragma(conn, "PRAGMA busy_timeout = 5000")
     except BaseException as e:
         await _close_quietly(conn)
         if isinstance(e, sqlite3.Error | OSError):

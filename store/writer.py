@@ -72,7 +72,14 @@ from store.operations import (
     weight_of,
 )
 from store.settings import StoreSettings
-from store.storage import classify, connect_writer, move_aside, run_in_thread, translate
+from store.storage import (
+    classify,
+    connect_writer,
+    move_aside,
+    pragma,
+    run_in_thread,
+    translate,
+)
 from store.view import View
 
 __all__ = ["Subscriber", "Writer"]
@@ -111,16 +118,9 @@ _WAL_AUTOCHECKPOINT_PAGES = 4000
 async def _connect_tuned(path: Path, settings: StoreSettings) -> aiosqlite.Connection:
     conn = await connect_writer(path, settings)
     try:
-        # Every pragma's rows are read (execute_fetchall), here and below: one
-        # left unread stays "in progress" while aiosqlite's thread still holds
-        # its cursor (until the thread's next call returns), and a batch that
-        # is that next call fails its COMMIT ("SQL statements in progress").
-        for pragma in (
-            f"cache_size = -{_WRITER_CACHE_KIB}",
-            "temp_store = MEMORY",
-            f"wal_autocheckpoint = {_WAL_AUTOCHECKPOINT_PAGES}",
-        ):
-            await conn.execute_fetchall(f"PRAGMA {pragma}")
+        await pragma(conn, f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
+        await pragma(conn, "PRAGMA temp_store = MEMORY")
+        await pragma(conn, f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT_PAGES}")
     except BaseException as e:
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             await conn.close()
@@ -303,13 +303,9 @@ class Writer:
         """Change the database size cap at runtime (None: no cap), e.g. after freeing space."""
         if self._conn is None:
             raise StoreUnavailable(self.last_error or "store not open")
-        page = 4096
-        async with self._conn.execute("PRAGMA page_size") as cur:
-            row = await cur.fetchone()
-            if row:
-                page = int(row[0])
+        page = int(await pragma(self._conn, "PRAGMA page_size") or 4096)
         pages = 2**31 - 2 if max_bytes is None else max(1, max_bytes // page)
-        await self._conn.execute_fetchall(f"PRAGMA max_page_count = {pages}")
+        await pragma(self._conn, f"PRAGMA max_page_count = {pages}")
         self._retry_wake.set()
 
     def objects(self, kind: Kind) -> int:
@@ -865,7 +861,7 @@ class Writer:
         if self._conn is None:
             return
         try:
-            await self._conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+            await pragma(self._conn, "PRAGMA wal_checkpoint(PASSIVE)")
         except Exception as e:
             log.warning("store: checkpoint failed: %s", translate(e, self.path))
 
