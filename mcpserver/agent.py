@@ -6,6 +6,13 @@ task group: the informers, the transition dispatcher, the notifier that
 feeds MCP subscribers, the churn of the demo cluster, and the MCP transport
 (HTTP listener or stdio).
 
+Before the informers write anything, the state file is claimed for the
+cluster (`_claim_state_file`): the cluster's identity is read from the API
+server (the kube-system namespace's uid, else its URL; `watcher.identity`),
+retried while the server cannot be reached, and a file of another cluster is
+moved aside (`store.cluster`). Meanwhile the rows restored from the file are
+served, every answer stale and /ready 503 (`mcpserver.freshness`).
+
 Shutdown (SIGTERM/SIGINT, or leaving `running_agent`) goes in the order that
 loses nothing a callback was owed:
 

@@ -180,6 +180,8 @@ class Writer:
         self._held: Batch | None = None
         self._adding = False
         self._held_rows = 0
+        # The cluster the file was claimed for (`claim`); a file started over records it.
+        self._cluster: ClusterIdentity | None = None
 
     # --- the DeltaSink protocol ----------------------------------------------------------------
 
@@ -391,6 +393,8 @@ class Writer:
         self._conn = conn
         try:
             await self._load()
+            if self._cluster is not None:  # a file started over keeps the cluster's name
+                await record_identity(conn, self._cluster)
         except BaseException as e:
             self._conn = None
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
@@ -423,9 +427,11 @@ class Writer:
                     known = msgspec.structs.replace(cluster, uid=cluster.uid or previous.uid)
                     if known != previous:
                         await record_identity(conn, known)
+                    self._cluster = known
                     return ClaimOutcome(verdict=ClaimVerdict.SAME, cluster=known, previous=previous)
                 if previous is None and not await holds_data(conn):
                     await record_identity(conn, cluster)
+                    self._cluster = cluster
                     return ClaimOutcome(verdict=ClaimVerdict.RECORDED, cluster=cluster)
             except (sqlite3.Error, OSError) as e:
                 raise translate(e, self.path) from e
@@ -451,13 +457,8 @@ class Writer:
             cluster.describe(),
             moved,
         )
-        await self._open_and_load()
-        conn = self._conn
-        assert conn is not None
-        try:
-            await record_identity(conn, cluster)
-        except (sqlite3.Error, OSError) as e:
-            raise translate(e, self.path) from e
+        self._cluster = cluster
+        await self._open_and_load()  # which records the cluster in the new file
         self._set_healthy()
         self._notify_reset()
         return ClaimOutcome(
