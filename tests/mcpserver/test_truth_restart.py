@@ -92,7 +92,7 @@ async def test_restart_is_stale_and_not_ready_until_this_process_listed(tmp_path
     def hold_pod_lists(sim: Any, scenario: Any) -> None:
         # The first list of pods (streaming, or paged after a refusal) waits, so the
         # window between start and that list is wide enough to look into.
-        sim.faults.delay(4.0, count=2, resource="pods")
+        sim.faults.delay(6.0, count=2, resource="pods")
 
     async with start_agent(tmp_path, wait_synced=False, on_connect=hold_pod_lists) as agent:
         early = await _ready(agent)
@@ -177,7 +177,7 @@ async def test_a_state_file_of_another_cluster_is_moved_aside_with_its_history(
     async with _cluster(seed=12) as second:
         second_uid = second.store.get("namespaces", None, "kube-system")["metadata"]["uid"]
         assert second_uid != first_uid  # two seeds, two clusters
-        second.faults.delay(4.0, count=2, resource="pods")  # the window after the claim
+        second.faults.delay(6.0, count=2, resource="pods")  # the window after the claim
         with caplog.at_level(logging.WARNING, logger="store"):
             async with _agent(second, tmp_path) as agent:
                 with anyio.fail_after(30):
