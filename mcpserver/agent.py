@@ -6,6 +6,13 @@ task group: the informers, the transition dispatcher, the notifier that
 feeds MCP subscribers, the churn of the demo cluster, and the MCP transport
 (HTTP listener or stdio).
 
+Before the informers write anything, the state file is claimed for the
+cluster (`_claim_state_file`): the cluster's identity is read from the API
+server (the kube-system namespace's uid, else its URL; `watcher.identity`),
+retried while the server cannot be reached, and a file of another cluster is
+moved aside (`store.cluster`). Meanwhile the rows restored from the file are
+served, every answer stale and /ready 503 (`mcpserver.freshness`).
+
 Shutdown (SIGTERM/SIGINT, or leaving `running_agent`) goes in the order that
 loses nothing a callback was owed:
 
@@ -57,7 +64,16 @@ from mcpserver.runtime import frozen_after_sync, short_gil_turns
 from mcpserver.server import KubeWatchcacheServer, build_mcp_server
 from mcpserver.service import ClusterAnswers
 from mcpserver.subscriptions import ResourceNotifier
-from store import Kind, Store, StoreSettings, Transition, open_store
+from store import (
+    ClaimOutcome,
+    ClaimVerdict,
+    Kind,
+    Store,
+    StoreError,
+    StoreSettings,
+    Transition,
+    open_store,
+)
 from watcher import (
     CallbackRegistry,
     Connection,
@@ -68,6 +84,7 @@ from watcher import (
     load_connection,
     log_transition,
     subscribe_while_leading,
+    wait_for_cluster_identity,
 )
 from watcher import ConfigError as WatcherConfigError
 
@@ -120,6 +137,10 @@ class Agent:
     scenario: Any = None  # simulator.scenario.Scenario in --demo
     elector: LeaderElector | None = None  # with --leader-election
     stop: Callable[[], None] = field(default=lambda: None)
+    # The cluster the state file was claimed for; `claimed` is set once it is (before
+    # the informers start), with `claim` saying what became of the file.
+    claim: ClaimOutcome | None = None
+    claimed: anyio.Event = field(default_factory=anyio.Event)
 
     @property
     def url(self) -> str | None:
@@ -132,11 +153,21 @@ class Agent:
         return f"http://{shown}:{self.listener.port}{MCP_PATH}"
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
-        return readiness_details(
-            self.answers.freshness(),
+        ready, body = readiness_details(
+            self.store.reader.sync_states(),
+            now=self.answers.clock(),
+            watched=self.answers.watched,
+            error_tolerance=self.settings.stale_after,
             store_healthy=self.store.healthy,
             store_error=self.store.last_error,
         )
+        cluster = self.claim.cluster if self.claim is not None else None
+        body["cluster"] = (
+            None
+            if cluster is None
+            else {"uid": cluster.uid, "server": cluster.server, "source": cluster.source}
+        )
+        return ready, body
 
 
 @contextlib.asynccontextmanager
@@ -231,6 +262,36 @@ def _metrics_follow_leadership(metrics: AgentMetrics, elector: LeaderElector) ->
     # Every replica would report the same cluster; only the Lease holder does, so
     # sum(kube_pod_status_phase) over replicas counts each pod once.
     metrics.set_cluster_gauges_enabled(lambda: elector.is_leader)
+
+
+async def _claim_state_file(
+    store: Store, connection: Connection, *, watched: list[Kind]
+) -> ClaimOutcome:
+    """Read which cluster this is, then make the state file that cluster's (`store.cluster`).
+
+    Runs before the informers write anything. While the API server cannot be
+    reached, every watched kind's sync state says why (the rows restored
+    from the file are served, stale), and the identity is retried with the
+    reflectors' backoff; a store that cannot be written is retried too.
+    """
+
+    async def not_reachable(message: str) -> None:
+        for kind in watched:
+            await store.writer.sync(kind, error=message)
+
+    cluster = await wait_for_cluster_identity(connection, on_failure=not_reachable)
+    delay = 1.0
+    while True:
+        try:
+            outcome = await store.claim(cluster)
+            break
+        except StoreError as exc:
+            log.warning("cannot claim the state file yet (%s); retrying in %.0f s", exc, delay)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+    if outcome.verdict is not ClaimVerdict.MOVED_ASIDE:  # that one logged its own warning
+        log.info("state file %s: %s (%s)", store.path, outcome.cluster.describe(), outcome.verdict)
+    return outcome
 
 
 async def _history_since(store: Store, since: float) -> list[Transition]:
@@ -334,11 +395,12 @@ async def running_agent(
         connection = await _connect(settings, sim)
         stack.push_async_callback(connection.close)
         store = await stack.enter_async_context(open_store(settings.db, settings=store_settings))
+        watched_kinds = [_STORE_KINDS[k] for k in settings.kinds]
         answers = ClusterAnswers(
             store,
             stale_after=settings.stale_after,
             reveal_env_values=settings.reveal_env_values,
-            watched=[_STORE_KINDS[k] for k in settings.kinds],
+            watched=watched_kinds,
         )
         mcp, notifier = build_mcp_server(answers=answers, metrics=metrics, version=_version())
         registry = CallbackRegistry()
@@ -433,6 +495,8 @@ async def running_agent(
                 # The collector is thawed when the informers stop: an agent that
                 # stops (tests run many) leaves it as it was.
                 with informers_scope, contextlib.ExitStack() as collector:
+                    agent.claim = await _claim_state_file(store, connection, watched=watched_kinds)
+                    agent.claimed.set()
                     async with anyio.create_task_group() as watching:
                         watching.start_soon(informers.run)
                         await informers.wait_synced()

@@ -37,17 +37,32 @@ __all__ = [
 
 class KindFreshness(BaseModel):
     watched: bool = Field(default=True, description="false: this kind is not watched (--kinds)")
-    synced: bool = Field(description="the informer completed its first list")
+    synced: bool = Field(description="this process completed a list of the kind")
     objects: int
     seconds_since_last_event: float | None = Field(
         default=None, description="seconds since the last watch event or list of this kind"
     )
+    seconds_since_confirmed: float | None = Field(
+        default=None,
+        description="seconds since the API server last proved this kind's watch alive "
+        "(an event, a bookmark, a list or a watch start)",
+    )
+    restored_at: str | None = Field(
+        default=None,
+        description="rows restored from the state file, last confirmed at this time, "
+        "and not yet re-listed by this process",
+    )
     error: str | None = Field(default=None, description="the informer's current error, if any")
+    error_since: str | None = Field(default=None, description="when the current error began")
 
 
 class Freshness(BaseModel):
     as_of: str = Field(description="when this answer was read from the watch cache")
-    stale: bool = Field(description="true when some kind is not synced or its watch is failing")
+    stale: bool = Field(
+        description="true when some kind is not yet listed by this process (or was restored "
+        "from the state file) or its watch reports an error: the answer may differ from a "
+        "live LIST"
+    )
     kinds: dict[str, KindFreshness]
     reasons: list[str] = Field(default_factory=list, description="why the answer is stale")
 

@@ -364,8 +364,8 @@ OPTIONS: tuple[Option, ...] = (
         name="stale_after",
         parse=_duration,
         metavar="DUR",
-        help="an informer whose watch has been failing this long marks answers stale "
-        "and /ready 503 [2m]",
+        help="how long a watch error is tolerated before /ready turns 503 (answers say "
+        "stale at once) [2m]",
     ),
     Option(
         name="reveal_env_values",

@@ -1,11 +1,26 @@
 """How fresh the watch cache is: every answer's `freshness`, and /ready.
 
-An answer is only as good as the watches behind it. A kind that has not
-finished its first list is *stale* (the cache is incomplete). A kind whose
-watch is failing (the informer reported an error and nothing has arrived for
-`stale_after` seconds) is *stale* too: its rows may be out of date. A quiet
-cluster is not stale: a healthy watch may carry no event for an hour, and
-bookmarks clear the error without counting as events.
+An answer is as good as a live LIST only while every kind behind it is
+listed *by this process* and its watch is alive. So a kind is *stale*:
+
+- until this process has listed it (or received the initial events of a
+  streaming list). Rows restored from the state file are served meanwhile,
+  and the reason says so, with the time the file last confirmed them: they
+  may be minutes or days old, and deletions made while the agent was down
+  are still in them;
+- at once when its informer reports an error (a failing watch, a silent
+  stream, a namespace it cannot list), until the next proof of life (a
+  bookmark, a watch start, a list) clears it. Events during an error do not
+  clear it: they prove that *a* stream is alive, not the failing one.
+
+A quiet cluster is not stale: a healthy watch may carry no event for an
+hour; `seconds_since_confirmed` (bookmarks count) tells how recently the
+server proved the watch alive.
+
+/ready is 503 until every watched kind is synced in this process, and while
+a kind's error has lasted longer than the readiness tolerance
+(`--stale-after`): a watch reconnect does not pull the agent out of service,
+a watch that stays broken does. Answers say stale from the first second.
 
 Reads the store's in-memory sync state only, so /ready and every answer pay
 no I/O for it.
@@ -31,11 +46,40 @@ def iso(seconds: float | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _age(now: float, then: float | None) -> float | None:
+    return round(max(0.0, now - then), 3) if then is not None else None
+
+
+def _unsynced_reason(state: SyncState) -> str | None:
+    """Why a kind's rows are not this process's list yet; None once they are."""
+    if state.synced:
+        return None
+    name = state.kind.value
+    if state.restored_at is not None:
+        return (
+            f"{name}: restored from the state file (last confirmed {iso(state.restored_at)}), "
+            "not yet re-listed"
+        )
+    if state.objects:
+        return f"{name}: restored from the state file, not yet re-listed"
+    return f"{name}: initial list not complete"
+
+
+def _error_reason(state: SyncState, now: float) -> str | None:
+    if state.error is None:
+        return None
+    if state.error_since is None:
+        return f"{state.kind.value}: watch failing: {state.error}"
+    return (
+        f"{state.kind.value}: watch failing since {iso(state.error_since)} "
+        f"({_age(now, state.error_since):.0f} s): {state.error}"
+    )
+
+
 def compute_freshness(
     states: Mapping[Kind, SyncState],
     *,
     now: float,
-    stale_after: float,
     watched: Collection[Kind] = tuple(Kind),
 ) -> Freshness:
     kinds: dict[str, KindFreshness] = {}
@@ -48,25 +92,51 @@ def compute_freshness(
         last = max(
             (t for t in (state.last_event_at, state.last_list_at) if t is not None), default=None
         )
-        since_last = round(now - last, 3) if last is not None else None
         kinds[kind.value] = KindFreshness(
             synced=state.synced,
             objects=state.objects,
-            seconds_since_last_event=since_last,
+            seconds_since_last_event=_age(now, last),
+            seconds_since_confirmed=_age(now, state.confirmed_at),
+            restored_at=None if state.synced else iso(state.restored_at),
             error=state.error,
+            error_since=iso(state.error_since) if state.error is not None else None,
         )
-        if not state.synced:
-            reasons.append(f"{kind.value}: initial list not complete")
-        elif state.error is not None and (since_last is None or since_last > stale_after):
-            reasons.append(f"{kind.value}: watch failing ({state.error})")
+        for reason in (_unsynced_reason(state), _error_reason(state, now)):
+            if reason is not None:
+                reasons.append(reason)
     return Freshness(as_of=iso(now) or "", stale=bool(reasons), kinds=kinds, reasons=reasons)
 
 
 def readiness_details(
-    freshness: Freshness, *, store_healthy: bool, store_error: str | None
+    states: Mapping[Kind, SyncState],
+    *,
+    now: float,
+    watched: Collection[Kind] = tuple(Kind),
+    error_tolerance: float,
+    store_healthy: bool,
+    store_error: str | None,
 ) -> tuple[bool, dict[str, Any]]:
-    """(ready, body) for /ready: every kind synced and fresh, and the store writable."""
-    reasons = list(freshness.reasons)
+    """(ready, body) for /ready.
+
+    Ready: every watched kind synced by this process, none failing for longer
+    than `error_tolerance` seconds, and the store writable.
+    """
+    freshness = compute_freshness(states, now=now, watched=watched)
+    reasons: list[str] = []
+    for kind in Kind:
+        if kind not in watched:
+            continue
+        state = states.get(kind) or SyncState(kind=kind)
+        unsynced = _unsynced_reason(state)
+        if unsynced is not None:
+            reasons.append(unsynced)
+        if state.error is not None:
+            failing_for = now - state.error_since if state.error_since is not None else None
+            if failing_for is None or failing_for > error_tolerance:
+                reasons.append(
+                    f"{_error_reason(state, now)} (longer than the {error_tolerance:g} s "
+                    "tolerated, --stale-after)"
+                )
     if not store_healthy:
         reasons.append(f"store unavailable: {store_error or 'unknown error'}")
     body: dict[str, Any] = {

@@ -141,7 +141,6 @@ class ClusterAnswers:
         return compute_freshness(
             self.reader.sync_states(),
             now=self.clock() if now is None else now,
-            stale_after=self.stale_after,
             watched=self.watched,
         )
 

@@ -5,6 +5,8 @@ Open it once, in the composition root::
     from store import open_store, StoreSettings
 
     async with open_store("/var/lib/kwc/state.db", settings=StoreSettings()) as store:
+        # the file is this cluster's (another cluster's file is moved aside)
+        await store.claim(ClusterIdentity(server=url, uid=kube_system_uid))
         # informers write through the DeltaSink
         await store.writer.put(Delta(Kind.POD, "ADDED", pod_row))
         await store.writer.replace(Kind.POD, rows, resource_version="123")
@@ -26,9 +28,11 @@ Modules: `model` (the contracts), `writer` (the single writer), `reader`
 maintained incrementally), `health` (analyzers), `summaries`, `transitions`
 and `severity` (what counts as a status change and how bad it is),
 `selector` (label selectors), `quantity` (Kubernetes quantities), `schema`
-(migrations), `storage` (opening files, corruption handling), `errors`.
+(migrations), `storage` (opening files, corruption handling), `cluster` (which
+cluster a file caches), `errors`.
 """
 
+from store.cluster import ClaimOutcome, ClaimVerdict
 from store.errors import (
     CorruptStore,
     InvalidQuery,
@@ -41,6 +45,7 @@ from store.errors import (
 )
 from store.health import Finding, HealthReport
 from store.model import (
+    ClusterIdentity,
     Condition,
     ContainerRow,
     Delta,
@@ -70,6 +75,9 @@ from store.summaries import (
 from store.writer import Subscriber, Writer
 
 __all__ = [
+    "ClaimOutcome",
+    "ClaimVerdict",
+    "ClusterIdentity",
     "ClusterSummary",
     "Condition",
     "ContainerRow",

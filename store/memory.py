@@ -56,7 +56,7 @@ from store.transitions import (
 from store.view import Change as ViewChange
 from store.view import DeploymentState, NodeState, PodState, State, View
 
-__all__ = ["ObjectMemory"]
+__all__ = ["ObjectMemory", "restored_sync_states"]
 
 log = logging.getLogger("store")
 
@@ -230,14 +230,25 @@ class ObjectMemory:
                 await anyio.lowlevel.checkpoint()
 
     async def finish(self, batch: Batch) -> Batch:
-        """Close `batch`: record each touched kind's sync state, and seal its statements."""
+        """Close `batch`: record each touched kind's sync state, and seal its statements.
+
+        Events prove a watch alive: a kind the batch holds events of is
+        confirmed at the batch's time, once per batch, not once per event.
+        They leave an error standing, though: in a namespace-list install one
+        namespace's events say nothing of another one failing, and a stream
+        that recovered says so itself (a bookmark, a watch start, a list).
+        """
         for kind, had_events in batch.touched.items():
             current = batch.sync.get(kind, self._sync[kind])
-            updated = msgspec.structs.replace(
-                current,
-                objects=len(self._states[kind]),
-                last_event_at=batch.now if had_events else current.last_event_at,
-            )
+            if had_events:
+                updated = msgspec.structs.replace(
+                    current,
+                    objects=len(self._states[kind]),
+                    last_event_at=batch.now,
+                    confirmed_at=batch.now,
+                )
+            else:
+                updated = msgspec.structs.replace(current, objects=len(self._states[kind]))
             self._sync[kind] = batch.sync[kind] = updated
         for s in batch.sync.values():
             batch.emit(
@@ -250,6 +261,7 @@ class ObjectMemory:
                     s.last_event_at,
                     s.objects,
                     s.error,
+                    s.confirmed_at,
                 ],
             )
         await batch.seal()  # now, while the batch before it executes
@@ -265,18 +277,34 @@ class ObjectMemory:
         listed: bool = False,
         error: str | None = None,
     ) -> None:
+        """Advance one kind's sync state by what an informer reported.
+
+        A resourceVersion (a bookmark, a watch start), a list, or a completed
+        sync proves the watch alive (`confirmed_at`) and, without an error,
+        clears the one before. An error starts `error_since` unless one is
+        already standing. Synced here means synced by this process: the
+        restored rows it was serving are replaced, `restored_at` is done.
+        """
         s = batch.sync.get(kind, self._sync[kind])
         changes: dict[str, Any] = {}
+        alive = resource_version is not None or listed or bool(synced)
         if resource_version is not None:
             changes["resource_version"] = resource_version
         if synced is not None:
             changes["synced"] = synced
+            if synced:
+                changes["restored_at"] = None
         if listed:
             changes["last_list_at"] = batch.now
+        if alive:
+            changes["confirmed_at"] = batch.now
         if error is not None:
             changes["error"] = error
-        elif resource_version is not None or listed or synced:
+            if s.error is None or s.error_since is None:
+                changes["error_since"] = batch.now
+        elif alive:
             changes["error"] = None
+            changes["error_since"] = None
         self._sync[kind] = batch.sync[kind] = msgspec.structs.replace(s, **changes)
 
     def _delta(self, delta: Delta, batch: Batch) -> None:
@@ -503,24 +531,7 @@ class ObjectMemory:
                             problems[row.uid] = (kind, candidates)
                     await anyio.lowlevel.checkpoint()
         await self._date_from_history(conn, problems, now)
-        async with conn.execute(
-            "SELECT kind, resource_version, synced, last_list_at, last_event_at, objects, error "
-            "FROM sync_state"
-        ) as cur:
-            sync_rows = await cur.fetchall()
-        self._sync = {k: SyncState(kind=k) for k in Kind}
-        for r in sync_rows:
-            if r[0] in Kind._value2member_map_:
-                k = Kind(r[0])
-                self._sync[k] = SyncState(
-                    kind=k,
-                    resource_version=r[1],
-                    synced=bool(r[2]),
-                    last_list_at=r[3],
-                    last_event_at=r[4],
-                    objects=len(self._states[k]),
-                    error=r[6],
-                )
+        self._sync = await restored_sync_states(conn, self._states)
         async with conn.execute(
             "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'transitions'), 0), "
             "coalesce((SELECT max(id) FROM transitions), 0))"
@@ -565,3 +576,42 @@ class ObjectMemory:
                     c = c._replace(finding=msgspec.structs.replace(c.finding, since=since))
                 fixed.append(c)
             self._candidates[uid] = tuple(fixed)
+
+
+async def restored_sync_states(
+    conn: aiosqlite.Connection, states: dict[Kind, dict[str, State]]
+) -> dict[Kind, SyncState]:
+    """The sync state of a file just opened: what it holds, none of it synced by this process.
+
+    A previous run's `synced` (and its error) described that run's watches,
+    not this one's: serving them as they were would call a restored cache
+    fresh before anything was listed. Every kind starts unsynced; one the
+    file holds anything of (rows, or a sync state) is marked restored, dated
+    by when the file last confirmed it.
+    """
+    async with conn.execute(
+        "SELECT kind, resource_version, last_list_at, last_event_at, confirmed_at FROM sync_state"
+    ) as cur:
+        records = await cur.fetchall()
+    restored: dict[Kind, SyncState] = {}
+    for kind_text, resource_version, last_list_at, last_event_at, confirmed_at in records:
+        if kind_text not in Kind._value2member_map_:
+            continue
+        kind = Kind(kind_text)
+        if confirmed_at is None:  # a file written before confirmed_at was recorded
+            confirmed_at = max(
+                (t for t in (last_list_at, last_event_at) if t is not None), default=None
+            )
+        restored[kind] = SyncState(
+            kind=kind,
+            resource_version=resource_version,
+            last_list_at=last_list_at,
+            last_event_at=last_event_at,
+            objects=len(states[kind]),
+            confirmed_at=confirmed_at,
+            restored_at=confirmed_at,
+        )
+    out: dict[Kind, SyncState] = {}
+    for kind in Kind:
+        out[kind] = restored.get(kind) or SyncState(kind=kind, objects=len(states[kind]))
+    return out

@@ -217,7 +217,16 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class SyncState(msgspec.Struct, frozen=True, kw_only=True):
-    """Where one kind's informer stands; `/ready` and every answer's freshness use it."""
+    """Where one kind's informer stands; `/ready` and every answer's freshness use it.
+
+    Freshness belongs to the running process: `synced` means *this* process
+    listed the kind (or received the initial events of a streaming list). A
+    kind whose rows were restored from the state file starts unsynced, with
+    `restored_at` the time the file last confirmed them, and stays so until
+    the first list completes. `confirmed_at` is the last proof that the
+    kind's watch is alive (an event, a bookmark, a list, a watch start);
+    `error_since` is when the current `error` began (None without one).
+    """
 
     kind: Kind
     resource_version: str | None = None
@@ -226,6 +235,40 @@ class SyncState(msgspec.Struct, frozen=True, kw_only=True):
     last_event_at: float | None = None
     objects: int = 0
     error: str | None = None
+    confirmed_at: float | None = None
+    restored_at: float | None = None
+    error_since: float | None = None
+
+
+class ClusterIdentity(msgspec.Struct, frozen=True, kw_only=True):
+    """Which cluster a state file caches, as read from its API server.
+
+    `uid` is the `kube-system` namespace's uid, what many tools use as a
+    cluster ID: it survives API server restarts, address changes and
+    certificate rotation, and differs between clusters. A Role-limited
+    install that cannot read that namespace has only `server`, the API
+    server's URL: weaker (two clusters behind one address look alike, one
+    cluster moved to a new address looks new), so it decides only when one
+    side lacks a uid.
+    """
+
+    server: str
+    uid: str | None = None
+
+    @property
+    def source(self) -> str:
+        return "kube-system namespace uid" if self.uid else "API server URL"
+
+    def describe(self) -> str:
+        """For log lines: which cluster, and what the identity rests on."""
+        if self.uid:
+            return f"cluster {self.uid} (kube-system namespace uid, API server {self.server})"
+        return f"cluster at {self.server} (API server URL; kube-system namespace not readable)"
+
+    def same_cluster(self, other: ClusterIdentity) -> bool:
+        if self.uid and other.uid:
+            return self.uid == other.uid
+        return self.server == other.server
 
 
 class DeltaSink(Protocol):

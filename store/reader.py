@@ -572,8 +572,8 @@ class Reader:
 
     async def sync_states_from_db(self) -> list[SyncState]:
         records = await self._fetchall(
-            "SELECT kind, resource_version, synced, last_list_at, last_event_at, objects, error "
-            "FROM sync_state"
+            "SELECT kind, resource_version, synced, last_list_at, last_event_at, objects, error, "
+            "confirmed_at FROM sync_state"
         )
         return [
             SyncState(
@@ -584,6 +584,7 @@ class Reader:
                 last_event_at=r[4],
                 objects=r[5],
                 error=r[6],
+                confirmed_at=r[7],
             )
             for r in records
             if r[0] in Kind._value2member_map_

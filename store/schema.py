@@ -115,7 +115,31 @@ async def _v3_no_uid_index_on_history(conn: aiosqlite.Connection) -> None:
     await conn.execute("DROP INDEX IF EXISTS transitions_uid")
 
 
-MIGRATIONS: list[Migration] = [_v1_tables, _v2_problems, _v3_no_uid_index_on_history]
+async def _v4_cluster_and_confirmation(conn: aiosqlite.Connection) -> None:
+    """Which cluster the file caches (`meta`), and when each kind was last confirmed.
+
+    `meta` holds small facts about the file as key/value text; the cluster
+    identity (`store.cluster`) is the first. `confirmed_at` is the last proof
+    that a kind's watch was alive: after a restart it is the age the
+    restored rows are served with, until the first list of the new process.
+    A file from before this version takes its last list or event time.
+    """
+    await conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+    await conn.execute("ALTER TABLE sync_state ADD COLUMN confirmed_at REAL")
+    await conn.execute(
+        "UPDATE sync_state SET confirmed_at = CASE "
+        "WHEN last_list_at IS NULL THEN last_event_at "
+        "WHEN last_event_at IS NULL THEN last_list_at "
+        "ELSE max(last_list_at, last_event_at) END"
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    _v1_tables,
+    _v2_problems,
+    _v3_no_uid_index_on_history,
+    _v4_cluster_and_confirmation,
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import anyio
 
-from store.model import Kind
+from store.cluster import ClaimOutcome
+from store.model import ClusterIdentity, Kind
 from store.reader import Reader
 from store.settings import StoreSettings
 from store.summaries import (
@@ -59,10 +60,21 @@ class Store:
             health=lambda: (self.writer.healthy, self.writer.last_error),
         )
         self.writer.on_reset(self.reader.invalidate)
+        self.cluster: ClusterIdentity | None = None  # once claimed
 
     @property
     def healthy(self) -> bool:
         return self.writer.healthy
+
+    async def claim(self, cluster: ClusterIdentity) -> ClaimOutcome:
+        """Make the file `cluster`'s before anything of it is written (`store.cluster`).
+
+        Until then the rows restored from the file are served, every kind
+        unsynced (stale); a file of another cluster is moved aside here.
+        """
+        outcome = await self.writer.claim(cluster)
+        self.cluster = outcome.cluster
+        return outcome
 
     @property
     def last_error(self) -> str | None:

@@ -39,10 +39,10 @@ INSERT_TRANSITION: Final = (
 )
 UPSERT_SYNC: Final = (
     "INSERT INTO sync_state (kind, resource_version, synced, last_list_at, last_event_at, "
-    "objects, error) VALUES (?,?,?,?,?,?,?) ON CONFLICT(kind) DO UPDATE SET "
+    "objects, error, confirmed_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(kind) DO UPDATE SET "
     "resource_version=excluded.resource_version, synced=excluded.synced, "
     "last_list_at=excluded.last_list_at, last_event_at=excluded.last_event_at, "
-    "objects=excluded.objects, error=excluded.error"
+    "objects=excluded.objects, error=excluded.error, confirmed_at=excluded.confirmed_at"
 )
 
 # The columns some index covers (store.schema). An update that changes none of

@@ -135,14 +135,18 @@ async def run_in_thread(conn: aiosqlite.Connection, fn: Callable[..., T], /, *ar
     return result
 
 
-def move_aside(path: Path) -> Path:
-    """Rename a damaged database (and its -wal/-shm) with a UTC timestamp; return the new name."""
+def move_aside(path: Path, *, why: str = "corrupt") -> Path:
+    """Rename a database (and its -wal/-shm) to `<name>.<why>-<UTC time>`; return the new name.
+
+    `why` is `corrupt` for a damaged file, `other-cluster` for a file of
+    another cluster (`store.cluster`).
+    """
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    target = path.with_name(f"{path.name}.{why}-{stamp}")
     n = 1
     while target.exists():
         n += 1
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        target = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
     for suffix in ("-wal", "-shm", ""):
         src = Path(f"{path}{suffix}")
         if src.exists():

@@ -54,9 +54,16 @@ import msgspec
 
 from store import retention
 from store.batch import Batch, sanitize_value, write_batch
+from store.cluster import (
+    ClaimOutcome,
+    ClaimVerdict,
+    holds_data,
+    read_identity,
+    record_identity,
+)
 from store.errors import CorruptStore, StoreClosed, StoreError, StoreUnavailable
 from store.memory import ObjectMemory
-from store.model import Delta, Kind, Row, Transition
+from store.model import ClusterIdentity, Delta, Kind, Row, Transition
 from store.operations import (
     Apply,
     Flush,
@@ -173,6 +180,8 @@ class Writer:
         self._held: Batch | None = None
         self._adding = False
         self._held_rows = 0
+        # The cluster the file was claimed for (`claim`); a file started over records it.
+        self._cluster: ClusterIdentity | None = None
 
     # --- the DeltaSink protocol ----------------------------------------------------------------
 
@@ -232,8 +241,11 @@ class Writer:
     ) -> None:
         """Record informer progress, in order with the deltas before it.
 
-        `error` sets the kind's error text; any sign of progress
-        (`resource_version`, `listed`, `synced=True`) without an error clears it.
+        `error` sets the kind's error text (and makes its answers stale at
+        once); any proof of life (`resource_version`: a bookmark or a watch
+        start; `listed`; `synced=True`) without an error clears it and
+        confirms the kind (`SyncState.confirmed_at`), as the events of a
+        batch do. `synced=True` means listed by this process.
         """
         await self._enqueue(Sync(Kind(kind), resource_version, synced, listed, error))
 
@@ -381,6 +393,8 @@ class Writer:
         self._conn = conn
         try:
             await self._load()
+            if self._cluster is not None:  # a file started over keeps the cluster's name
+                await record_identity(conn, self._cluster)
         except BaseException as e:
             self._conn = None
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
@@ -390,6 +404,66 @@ class Writer:
             if isinstance(e, sqlite3.Error | OSError):
                 raise translate(e, self.path) from e
             raise
+
+    async def claim(self, cluster: ClusterIdentity) -> ClaimOutcome:
+        """Make the file this cluster's (see `store.cluster`): record, continue, or move aside.
+
+        Call it before anything of `cluster` is written (the composition root
+        does, before the informers start): it waits for what is queued to be
+        committed, and then uses the write connection while the writer has
+        nothing to do. A file of another cluster is moved aside next to it,
+        history and all, with one warning naming both clusters, and the store
+        starts empty (`on_reset` listeners are told).
+        """
+        retention_due, self._next_retention = self._next_retention, math.inf
+        try:
+            await self.flush()
+            conn = self._conn
+            if conn is None:
+                raise StoreUnavailable(self.last_error or "store not open")
+            try:
+                previous = await read_identity(conn)
+                if previous is not None and previous.same_cluster(cluster):
+                    known = msgspec.structs.replace(cluster, uid=cluster.uid or previous.uid)
+                    if known != previous:
+                        await record_identity(conn, known)
+                    self._cluster = known
+                    return ClaimOutcome(verdict=ClaimVerdict.SAME, cluster=known, previous=previous)
+                if previous is None and not await holds_data(conn):
+                    await record_identity(conn, cluster)
+                    self._cluster = cluster
+                    return ClaimOutcome(verdict=ClaimVerdict.RECORDED, cluster=cluster)
+            except (sqlite3.Error, OSError) as e:
+                raise translate(e, self.path) from e
+            return await self._start_over_for(cluster, previous)
+        finally:
+            self._next_retention = retention_due
+
+    async def _start_over_for(
+        self, cluster: ClusterIdentity, previous: ClusterIdentity | None
+    ) -> ClaimOutcome:
+        await self.aclose_connection()
+        try:
+            moved = move_aside(self.path, why="other-cluster")
+        except OSError as e:
+            self._set_unhealthy(f"cannot move {self.path} aside: {type(e).__name__}: {e}")
+            raise StoreUnavailable(self.last_error or str(e)) from e
+        old = previous.describe() if previous else "an unknown cluster (no identity recorded)"
+        log.warning(
+            "store: %s caches %s, but this agent watches %s; moved it aside to %s "
+            "(its history with it) and starting empty",
+            self.path,
+            old,
+            cluster.describe(),
+            moved,
+        )
+        self._cluster = cluster
+        await self._open_and_load()  # which records the cluster in the new file
+        self._set_healthy()
+        self._notify_reset()
+        return ClaimOutcome(
+            verdict=ClaimVerdict.MOVED_ASIDE, cluster=cluster, previous=previous, moved_to=moved
+        )
 
     def _move_aside(self, error: BaseException) -> None:
         try:

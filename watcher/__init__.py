@@ -9,6 +9,8 @@ Entry points for the composition root (mcpserver):
     informers = Informers(conn, writer, kinds=("pods", "deployments", "nodes"),
                           namespaces=None, label_selector=None,
                           settings=WatchSettings())
+    cluster = await wait_for_cluster_identity(conn)  # kube-system uid, else the URL
+    await store.claim(cluster)                     # before the informers write
     registry = CallbackRegistry()
     registry.subscribe(log_transition)
     registry.subscribe(WebhookSink(url, secret=s), min_severity="warning", timeout=None)
@@ -54,6 +56,7 @@ from watcher.errors import (
     TransportError,
     WatcherError,
 )
+from watcher.identity import read_cluster_identity, wait_for_cluster_identity
 from watcher.informers import Informers, run_informers
 from watcher.kinds import DEFAULT_KINDS, KINDS, KindSpec
 from watcher.leader import LeaderElector, LeaseTiming, subscribe_while_leading
@@ -89,6 +92,8 @@ __all__ = [
     "in_cluster_available",
     "load_connection",
     "log_transition",
+    "read_cluster_identity",
     "run_informers",
     "subscribe_while_leading",
+    "wait_for_cluster_identity",
 ]

@@ -19,7 +19,8 @@ from aiohttp import web
 
 __all__ = ["RbacProxy"]
 
-_NAMESPACED = re.compile(r"^/(?:api/v1|apis/[^/]+/[^/]+)/namespaces/([^/]+)/([^/?]+)")
+# Anything in a namespace, and the namespace object itself (a Role cannot grant that).
+_NAMESPACED = re.compile(r"^/(?:api/v1|apis/[^/]+/[^/]+)/namespaces/([^/]+)(?:/([^/?]+))?")
 
 
 class RbacProxy:
@@ -65,7 +66,7 @@ class RbacProxy:
         match = _NAMESPACED.match(request.path)
         if match and match.group(1) in self.forbidden:
             self.refused += 1
-            namespace, resource = match.groups()
+            namespace, resource = match.group(1), match.group(2) or "namespaces"
             status = {
                 "kind": "Status",
                 "apiVersion": "v1",
