@@ -37,6 +37,9 @@ READABLE = frozenset(
     {("", "pods"), ("", "nodes"), ("apps", "deployments"), ("apps", "replicasets")}
 )
 FORBIDDEN_RESOURCES = frozenset({"secrets", "configmaps"})
+#: The one namespace the agent may get, and only get: its uid is the cluster's identity.
+IDENTITY = ("", "namespaces")
+IDENTITY_NAMES = ["kube-system"]
 
 #: Environment the agent reads (cli-contract.md), plus KUBE_WATCHCACHE_KINDS,
 #: which the namespaced overlay needs to leave cluster-scoped nodes out.
@@ -218,6 +221,12 @@ def _rule_violations(rule: Manifest, *, where: str, lease_allowed: bool) -> list
                 if verbs & {"get", "update"} and not names:
                     problems.append(
                         f"{where}: get/update on leases not restricted by resourceNames"
+                    )
+            elif (group, resource) == IDENTITY:
+                if verbs != {"get"} or names != IDENTITY_NAMES:
+                    problems.append(
+                        f"{where}: namespaces only as get on {IDENTITY_NAMES}, "
+                        f"got {sorted(verbs)} on {names or 'every namespace'}"
                     )
             elif (group, resource) in READABLE:
                 extra = verbs - READ_VERBS

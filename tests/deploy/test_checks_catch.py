@@ -284,6 +284,14 @@ BREAKAGES: list[tuple[str, Check, Mutation, str]] = [
         "without apiGroups",
     ),
     (
+        "every namespace readable",
+        rbac,
+        add_rule(
+            "ClusterRole", {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}
+        ),
+        "namespaces only as get on",
+    ),
+    (
         "non-resource urls",
         rbac,
         add_rule("ClusterRole", {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}),
