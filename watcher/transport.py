@@ -19,10 +19,9 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import aiohttp
-import msgspec
 from kubernetes_asyncio.client import ApiClient
 
 from watcher.errors import (
@@ -31,17 +30,12 @@ from watcher.errors import (
     StalledStreamError,
     TransportError,
     api_error_from_status,
+    decode_status,
 )
 
 __all__ = ["ApiTransport", "Query", "iter_line_batches"]
 
 Query = Sequence[tuple[str, str]]
-
-
-class _Status(msgspec.Struct):
-    reason: str = ""
-    message: str = ""
-    code: int = 0
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -98,15 +92,14 @@ class ApiTransport:
             body = b""
         finally:
             resp.release()
-        status = _Status()
-        with suppress(msgspec.DecodeError, msgspec.ValidationError):
-            status = msgspec.json.decode(body, type=_Status)
+        status = decode_status(body)
         raise api_error_from_status(
             resp.status,
             reason=status.reason or (resp.reason or ""),
             message=status.message or f"GET {path}",
             body=body.decode("utf-8", "replace"),
             retry_after=_retry_after(resp.headers.get("Retry-After")),
+            causes=status.causes,
         )
 
     async def get(self, path: str, query: Query, *, request_timeout: float) -> bytes:
