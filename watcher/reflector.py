@@ -27,8 +27,9 @@ The loop, per (kind, namespace or all namespaces):
 4. **Proof of life.** The server proves a watch alive by an event, a
    bookmark, a completed list, or a watch that starts (headers received; the
    handler hears of it as a bookmark at the resourceVersion the watch
-   resumes from). After a failure, only an event or a bookmark counts: a
-   server that accepted the request may still say nothing. A stream that
+   resumes from). After a failure, and from a server whose bookmarks we
+   know, only an event or a bookmark counts: a server that accepted the
+   request may still say nothing, or speak from another history. A stream that
    says nothing for well beyond the server's own bookmark cadence (see
    `watcher.silence`) is declared silent at once: the handler is told
    (`on_error`, the kind is stale) and the watch reconnects.
@@ -345,10 +346,12 @@ class Reflector(Generic[T]):
         """Headers received: proof of life, told to the handler as a bookmark at our version.
 
         Not after a failure: a server that stalled, or one whose history was
-        replaced, answers headers too. Then the first event or bookmark of
-        the stream (its resourceVersion checked) clears the error instead.
+        replaced, answers headers too; the first event or bookmark of the
+        stream (its resourceVersion checked) clears the error instead. Nor
+        from a server known to send bookmarks: its first one, checked the
+        same way, follows within one interval and proves more.
         """
-        if not self._failing and self.resource_version:
+        if not self._failing and self._cadence.interval is None and self.resource_version:
             await self._handler.on_bookmark(self.resource_version)
 
     def _check_forward(self, seen: str, where: str) -> None:
