@@ -27,9 +27,7 @@ from watcher import Informers
 pytestmark = pytest.mark.anyio
 
 # Only the learned cadence can notice a stall within the test's bounds.
-SILENCE = dataclasses.replace(
-    FAST, inactivity_timeout=30.0, silence_factor=3.0, silence_floor=0.1
-)
+SILENCE = dataclasses.replace(FAST, inactivity_timeout=30.0, silence_factor=3.0, silence_floor=0.1)
 
 
 @pytest.fixture
