@@ -199,6 +199,7 @@ class Reflector(Generic[T]):
             factor=settings.silence_factor, floor=settings.silence_floor
         )
         self._proved_at = 0.0  # when the open stream last proved itself alive (anyio clock)
+        self._silences = 0  # streams declared silent since the server last said anything
 
     @property
     def bookmark_interval(self) -> float | None:
@@ -274,7 +275,16 @@ class Reflector(Generic[T]):
             await self._report(f"throttled (429), retrying in {delay:.1f} s")
         except SilentStreamError as e:
             self._count_restart("silent")
-            log.warning("%s: %s from %s", self._label, e, self.resource_version)
+            # One warning per stall; a stall that outlasts several reconnects says so at INFO.
+            self._silences += 1
+            log.log(
+                logging.WARNING if self._silences == 1 else logging.INFO,
+                "%s: %s from %s%s",
+                self._label,
+                e,
+                self.resource_version,
+                f" ({self._silences} times in a row)" if self._silences > 1 else "",
+            )
             await self._report(str(e))
         except StalledStreamError as e:
             self._count_restart("stalled")
@@ -582,8 +592,10 @@ class Reflector(Generic[T]):
             async for batch in iter_line_batches(resp):
                 # Only the wait for the network counts as silence: handing over
                 # runs without a deadline, so it is never cancelled halfway.
-                silence.deadline = math.inf
+                if silence.deadline != math.inf:
+                    silence.deadline = math.inf
                 self._proved_at = arrived = anyio.current_time()
+                self._silences = 0
                 for line in batch:
                     try:
                         event = decode(line)
@@ -703,7 +715,8 @@ class Reflector(Generic[T]):
                     pending = []
                 if self._failing and not initial:
                     await self._healthy()
-                silence.deadline = self._silence_deadline(initial=initial)
+                if (deadline := self._silence_deadline(initial=initial)) != math.inf:
+                    silence.deadline = deadline
         if silence.cancelled_caught:
             raise SilentStreamError(
                 silent_for=anyio.current_time() - self._proved_at,
