@@ -371,7 +371,13 @@ class Reflector(Generic[T]):
             raise HistoryResetError(held=held, seen=seen, where=where)
 
     def _silence_deadline(self, *, initial: bool) -> float:
-        """When the stream, waited on from now, becomes silent (inf: no limit applies)."""
+        """When the stream, waited on from now, becomes silent (inf: no limit applies).
+
+        None during a streaming list: the server sends its snapshot and no
+        bookmark until the end, so the cadence says nothing about it (the
+        inactivity timeout still does). None either when the inactivity
+        timeout would come first anyway.
+        """
         limit = self._cadence.limit
         if initial or limit is None or limit >= self._settings.inactivity_timeout:
             return math.inf
