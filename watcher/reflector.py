@@ -51,7 +51,6 @@ says so in its sync state and logs.
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from collections.abc import Callable
@@ -80,7 +79,7 @@ from watcher.kinds.meta import INITIAL_EVENTS_END, KubeObject, ObjectList, Watch
 from watcher.settings import Backoff, WatchSettings
 from watcher.silence import BookmarkCadence
 from watcher.stats import WatchStats
-from watcher.transport import ApiTransport, Query, iter_line_batches
+from watcher.transport import ApiTransport, Query, iter_line_batches, set_read_timeout
 
 __all__ = ["EventBatchHandler", "ListStreamHandler", "Reflector", "ReflectorHandler"]
 
@@ -198,7 +197,7 @@ class Reflector(Generic[T]):
         self._cadence = BookmarkCadence(
             factor=settings.silence_factor, floor=settings.silence_floor
         )
-        self._proved_at = 0.0  # when the open stream last proved itself alive (anyio clock)
+        self._proved_at = 0.0  # when the open stream last proved itself alive (time.monotonic)
         self._silences = 0  # streams declared silent since the server last said anything
 
     @property
@@ -350,6 +349,7 @@ class Reflector(Generic[T]):
         """A watch delivered again after failures: progress, which clears the error."""
         if self._failing and self.resource_version:
             self._failing = False
+            self._silences = 0
             await self._handler.on_bookmark(self.resource_version)
 
     async def _watch_started(self) -> None:
@@ -370,18 +370,25 @@ class Reflector(Generic[T]):
         if held and _older(seen, held):
             raise HistoryResetError(held=held, seen=seen, where=where)
 
-    def _silence_deadline(self, *, initial: bool) -> float:
-        """When the stream, waited on from now, becomes silent (inf: no limit applies).
+    def _rearm(self, resp: Any, current: float | None, *, initial: bool) -> float | None:
+        """Make the stream's read timeout the silence limit, if one applies now; return it."""
+        limit = self._silence_limit(initial=initial)
+        if limit != current:
+            set_read_timeout(resp, self._settings.inactivity_timeout if limit is None else limit)
+        return limit
+
+    def _silence_limit(self, *, initial: bool) -> float | None:
+        """Seconds of waiting without a line after which the stream is silent (None: no limit).
 
         None during a streaming list: the server sends its snapshot and no
         bookmark until the end, so the cadence says nothing about it (the
-        inactivity timeout still does). None either when the inactivity
-        timeout would come first anyway.
+        inactivity timeout still does). None while the cadence is unknown,
+        and when the inactivity timeout would come first anyway.
         """
         limit = self._cadence.limit
         if initial or limit is None or limit >= self._settings.inactivity_timeout:
-            return math.inf
-        return anyio.current_time() + limit
+            return None
+        return limit
 
     def _count_restart(self, reason: str) -> None:
         self._stats.restarts[(self._kind, reason)] += 1
@@ -588,20 +595,19 @@ class Reflector(Generic[T]):
         pending_rv = ""
         cadence = self._cadence
         cadence.stream_opened()
-        self._proved_at = anyio.current_time()
+        self._proved_at = time.monotonic()
         # The first event of a watch is checked against the resourceVersion it resumed from.
         check_first = not initial
         if not initial:
             await self._watch_started()
-        silence = anyio.CancelScope(deadline=self._silence_deadline(initial=initial))
-        with silence:
+        # A silence limit, once learned, becomes the stream's read timeout
+        # (re-armed by every byte received, as the inactivity timeout is): no
+        # cost per read, and a hand-over in progress is never interrupted,
+        # since the timeout surfaces at the next read.
+        limit = self._rearm(resp, None, initial=initial)
+        try:
             async for batch in iter_line_batches(resp):
-                # Only the wait for the network counts as silence: handing over
-                # runs without a deadline, so it is never cancelled halfway.
-                if silence.deadline != math.inf:
-                    silence.deadline = math.inf
-                self._proved_at = arrived = anyio.current_time()
-                self._silences = 0
+                self._proved_at = time.monotonic()
                 for line in batch:
                     try:
                         event = decode(line)
@@ -634,10 +640,12 @@ class Reflector(Generic[T]):
                         if not initial:
                             self._check_forward(rv, "bookmark")
                             check_first = False
-                            cadence.bookmark(arrived)
+                            cadence.bookmark(self._proved_at)
                             self.resource_version = rv
                             self._failing = False  # the bookmark's sync clears the error
+                            self._silences = 0
                             await handler.on_bookmark(rv)
+                            limit = self._rearm(resp, limit, initial=False)  # the cadence moved
                             continue
                         annotations = obj.metadata.annotations
                         if annotations is None or annotations.get(INITIAL_EVENTS_END) != "true":
@@ -659,6 +667,7 @@ class Reflector(Generic[T]):
                         items = []
                         initial = False
                         stream = None
+                        limit = self._rearm(resp, limit, initial=False)
                         continue
                     # ADDED, MODIFIED or DELETED.
                     events += 1
@@ -721,13 +730,13 @@ class Reflector(Generic[T]):
                     pending = []
                 if self._failing and not initial:
                     await self._healthy()
-                if (deadline := self._silence_deadline(initial=initial)) != math.inf:
-                    silence.deadline = deadline
-        if silence.cancelled_caught:
+        except StalledStreamError as e:
+            if limit is None:
+                raise  # the inactivity timeout: no cadence was known
             raise SilentStreamError(
-                silent_for=anyio.current_time() - self._proved_at,
-                interval=cadence.interval or 0.0,
-            )
+                silent_for=time.monotonic() - self._proved_at,
+                interval=cadence.interval or limit,
+            ) from e
         if initial:
             raise TransportError(
                 f"streaming list ended after {listed} objects, "

@@ -11,7 +11,10 @@ here, at the edge of the foreign library.
 A watch response is consumed as batches of complete lines. The inactivity
 timeout is aiohttp's `sock_read`: re-armed by every byte received, so events
 and bookmarks both prove the stream alive, and a stream silent for longer
-raises `StalledStreamError`.
+raises `StalledStreamError`. `set_read_timeout` shortens it on an open
+stream, once the reflector knows the server's bookmark cadence (the timer is
+aiohttp's own, already re-armed per chunk received, so this costs nothing per
+read).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from watcher.errors import (
     decode_status,
 )
 
-__all__ = ["ApiTransport", "Query", "iter_line_batches"]
+__all__ = ["ApiTransport", "Query", "iter_line_batches", "set_read_timeout"]
 
 Query = Sequence[tuple[str, str]]
 
@@ -126,6 +129,22 @@ class ApiTransport:
             yield resp
         finally:
             resp.close()
+
+
+def set_read_timeout(resp: aiohttp.ClientResponse, seconds: float) -> None:
+    """Make an open stream's read timeout `seconds`, counted from now, then from each chunk.
+
+    The connection's protocol holds the timer aiohttp re-arms on every chunk
+    received; its `read_timeout` is what `sock_read` set at the request. A
+    response without a live connection (already closed, or a test double)
+    is left alone.
+    """
+    connection = getattr(resp, "connection", None)
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None:
+        return
+    protocol.read_timeout = seconds
+    protocol.start_timeout()
 
 
 #: The longest watch line accepted. The API server caps an object at about
