@@ -14,7 +14,8 @@ and bookmarks both prove the stream alive, and a stream silent for longer
 raises `StalledStreamError`. `set_read_timeout` shortens it on an open
 stream, once the reflector knows the server's bookmark cadence (the timer is
 aiohttp's own, already re-armed per chunk received, so this costs nothing per
-read).
+read). Being byte-based, both timeouts are also re-armed by the blank
+keep-alive lines a few proxies inject; the API server itself sends none.
 """
 
 from __future__ import annotations
