@@ -178,7 +178,9 @@ async def too_large_on_watch(r: Rig, s: Scale) -> None:
     """504 "Too large resource version" on every feed's watch: each relists."""
     await r.steps(s.steps)
     before = r.list_counts()
-    r.sim.faults.fail_next(len(before), status=504, verb="watch")
+    # One per resource: a feed that reconnects early and relists must not take another's.
+    for feed in before:
+        r.sim.faults.fail_next(1, status=504, verb="watch", resource=feed)
     await r.reconnect_all()
     await r.wait_for(lambda: r.relisted_all(before))
     assert r.restarts("too-large") >= len(before)
