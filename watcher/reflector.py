@@ -378,7 +378,7 @@ class Reflector(Generic[T]):
         return limit
 
     def _silence_limit(self, *, initial: bool) -> float | None:
-        """Seconds of waiting without a line after which the stream is silent (None: no limit).
+        """Seconds without a byte from the server after which the stream is silent (None: none).
 
         None during a streaming list: the server sends its snapshot and no
         bookmark until the end, so the cadence says nothing about it (the
