@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import anyio
+
 from .faults import FAILURE_STATUSES
 from .scenario import Scenario
 from .server import Simulator
@@ -168,6 +170,19 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="cut the next N watch events in half and drop the connection",
     )
+    faults.add_argument(
+        "--fault-history-reset-after",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="restart once after SECONDS as a restored or replaced control plane: a lower "
+        "resourceVersion, the same names with new uids (clients must relist)",
+    )
+    faults.add_argument(
+        "--fault-serve-future-rv",
+        action="store_true",
+        help="serve a list or watch at a resourceVersion not reached yet from the current "
+        'state instead of answering 504 "Too large resource version" (as some proxies do)',
+    )
 
 
 def _arm_faults(sim: Simulator, args: argparse.Namespace) -> list[str]:
@@ -194,7 +209,28 @@ def _arm_faults(sim: Simulator, args: argparse.Namespace) -> list[str]:
     if args.fault_truncate:
         faults.truncate_next_event(args.fault_truncate)
         armed.append(f"{args.fault_truncate} truncated watch event(s)")
+    if args.fault_serve_future_rv:
+        faults.serve_future_resource_versions()
+        armed.append("future resourceVersions served from the current state (no 504)")
+    if args.fault_history_reset_after:
+        armed.append(f"history reset (restart) after {args.fault_history_reset_after:g}s")
     return armed
+
+
+async def _reset_history_after(sim: Simulator, seconds: float, stream: TextIO) -> None:
+    await anyio.sleep(seconds)
+    before = sim.store.resource_version
+    try:
+        await sim.restart(history_reset=True)
+    except ValueError as e:  # a cluster that never changed: nothing lower to go back to
+        print(f"fault: history reset refused: {e}", file=stream, flush=True)
+        return
+    print(
+        f"fault: history reset: resourceVersion {before} -> {sim.store.resource_version}, "
+        "every object has a new uid",
+        file=stream,
+        flush=True,
+    )
 
 
 async def run_simulate(
@@ -264,7 +300,12 @@ async def run_simulate(
             on_ready(sim, scenario)
         on_step = (lambda text: print(f"churn: {text}", file=stream)) if args.log_churn else None
         try:
-            await scenario.run(on_step=on_step)
+            async with anyio.create_task_group() as tasks:
+                if args.fault_history_reset_after:
+                    tasks.start_soon(
+                        _reset_history_after, sim, args.fault_history_reset_after, stream
+                    )
+                await scenario.run(on_step=on_step)
         finally:
             scenario.close()
             stats = scenario.stats()

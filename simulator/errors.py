@@ -29,6 +29,7 @@ __all__ = [
     "object_details",
     "precondition_failed",
     "qualified",
+    "too_large_resource_version",
 ]
 
 
@@ -139,10 +140,31 @@ class Invalid(ApiError):
 
 
 class Timeout(ApiError):
-    """504: a resourceVersion from the future did not arrive in time."""
+    """504: a resourceVersion the server has not reached (see `too_large_resource_version`)."""
 
     code = 504
     reason = "Timeout"
+
+
+def too_large_resource_version(requested: int | None = None, current: int | None = None) -> Timeout:
+    """The 504 for a resourceVersion the server has not reached, worded as the watch cache does.
+
+    The cause `ResourceVersionTooLarge` is what clients branch on (client-go's
+    reflector relists on it); an injected fault knows neither version.
+    """
+    if requested is None or current is None:
+        message = "Too large resource version (injected fault)"
+    else:
+        message = f"Too large resource version: {requested}, current: {current}"
+    return Timeout(
+        message,
+        details={
+            "causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ],
+            "retryAfterSeconds": 1,
+        },
+    )
 
 
 def not_found(*, resource: str, name: str, group: str = "") -> NotFound:

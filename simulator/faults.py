@@ -8,6 +8,13 @@ half. Each rule here reproduces one of those on demand, scoped to a verb and
 a resource when a test needs precision, and is consumed by the HTTP layer at
 the moment it applies. Rules are plain state: setting one from a test, the
 CLI or between two requests takes effect on the next request or event.
+
+A server whose history was reset (an etcd restore, a new control plane at
+the same address) is `Simulator.restart(history_reset=True)`; what it says
+to a client still at an older resourceVersion is the API server's "Too
+large resource version" (504), unless `serve_future_resource_versions()`
+makes it behave like the proxies and old servers that serve such a request
+from their current, lower state without a word.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import asyncio
 import itertools
 from dataclasses import dataclass
 
-from .errors import ApiError, Expired
+from .errors import ApiError, Expired, too_large_resource_version
 
 __all__ = ["FAILURE_STATUSES", "Faults", "WatchCloseRule"]
 
@@ -26,6 +33,7 @@ FAILURE_STATUSES: dict[int, tuple[str, str]] = {
     429: ("TooManyRequests", "Too many requests, please try again later."),
     500: ("InternalError", "Internal error occurred: injected fault"),
     503: ("ServiceUnavailable", "The server is currently unable to handle the request"),
+    504: ("Timeout", "Too large resource version (injected fault)"),
 }
 
 _ids = itertools.count(1)
@@ -90,6 +98,8 @@ class Faults:
         self._truncated: list[_CountedRule] = []
         self._stalled: set[str | None] = set()
         self._released = asyncio.Event()
+        # Serve requests at a resourceVersion not reached yet from the current state (no 504).
+        self.future_resource_versions_served = False
 
     # -- arming rules (tests, the CLI) -------------------------------------------
 
@@ -102,13 +112,14 @@ class Faults:
         resource: str | None = None,
         retry_after: int = 1,
     ) -> None:
-        """Answer the next `count` matching requests with `status` (410/429/500/503).
+        """Answer the next `count` matching requests with `status` (410/429/500/503/504).
 
         `verb` is a Kubernetes verb (`list`, `watch`, `get`, `create`,
         `update`, `patch`, `delete`...). A 410 on a watch arrives as an ERROR
         event in a 200 stream, as the real watch cache sends it; everything
         else is an HTTP error with a `Status` body (429 and 503 carry
-        `Retry-After`).
+        `Retry-After`; 504 is "Too large resource version", with the cause
+        `ResourceVersionTooLarge`, as a lagging or restored server answers).
         """
         if status not in FAILURE_STATUSES:
             raise ValueError(f"status must be one of {sorted(FAILURE_STATUSES)}, got {status}")
@@ -149,6 +160,16 @@ class Faults:
         self._stalled.add(resource)
         self._released = asyncio.Event()
 
+    def serve_future_resource_versions(self, served: bool = True) -> None:
+        """Serve a list or watch at a resourceVersion not reached yet from the current state.
+
+        At once, instead of waiting and answering 504 "Too large resource
+        version": what some proxies and old API servers do. After a history
+        reset, a client then sees only resourceVersions lower than the one it
+        asked for.
+        """
+        self.future_resource_versions_served = served
+
     def release_stalls(self) -> None:
         self._stalled.clear()
         self._released.set()
@@ -170,6 +191,7 @@ class Faults:
         self._close_rules.clear()
         self._malformed.clear()
         self._truncated.clear()
+        self.future_resource_versions_served = False
         self.release_stalls()
 
     @property
@@ -181,6 +203,7 @@ class Faults:
             or self._malformed
             or self._truncated
             or self._stalled
+            or self.future_resource_versions_served
         )
 
     # -- consuming rules (the HTTP layer) ------------------------------------------
@@ -195,6 +218,8 @@ class Faults:
                 reason, message = FAILURE_STATUSES[rule.status]
                 if rule.status == 410:
                     return Expired(message)
+                if rule.status == 504:
+                    return too_large_resource_version()
                 return _InjectedError(
                     code=rule.status, reason=reason, message=message, retry_after=rule.retry_after
                 )

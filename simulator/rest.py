@@ -25,6 +25,7 @@ from .errors import (
     UnsupportedMediaType,
     not_found,
     precondition_failed,
+    too_large_resource_version,
 )
 from .faults import Faults
 from .negotiation import JSON, json_response, table_version
@@ -203,19 +204,15 @@ class ResourceHandlers:
         return entry
 
     async def _await_rv(self, rv: int) -> None:
+        """Wait up to `future_rv_wait` for the store to reach `rv`, as the watch cache does.
+
+        Then 504 "Too large resource version"; at once nothing, when the
+        fault switch serves such requests from the current state instead.
+        """
+        if self.faults.future_resource_versions_served:
+            return
         if not await self.hub.wait_for_rv(rv, within=self.future_rv_wait):
-            raise Timeout(
-                f"Too large resource version: {rv}, current: {self.store.resource_version}",
-                details={
-                    "causes": [
-                        {
-                            "reason": "ResourceVersionTooLarge",
-                            "message": "Too large resource version",
-                        }
-                    ],
-                    "retryAfterSeconds": 1,
-                },
-            )
+            raise too_large_resource_version(rv, self.store.resource_version)
 
     def _respond_object(
         self, request: web.Request, info: ResourceInfo, raw: bytes, *, status: int = 200
@@ -292,8 +289,8 @@ class ResourceHandlers:
             wanted = _rv_param(rv_param)
             mode = match or ("Exact" if limit is not None else "NotOlderThan")
             await self._await_rv(wanted)
-            if mode == "Exact":
-                at_rv = wanted
+            if mode == "Exact" and wanted <= self.store.resource_version:
+                at_rv = wanted  # (a future one is served as now when the fault switch allows it)
 
         predicate = None
         if not (labels.empty and fields.empty):
@@ -398,20 +395,24 @@ class ResourceHandlers:
 
         since: int | None = None
         send_initial = False
-        if initial is None:
-            if rv_param in ("", "0"):
-                send_initial = True
+        try:
+            if initial is None:
+                if rv_param in ("", "0"):
+                    send_initial = True
+                else:
+                    since = _rv_param(rv_param)
+                    if since > self.store.resource_version:
+                        await self._await_rv(since)
             else:
-                since = _rv_param(rv_param)
-                if since > self.store.resource_version:
-                    await self._await_rv(since)
-        else:
-            if rv_param not in ("", "0"):
-                await self._await_rv(_rv_param(rv_param))
-            if initial:
-                send_initial = True
-            else:
-                since = self.store.resource_version
+                if rv_param not in ("", "0"):
+                    await self._await_rv(_rv_param(rv_param))
+                if initial:
+                    send_initial = True
+                else:
+                    since = self.store.resource_version
+        except Timeout as exc:
+            # As the watch cache answers it: an ERROR event in a 200 stream.
+            return await _error_stream(request, exc)
 
         if isinstance(injected, Expired):
             return await _error_stream(request, injected)

@@ -158,16 +158,25 @@ class Simulator:
             self._tls_material = None
             self._own_tls_dir = False
 
-    async def restart(self, *, compact: bool = True, down_for: float = 0.0) -> None:
+    async def restart(
+        self, *, compact: bool = True, down_for: float = 0.0, history_reset: bool = False
+    ) -> None:
         """Stop and listen again on the same port, as an API server restart looks.
 
         Open watches end and keep-alive connections drop. With `compact`, the
         event history is dropped too: every resourceVersion older than now
-        answers 410, so clients must relist.
+        answers 410, so clients must relist. With `history_reset`, the server
+        comes back restored or replaced (`ObjectStore.reset_history`): a lower
+        resourceVersion, the same names with new uids (ValueError, still up,
+        when the store's objects never changed and it cannot go lower).
         """
+        if history_reset:
+            self.store.check_reset_history()
         await self._shutdown()
         if compact:
             self.store.compact()
+        if history_reset:
+            self.store.reset_history()
         if down_for > 0:
             await asyncio.sleep(down_for)
         await self._listen()

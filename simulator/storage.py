@@ -16,6 +16,12 @@ A bounded window of past events serves watch replay and lists at an older
 resourceVersion (by rolling the current state back through the window);
 anything older than the window is gone, and callers get 410 `Expired`, as
 they would after an etcd compaction.
+
+`reset_history` is the other way history goes away: the store is restored
+or replaced under the same names, its resourceVersion counter starts again
+lower, and its objects are new objects (new uids). Clients that resume from
+the old resourceVersion must notice and relist (see `Faults` for what the
+server then answers them).
 """
 
 from __future__ import annotations
@@ -404,6 +410,63 @@ class ObjectStore:
     def compact(self) -> None:
         """Forget the replay window: every older resourceVersion now answers 410."""
         self._window.clear()
+        self._window_start = self._rv
+
+    def check_reset_history(self, *, start: int = 0) -> None:
+        """ValueError unless `reset_history(start=start)` would lower the resourceVersion.
+
+        A store whose objects never changed ends where it was (one version
+        per object); no client could tell such a reset from no reset.
+        """
+        total = sum(len(table) for table in self._objects.values())
+        if start < 0 or start + total >= self._rv:
+            raise ValueError(
+                f"a history reset must lower the resourceVersion: {total} objects from "
+                f"{start} end at {start + total}, not below the current {self._rv}"
+            )
+
+    def reset_history(self, *, start: int = 0) -> None:
+        """Start the resourceVersion counter again at `start`, every object a new one.
+
+        What clients see after an etcd restore or a new control plane behind
+        the same address: the same names, new uids (ownerReferences follow
+        them), resourceVersions numbered from `start` (in key order, kind by
+        kind), and no history before. Namespaces keep their uids, so the
+        cluster's identity (the kube-system namespace's uid) survives, as it
+        does an etcd restore; the workloads in it are new objects.
+
+        Listeners are told of each object as a MODIFIED event (the scenario's
+        controllers must follow the new uids). Open watches would receive
+        those events too: reset while the server is down, as
+        `Simulator.restart(history_reset=True)` does. ValueError, changing
+        nothing, when the new counter would not end below the current one.
+        """
+        self.check_reset_history(start=start)
+        uids: dict[str, str] = {}
+        for resource, table in self._objects.items():
+            if resource == "namespaces":
+                continue
+            for entry in table.values():
+                old = entry.decode()["metadata"].get("uid")
+                if old:
+                    uids[old] = str(uuid.uuid4())
+        self._window.clear()
+        self._rv = start
+        for resource, table in self._objects.items():
+            info = RESOURCES[resource]
+            for key in self._keys[resource]:
+                prev = table[key]
+                obj = prev.decode()
+                meta = obj["metadata"]
+                meta["uid"] = uids.get(meta.get("uid", ""), meta.get("uid"))
+                for ref in meta.get("ownerReferences") or ():
+                    if ref.get("uid") in uids:
+                        ref["uid"] = uids[ref["uid"]]
+                entry = self._commit(info, key, obj)
+                table[key] = entry
+                event = Event(type="MODIFIED", resource=resource, entry=entry, prev=prev, obj=obj)
+                for _, listener in list(self._listeners):
+                    listener(event)
         self._window_start = self._rv
 
     # -- what the HTTP layer needs beyond that ---------------------------------

@@ -24,6 +24,24 @@ The loop, per (kind, namespace or all namespaces):
    not decode reconnects from the last good resourceVersion; the server sends
    again what we could not read. Anything else backs off exponentially with
    full jitter; a 429 waits for its Retry-After instead.
+4. **Proof of life.** The server proves a watch alive by an event, a
+   bookmark, a completed list, or a watch that starts (headers received; the
+   handler hears of it as a bookmark at the resourceVersion the watch
+   resumes from). After a failure, and from a server whose bookmarks we
+   know, only an event or a bookmark counts: a server that accepted the
+   request may still say nothing, or speak from another history. A stream that
+   says nothing for well beyond the server's own bookmark cadence (see
+   `watcher.silence`) is declared silent at once: the handler is told
+   (`on_error`, the kind is stale) and the watch reconnects.
+5. **History that went away.** A server that has not reached our
+   resourceVersion (504 "Too large resource version", as HTTP status or
+   ERROR event) or whose resourceVersions went backwards (a list, bookmark
+   or event numerically older than what we hold, compared only when both
+   are integers) has lost or replaced the history we followed: an etcd
+   restore, a new control plane behind the same address. The rows held may
+   belong to objects that no longer exist: reported at once, then relist and
+   replace. The first event of every stream is checked, and every bookmark,
+   so a reconnect never resumes silently on another history.
 
 Nothing here raises out of `run` but cancellation: a watcher that crashes
 stops seeing the cluster, which is worse than one that keeps retrying and
@@ -45,18 +63,23 @@ from store.model import EventType
 from watcher.errors import (
     ApiError,
     GoneError,
+    HistoryResetError,
     MalformedEventError,
+    SilentStreamError,
     StalledStreamError,
+    TooLargeResourceVersionError,
     TooManyRequestsError,
     TransportError,
     WatcherError,
     api_error_from_status,
+    decode_error_event,
 )
 from watcher.kinds import KindSpec
 from watcher.kinds.meta import INITIAL_EVENTS_END, KubeObject, ObjectList, WatchEvent
 from watcher.settings import Backoff, WatchSettings
+from watcher.silence import BookmarkCadence
 from watcher.stats import WatchStats
-from watcher.transport import ApiTransport, Query, iter_line_batches
+from watcher.transport import ApiTransport, Query, iter_line_batches, set_read_timeout
 
 __all__ = ["EventBatchHandler", "ListStreamHandler", "Reflector", "ReflectorHandler"]
 
@@ -68,6 +91,8 @@ _event_decoder = msgspec.json.Decoder(WatchEvent)
 _list_decoder = msgspec.json.Decoder(ObjectList)
 # Statuses with which a server refuses a streaming list it does not implement.
 _STREAMING_REFUSED = frozenset({400, 403, 405, 406, 415, 422, 501})
+# Relist reasons that already mean "another history": a list after them is expected to go back.
+_HISTORY_REASONS = frozenset({"too-large", "history-reset"})
 
 
 class ReflectorHandler(Protocol[T]):
@@ -169,6 +194,16 @@ class Reflector(Generic[T]):
         self._failing = False
         self._attempt: anyio.CancelScope | None = None
         self._gone_in_a_row = 0
+        self._cadence = BookmarkCadence(
+            factor=settings.silence_factor, floor=settings.silence_floor
+        )
+        self._proved_at = 0.0  # when the open stream last proved itself alive (time.monotonic)
+        self._silences = 0  # streams declared silent since the server last said anything
+
+    @property
+    def bookmark_interval(self) -> float | None:
+        """The server's bookmark interval as learned on this reflector's streams (None: unknown)."""
+        return self._cadence.interval
 
     # -- the loop ---------------------------------------------------------------
 
@@ -229,12 +264,27 @@ class Reflector(Generic[T]):
             if self._gone_in_a_row > 1:
                 delay = self._backoff.next_delay()
                 await self._report(f"{self._gone_in_a_row} expired resourceVersions (410) in a row")
+        except (TooLargeResourceVersionError, HistoryResetError) as e:
+            delay = await self._history_lost(e)
         except TooManyRequestsError as e:
             self._count_restart("throttled")
             delay = self._backoff.next_delay()
             if e.retry_after is not None:
                 delay = min(e.retry_after, self._settings.retry_after_max)
             await self._report(f"throttled (429), retrying in {delay:.1f} s")
+        except SilentStreamError as e:
+            self._count_restart("silent")
+            # One warning per stall; a stall that outlasts several reconnects says so at INFO.
+            self._silences += 1
+            log.log(
+                logging.WARNING if self._silences == 1 else logging.INFO,
+                "%s: %s from %s%s",
+                self._label,
+                e,
+                self.resource_version,
+                f" ({self._silences} times in a row)" if self._silences > 1 else "",
+            )
+            await self._report(str(e))
         except StalledStreamError as e:
             self._count_restart("stalled")
             log.warning("%s: %s; reconnecting from %s", self._label, e, self.resource_version)
@@ -257,15 +307,88 @@ class Reflector(Generic[T]):
             await self._report(str(e))
         return delay
 
+    async def _history_lost(self, error: TooLargeResourceVersionError | HistoryResetError) -> float:
+        """The server's history is not the one our resourceVersion came from: relist, replace.
+
+        Reported to the handler at once (the kind is stale): until the list
+        completes, the rows held may be objects the server no longer has.
+        A second one in a row, with no event between, backs off as 410s do.
+        """
+        held = self.resource_version
+        if isinstance(error, TooLargeResourceVersionError):
+            reason = "too-large"
+            log.warning(
+                "%s: the API server has not reached resourceVersion %s (%s): its history was "
+                "reset or it lags behind; relisting and replacing every object",
+                self._label,
+                held,
+                error.message or error,
+            )
+            report = f"the API server has not reached resourceVersion {held} ({error.message})"
+        else:
+            reason = "history-reset"
+            log.warning(
+                "%s: %s: the API server's history was reset (an etcd restore, or a new control "
+                "plane at the same address?); relisting and replacing every object",
+                self._label,
+                error,
+            )
+            report = f"{error}: the API server's history was reset"
+        self._count_restart(reason)
+        self._need_list = True
+        self._list_reason = reason
+        self._gone_in_a_row += 1
+        await self._report(f"{report}; relisting")
+        return self._backoff.next_delay() if self._gone_in_a_row > 1 else 0.0
+
     async def _report(self, error: str) -> None:
         self._failing = True
         await self._handler.on_error(error)
 
     async def _healthy(self) -> None:
-        """A watch is open again after failures: progress, which clears the error."""
+        """A watch delivered again after failures: progress, which clears the error."""
         if self._failing and self.resource_version:
             self._failing = False
+            self._silences = 0
             await self._handler.on_bookmark(self.resource_version)
+
+    async def _watch_started(self) -> None:
+        """Headers received: proof of life, told to the handler as a bookmark at our version.
+
+        Not after a failure: a server that stalled, or one whose history was
+        replaced, answers headers too; the first event or bookmark of the
+        stream (its resourceVersion checked) clears the error instead. Nor
+        from a server known to send bookmarks: its first one, checked the
+        same way, follows within one interval and proves more.
+        """
+        if not self._failing and self._cadence.interval is None and self.resource_version:
+            await self._handler.on_bookmark(self.resource_version)
+
+    def _check_forward(self, seen: str, where: str) -> None:
+        """Raise HistoryResetError when `seen` is older than the resourceVersion we hold."""
+        held = self.resource_version
+        if held and _older(seen, held):
+            raise HistoryResetError(held=held, seen=seen, where=where)
+
+    def _rearm(self, resp: Any, current: float | None, *, initial: bool) -> float | None:
+        """Make the stream's read timeout the silence limit, if one applies now; return it."""
+        limit = self._silence_limit(initial=initial)
+        if limit != current:
+            set_read_timeout(resp, self._settings.inactivity_timeout if limit is None else limit)
+        return limit
+
+    def _silence_limit(self, *, initial: bool) -> float | None:
+        """Seconds without a byte from the server after which the stream is silent (None: none).
+
+        None during a streaming list: the server sends its snapshot and no
+        bookmark until the end, so the cadence says nothing about it (the
+        inactivity timeout still does). None while the cadence is unknown,
+        and when the inactivity timeout would come first anyway.
+        """
+        limit = self._cadence.limit
+        if initial or limit is None or limit >= self._settings.inactivity_timeout:
+            return None
+        return limit
 
     def _count_restart(self, reason: str) -> None:
         self._stats.restarts[(self._kind, reason)] += 1
@@ -470,118 +593,150 @@ class Reflector(Generic[T]):
         # Watch events not yet handed over, and the resourceVersion after them.
         pending: list[tuple[EventType, T]] = []
         pending_rv = ""
+        cadence = self._cadence
+        cadence.stream_opened()
+        self._proved_at = time.monotonic()
+        # The first event of a watch is checked against the resourceVersion it resumed from.
+        check_first = not initial
         if not initial:
-            await self._healthy()
-        async for batch in iter_line_batches(resp):
-            for line in batch:
-                try:
-                    event = decode(line)
-                except (msgspec.DecodeError, msgspec.ValidationError) as e:
-                    if pending:
-                        await self._hand_over(pending, pending_rv)
-                    raise MalformedEventError(
-                        f"undecodable watch event ({e})", line=bytes(line[:1024])
-                    ) from e
-                type_ = event.type
-                obj = event.object
-                try:
-                    counts[keys[type_]] += 1
-                except KeyError:
-                    if pending:
-                        await self._hand_over(pending, pending_rv)
-                    raise MalformedEventError(
-                        f"unknown watch event type {type_!r}", line=bytes(line[:1024])
-                    ) from None
-                if type_ == "BOOKMARK" or type_ == "ERROR":
-                    if pending:
-                        await self._hand_over(pending, pending_rv)
-                        pending = []
-                    if type_ == "ERROR":
-                        raise self._error_event(obj)
-                    self._gone_in_a_row = 0
-                    rv = obj.metadata.resource_version
-                    if not rv:
-                        continue
-                    if not initial:
-                        self.resource_version = rv
-                        await handler.on_bookmark(rv)
-                        continue
-                    annotations = obj.metadata.annotations
-                    if annotations is None or annotations.get(INITIAL_EVENTS_END) != "true":
-                        continue
-                    if stream is not None:
-                        if items:
-                            await stream.on_list_items(items)
-                        await stream.on_list_end(rv, listed)
-                    else:
-                        await handler.on_list(items, rv)
-                    self._listed(rv)
-                    log.info(
-                        "%s: listed %d objects in %.1f s (streaming, resourceVersion %s)",
-                        self._label,
-                        listed,
-                        time.monotonic() - started,
-                        rv,
-                    )
-                    items = []
-                    initial = False
-                    stream = None
-                    await self._healthy()
-                    continue
-                # ADDED, MODIFIED or DELETED.
-                events += 1
-                self._gone_in_a_row = 0
-                item: T | None
-                try:
-                    item = normalize(obj)
-                except _UNREADABLE as e:
-                    self._skip(obj, str(e))
-                    item = None
-                else:
-                    if not getattr(item, "uid", "x"):
-                        self._skip(obj, "no metadata.uid")
-                        item = None
-                if initial:
-                    if item is None:
-                        continue
-                    items.append(item)
-                    listed += 1
-                    if listed % _STREAM_CHUNK == 0:
-                        if stream is not None:
-                            await stream.on_list_items(items)
-                            items = []
-                        now = time.monotonic()
-                        if now >= next_log:
-                            next_log = now + self._settings.progress_log_interval
-                            log.info(
-                                "%s: streaming list, %d objects so far (%.1f s)",
-                                self._label,
-                                listed,
-                                now - started,
-                            )
-                    continue
-                rv = obj.metadata.resource_version
-                # `type_` is one of the three EventType values here (checked
-                # above); a cast() per event would cost a call for the type checker.
-                if item is not None:
-                    if batcher is not None:
-                        pending.append((type_, item))  # type: ignore[arg-type]
-                        if rv:
-                            pending_rv = rv
-                        if len(pending) >= _HAND_OVER_EVERY:
+            await self._watch_started()
+        # A silence limit, once learned, becomes the stream's read timeout
+        # (re-armed by every byte received, as the inactivity timeout is): no
+        # cost per read, and a hand-over in progress is never interrupted,
+        # since the timeout surfaces at the next read.
+        limit = self._rearm(resp, None, initial=initial)
+        try:
+            async for batch in iter_line_batches(resp):
+                self._proved_at = time.monotonic()
+                for line in batch:
+                    try:
+                        event = decode(line)
+                    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                        if pending:
+                            await self._hand_over(pending, pending_rv)
+                        raise MalformedEventError(
+                            f"undecodable watch event ({e})", line=bytes(line[:1024])
+                        ) from e
+                    type_ = event.type
+                    obj = event.object
+                    try:
+                        counts[keys[type_]] += 1
+                    except KeyError:
+                        if pending:
+                            await self._hand_over(pending, pending_rv)
+                        raise MalformedEventError(
+                            f"unknown watch event type {type_!r}", line=bytes(line[:1024])
+                        ) from None
+                    if type_ == "BOOKMARK" or type_ == "ERROR":
+                        if pending:
                             await self._hand_over(pending, pending_rv)
                             pending = []
-                            await anyio.lowlevel.checkpoint()
+                        if type_ == "ERROR":
+                            raise self._error_event(obj, line)
+                        self._gone_in_a_row = 0
+                        rv = obj.metadata.resource_version
+                        if not rv:
+                            continue
+                        if not initial:
+                            self._check_forward(rv, "bookmark")
+                            check_first = False
+                            cadence.bookmark(self._proved_at)
+                            self.resource_version = rv
+                            self._failing = False  # the bookmark's sync clears the error
+                            self._silences = 0
+                            await handler.on_bookmark(rv)
+                            limit = self._rearm(resp, limit, initial=False)  # the cadence moved
+                            continue
+                        annotations = obj.metadata.annotations
+                        if annotations is None or annotations.get(INITIAL_EVENTS_END) != "true":
+                            continue
+                        if stream is not None:
+                            if items:
+                                await stream.on_list_items(items)
+                            await stream.on_list_end(rv, listed)
+                        else:
+                            await handler.on_list(items, rv)
+                        self._listed(rv)
+                        log.info(
+                            "%s: listed %d objects in %.1f s (streaming, resourceVersion %s)",
+                            self._label,
+                            listed,
+                            time.monotonic() - started,
+                            rv,
+                        )
+                        items = []
+                        initial = False
+                        stream = None
+                        limit = self._rearm(resp, limit, initial=False)
                         continue
-                    await handler.on_event(type_, item)  # type: ignore[arg-type]
-                if rv:
-                    if pending:
-                        pending_rv = rv
+                    # ADDED, MODIFIED or DELETED.
+                    events += 1
+                    self._gone_in_a_row = 0
+                    item: T | None
+                    try:
+                        item = normalize(obj)
+                    except _UNREADABLE as e:
+                        self._skip(obj, str(e))
+                        item = None
                     else:
-                        self.resource_version = rv
-            if pending:
-                await self._hand_over(pending, pending_rv)
-                pending = []
+                        if not getattr(item, "uid", "x"):
+                            self._skip(obj, "no metadata.uid")
+                            item = None
+                    if initial:
+                        if item is None:
+                            continue
+                        items.append(item)
+                        listed += 1
+                        if listed % _STREAM_CHUNK == 0:
+                            if stream is not None:
+                                await stream.on_list_items(items)
+                                items = []
+                            now = time.monotonic()
+                            if now >= next_log:
+                                next_log = now + self._settings.progress_log_interval
+                                log.info(
+                                    "%s: streaming list, %d objects so far (%.1f s)",
+                                    self._label,
+                                    listed,
+                                    now - started,
+                                )
+                        continue
+                    rv = obj.metadata.resource_version
+                    if check_first and rv:
+                        # Before the handler sees it: an event from another history
+                        # must not reach the store as a change.
+                        check_first = False
+                        self._check_forward(rv, f"{type_} event")
+                    # `type_` is one of the three EventType values here (checked
+                    # above); a cast() per event would cost a call for the type checker.
+                    if item is not None:
+                        if batcher is not None:
+                            pending.append((type_, item))  # type: ignore[arg-type]
+                            if rv:
+                                pending_rv = rv
+                            if len(pending) >= _HAND_OVER_EVERY:
+                                await self._hand_over(pending, pending_rv)
+                                pending = []
+                                await anyio.lowlevel.checkpoint()
+                            continue
+                        await handler.on_event(type_, item)  # type: ignore[arg-type]
+                    if rv:
+                        if pending:
+                            pending_rv = rv
+                        else:
+                            self.resource_version = rv
+                if pending:
+                    await self._hand_over(pending, pending_rv)
+                    pending = []
+                if self._failing and not initial:
+                    await self._healthy()
+        except StalledStreamError as e:
+            if limit is None:
+                raise  # the inactivity timeout: no cadence was known
+            raise SilentStreamError(
+                silent_for=time.monotonic() - self._proved_at,
+                interval=cadence.interval or limit,
+            ) from e
         if initial:
             raise TransportError(
                 f"streaming list ended after {listed} objects, "
@@ -599,17 +754,40 @@ class Reflector(Generic[T]):
             self.resource_version = resource_version
 
     def _listed(self, resource_version: str) -> None:
+        held = self.resource_version
+        if held and _older(resource_version, held) and self._list_reason not in _HISTORY_REASONS:
+            # The list replaced every object already; what is left is to say so.
+            log.warning(
+                "%s: resourceVersion went back from %s to %s (list): the API server's history "
+                "was reset (an etcd restore, or a new control plane at the same address?); "
+                "the list replaces every object",
+                self._label,
+                held,
+                resource_version,
+            )
+            self._list_reason = "history-reset"
+        self._failing = False  # the list's sync clears the error
         self._stats.relists[self._kind] += 1
         self._stats.relist_reasons[(self._kind, self._list_reason)] += 1
         self.resource_version = resource_version
         self.synced = True
         self._need_list = False
 
-    def _error_event(self, obj: KubeObject) -> ApiError:
+    def _error_event(self, obj: KubeObject, line: memoryview) -> ApiError:
         code = obj.code or 0
         reason = obj.reason or ""
         if code == 0 and reason in ("Expired", "Gone"):
             code = 410
+        # The causes (a 504's ResourceVersionTooLarge) are not in KubeObject: read them here,
+        # on the rare ERROR line, rather than on every event.
+        causes = decode_error_event(line).causes if code == 504 else ()
         return api_error_from_status(
-            code or 500, reason=reason, message=obj.message or "watch ERROR event"
+            code or 500, reason=reason, message=obj.message or "watch ERROR event", causes=causes
         )
+
+
+def _older(seen: str, held: str) -> bool:
+    """`seen` is numerically below `held`; resourceVersions that are not integers never compare."""
+    if not (seen.isascii() and seen.isdigit() and held.isascii() and held.isdigit()):
+        return False
+    return int(seen) < int(held)

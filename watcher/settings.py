@@ -8,6 +8,15 @@ backoff forgets after two healthy minutes. The inactivity timeout must exceed
 the server's bookmark interval (about a minute in Kubernetes): a stream that
 has sent neither an event nor a bookmark for that long is dead, whatever TCP
 thinks. Tests shrink these numbers instead of patching the code.
+
+A server that sends bookmarks more often than that is held to its own
+rhythm: each reflector learns the typical gap between bookmarks (see
+`watcher.silence`), and a stream silent for `silence_factor` times that gap,
+never less than `silence_floor`, is declared silent at once (the kind is
+reported stale and the watch reconnects). Against an API server with the
+usual one-minute bookmarks that bound (3 minutes) lies beyond the inactivity
+timeout, which then stays the rule, as it does for servers that send no
+bookmarks at all.
 """
 
 from __future__ import annotations
@@ -35,6 +44,10 @@ class WatchSettings:
     watch_timeout_max: float = 600.0
     # No byte for this long (events and bookmarks both count) -> reconnect.
     inactivity_timeout: float = 150.0
+    # Neither event nor bookmark for max(silence_floor, silence_factor x the
+    # learned bookmark interval) -> the stream is silent: stale, reconnect.
+    silence_factor: float = 3.0
+    silence_floor: float = 10.0
     connect_timeout: float = 10.0
     # A watch that ends sooner than this without a single event counts as a
     # failure, so a server that closes every stream at once is not hammered.
@@ -62,6 +75,7 @@ class WatchSettings:
             "list_request_timeout",
             "watch_timeout_min",
             "inactivity_timeout",
+            "silence_floor",
             "connect_timeout",
             "backoff_initial",
             "backoff_max",
@@ -75,6 +89,8 @@ class WatchSettings:
             raise ValueError("WatchSettings.watch_timeout_max must be >= watch_timeout_min")
         if self.backoff_factor < 1:
             raise ValueError("WatchSettings.backoff_factor must be >= 1")
+        if self.silence_factor <= 1:
+            raise ValueError("WatchSettings.silence_factor must be > 1")
 
     def watch_timeout(self, rng: random.Random) -> int:
         """A fresh server-side timeoutSeconds for one watch request."""

@@ -7,11 +7,17 @@ Prometheus collector reads `snapshot()` (a copy), never the live dicts. Keys:
   `stream-list`; result `ok` or an HTTP status / `transport` / `timeout`.
 - `restarts[(kind, reason)]`: why a watch was re-established: `closed` (clean
   end, resumed), `gone` (410 -> relist), `continue-gone` (410 on a page ->
-  list restarted), `stalled`, `malformed`, `throttled`, `error`.
+  list restarted), `too-large` (504 "Too large resource version" -> relist),
+  `history-reset` (a resourceVersion went backwards -> relist), `silent`
+  (no event nor bookmark for well beyond the server's bookmark cadence),
+  `stalled` (the inactivity timeout), `malformed`, `throttled`, `error`.
 - `events[(kind, type)]`: ADDED, MODIFIED, DELETED, BOOKMARK, ERROR received.
 - `relists[kind]`: completed lists (initial and after 410).
 - `relist_reasons[(kind, reason)]`: the same lists by why they happened:
   `initial` (start-up), `gone` (a 410: the resourceVersion expired),
+  `too-large` (the server has not reached our resourceVersion),
+  `history-reset` (resourceVersions went backwards: a restored or replaced
+  control plane; also a list that came back older than what was held),
   `requested` (the store asked, e.g. after a reset or a dropped batch).
 - `skipped[kind]`: objects that could not be read (logged and left out).
 - `link_overflow`: pods dropped from the deployment fix-up set.

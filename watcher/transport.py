@@ -11,7 +11,11 @@ here, at the edge of the foreign library.
 A watch response is consumed as batches of complete lines. The inactivity
 timeout is aiohttp's `sock_read`: re-armed by every byte received, so events
 and bookmarks both prove the stream alive, and a stream silent for longer
-raises `StalledStreamError`.
+raises `StalledStreamError`. `set_read_timeout` shortens it on an open
+stream, once the reflector knows the server's bookmark cadence (the timer is
+aiohttp's own, already re-armed per chunk received, so this costs nothing per
+read). Being byte-based, both timeouts are also re-armed by the blank
+keep-alive lines a few proxies inject; the API server itself sends none.
 """
 
 from __future__ import annotations
@@ -19,10 +23,9 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import aiohttp
-import msgspec
 from kubernetes_asyncio.client import ApiClient
 
 from watcher.errors import (
@@ -31,17 +34,12 @@ from watcher.errors import (
     StalledStreamError,
     TransportError,
     api_error_from_status,
+    decode_status,
 )
 
-__all__ = ["ApiTransport", "Query", "iter_line_batches"]
+__all__ = ["ApiTransport", "Query", "iter_line_batches", "set_read_timeout"]
 
 Query = Sequence[tuple[str, str]]
-
-
-class _Status(msgspec.Struct):
-    reason: str = ""
-    message: str = ""
-    code: int = 0
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -98,15 +96,14 @@ class ApiTransport:
             body = b""
         finally:
             resp.release()
-        status = _Status()
-        with suppress(msgspec.DecodeError, msgspec.ValidationError):
-            status = msgspec.json.decode(body, type=_Status)
+        status = decode_status(body)
         raise api_error_from_status(
             resp.status,
             reason=status.reason or (resp.reason or ""),
             message=status.message or f"GET {path}",
             body=body.decode("utf-8", "replace"),
             retry_after=_retry_after(resp.headers.get("Retry-After")),
+            causes=status.causes,
         )
 
     async def get(self, path: str, query: Query, *, request_timeout: float) -> bytes:
@@ -133,6 +130,22 @@ class ApiTransport:
             yield resp
         finally:
             resp.close()
+
+
+def set_read_timeout(resp: aiohttp.ClientResponse, seconds: float) -> None:
+    """Make an open stream's read timeout `seconds`, counted from now, then from each chunk.
+
+    The connection's protocol holds the timer aiohttp re-arms on every chunk
+    received; its `read_timeout` is what `sock_read` set at the request. A
+    response without a live connection (already closed, or a test double)
+    is left alone.
+    """
+    connection = getattr(resp, "connection", None)
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None:
+        return
+    protocol.read_timeout = seconds
+    protocol.start_timeout()
 
 
 #: The longest watch line accepted. The API server caps an object at about

@@ -150,6 +150,43 @@ async def restart_compacted(r: Rig, s: Scale) -> None:
     await r.steps(s.steps)
 
 
+async def _every_watch_current(r: Rig) -> None:
+    """Wait until every watch holds the server's version (bookmarks bring the quiet kinds)."""
+    now = str(r.sim.store.resource_version)
+    await r.wait_for(lambda: all(x.resource_version == now for x in r.informers.reflectors))
+
+
+async def restart_history_reset(r: Rig, s: Scale) -> None:
+    """A restored or replaced control plane: lower resourceVersion, same names, new uids.
+
+    This one serves the old resourceVersion from its lower state without a
+    word (a proxy, an old server), so only the versions going backwards
+    tell; the 504 a real API server answers is `too_large_on_watch`.
+    """
+    await r.steps(s.steps)
+    await _every_watch_current(r)  # so that every feed meets the reset itself
+    before = r.list_counts()
+    r.sim.faults.serve_future_resource_versions()
+    await r.sim.restart(history_reset=True)
+    await r.wait_for(lambda: r.relisted_all(before))
+    reasons = r.informers.stats.relist_reasons
+    assert all(reasons[(feed, "history-reset")] >= 1 for feed in before), dict(reasons)
+    await r.steps(s.steps)
+
+
+async def too_large_on_watch(r: Rig, s: Scale) -> None:
+    """504 "Too large resource version" on every feed's watch: each relists."""
+    await r.steps(s.steps)
+    before = r.list_counts()
+    # One per resource: a feed that reconnects early and relists must not take another's.
+    for feed in before:
+        r.sim.faults.fail_next(1, status=504, verb="watch", resource=feed)
+    await r.reconnect_all()
+    await r.wait_for(lambda: r.relisted_all(before))
+    assert r.restarts("too-large") >= len(before)
+    await r.steps(s.steps)
+
+
 async def unreachable(r: Rig, s: Scale) -> None:
     await r.steps(s.steps)
     async with anyio.create_task_group() as tg:
@@ -177,6 +214,8 @@ FAULTS: dict[str, Callable[[Rig, Scale], Awaitable[None]]] = {
     "malformed JSON line": malformed_line,
     "truncated chunk": truncated_chunk,
     "restart, compacted history": restart_compacted,
+    "restart, history reset": restart_history_reset,
+    "504 too large resourceVersion": too_large_on_watch,
     "API unreachable": unreachable,
     "slow responses": slow_responses,
 }
