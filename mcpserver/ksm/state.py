@@ -102,7 +102,8 @@ class AgentStateCollector(Collector):
         yield requests
         restarts = CounterMetricFamily(
             "kube_watchcache_watch_restarts",
-            "Watches re-established, by kind and reason (closed, gone, stalled, throttled...).",
+            "Watches re-established, by kind and reason (closed, gone, stalled, silent, "
+            "throttled, too-large, history-reset...).",
             labels=["kind", "reason"],
         )
         for (kind, reason), n in sorted(stats["restarts"].items()):
@@ -110,7 +111,8 @@ class AgentStateCollector(Collector):
         yield restarts
         relists = CounterMetricFamily(
             "kube_watchcache_relists",
-            "Complete lists of a kind, by reason: initial, gone (410), requested (store reset).",
+            "Complete lists of a kind, by reason: initial, gone (410), requested (store reset), "
+            "too-large (504 Too large resource version), history-reset (versions went back).",
             labels=["kind", "reason"],
         )
         for (kind, reason), n in sorted(stats["relist_reasons"].items()):
