@@ -286,9 +286,7 @@ BREAKAGES: list[tuple[str, Check, Mutation, str]] = [
     (
         "every namespace readable",
         rbac,
-        add_rule(
-            "ClusterRole", {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}
-        ),
+        add_rule("ClusterRole", {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}),
         "namespaces only as get on",
     ),
     (
