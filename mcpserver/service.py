@@ -46,7 +46,7 @@ from mcpserver.items import (
     rollout_in_progress,
     row_fields,
 )
-from mcpserver.redact import redact_pod
+from mcpserver.redact import redact_env_values
 from store import (
     InvalidQuery,
     Kind,
@@ -323,10 +323,10 @@ class ClusterAnswers:
                 obj = _decode_obj.decode(row.obj)
             except msgspec.DecodeError:
                 obj = {}
-            if not self.reveal_env_values:
-                obj, redacted = redact_pod(obj)
             raw_spec = obj.get("spec")
             spec = raw_spec if isinstance(raw_spec, dict) else None
+            if spec is not None and not self.reveal_env_values:
+                redacted = redact_env_values(spec)
         return PodDetail(
             freshness=self.freshness(now),
             pod={
