@@ -10,11 +10,13 @@ shows one unless the operator opted in with `--reveal-env-values`.
 
 from __future__ import annotations
 
-from typing import Any
-
-from watcher.kinds import REDACTED
+from typing import Any, Final
 
 __all__ = ["REDACTED", "redact_env_values"]
+
+# The marker `watcher.kinds.redaction` stores (a test holds the two equal); not
+# imported from there, so answering from the store does not load the watcher.
+REDACTED: Final = "<redacted>"
 
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 

@@ -12,6 +12,7 @@ from mcpserver.errors import ConfigError, InvalidArgument
 from mcpserver.hostcheck import host_allowed, origin_allowed
 from mcpserver.ratelimit import TokenBuckets
 from mcpserver.redact import REDACTED, redact_env_values
+from watcher.kinds import REDACTED as STORED_MARKER
 
 
 def test_tokens_from_env_and_rotating_file(tmp_path: Path) -> None:
@@ -122,6 +123,7 @@ def test_redaction_of_a_spec_keeps_references_and_counts_values() -> None:
     assert env[2]["value"] == REDACTED
     assert spec["initContainers"][0]["env"][0] == {"name": "X", "value": REDACTED}
     assert "hunter2" not in repr(spec)
+    assert REDACTED == STORED_MARKER
 
 
 def test_durations() -> None:
