@@ -277,14 +277,12 @@ def normalize(obj: KubeObject, *, reveal_env_values: bool = False) -> PodRow:
     ready = conditions.get("Ready")
     owner = controller_of(meta)
     if not reveal_env_values:
-        redact_pod(
-            obj,
-            (
-                c.env
-                for containers in (spec.containers, spec.init_containers, spec.ephemeral_containers)
-                for c in containers or ()
-            ),
-        )
+        env_lists = [c.env for c in spec.containers if c.env]
+        if spec.init_containers:
+            env_lists += [c.env for c in spec.init_containers if c.env]
+        if spec.ephemeral_containers:
+            env_lists += [c.env for c in spec.ephemeral_containers if c.env]
+        redact_pod(obj, env_lists)
     return PodRow(
         uid=meta.uid,
         namespace=meta.namespace or "",

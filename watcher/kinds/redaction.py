@@ -159,7 +159,7 @@ def _redacted_env_entries(raw: bytes) -> bytes | None:
     return _encode(entries) if changed else None
 
 
-def _splice(data: bytes, env_lists: Iterable[msgspec.Raw]) -> bytes | None:
+def _splice(data: bytes | msgspec.Raw, env_lists: Iterable[msgspec.Raw]) -> bytes | None:
     """`data` with its `env_lists` (slices of it) redacted, or None when none held a value."""
     spliced: bytes | None = None
     for env in env_lists:
@@ -168,7 +168,7 @@ def _splice(data: bytes, env_lists: Iterable[msgspec.Raw]) -> bytes | None:
         original = bytes(env)
         redacted = _redacted_env_cached(original)
         if redacted is not None:
-            spliced = (spliced if spliced is not None else data).replace(original, redacted)
+            spliced = (spliced if spliced is not None else bytes(data)).replace(original, redacted)
     return spliced
 
 
@@ -179,7 +179,7 @@ def redact_env_lists(spec: msgspec.Raw, env_lists: Iterable[msgspec.Raw]) -> msg
     list of objects (the reflector then skips the object as unreadable, as
     for any other malformed field).
     """
-    spliced = _splice(bytes(spec), env_lists)
+    spliced = _splice(spec, env_lists)
     return msgspec.Raw(spliced) if spliced is not None else None
 
 
