@@ -80,6 +80,7 @@ from watcher import (
     Informers,
     LeaderElector,
     LeaseTiming,
+    WatchSettings,
     WebhookSink,
     load_connection,
     log_transition,
@@ -449,6 +450,7 @@ async def running_agent(
             kinds=settings.kinds,
             namespaces=list(settings.namespaces) or None,
             label_selector=settings.label_selector,
+            settings=WatchSettings(reveal_env_values=settings.reveal_env_values),
         )
         store.writer.on_reset(informers.relist)
         agent = Agent(

@@ -370,7 +370,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         name="reveal_env_values",
         boolean=True,
-        help="show literal env values in get_pod (redacted by default)",
+        help="store and show literal env values of containers; by default they are "
+        "redacted before anything is stored",
     ),
     Option(name="log_level", choices=("debug", "info", "warning", "error"), help="[info]"),
     Option(name="log_format", choices=("text", "json"), help="[text]"),

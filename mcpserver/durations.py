@@ -2,6 +2,9 @@
 
 Used by the configuration (`--history-retention 7d`) and by tools
 (`recent_changes(since="30m")`), so both accept exactly the same spelling.
+A point in time before the Unix epoch (a date in year 1, a duration of a
+million years) means the epoch: nothing the store holds is older, and every
+later step (SQL parameters, ISO dates in answers) can represent it.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from mcpserver.arguments import shown
 from mcpserver.errors import InvalidArgument
 
 __all__ = ["format_duration", "parse_duration", "parse_since"]
@@ -34,10 +38,12 @@ def parse_duration(text: str) -> float:
             pos = match.end()
         if pos != len(raw) or pos == 0:
             raise InvalidArgument(
-                f"invalid duration {text!r}; use e.g. '30s', '15m', '1h30m' or '7d'"
+                f"invalid duration {shown(text)}; use e.g. '30s', '15m', '1h30m' or '7d'"
             ) from None
     if seconds < 0 or seconds != seconds or seconds == float("inf"):
-        raise InvalidArgument(f"invalid duration {text!r}: must be a finite, non-negative time")
+        raise InvalidArgument(
+            f"invalid duration {shown(text)}: must be a finite, non-negative time"
+        )
     return seconds
 
 
@@ -53,13 +59,13 @@ def parse_since(text: str, *, now: float) -> float:
             parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             raise InvalidArgument(
-                f"invalid time {text!r}; use RFC 3339 such as '2024-05-01T12:00:00Z' "
+                f"invalid time {shown(text)}; use RFC 3339 such as '2024-05-01T12:00:00Z' "
                 "or a duration like '30m'"
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed.timestamp()
-    return now - parse_duration(raw)
+        return max(parsed.timestamp(), 0.0)
+    return max(now - parse_duration(raw), 0.0)
 
 
 def format_duration(seconds: float) -> str:

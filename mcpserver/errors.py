@@ -8,7 +8,13 @@ whose text is the message, never a traceback).
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "InvalidArgument", "McpServerError", "NotFound"]
+from typing import Final
+
+__all__ = ["RESOURCE_NOT_FOUND", "ConfigError", "InvalidArgument", "McpServerError", "NotFound"]
+
+# JSON-RPC code of a missing resource for clients of the handshake protocols (up to
+# 2025-11-25); from 2026-07-28 it is -32602 (SEP-2164), and -32002 is never reused.
+RESOURCE_NOT_FOUND: Final = -32002
 
 
 class McpServerError(Exception):

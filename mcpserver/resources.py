@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel
 
 from mcpserver.errors import InvalidArgument, NotFound
@@ -25,12 +27,14 @@ _JSON = "application/json"
 
 
 async def _document(make: Callable[[], Awaitable[BaseModel]]) -> str:
+    """The answer as JSON; a missing object is not found (its code depends on the
+    protocol version: `KubeWatchcacheServer.read_resource`), a malformed URI part -32602."""
     try:
         answer = await make()
     except NotFound as exc:
         raise ResourceNotFoundError(str(exc)) from None
     except InvalidArgument as exc:
-        raise ResourceError(str(exc)) from None
+        raise MCPError(INVALID_PARAMS, str(exc)) from None
     return json.dumps(answer.model_dump(mode="json"), separators=(",", ":"))
 
 

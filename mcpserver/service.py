@@ -31,6 +31,7 @@ from mcpserver.answers import (
     QueryAnswer,
     RecentChanges,
 )
+from mcpserver.arguments import shown
 from mcpserver.durations import parse_since
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.freshness import compute_freshness, iso
@@ -46,7 +47,7 @@ from mcpserver.items import (
     rollout_in_progress,
     row_fields,
 )
-from mcpserver.redact import redact_pod
+from mcpserver.redact import redact_env_values
 from store import (
     InvalidQuery,
     Kind,
@@ -107,14 +108,27 @@ def _kind(value: str | None) -> Kind | None:
     return kind
 
 
+# Digits a numeric cursor may have: every offset or id fits, and so does SQLite's INTEGER.
+_CURSOR_DIGITS = 18
+
+
+def _cursor_number(cursor: str) -> int:
+    """The number in a numeric cursor (ASCII digits only, not too many of them)."""
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > _CURSOR_DIGITS:
+        raise InvalidArgument(
+            f"invalid cursor {shown(cursor)}: pass back a next_cursor from a previous answer"
+        )
+    return int(cursor)
+
+
 def _offset_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
-    if not cursor.startswith("o") or not cursor[1:].isdigit():
+    if not cursor.startswith("o"):
         raise InvalidArgument(
-            f"invalid cursor {cursor!r}: pass back a next_cursor from a previous answer"
+            f"invalid cursor {shown(cursor)}: pass back a next_cursor from a previous answer"
         )
-    return int(cursor[1:])
+    return _cursor_number(cursor[1:])
 
 
 class ClusterAnswers:
@@ -322,10 +336,10 @@ class ClusterAnswers:
                 obj = _decode_obj.decode(row.obj)
             except msgspec.DecodeError:
                 obj = {}
-            if not self.reveal_env_values:
-                obj, redacted = redact_pod(obj)
             raw_spec = obj.get("spec")
             spec = raw_spec if isinstance(raw_spec, dict) else None
+            if spec is not None and not self.reveal_env_values:
+                redacted = redact_env_values(spec)
         return PodDetail(
             freshness=self.freshness(now),
             pod={
@@ -556,14 +570,10 @@ class ClusterAnswers:
         now = self.clock()
         start = parse_since(since, now=now)
         if start > now:
-            raise InvalidArgument(f"since {since!r} is in the future")
+            raise InvalidArgument(f"since {shown(since)} is in the future")
         before_id = None
         if cursor:
-            if not cursor.isdigit():
-                raise InvalidArgument(
-                    f"invalid cursor {cursor!r}: pass back a next_cursor from a previous answer"
-                )
-            before_id = int(cursor)
+            before_id = _cursor_number(cursor)
         async with self._reading():
             changes = await self.reader.history(
                 since=start,

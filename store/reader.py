@@ -110,8 +110,9 @@ def _decode_cursor(kind: Kind, cursor: str) -> tuple[str, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         k, namespace, name = msgspec.json.decode(raw, type=tuple[str, str, str])
     except (ValueError, msgspec.DecodeError) as e:
+        shown = repr(cursor) if len(cursor) <= 60 else f"{cursor[:60]!r}..."
         raise InvalidQuery(
-            f"invalid cursor {cursor!r}: pass back a next_cursor from a previous page"
+            f"invalid cursor {shown}: pass back a next_cursor from a previous page"
         ) from e
     if k != kind.value:
         raise InvalidQuery(f"cursor belongs to a {k} list, not {kind.value}")

@@ -484,7 +484,7 @@ class Informers:
         self, spec: KindSpec[object], namespace: str | None, handler: object, *, selector: bool
     ) -> Reflector[object]:
         reflector: Reflector[object] = Reflector(
-            spec=spec,
+            spec=spec.configured(reveal_env_values=self.settings.reveal_env_values),
             transport=self._transport,
             handler=handler,  # type: ignore[arg-type]
             settings=self.settings,

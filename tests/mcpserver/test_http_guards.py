@@ -11,7 +11,8 @@ from mcpserver.durations import format_duration, parse_duration, parse_since
 from mcpserver.errors import ConfigError, InvalidArgument
 from mcpserver.hostcheck import host_allowed, origin_allowed
 from mcpserver.ratelimit import TokenBuckets
-from mcpserver.redact import REDACTED, redact_pod
+from mcpserver.redact import REDACTED, redact_env_values
+from watcher.kinds import REDACTED as STORED_MARKER
 
 
 def test_tokens_from_env_and_rotating_file(tmp_path: Path) -> None:
@@ -100,33 +101,29 @@ def test_token_bucket_refills_at_the_rate() -> None:
     assert buckets.take("a") == 0
 
 
-def test_redaction_keeps_references_and_drops_values() -> None:
-    pod = {
-        "metadata": {
-            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}", "a": "b"}
-        },
-        "spec": {
-            "containers": [
-                {
-                    "name": "web",
-                    "env": [
-                        {"name": "PASSWORD", "value": "hunter2"},
-                        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
-                    ],
-                }
-            ],
-            "initContainers": [{"name": "init", "env": [{"name": "X", "value": "1"}]}],
-        },
+def test_redaction_of_a_spec_keeps_references_and_counts_values() -> None:
+    # One value redacted when it was stored, one literal left by an older agent's state file.
+    spec = {
+        "containers": [
+            {
+                "name": "web",
+                "env": [
+                    {"name": "PASSWORD", "value": REDACTED},
+                    {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+                    {"name": "EMPTY", "value": ""},
+                ],
+            }
+        ],
+        "initContainers": [{"name": "init", "env": [{"name": "X", "value": "hunter2"}]}],
     }
-    redacted, count = redact_pod(pod)
-    assert count == 3
-    env = redacted["spec"]["containers"][0]["env"]
+    assert redact_env_values(spec) == 3
+    env = spec["containers"][0]["env"]
     assert env[0] == {"name": "PASSWORD", "value": REDACTED}
     assert env[1]["valueFrom"]["secretKeyRef"]["name"] == "s"
-    assert redacted["spec"]["initContainers"][0]["env"][0]["value"] == REDACTED
-    assert redacted["metadata"]["annotations"] == {"a": "b"}
-    assert "hunter2" not in repr(redacted)
-    assert pod["spec"]["containers"][0]["env"][0]["value"] == "hunter2"  # input untouched
+    assert env[2]["value"] == REDACTED
+    assert spec["initContainers"][0]["env"][0] == {"name": "X", "value": REDACTED}
+    assert "hunter2" not in repr(spec)
+    assert REDACTED == STORED_MARKER
 
 
 def test_durations() -> None:

@@ -27,6 +27,7 @@ import msgspec
 
 from store.model import Condition, DeploymentRow, Kind
 from watcher.kinds.meta import ConditionIn, KubeObject, Resource, conditions_by_type, encode_object
+from watcher.kinds.redaction import redact_deployment
 
 __all__ = [
     "RESOURCE",
@@ -113,13 +114,16 @@ def deployment_status(
     return "Available"
 
 
-def normalize(obj: KubeObject) -> DeploymentRow:
-    """The store row for one deployment."""
+def normalize(obj: KubeObject, *, reveal_env_values: bool = False) -> DeploymentRow:
+    """The store row for one deployment; its pod template's literal env values redacted
+    unless revealed (see watcher.kinds.redaction)."""
     meta = obj.metadata
     spec = _spec_decoder.decode(obj.spec) if obj.spec else DeploymentSpec()
     status = _status_decoder.decode(obj.status) if obj.status else DeploymentStatus()
     conditions = conditions_by_type(status.conditions)
     generation = meta.generation or 0
+    if not reveal_env_values:
+        redact_deployment(obj)
     return DeploymentRow(
         uid=meta.uid,
         namespace=meta.namespace or "",

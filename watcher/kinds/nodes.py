@@ -96,8 +96,8 @@ def node_roles(labels: dict[str, str]) -> tuple[str, ...]:
     return tuple(sorted(roles))
 
 
-def normalize(obj: KubeObject) -> NodeRow:
-    """The store row for one node."""
+def normalize(obj: KubeObject, *, reveal_env_values: bool = False) -> NodeRow:
+    """The store row for one node (a node has no env variables: nothing to redact)."""
     meta = obj.metadata
     spec = _spec_decoder.decode(obj.spec) if obj.spec else NodeSpec()
     status = _status_decoder.decode(obj.status) if obj.status else NodeStatus()

@@ -25,6 +25,7 @@ from watcher.kinds.meta import (
     encode_object,
     memory_b,
 )
+from watcher.kinds.redaction import EnvHolder, redact_pod
 
 __all__ = [
     "RESOURCE",
@@ -61,12 +62,14 @@ class Container(msgspec.Struct, gc=False, rename="camel"):
     image: str = ""
     resources: Resources | None = None
     restart_policy: str | None = None  # "Always" on an init container: a sidecar
+    env: msgspec.Raw = msgspec.Raw()  # left undecoded, for redaction
 
 
 class PodSpec(msgspec.Struct, gc=False, rename="camel"):
     node_name: str | None = None
     containers: list[Container] = []
     init_containers: list[Container] = []
+    ephemeral_containers: list[EnvHolder] | None = None
 
 
 class Waiting(msgspec.Struct, gc=False):
@@ -246,8 +249,8 @@ def _container_row(c: Container, cs: ContainerStatus | None, *, init: bool) -> C
     )
 
 
-def normalize(obj: KubeObject) -> PodRow:
-    """The store row for one pod."""
+def normalize(obj: KubeObject, *, reveal_env_values: bool = False) -> PodRow:
+    """The store row for one pod; literal env values redacted unless revealed (see redaction)."""
     meta = obj.metadata
     spec = _spec_decoder.decode(obj.spec) if obj.spec else PodSpec()
     status = _status_decoder.decode(obj.status) if obj.status else PodStatus()
@@ -273,6 +276,13 @@ def normalize(obj: KubeObject) -> PodRow:
     scheduled = conditions.get("PodScheduled")
     ready = conditions.get("Ready")
     owner = controller_of(meta)
+    if not reveal_env_values:
+        env_lists = [c.env for c in spec.containers if c.env]
+        if spec.init_containers:
+            env_lists += [c.env for c in spec.init_containers if c.env]
+        if spec.ephemeral_containers:
+            env_lists += [c.env for c in spec.ephemeral_containers if c.env]
+        redact_pod(obj, env_lists)
     return PodRow(
         uid=meta.uid,
         namespace=meta.namespace or "",

@@ -28,7 +28,8 @@ class ReplicaSetLink(msgspec.Struct, gc=False, frozen=True):
     deployment: str | None  # None: not owned by a Deployment
 
 
-def normalize(obj: KubeObject) -> ReplicaSetLink:
+def normalize(obj: KubeObject, *, reveal_env_values: bool = False) -> ReplicaSetLink:
+    """The link for one ReplicaSet (the object is not stored: nothing to redact)."""
     meta = obj.metadata
     owner = controller_of(meta)
     return ReplicaSetLink(
