@@ -212,6 +212,7 @@ async def test_revoking_a_token_ends_its_legacy_get_stream(
         refused_before = _refused_on_mcp(agent)
         await _replace_token_file(token_file, [TOKEN_B])
         # The agent ends the GET stream; the client's reconnection is then refused.
+        # Counters announce nothing, so they are re-checked on a short tick.
         with anyio.fail_after(8):
-            while _revoked_requests(agent) < 1 or _refused_on_mcp(agent) <= refused_before:
+            while _revoked_requests(agent) < 1 or _refused_on_mcp(agent) <= refused_before:  # noqa: ASYNC110
                 await anyio.sleep(0.05)
