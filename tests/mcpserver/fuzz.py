@@ -160,7 +160,11 @@ class FuzzReport:
     writes_allowed: list[str] = dataclasses.field(default_factory=list)
     hung: list[str] = dataclasses.field(default_factory=list)  # no answer within the timeout
     dropped: list[str] = dataclasses.field(default_factory=list)  # connection broken, no answer
-    internal_errors: int = 0  # JSON-RPC -32603 or "Error executing tool": figures only
+    # JSON-RPC -32603 or "Error executing tool", by family: figures, not failures (a handler
+    # that crashes also logs a traceback, which is one)
+    internal_errors: collections.Counter[str] = dataclasses.field(
+        default_factory=collections.Counter
+    )
 
     @property
     def failures(self) -> list[str]:
@@ -173,7 +177,7 @@ class FuzzReport:
             f"5xx {len(self.server_errors)}, tracebacks in responses {len(self.tracebacks)}, "
             f"writes allowed {len(self.writes_allowed)}, hung {len(self.hung)}, "
             f"dropped {len(self.dropped)}, "
-            f"internal errors {self.internal_errors}"
+            f"internal errors {sum(self.internal_errors.values())}"
         )
 
 
@@ -465,6 +469,7 @@ def _encode(message: Any) -> bytes:
     return text.encode()
 
 
+_CRASHED_TOOL = re.compile(r"Error executing tool \S+")
 _HUGE_DURATION = re.compile(r"\d{7,}[smhdw]")
 
 
@@ -610,9 +615,11 @@ def _judge(request: FuzzRequest, response: httpx.Response, report: FuzzReport) -
         result = payload.get("result")
         crashed = isinstance(error, dict) and error.get("code") == -32603
         if isinstance(result, dict) and result.get("isError"):
-            content = json.dumps(result.get("content", ""))
-            crashed = crashed or "Error executing tool" in content
-        report.internal_errors += crashed
+            # The SDK's answer for an exception that was not a ToolError: no reason given.
+            texts = [b.get("text", "") for b in result.get("content") or [] if isinstance(b, dict)]
+            crashed = crashed or any(_CRASHED_TOOL.fullmatch(t) for t in texts)
+        if crashed:
+            report.internal_errors[request.family] += 1
         if request.writes and isinstance(result, dict) and not result.get("isError"):
             report.writes_allowed.append(f"{where}: {request.body[:200]!r}")
 

@@ -101,6 +101,7 @@ async def test_fuzzed_requests_get_clear_answers_and_change_nothing(
             requests = fuzz.generate(SEED, REQUESTS, catalog=catalog, session_id=session)
             report = await fuzz.run(agent.url, requests, http=http)
             print(report.summary())
+            print("internal errors by family:", dict(report.internal_errors))
             assert report.requests == REQUESTS
             assert not report.failures, "\n".join(report.failures[:20])
             assert not tracebacks.found, "\n".join(tracebacks.found[:20])
