@@ -55,6 +55,7 @@ the machine's contention as much as the agent (see "agent waiting for a CPU").
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import dataclasses
 import itertools
@@ -62,6 +63,7 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -613,6 +615,7 @@ def phase_rows(
 
 
 _READ_VERBS = {"get", "list", "watch"}
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception)\b.*$", re.MULTILINE)  # a traceback's end
 
 
 async def fuzz_run(*, requests: int, seed: int) -> tuple[list[Row], list[str]]:
@@ -690,10 +693,11 @@ async def fuzz_run(*, requests: int, seed: int) -> tuple[list[Row], list[str]]:
             None,
         ),
     ]
+    if report.internal_errors:
+        notes.append(f"fuzz: internal errors by family: {dict(report.internal_errors)}")
     notes += [f"fuzz: {failure}" for failure in report.failures[:20]]
-    if logged:
-        first = log_text[log_text.index("Traceback") :][:1500]
-        notes.append(f"fuzz: first traceback in the agent's log:\n{first}")
+    raised = collections.Counter(_RAISED.findall(log_text))
+    notes += [f"fuzz: logged {n}x: {line}" for line, n in raised.most_common(10)]
     return rows, notes
 
 

@@ -21,6 +21,9 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import ResourceUpdatedNotification
 
 from mcpserver.agent import Agent
+from mcpserver.cli import build_parser
+from mcpserver.config import resolve_settings
+from mcpserver.errors import ConfigError
 from tests.mcpserver.conftest import mcp_client, start_agent, text_of
 
 pytestmark = pytest.mark.anyio
@@ -216,3 +219,17 @@ async def test_revoking_a_token_ends_its_legacy_get_stream(
         with anyio.fail_after(8):
             while _revoked_requests(agent) < 1 or _refused_on_mcp(agent) <= refused_before:  # noqa: ASYNC110
                 await anyio.sleep(0.05)
+
+
+def test_read_deadlines_are_flags_with_positive_durations() -> None:
+    parsed = build_parser().parse_args(
+        ["serve", "--header-read-timeout", "2s", "--body-read-timeout", "500ms"]
+    )
+    settings = resolve_settings(parsed, environ={})
+    assert (settings.header_read_timeout, settings.body_read_timeout) == (2.0, 0.5)
+    defaults = resolve_settings(build_parser().parse_args(["serve"]), environ={})
+    assert (defaults.header_read_timeout, defaults.body_read_timeout) == (10.0, 10.0)
+    with pytest.raises(ConfigError, match=r"BODY_READ_TIMEOUT.*positive duration"):
+        resolve_settings(
+            build_parser().parse_args(["serve"]), environ={"KUBE_WATCHCACHE_BODY_READ_TIMEOUT": "0"}
+        )
