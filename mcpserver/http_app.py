@@ -6,13 +6,14 @@ added to it, and the security layers wrap it, outermost first:
 
     HTTP metrics -> CORS (if origins are configured) -> Host/Origin (/mcp)
     -> bearer auth (/mcp, and /metrics if asked) -> rate limit (/mcp)
-    -> body deadline -> admission (/mcp) -> app
+    -> body deadline -> in-flight id guard -> admission (/mcp) -> app
 
 so that a refused request is still counted, a browser's CORS preflight is
 answered before auth (preflights carry no credentials), the rate limit
 knows the caller's token label, and only authenticated, rate-allowed
 requests whose body has arrived (within `--body-read-timeout`,
-`mcpserver.deadlines`) take a place in the admission queue
+`mcpserver.deadlines`) and whose JSON-RPC id is not already in flight in
+their session (`mcpserver.requestids`) take a place in the admission queue
 (`mcpserver.admission`). Bearer auth also ends the open requests of a token
 that stops being valid (`mcpserver.auth`). The headers' deadline is the
 listener's (`mcpserver.listener`): headers are read before any of this runs.
@@ -45,6 +46,7 @@ from mcpserver.deadlines import BodyDeadlineMiddleware
 from mcpserver.hostcheck import HostOriginMiddleware
 from mcpserver.metrics import AgentMetrics, HttpMetricsMiddleware
 from mcpserver.ratelimit import RateLimitMiddleware, TokenBuckets
+from mcpserver.requestids import InFlightIdGuard
 
 __all__ = [
     "INGEST_BACKLOG_BEHIND",
@@ -114,6 +116,7 @@ def build_http_app(
         app = admission_middleware(
             app, settings=settings, registry=metrics.registry, ingest_backlog=ingest_backlog
         )
+    app = InFlightIdGuard(app)  # a reused in-flight id would hang the first request's answer
     app = BodyDeadlineMiddleware(
         app,
         timeout=settings.body_read_timeout,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from mcp.client.subscriptions import SubscriptionLost
 from mcp.shared.exceptions import MCPDeprecationWarning
@@ -24,6 +25,7 @@ from mcpserver.agent import Agent
 from mcpserver.cli import build_parser
 from mcpserver.config import resolve_settings
 from mcpserver.errors import ConfigError
+from tests.mcpserver import fuzz
 from tests.mcpserver.conftest import mcp_client, start_agent, text_of
 
 pytestmark = pytest.mark.anyio
@@ -118,6 +120,60 @@ async def test_slow_senders_hold_no_slot_and_are_cut_off(tmp_path: Path, phase: 
                 assert not (await client.call_tool("cluster_health", {})).is_error
 
 
+_NEVER_ENDING_SQL = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"
+)
+
+
+async def test_a_reused_in_flight_id_is_refused_and_the_first_request_answered(
+    tmp_path: Path,
+) -> None:
+    """Two requests with one id in a 2025-11-25 session: the first used to hang, holding a slot."""
+    async with start_agent(tmp_path) as agent, httpx.AsyncClient(timeout=30) as http:
+        url = _url(agent)
+        session = await fuzz.open_legacy_session(http, url)
+        headers = {
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            "Mcp-Protocol-Version": fuzz.LEGACY,
+            "Mcp-Session-Id": session,
+        }
+        slow = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "query", "arguments": {"sql": _NEVER_ENDING_SQL, "timeout_s": 2}},
+        }
+        answers: dict[str, httpx.Response] = {}
+
+        async def post(name: str, body: dict[str, Any]) -> None:
+            answers[name] = await http.post(url, json=body, headers=headers)
+
+        async def in_flight(wanted: int) -> None:
+            # The admission gauge says when the slow request is being answered; a gauge
+            # announces nothing, so it is re-checked on a short tick.
+            with anyio.fail_after(5):
+                while _admitted_in_flight(agent) != wanted:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+
+        with anyio.fail_after(15):
+            await in_flight(0)  # the session's opening requests have left
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(post, "first", slow)
+                await in_flight(1)
+                await post("second", {"jsonrpc": "2.0", "id": 7, "method": "ping"})
+        assert answers["second"].status_code == 409, answers["second"].text
+        assert "still in flight" in answers["second"].json()["error"]["message"]
+        first = answers["first"]
+        assert first.status_code == 200
+        assert '"id":7' in first.text.replace(" ", "")
+        # The id is free again once its request is answered.
+        again = await http.post(
+            url, json={"jsonrpc": "2.0", "id": 7, "method": "ping"}, headers=headers
+        )
+        assert again.status_code == 200
+
+
 async def _replace_token_file(path: Path, tokens: list[str]) -> None:
     """Swap the file atomically, as a rotated Kubernetes Secret is."""
     staged = path.with_suffix(".new")
@@ -153,6 +209,12 @@ async def token_agent(tmp_path: Path) -> AsyncIterator[tuple[Agent, Path]]:
     token_file.write_text(f"{TOKEN_A}\n{TOKEN_B}\n")
     async with start_agent(tmp_path, token_file=token_file) as agent:
         yield agent, token_file
+
+
+def _admitted_in_flight(agent: Agent) -> float | None:
+    return agent.metrics.registry.get_sample_value(
+        "kube_watchcache_mcp_admission", {"state": "in_flight"}
+    )
 
 
 def _revoked_requests(agent: Agent) -> float:
