@@ -2,8 +2,10 @@
 
 Shared by tests/mcpserver/test_fuzz.py (a few thousand requests, in `make
 test`) and benchmarks/reliability_bench.py (a longer run with its figures).
-`generate()` turns a seed into requests; the same seed gives the same
-requests, so a failure names a seed and an index that reproduce it.
+`generate()` turns a seed into requests: first a sweep (every odd text in
+every argument of every tool and prompt, one at a time), then random ones;
+the same seed gives the same requests, so a failure names a seed and an
+index that reproduce it.
 
 What is sent, in both protocol generations (2026-07-28 stateless POSTs with
 `_meta`, and 2025-11-25 POSTs on a session opened by `open_legacy_session`):
