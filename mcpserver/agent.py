@@ -485,7 +485,12 @@ async def running_agent(
                 readiness=agent.readiness,
                 ingest_backlog=lambda: store.writer.backlog,
             )
-            listener = HttpListener(app, sock=sock)
+            listener = HttpListener(
+                app,
+                sock=sock,
+                header_timeout=settings.header_read_timeout,
+                on_header_timeout=metrics.read_timeouts.labels(phase="headers").inc,
+            )
             agent.listener = listener
             agent.stop = listener.stop
 

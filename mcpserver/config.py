@@ -68,6 +68,8 @@ class Settings:
     mcp_queue: int = 64
     mcp_queue_wait: float = 10.0
     ingest_priority_lag: float = 0.25  # 0: no ingest priority
+    header_read_timeout: float = 10.0  # a request's headers must arrive within this
+    body_read_timeout: float = 10.0  # and its body within this after the headers
     webhook_url: str | None = None
     webhook_secret_file: Path | None = None
     leader_election: bool = False
@@ -168,6 +170,13 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except InvalidArgument as exc:
         raise ValueError(str(exc)) from None
+
+
+def _deadline(text: str) -> float:
+    value = _duration(text)
+    if value <= 0:
+        raise ValueError("must be a positive duration")
+    return value
 
 
 def _bool(text: str) -> bool:
@@ -311,6 +320,20 @@ OPTIONS: tuple[Option, ...] = (
         metavar="DUR",
         help="ingest priority: while the event loop runs this late (ingest falling behind), "
         "/mcp answers one request at a time and rests between them [250ms; 0 = off]",
+    ),
+    Option(
+        name="header_read_timeout",
+        parse=_deadline,
+        metavar="DUR",
+        help="a request's headers must arrive within this, else 408 and the connection is "
+        "closed (slow senders) [10s]",
+    ),
+    Option(
+        name="body_read_timeout",
+        parse=_deadline,
+        metavar="DUR",
+        help="a request's body must arrive within this after its headers, else 408; a request "
+        "takes an admission slot only once its body is in [10s]",
     ),
     Option(name="webhook_url", parse=_url, metavar="URL", help="POST each status transition here"),
     Option(

@@ -6,12 +6,17 @@ added to it, and the security layers wrap it, outermost first:
 
     HTTP metrics -> CORS (if origins are configured) -> Host/Origin (/mcp)
     -> bearer auth (/mcp, and /metrics if asked) -> rate limit (/mcp)
-    -> admission (/mcp) -> app
+    -> body deadline -> in-flight id guard -> admission (/mcp) -> app
 
 so that a refused request is still counted, a browser's CORS preflight is
 answered before auth (preflights carry no credentials), the rate limit
 knows the caller's token label, and only authenticated, rate-allowed
-requests take a place in the admission queue (`mcpserver.admission`).
+requests whose body has arrived (within `--body-read-timeout`,
+`mcpserver.deadlines`) and whose JSON-RPC id is not already in flight in
+their session (`mcpserver.requestids`) take a place in the admission queue
+(`mcpserver.admission`). Bearer auth also ends the open requests of a token
+that stops being valid (`mcpserver.auth`). The headers' deadline is the
+listener's (`mcpserver.listener`): headers are read before any of this runs.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import (
+    DEFAULT_MAX_REQUEST_BODY_SIZE,
+    TransportSecuritySettings,
+)
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -34,9 +42,11 @@ from starlette.types import ASGIApp
 from mcpserver.admission import AdmissionLimit, AdmissionMiddleware, LoopLagMonitor
 from mcpserver.auth import BearerAuthMiddleware, TokenSet
 from mcpserver.config import Settings
+from mcpserver.deadlines import BodyDeadlineMiddleware
 from mcpserver.hostcheck import HostOriginMiddleware
 from mcpserver.metrics import AgentMetrics, HttpMetricsMiddleware
 from mcpserver.ratelimit import RateLimitMiddleware, TokenBuckets
+from mcpserver.requestids import InFlightIdGuard
 
 __all__ = [
     "INGEST_BACKLOG_BEHIND",
@@ -106,6 +116,13 @@ def build_http_app(
         app = admission_middleware(
             app, settings=settings, registry=metrics.registry, ingest_backlog=ingest_backlog
         )
+    app = InFlightIdGuard(app)  # a reused in-flight id would hang the first request's answer
+    app = BodyDeadlineMiddleware(
+        app,
+        timeout=settings.body_read_timeout,
+        max_body_size=DEFAULT_MAX_REQUEST_BODY_SIZE,  # the SDK's own limit, which it keeps
+        on_timeout=metrics.read_timeouts.labels(phase="body").inc,
+    )
     if settings.rate_limit > 0:
         app = RateLimitMiddleware(
             app,
@@ -114,7 +131,9 @@ def build_http_app(
             on_limited=lambda client: metrics.rate_limited.inc(),
         )
     protected = [MCP_PATH] + (["/metrics"] if settings.metrics_auth == "token" else [])
-    app = BearerAuthMiddleware(app, tokens=tokens, protected=protected)
+    app = BearerAuthMiddleware(
+        app, tokens=tokens, protected=protected, on_revoked=metrics.revoked_requests.inc
+    )
     app = HostOriginMiddleware(
         app,
         allowed_hosts=settings.effective_allowed_hosts(),

@@ -6,7 +6,9 @@ and a port conflict is a clear `ConfigError` instead of uvicorn's
 uvicorn's own handlers would re-raise SIGTERM after shutdown and turn a clean
 stop into a non-zero exit, so they are disabled here and `stop()` is called
 instead. Open SSE streams (subscriptions) never finish by themselves, so the
-graceful drain is bounded.
+graceful drain is bounded. Each request's headers must arrive within
+`header_timeout` seconds (`mcpserver.deadlines`): uvicorn has no such
+deadline of its own, so a slow sender could hold a connection forever.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
+from mcpserver.deadlines import header_deadline_protocol
 from mcpserver.errors import ConfigError
 
 __all__ = ["HttpListener", "bind_socket"]
@@ -61,7 +64,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
 class HttpListener:
     """Serves `app` on a bound socket: `serve()` until `stop()`; `port` is the bound port."""
 
-    def __init__(self, app: ASGIApp, *, sock: socket.socket, drain_timeout: int = 3) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sock: socket.socket,
+        drain_timeout: int = 3,
+        header_timeout: float = 10.0,
+        on_header_timeout: Callable[[], None] | None = None,
+    ) -> None:
         self._sock = sock
         self._drain_timeout = drain_timeout
         address = sock.getsockname()
@@ -69,6 +80,7 @@ class HttpListener:
         self.port: int = address[1]
         config = uvicorn.Config(
             app,
+            http=header_deadline_protocol(timeout=header_timeout, on_timeout=on_header_timeout),
             log_level="warning",
             access_log=False,
             lifespan="on",

@@ -81,6 +81,22 @@ class AgentMetrics:
             "Requests refused with 429 by the per-client rate limit.",
             registry=self.registry,
         )
+        self.read_timeouts = Counter(
+            "kube_watchcache_http_read_timeouts_total",
+            "Requests cut off (408, connection closed) because their headers or body did not "
+            "arrive within --header-read-timeout / --body-read-timeout, by phase "
+            "(headers, body): slow senders.",
+            ["phase"],
+            registry=self.registry,
+        )
+        for phase in ("headers", "body"):  # both series from the start, at 0
+            self.read_timeouts.labels(phase=phase)
+        self.revoked_requests = Counter(
+            "kube_watchcache_http_revoked_requests_total",
+            "Open requests (notification streams, mostly) ended because the bearer token "
+            "they came with stopped being valid.",
+            registry=self.registry,
+        )
         self.store_batch_rows = Histogram(
             "kube_watchcache_store_batch_rows",
             "Objects written (upserted or deleted) per committed store batch.",
