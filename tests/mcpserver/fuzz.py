@@ -53,25 +53,12 @@ __all__ = [
 MODERN = "2026-07-28"
 LEGACY = "2025-11-25"
 
-KNOWN_OPEN: dict[str, str] = {
-    # prompts/get: the SDK raises, the client gets -32603 (2026-07-28) or code 0 (2025-11-25)
-    # and the log an ERROR traceback, where -32602 is due (issue 18, defect 6).
-    "prompt:unknown-name": "ValueError: Unknown prompt (-32603 and a logged traceback)",
-    "prompt:bad-arguments": "ValueError: Missing required arguments / Error rendering prompt "
-    "(-32603 and a logged traceback)",
-    # Tool arguments a handler crashes on (issue 18, defect 7): "Error executing tool X" and
-    # a logged traceback.
-    "arg:lone-surrogate": "UnicodeEncodeError: surrogates not allowed (get_node and others)",
-    "arg:huge-duration": 'recent_changes since "999999999d": ValueError: year -2735881 is out '
-    "of range (freshness.iso)",
-    "arg:huge-cursor": 'cluster_health cursor "o" + "9" * 5000: ValueError, Python\'s '
-    "integer-string limit",
-}
+KNOWN_OPEN: dict[str, str] = {}
 """Input families (a request's family, or a trait of its arguments) left out of generation
 because they still fail, each with the failure seen.
 
-Being fixed elsewhere (issue 18, defects 6 and 7); remove an entry once its fix is merged,
-and the test must stay green.
+Empty: every family is generated. An entry is a known failure being fixed, named with what
+was seen; remove it with the fix, and the test must stay green.
 """
 
 _ACCEPT = "application/json, text/event-stream"
