@@ -51,6 +51,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import msgspec
 from prometheus_client import Gauge
 
 from mcpserver.auth import TokenSet
@@ -381,7 +382,12 @@ async def running_agent(
     secret = _read_secret(settings)
     timing = _lease_timing(settings) if settings.leader_election else None
     metrics = AgentMetrics()
-    store_settings = store_settings or StoreSettings(history_max_age_s=settings.history_retention)
+    store_settings = msgspec.structs.replace(
+        store_settings or StoreSettings(history_max_age_s=settings.history_retention),
+        stored_object_policy=(
+            "env-values-revealed" if settings.reveal_env_values else "env-values-redacted"
+        ),
+    )
     async with contextlib.AsyncExitStack() as stack:
         sock = bind_socket(settings.host, settings.port) if settings.transport == "http" else None
         if sock is not None:

@@ -63,4 +63,10 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_db_bytes: int | None = None
     # Run PRAGMA quick_check when opening an existing file.
     check_on_open: bool = True
+    # How the watcher trimmed the objects this run stores (a label, e.g.
+    # "env-values-redacted"). A file whose objects were stored under another
+    # label may hold what this run must not show (environment values stored by
+    # a run with --reveal-env-values): they are dropped at open, before any
+    # reader sees them, and the first list stores them again. History stays.
+    stored_object_policy: str = "env-values-redacted"
     health: HealthSettings = HealthSettings()

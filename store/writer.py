@@ -64,6 +64,7 @@ from store.cluster import (
 from store.errors import CorruptStore, StoreClosed, StoreError, StoreUnavailable
 from store.memory import ObjectMemory
 from store.model import ClusterIdentity, Delta, Kind, Row, Transition
+from store.object_policy import enforce_object_policy
 from store.operations import (
     Apply,
     Flush,
@@ -392,6 +393,9 @@ class Writer:
         conn = await _connect_tuned(self.path, self.settings)
         self._conn = conn
         try:
+            await enforce_object_policy(
+                conn, policy=self.settings.stored_object_policy, path=self.path
+            )
             await self._load()
             if self._cluster is not None:  # a file started over keeps the cluster's name
                 await record_identity(conn, self._cluster)

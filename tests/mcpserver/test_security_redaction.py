@@ -6,7 +6,8 @@ annotation. Every tool (the `query` tool on the raw `obj` column included),
 resource and prompt, over both protocol generations, `/metrics`, and the
 bytes of the SQLite files must not contain it; the variable names and the
 `valueFrom` references must still be there. Only `--reveal-env-values`
-stores them, and an agent started without it on that state file rewrites them.
+stores them, and an agent started without it on that state file empties the bodies
+that run stored before anything can read them.
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ async def _query(client: Client, sql: str) -> str:
     return _answer(result)
 
 
-async def test_only_reveal_env_values_stores_them_and_a_restart_without_it_rewrites_them(
+async def test_only_reveal_env_values_stores_them_and_a_restart_without_it_empties_them(
     tmp_path: Path,
 ) -> None:
     env_sql = f"SELECT obj FROM pods WHERE name = '{POD}'"
@@ -243,8 +244,10 @@ async def test_only_reveal_env_values_stores_them_and_a_restart_without_it_rewri
         _create_secrets(sim)  # the same pod again, under a new uid
         sim.faults.fail_next(count=1_000_000, status=500, resource="pods")  # no pod list yet
 
-    # The same state file, without the flag: rows restored from it are served until
-    # the pods are listed again, and get_pod redacts what the earlier run stored.
+    # The same state file, without the flag: the rows restored from it are served until
+    # the pods are listed again, but the bodies the earlier run stored were emptied at
+    # open, before anything could read them: not even `query` on `obj` or the file's
+    # bytes hold the values.
     async with start_agent(tmp_path, wait_synced=False, on_connect=held_pods) as agent:
         assert agent.url is not None
         assert agent.simulator is not None
@@ -253,6 +256,10 @@ async def test_only_reveal_env_values_stores_them_and_a_restart_without_it_rewri
             assert restored.structured_content is not None, text_of(restored)
             assert restored.structured_content["pod"]["uid"] == stored.uid
             assert SECRET not in _answer(restored)
+            assert SECRET not in await _query(client, env_sql)
+            await agent.store.writer.flush()
+            for file in sorted(agent.settings.db.parent.glob(agent.settings.db.name + "*")):
+                assert SECRET.encode() not in file.read_bytes(), file.name
             agent.simulator.faults.clear()
             with anyio.fail_after(45):  # the informer's backoff after its failed lists
                 await agent.informers.wait_synced()
