@@ -60,7 +60,7 @@ class FindingGroupItem(BaseModel):
     objects: int = Field(description="pods grouped under this finding (besides its own object)")
     severity: str = Field(description="the worst severity among the finding and the pods")
     by_check: dict[str, int] = Field(description="the grouped pods' worst findings, by check")
-    examples: list[str] = Field(description="a few of the pods, worst first")
+    examples: list[str] = Field(description="a few of the pods (namespace/name), worst first")
 
 
 class FindingItem(BaseModel):

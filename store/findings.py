@@ -176,7 +176,7 @@ class FindingGroup(msgspec.Struct, frozen=True, kw_only=True):
     objects: int  # pods in the group, besides the head object
     severity: Severity  # the worst among the head and the pods
     by_check: dict[str, int]
-    examples: list[str]  # a few pod names, worst first
+    examples: list[str]  # a few pods (namespace/name), worst first
 
 
 class ReportItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -216,7 +216,7 @@ def _group(by: str, key: str, head: Finding, pods: list[list[Finding]]) -> Findi
         objects=len(pods),
         severity=worst,
         by_check=checks,
-        examples=[fs[0].name for fs in pods[:EXAMPLES]],
+        examples=[f"{fs[0].namespace}/{fs[0].name}" for fs in pods[:EXAMPLES]],
     )
 
 
