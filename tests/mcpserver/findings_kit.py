@@ -64,7 +64,7 @@ def _key(item: dict[str, Any], kind: str) -> Key:
 
 
 async def from_health(client: Client) -> tuple[set[Key], int]:
-    """(objects with current findings, objects pending) from cluster_health, one item per finding."""
+    """(objects with current findings, how many are pending), from cluster_health ungrouped."""
     findings = await pages(client, "cluster_health", {"group": False, "limit": 200}, "findings")
     first = (await client.call_tool("cluster_health", {"limit": 1})).structured_content
     assert first is not None

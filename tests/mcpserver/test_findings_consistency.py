@@ -113,9 +113,7 @@ async def _deployment_answers(agent: Agent, namespace: str, name: str) -> dict[s
     assert agent.url is not None
     async with mcp_client(agent.url) as client:
         detail = await client.call_tool("get_deployment", {"namespace": namespace, "name": name})
-        listed = await client.call_tool(
-            "list_deployments", {"problems_only": True, "limit": 200}
-        )
+        listed = await client.call_tool("list_deployments", {"problems_only": True, "limit": 200})
         health = await client.call_tool(
             "cluster_health", {"kind": "Deployment", "group": False, "limit": 200}
         )

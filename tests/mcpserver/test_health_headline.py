@@ -55,7 +55,9 @@ async def test_unknown_while_the_api_server_fails_every_request(tmp_path: Path) 
     async with start_agent(tmp_path, wait_synced=False, on_connect=unreachable) as agent:
         assert agent.simulator is not None
         with anyio.fail_after(10):
-            while agent.simulator.requests.total < 3:  # the informers tried and failed
+            while True:  # until the informers have tried, and failed
+                if agent.simulator.requests.total >= 3:
+                    break
                 await anyio.sleep(0.05)
         health, text = await _health(agent)
         assert health["status"] == "unknown"
