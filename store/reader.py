@@ -671,9 +671,10 @@ class Reader:
     ) -> HistorySummary:
         """Totals over the whole window and the `objects` most telling objects in it.
 
-        Objects rank by their worst change, then the most recent. Three
-        queries over the same indexed window (time, or kind + namespace +
-        name, or field), so the cost follows the window's size, not history's.
+        Objects rank by their worst change, then the most recent. Two
+        grouping queries over the same indexed window (time, or kind +
+        namespace + name, or field), so the cost follows the window's size,
+        not history's.
         """
         _check_limit(objects)
         where, params = _history_where(
@@ -687,8 +688,15 @@ class Reader:
             min_severity=min_severity,
         )
         condition = " AND ".join(where) or "1"
+        # Read the window through the index that bounds it; left alone, the planner
+        # walks the per-object index (whole history) to save the GROUP BY's sort.
+        source = "transitions"
+        if name is None and field is not None:
+            source = "transitions INDEXED BY transitions_field"
+        elif name is None and since is not None:
+            source = "transitions INDEXED BY transitions_at"
         counts = await self._fetchall(
-            f"SELECT kind, severity, field, count(*) FROM transitions WHERE {condition} "
+            f"SELECT kind, severity, field, count(*) FROM {source} WHERE {condition} "
             "GROUP BY kind, severity, field",
             params,
         )
@@ -699,18 +707,27 @@ class Reader:
             by_kind[k] += n
             by_severity[severity] += n
             by_field[_field_family(f)] += n
-        distinct = await self._fetchall(
-            f"SELECT count(*) FROM (SELECT 1 FROM transitions WHERE {condition} "
-            "GROUP BY kind, namespace, name)",
-            params,
-        )
         groups = await self._fetchall(
             "SELECT kind, namespace, name, count(*), min(at), max(at), max(id), "
             "max(CASE severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END), "
-            f"group_concat(DISTINCT field) FROM transitions WHERE {condition} "
+            f"count(*) OVER () FROM {source} WHERE {condition} "
             "GROUP BY kind, namespace, name ORDER BY 8 DESC, 7 DESC LIMIT ?",
             [*params, objects],
         )
+        fields: dict[tuple[str, str, str], list[str]] = {}
+        if groups:
+            keys = msgspec.json.encode([[g[0], g[1], g[2]] for g in groups]).decode()
+            for k, ns, n, f in await self._fetchall(
+                "SELECT DISTINCT t.kind, t.namespace, t.name, t.field "
+                "FROM json_each(?) AS o JOIN transitions t "
+                "ON t.kind = json_extract(o.value, '$[0]') "
+                "AND t.namespace = json_extract(o.value, '$[1]') "
+                "AND t.name = json_extract(o.value, '$[2]') "
+                # The window's conditions, on t (each starts with its column's name).
+                f"WHERE {' AND '.join(f't.{w}' for w in where) or '1'}",
+                [keys, *params],
+            ):
+                fields.setdefault((k, ns, n), []).append(f)
         latest = {
             r[0]: _transition(r)
             for r in await self._fetchall(
@@ -722,7 +739,7 @@ class Reader:
         ranked = {s.rank: s for s in Severity}
         return HistorySummary(
             total=sum(by_kind.values()),
-            objects=int(distinct[0][0]) if distinct else 0,
+            objects=int(groups[0][8]) if groups else 0,
             by_kind=dict(by_kind.most_common()),
             by_severity={s.value: by_severity.get(s.value, 0) for s in reversed(Severity)},
             by_field=dict(by_field.most_common()),
@@ -735,10 +752,10 @@ class Reader:
                     first_at=first,
                     last_at=last,
                     worst_severity=ranked[worst],
-                    fields=sorted(set((fields or "").split(",")))[:10],
+                    fields=sorted(fields.get((k, ns, n), []))[:10],
                     latest=latest[last_id],
                 )
-                for k, ns, n, count, first, last, last_id, worst, fields in groups
+                for k, ns, n, count, first, last, last_id, worst, _groups in groups
                 if last_id in latest
             ],
         )
