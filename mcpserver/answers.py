@@ -55,12 +55,18 @@ class Freshness(BaseModel):
 
 
 class FindingGroupItem(BaseModel):
-    by: str = Field(description="node or deployment: what the grouped pods share")
-    key: str = Field(description="the node's name, or namespace/deployment")
-    objects: int = Field(description="pods grouped under this finding (besides its own object)")
-    severity: str = Field(description="the worst severity among the finding and the pods")
-    by_check: dict[str, int] = Field(description="the grouped pods' worst findings, by check")
+    by: str = Field(
+        description="the shared cause: node (its pods, and deployments short because of them), "
+        "deployment (its failing pods) or quota (the deployments it blocks, and their pods)"
+    )
+    key: str = Field(description="the node's name, namespace/deployment or namespace/quota")
+    objects: int = Field(description="objects grouped under this finding (besides its own)")
+    severity: str = Field(description="the worst severity among the finding and the group")
+    by_check: dict[str, int] = Field(description="the grouped objects' worst findings, by check")
     examples: list[str] = Field(description="a few of the pods (namespace/name), worst first")
+    deployments: list[str] = Field(
+        default_factory=list, description="a few of the deployments (namespace/name)"
+    )
 
 
 class FindingItem(BaseModel):
@@ -110,7 +116,9 @@ class ClusterHealth(BaseModel):
     truncated: bool
     next_cursor: str | None = Field(default=None, description="pass as cursor for more findings")
     pending_total: int = Field(
-        default=0, description="objects broken now but inside a grace period (not yet counted)"
+        default=0,
+        description="objects broken now but inside a grace period, with no current finding "
+        "(not yet counted)",
     )
     pending_by_check: dict[str, int] = Field(default_factory=dict)
     pending: list[FindingItem] = Field(

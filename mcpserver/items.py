@@ -212,6 +212,7 @@ def report_item(item: ReportItem, now: float) -> FindingItem:
             severity=g.severity.value,
             by_check=dict(g.by_check),
             examples=list(g.examples),
+            deployments=list(g.deployments),
         )
     return out
 

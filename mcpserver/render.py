@@ -70,9 +70,10 @@ def _finding(f: FindingItem) -> str:
     line = f"- {f.severity} {f.kind} {where}: {f.reason}{since}{pending}{also} — {f.message}"
     g = f.group
     if g is not None and g.objects:
-        names = ", ".join(g.examples) + (", ..." if g.objects > len(g.examples) else "")
-        pods = "pod" if g.objects == 1 else "pods"
-        line += f"\n  + {g.objects} {pods} of {g.by} {g.key} ({_counts(g.by_check)}): {names}"
+        shown = [*g.deployments, *g.examples]
+        names = ", ".join(shown) + (", ..." if g.objects > len(shown) else "")
+        things = "object" if g.objects == 1 else "objects"
+        line += f"\n  + {g.objects} {things} of {g.by} {g.key} ({_counts(g.by_check)}): {names}"
     return line
 
 

@@ -23,6 +23,7 @@ yet, under its worst pod), with counts and a few names.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Final, Literal, NamedTuple
 
@@ -42,6 +43,7 @@ __all__ = [
     "candidate_state",
     "cause_nodes",
     "classify",
+    "explained_deployments",
     "group_findings",
     "is_active",
     "rank_key",
@@ -169,18 +171,25 @@ def rank_key(f: Finding) -> tuple[Any, ...]:
 
 
 class FindingGroup(msgspec.Struct, frozen=True, kw_only=True):
-    """The pods whose problems one finding explains (by their node or their deployment)."""
+    """The objects whose problems one finding explains.
 
-    by: str  # "node" or "deployment"
-    key: str  # the node's name, or namespace/deployment
-    objects: int  # pods in the group, besides the head object
-    severity: Severity  # the worst among the head and the pods
-    by_check: dict[str, int]
+    `by` names the shared cause: `node` (the pods on a broken node, and the
+    deployments short of replicas because of them), `deployment` (the failing
+    pods of one deployment) or `quota` (the deployments a namespace's quota
+    keeps from creating pods, and their pods).
+    """
+
+    by: str
+    key: str  # the node's name, namespace/deployment, or namespace/quota
+    objects: int  # objects in the group, besides the head object
+    severity: Severity  # the worst among the head and the members
+    by_check: dict[str, int]  # the members' worst findings, by check
     examples: list[str]  # a few pods (namespace/name), worst first
+    deployments: list[str] = []  # the deployments in the group (namespace/name), a few
 
 
 class ReportItem(msgspec.Struct, frozen=True, kw_only=True):
-    """One line of a grouped report: a finding, the object's other checks, the pods it covers."""
+    """One line of a grouped report: a finding, the object's other checks, what it covers."""
 
     finding: Finding
     other_checks: list[str] = []
@@ -188,8 +197,27 @@ class ReportItem(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def objects(self) -> int:
-        """Objects this item accounts for: its own, plus the grouped pods."""
+        """Objects this item accounts for: its own, plus the group's."""
         return 1 + (self.group.objects if self.group else 0)
+
+
+Member = list[Finding]  # one object's findings, worst first
+ObjectKey = tuple[Kind, str, str]
+
+# Deployment findings that only say it is short of (updated) replicas: a broken
+# node under its pods explains them.
+_CAPACITY_CHECKS = frozenset(
+    {"deployment.unavailable", "deployment.zero_available", "deployment.rollout_stuck"}
+)
+_QUOTA = re.compile(r"exceeded quota: ([^,\s]+)")
+
+
+def _quota(fs: Member) -> str | None:
+    """The namespace/quota that keeps a deployment from creating pods, if that is its problem."""
+    for f in fs:
+        if f.check == "deployment.replica_failure" and (m := _QUOTA.search(f.message)):
+            return f"{f.namespace}/{m.group(1)}"
+    return None
 
 
 def _item_key(item: ReportItem) -> tuple[Any, ...]:
@@ -198,29 +226,33 @@ def _item_key(item: ReportItem) -> tuple[Any, ...]:
     return (-worst.rank, *rank_key(f)[1:])
 
 
-def _per_object(findings: Iterable[Finding]) -> dict[tuple[Kind, str, str], list[Finding]]:
-    objects: dict[tuple[Kind, str, str], list[Finding]] = {}
+def _per_object(findings: Iterable[Finding]) -> dict[ObjectKey, Member]:
+    objects: dict[ObjectKey, Member] = {}
     for f in sorted(findings, key=rank_key):
         objects.setdefault((f.kind, f.namespace, f.name), []).append(f)
     return objects
 
 
-def _group(by: str, key: str, head: Finding, pods: list[list[Finding]]) -> FindingGroup:
+def _group(by: str, key: str, head: Finding, members: list[Member]) -> FindingGroup:
+    members = sorted(members, key=lambda fs: rank_key(fs[0]))
     checks: dict[str, int] = {}
-    for fs in pods:
+    for fs in members:
         checks[fs[0].check] = checks.get(fs[0].check, 0) + 1
-    worst = max([head.severity, *(fs[0].severity for fs in pods)], key=lambda s: s.rank)
+    worst = max([head.severity, *(fs[0].severity for fs in members)], key=lambda s: s.rank)
+    pods = [fs[0] for fs in members if fs[0].kind is Kind.POD]
+    deployments = [fs[0] for fs in members if fs[0].kind is Kind.DEPLOYMENT]
     return FindingGroup(
         by=by,
         key=key,
-        objects=len(pods),
+        objects=len(members),
         severity=worst,
         by_check=checks,
-        examples=[f"{fs[0].namespace}/{fs[0].name}" for fs in pods[:EXAMPLES]],
+        examples=[f"{f.namespace}/{f.name}" for f in pods[:EXAMPLES]],
+        deployments=[f"{f.namespace}/{f.name}" for f in deployments[:EXAMPLES]],
     )
 
 
-def _item(findings: list[Finding], group: FindingGroup | None = None) -> ReportItem:
+def _item(findings: Member, group: FindingGroup | None = None) -> ReportItem:
     return ReportItem(
         finding=findings[0], other_checks=[f.check for f in findings[1:]], group=group
     )
@@ -231,48 +263,88 @@ def cause_nodes(findings: Iterable[Finding]) -> frozenset[str]:
     return frozenset(f.name for f in findings if f.kind is Kind.NODE and f.check in CAUSE_CHECKS)
 
 
+def explained_deployments(findings: Iterable[Finding]) -> dict[tuple[str, str], str]:
+    """(namespace, deployment) -> a broken node that holds some of its broken pods."""
+    found = list(findings)
+    nodes = cause_nodes(found)
+    out: dict[tuple[str, str], str] = {}
+    for f in sorted(found, key=rank_key):
+        if f.kind is Kind.POD and f.deployment and f.node in nodes:
+            out.setdefault((f.namespace, f.deployment), f.node)
+    return out
+
+
 def group_findings(
-    findings: Iterable[Finding], *, causes: frozenset[str] = frozenset()
+    findings: Iterable[Finding],
+    *,
+    causes: frozenset[str] = frozenset(),
+    explained: dict[tuple[str, str], str] | None = None,
 ) -> list[ReportItem]:
-    """One item per cause, worst first: nodes and deployments carry the pods they explain.
+    """One item per cause, worst first, each carrying the objects it explains.
 
     A pod goes under its node when the node has a finding that explains it
-    (`CAUSE_CHECKS`), else under its deployment: the deployment's own item
-    when it has a finding, else an item headed by the deployment's worst pod
-    when two or more of its pods have findings. Every object is counted
-    once, so the items' `objects` add up to the number of objects with findings.
-    `causes` adds nodes whose finding is listed elsewhere (pending pods on a
-    node that is broken now): their pods are grouped by node, under the worst.
+    (`CAUSE_CHECKS`), else under its deployment. A deployment that is only
+    short of replicas goes under the broken node that holds its broken pods;
+    deployments a namespace's quota keeps from creating pods go under that
+    quota (with their pods), headed by the first of them. A deployment's
+    remaining failing pods go under its item, or, when it has no finding,
+    under its worst pod. Every object is counted once, so the items'
+    `objects` add up to the number of objects with findings.
+
+    `causes` and `explained` carry broken nodes whose findings are listed in
+    another section (a current node, for pending findings): their objects are
+    grouped by node under the worst of them.
     """
     found = list(findings)
     objects = _per_object(found)
-    pods_by_node: dict[str, list[list[Finding]]] = {}
-    pods_by_deployment: dict[tuple[str, str], list[list[Finding]]] = {}
     nodes = cause_nodes(found) | causes
+    explained = {**(explained or {}), **explained_deployments(found)}
+    by_node: dict[str, list[Member]] = {}
+    by_deployment: dict[tuple[str, str], list[Member]] = {}
+    by_quota: dict[str, list[Member]] = {}
     items: list[ReportItem] = []
     for (kind, namespace, _name), fs in objects.items():
         if kind is not Kind.POD:
             continue
         node, deployment = fs[0].node, fs[0].deployment
         if node is not None and node in nodes:
-            pods_by_node.setdefault(node, []).append(fs)
+            by_node.setdefault(node, []).append(fs)
         elif deployment:
-            pods_by_deployment.setdefault((namespace, deployment), []).append(fs)
+            by_deployment.setdefault((namespace, deployment), []).append(fs)
         else:
             items.append(_item(fs))
+    heads: dict[tuple[str, str], Member] = {}
     for (kind, namespace, name), fs in objects.items():
-        if kind is Kind.NODE:
-            pods = pods_by_node.pop(name, [])
-            group = _group("node", name, fs[0], pods) if pods else None
-            items.append(_item(fs, group))
-        elif kind is Kind.DEPLOYMENT:
-            pods = pods_by_deployment.pop((namespace, name), [])
-            group = _group("deployment", f"{namespace}/{name}", fs[0], pods) if pods else None
-            items.append(_item(fs, group))
-    for node, pods in pods_by_node.items():  # nodes listed elsewhere: the worst pod leads
-        head, rest = pods[0], pods[1:]
+        if kind is not Kind.DEPLOYMENT:
+            continue
+        quota = _quota(fs)
+        cause = explained.get((namespace, name))
+        if quota is not None:
+            by_quota.setdefault(quota, []).append(fs)
+            by_quota[quota] += by_deployment.pop((namespace, name), [])
+        elif cause is not None and all(f.check in _CAPACITY_CHECKS for f in fs):
+            by_node.setdefault(cause, []).append(fs)
+            by_node[cause] += by_deployment.pop((namespace, name), [])
+        else:
+            heads[(namespace, name)] = fs
+    for (_kind, _namespace, name), fs in objects.items():
+        if _kind is Kind.NODE:
+            members = by_node.pop(name, [])
+            items.append(_item(fs, _group("node", name, fs[0], members) if members else None))
+    for node, members in by_node.items():  # a node listed elsewhere: its worst object leads
+        members.sort(key=lambda fs: rank_key(fs[0]))
+        head, rest = members[0], members[1:]
         items.append(_item(head, _group("node", node, head[0], rest) if rest else None))
-    for (namespace, deployment), pods in pods_by_deployment.items():
+    for quota, members in by_quota.items():
+        deployments = [m for m in members if m[0].kind is Kind.DEPLOYMENT]
+        head = min(deployments, key=lambda fs: rank_key(fs[0]))
+        rest = [m for m in members if m is not head]
+        items.append(_item(head, _group("quota", quota, head[0], rest) if rest else None))
+    for key, fs in heads.items():
+        pods = by_deployment.pop(key, [])
+        group = _group("deployment", f"{key[0]}/{key[1]}", fs[0], pods) if pods else None
+        items.append(_item(fs, group))
+    for (namespace, deployment), pods in by_deployment.items():
         head, rest = pods[0], pods[1:]
         group = _group("deployment", f"{namespace}/{deployment}", head[0], rest) if rest else None
         items.append(_item(head, group))

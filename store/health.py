@@ -40,6 +40,7 @@ from store.findings import (
     FindingSet,
     ReportItem,
     cause_nodes,
+    explained_deployments,
     group_findings,
     is_active,
     rank_key,
@@ -90,6 +91,8 @@ class HealthReport(msgspec.Struct, kw_only=True):
     cause (`store.findings.group_findings`) when grouping was asked for, or
     one per finding otherwise. Pending and past findings are counted apart
     (see `store.findings`); their lists hold the first `limit` of each.
+    `pending_total` counts the objects with a pending finding and no current
+    one (an object broken now is accounted for once, among the current).
     """
 
     generated_at: float
@@ -801,7 +804,12 @@ def build_report(
 
     selected, pending, past = scoped(found.current), scoped(found.pending), scoped(found.past)
     items = group_findings(selected) if group else _flat(selected)
-    pending_items = group_findings(pending, causes=cause_nodes(selected))
+    # Pending: only objects with nothing current (those are accounted for above).
+    now_broken = {(f.kind, f.namespace, f.name) for f in selected}
+    pending = [f for f in pending if (f.kind, f.namespace, f.name) not in now_broken]
+    pending_items = group_findings(
+        pending, causes=cause_nodes(selected), explained=explained_deployments(selected)
+    )
     by_severity = Counter(f.severity.value for f in selected)
     return HealthReport(
         generated_at=now,

@@ -95,7 +95,7 @@ async def every_object(client: Client) -> list[Key]:
 
 
 async def from_gets(client: Client, objects: list[Key]) -> tuple[set[Key], set[Key]]:
-    """(objects whose get_* shows current findings, objects it shows pending ones for)."""
+    """(objects whose get_* shows current findings, objects it shows only pending ones for)."""
     current: set[Key] = set()
     pending: set[Key] = set()
     for key in objects:
@@ -112,8 +112,8 @@ async def from_gets(client: Client, objects: list[Key]) -> tuple[set[Key], set[K
         assert data is not None
         if data["findings"]:
             current.add(key)
-        if data["pending_findings"]:
-            assert all(f["counts_at"] for f in data["pending_findings"])
+        assert all(f["counts_at"] for f in data["pending_findings"])
+        if data["pending_findings"] and not data["findings"]:
             pending.add(key)
     return current, pending
 
