@@ -230,6 +230,9 @@ def accounted(
             for example in group.get("deployments", []):
                 namespace, name = example.split("/", 1)
                 named.add(("Deployment", namespace, name))
+            for example in group.get("pending_examples", []):  # pods or deployments
+                namespace, name = example.split("/", 1)
+                named |= {("Pod", namespace, name), ("Deployment", namespace, name)}
     out = broken & named
     kinds = {"pod": "Pod", "deployment": "Deployment", "node": "Node"}
     # The narrowest causes first, so a wide one (a namespace's quota) does not
@@ -237,10 +240,14 @@ def accounted(
     order = {"node": 0, "deployment": 1, "quota": 2}
     for group in sorted(groups, key=lambda g: order.get(g["by"], 3)):
         budget: Counter[str] = Counter()
-        for check, n in group["by_check"].items():
+        for check, n in [*group["by_check"].items(), *group["pending_by_check"].items()]:
             budget[kinds[check.split(".", 1)[0]]] += n
         budget["Pod"] -= len(group["examples"])
         budget["Deployment"] -= len(group.get("deployments", []))
+        budget["Pod"] -= sum(("Pod", *e.split("/", 1)) in out for e in group["pending_examples"])
+        budget["Deployment"] -= sum(
+            ("Deployment", *e.split("/", 1)) in out for e in group["pending_examples"]
+        )
         for key in sorted(broken - out):
             if budget[key[0]] > 0 and _matches(group, key, node_of, owner, quota_blocked):
                 out.add(key)

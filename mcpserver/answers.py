@@ -60,12 +60,21 @@ class FindingGroupItem(BaseModel):
         "deployment (its failing pods) or quota (the deployments it blocks, and their pods)"
     )
     key: str = Field(description="the node's name, namespace/deployment or namespace/quota")
-    objects: int = Field(description="objects grouped under this finding (besides its own)")
+    objects: int = Field(
+        description="objects broken now grouped under this finding (besides its own)"
+    )
     severity: str = Field(description="the worst severity among the finding and the group")
     by_check: dict[str, int] = Field(description="the grouped objects' worst findings, by check")
     examples: list[str] = Field(description="a few of the pods (namespace/name), worst first")
     deployments: list[str] = Field(
         default_factory=list, description="a few of the deployments (namespace/name)"
+    )
+    pending: int = Field(
+        default=0, description="more objects of this cause, still inside a grace period"
+    )
+    pending_by_check: dict[str, int] = Field(default_factory=dict)
+    pending_examples: list[str] = Field(
+        default_factory=list, description="a few of the pending ones (namespace/name)"
     )
 
 

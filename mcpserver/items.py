@@ -213,6 +213,9 @@ def report_item(item: ReportItem, now: float) -> FindingItem:
             by_check=dict(g.by_check),
             examples=list(g.examples),
             deployments=list(g.deployments),
+            pending=g.pending,
+            pending_by_check=dict(g.pending_by_check),
+            pending_examples=list(g.pending_examples),
         )
     return out
 

@@ -74,6 +74,13 @@ def _finding(f: FindingItem) -> str:
         names = ", ".join(shown) + (", ..." if g.objects > len(shown) else "")
         things = "object" if g.objects == 1 else "objects"
         line += f"\n  + {g.objects} {things} of {g.by} {g.key} ({_counts(g.by_check)}): {names}"
+    if g is not None and g.pending:
+        names = ", ".join(g.pending_examples) + (
+            ", ..." if g.pending > len(g.pending_examples) else ""
+        )
+        line += (
+            f"\n  + {g.pending} pending of {g.by} {g.key} ({_counts(g.pending_by_check)}): {names}"
+        )
     return line
 
 

@@ -43,7 +43,6 @@ __all__ = [
     "candidate_state",
     "cause_nodes",
     "classify",
-    "explained_deployments",
     "group_findings",
     "is_active",
     "rank_key",
@@ -171,21 +170,25 @@ def rank_key(f: Finding) -> tuple[Any, ...]:
 
 
 class FindingGroup(msgspec.Struct, frozen=True, kw_only=True):
-    """The objects whose problems one finding explains.
+    """The objects whose problems one cause explains, besides the head object.
 
     `by` names the shared cause: `node` (the pods on a broken node, and the
     deployments short of replicas because of them), `deployment` (the failing
     pods of one deployment) or `quota` (the deployments a namespace's quota
-    keeps from creating pods, and their pods).
+    keeps from creating pods, and their pods). Members broken now and members
+    still inside a grace period (`pending`) are counted apart.
     """
 
     by: str
     key: str  # the node's name, namespace/deployment, or namespace/quota
-    objects: int  # objects in the group, besides the head object
-    severity: Severity  # the worst among the head and the members
-    by_check: dict[str, int]  # the members' worst findings, by check
-    examples: list[str]  # a few pods (namespace/name), worst first
-    deployments: list[str] = []  # the deployments in the group (namespace/name), a few
+    objects: int  # members with a current finding
+    severity: Severity  # the worst among the head and the current members
+    by_check: dict[str, int]  # the current members' worst findings, by check
+    examples: list[str]  # a few current pods (namespace/name), worst first
+    deployments: list[str] = []  # a few current deployments (namespace/name)
+    pending: int = 0  # members whose findings are all pending
+    pending_by_check: dict[str, int] = {}
+    pending_examples: list[str] = []  # a few of them (namespace/name)
 
 
 class ReportItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -194,15 +197,19 @@ class ReportItem(msgspec.Struct, frozen=True, kw_only=True):
     finding: Finding
     other_checks: list[str] = []
     group: FindingGroup | None = None
+    pending: bool = False  # nothing of this cause is broken past its grace period yet
 
     @property
     def objects(self) -> int:
-        """Objects this item accounts for: its own, plus the group's."""
+        """Objects this item accounts for in its own tense: its own, plus the group's."""
+        if self.pending:
+            return 1 + (self.group.pending if self.group else 0)
         return 1 + (self.group.objects if self.group else 0)
 
 
 Member = list[Finding]  # one object's findings, worst first
 ObjectKey = tuple[Kind, str, str]
+Cause = tuple[str, str]  # ("node", name) | ("deployment", ns/name) | ("quota", ns/name) | ("", id)
 
 # Deployment findings that only say it is short of (updated) replicas: a broken
 # node under its pods explains them.
@@ -233,28 +240,36 @@ def _per_object(findings: Iterable[Finding]) -> dict[ObjectKey, Member]:
     return objects
 
 
-def _group(by: str, key: str, head: Finding, members: list[Member]) -> FindingGroup:
-    members = sorted(members, key=lambda fs: rank_key(fs[0]))
+def _counts(members: list[Member]) -> dict[str, int]:
     checks: dict[str, int] = {}
     for fs in members:
         checks[fs[0].check] = checks.get(fs[0].check, 0) + 1
-    worst = max([head.severity, *(fs[0].severity for fs in members)], key=lambda s: s.rank)
-    pods = [fs[0] for fs in members if fs[0].kind is Kind.POD]
-    deployments = [fs[0] for fs in members if fs[0].kind is Kind.DEPLOYMENT]
+    return checks
+
+
+def _names(members: list[Member], kind: Kind | None = None) -> list[str]:
+    return [
+        f"{fs[0].namespace}/{fs[0].name}" for fs in members if kind is None or fs[0].kind is kind
+    ][:EXAMPLES]
+
+
+def _group(
+    by: str, key: str, head: Finding, now: list[Member], later: list[Member]
+) -> FindingGroup:
+    now = sorted(now, key=lambda fs: rank_key(fs[0]))
+    later = sorted(later, key=lambda fs: rank_key(fs[0]))
+    worst = max([head.severity, *(fs[0].severity for fs in now)], key=lambda s: s.rank)
     return FindingGroup(
         by=by,
         key=key,
-        objects=len(members),
+        objects=len(now),
         severity=worst,
-        by_check=checks,
-        examples=[f"{f.namespace}/{f.name}" for f in pods[:EXAMPLES]],
-        deployments=[f"{f.namespace}/{f.name}" for f in deployments[:EXAMPLES]],
-    )
-
-
-def _item(findings: Member, group: FindingGroup | None = None) -> ReportItem:
-    return ReportItem(
-        finding=findings[0], other_checks=[f.check for f in findings[1:]], group=group
+        by_check=_counts(now),
+        examples=_names(now, Kind.POD),
+        deployments=_names(now, Kind.DEPLOYMENT),
+        pending=len(later),
+        pending_by_check=_counts(later),
+        pending_examples=_names(later),
     )
 
 
@@ -263,90 +278,97 @@ def cause_nodes(findings: Iterable[Finding]) -> frozenset[str]:
     return frozenset(f.name for f in findings if f.kind is Kind.NODE and f.check in CAUSE_CHECKS)
 
 
-def explained_deployments(findings: Iterable[Finding]) -> dict[tuple[str, str], str]:
-    """(namespace, deployment) -> a broken node that holds some of its broken pods."""
-    found = list(findings)
-    nodes = cause_nodes(found)
-    out: dict[tuple[str, str], str] = {}
-    for f in sorted(found, key=rank_key):
-        if f.kind is Kind.POD and f.deployment and f.node in nodes:
-            out.setdefault((f.namespace, f.deployment), f.node)
-    return out
-
-
 def group_findings(
-    findings: Iterable[Finding],
-    *,
-    causes: frozenset[str] = frozenset(),
-    explained: dict[tuple[str, str], str] | None = None,
-) -> list[ReportItem]:
-    """One item per cause, worst first, each carrying the objects it explains.
+    current: Iterable[Finding], pending: Iterable[Finding] = ()
+) -> tuple[list[ReportItem], list[ReportItem]]:
+    """(current items, pending items): one item per cause, worst first.
 
-    A pod goes under its node when the node has a finding that explains it
-    (`CAUSE_CHECKS`), else under its deployment. A deployment that is only
-    short of replicas goes under the broken node that holds its broken pods;
-    deployments a namespace's quota keeps from creating pods go under that
-    quota (with their pods), headed by the first of them. A deployment's
-    remaining failing pods go under its item, or, when it has no finding,
-    under its worst pod. Every object is counted once, so the items'
-    `objects` add up to the number of objects with findings.
-
-    `causes` and `explained` carry broken nodes whose findings are listed in
-    another section (a current node, for pending findings): their objects are
-    grouped by node under the worst of them.
+    Causes: a pod goes under its node when the node has a finding that
+    explains it (`CAUSE_CHECKS`), else under its deployment; a deployment that
+    is only short of replicas goes under the broken node holding its broken
+    pods; deployments a namespace's quota keeps from creating pods go under
+    that quota, with their pods. Each cause is one item, headed by the cause's
+    own object when it is broken now, else by its worst current member; its
+    other objects are the group, current and pending counted apart. A cause
+    with nothing current is a pending item. Every object is counted once: the
+    current items' `objects` add up to the objects with current findings, and
+    the pending items' plus the groups' `pending` to those with only pending.
     """
-    found = list(findings)
-    objects = _per_object(found)
-    nodes = cause_nodes(found) | causes
-    explained = {**(explained or {}), **explained_deployments(found)}
-    by_node: dict[str, list[Member]] = {}
-    by_deployment: dict[tuple[str, str], list[Member]] = {}
-    by_quota: dict[str, list[Member]] = {}
-    items: list[ReportItem] = []
-    for (kind, namespace, _name), fs in objects.items():
-        if kind is not Kind.POD:
-            continue
-        node, deployment = fs[0].node, fs[0].deployment
-        if node is not None and node in nodes:
-            by_node.setdefault(node, []).append(fs)
-        elif deployment:
-            by_deployment.setdefault((namespace, deployment), []).append(fs)
-        else:
-            items.append(_item(fs))
-    heads: dict[tuple[str, str], Member] = {}
-    for (kind, namespace, name), fs in objects.items():
+    now = _per_object(current)
+    later = {k: v for k, v in _per_object(pending).items() if k not in now}
+    objects = {**later, **now}
+    nodes = cause_nodes(f for fs in objects.values() for f in fs)
+    cause_of: dict[ObjectKey, Cause] = {}
+    explained: dict[tuple[str, str], str] = {}
+    for key, fs in objects.items():
+        kind, namespace, name = key
+        f = fs[0]
+        if kind is Kind.NODE:
+            cause_of[key] = ("node", name)
+        elif kind is Kind.POD:
+            if f.node is not None and f.node in nodes:
+                cause_of[key] = ("node", f.node)
+                if f.deployment:
+                    explained.setdefault((namespace, f.deployment), f.node)
+            elif f.deployment:
+                cause_of[key] = ("deployment", f"{namespace}/{f.deployment}")
+            else:
+                cause_of[key] = ("", f"{namespace}/{name}")
+    moved: dict[Cause, Cause] = {}  # a deployment's own cause -> where it went
+    for key, fs in objects.items():
+        kind, namespace, name = key
         if kind is not Kind.DEPLOYMENT:
             continue
         quota = _quota(fs)
-        cause = explained.get((namespace, name))
+        node = explained.get((namespace, name))
+        itself: Cause = ("deployment", f"{namespace}/{name}")
         if quota is not None:
-            by_quota.setdefault(quota, []).append(fs)
-            by_quota[quota] += by_deployment.pop((namespace, name), [])
-        elif cause is not None and all(f.check in _CAPACITY_CHECKS for f in fs):
-            by_node.setdefault(cause, []).append(fs)
-            by_node[cause] += by_deployment.pop((namespace, name), [])
+            cause_of[key] = moved[itself] = ("quota", quota)
+        elif node is not None and all(f.check in _CAPACITY_CHECKS for f in fs):
+            cause_of[key] = moved[itself] = ("node", node)
         else:
-            heads[(namespace, name)] = fs
-    for (_kind, _namespace, name), fs in objects.items():
-        if _kind is Kind.NODE:
-            members = by_node.pop(name, [])
-            items.append(_item(fs, _group("node", name, fs[0], members) if members else None))
-    for node, members in by_node.items():  # a node listed elsewhere: its worst object leads
-        members.sort(key=lambda fs: rank_key(fs[0]))
-        head, rest = members[0], members[1:]
-        items.append(_item(head, _group("node", node, head[0], rest) if rest else None))
-    for quota, members in by_quota.items():
-        deployments = [m for m in members if m[0].kind is Kind.DEPLOYMENT]
-        head = min(deployments, key=lambda fs: rank_key(fs[0]))
-        rest = [m for m in members if m is not head]
-        items.append(_item(head, _group("quota", quota, head[0], rest) if rest else None))
-    for key, fs in heads.items():
-        pods = by_deployment.pop(key, [])
-        group = _group("deployment", f"{key[0]}/{key[1]}", fs[0], pods) if pods else None
-        items.append(_item(fs, group))
-    for (namespace, deployment), pods in by_deployment.items():
-        head, rest = pods[0], pods[1:]
-        group = _group("deployment", f"{namespace}/{deployment}", head[0], rest) if rest else None
-        items.append(_item(head, group))
-    items.sort(key=_item_key)
-    return items
+            cause_of[key] = itself
+    for key, cause in list(cause_of.items()):  # pods follow their deployment
+        if key[0] is Kind.POD and cause in moved:
+            cause_of[key] = moved[cause]
+    members: dict[Cause, list[ObjectKey]] = {}
+    for key in sorted(objects, key=lambda k: rank_key(objects[k][0])):
+        members.setdefault(cause_of[key], []).append(key)
+    current_items: list[ReportItem] = []
+    pending_items: list[ReportItem] = []
+    for (by, cause_key), keys in members.items():
+        own = _cause_object(by, cause_key)
+        if own is not None and cause_of.get(own) != (by, cause_key):
+            own = None  # the cause's object went under another cause
+        broken_now = [k for k in keys if k in now]
+        if own in now:
+            head = own
+        elif broken_now:
+            head = broken_now[0]
+        else:
+            head = own if own in later else keys[0]
+        rest_now = [now[k] for k in keys if k in now and k != head]
+        rest_later = [later[k] for k in keys if k in later and k != head]
+        fs = objects[head]
+        group = (
+            _group(by, cause_key, fs[0], rest_now, rest_later) if rest_now or rest_later else None
+        )
+        item = ReportItem(
+            finding=fs[0],
+            other_checks=[f.check for f in fs[1:]],
+            group=group,
+            pending=head not in now,
+        )
+        (pending_items if item.pending else current_items).append(item)
+    current_items.sort(key=_item_key)
+    pending_items.sort(key=_item_key)
+    return current_items, pending_items
+
+
+def _cause_object(by: str, key: str) -> ObjectKey | None:
+    if by == "node":
+        return (Kind.NODE, "", key)
+    if by == "deployment":
+        namespace, name = key.split("/", 1)
+        return (Kind.DEPLOYMENT, namespace, name)
+    return None

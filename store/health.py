@@ -39,8 +39,6 @@ from store.findings import (
     Finding,
     FindingSet,
     ReportItem,
-    cause_nodes,
-    explained_deployments,
     group_findings,
     is_active,
     rank_key,
@@ -803,13 +801,11 @@ def build_report(
         return out
 
     selected, pending, past = scoped(found.current), scoped(found.pending), scoped(found.past)
-    items = group_findings(selected) if group else _flat(selected)
-    # Pending: only objects with nothing current (those are accounted for above).
+    # Pending: objects with nothing current (an object broken now is counted once).
     now_broken = {(f.kind, f.namespace, f.name) for f in selected}
     pending = [f for f in pending if (f.kind, f.namespace, f.name) not in now_broken]
-    pending_items = group_findings(
-        pending, causes=cause_nodes(selected), explained=explained_deployments(selected)
-    )
+    grouped, pending_items = group_findings(selected, pending)
+    items = grouped if group else _flat(selected)
     by_severity = Counter(f.severity.value for f in selected)
     return HealthReport(
         generated_at=now,

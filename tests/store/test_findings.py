@@ -13,7 +13,6 @@ from store.findings import (
     Finding,
     candidate_state,
     classify,
-    explained_deployments,
     group_findings,
 )
 
@@ -50,6 +49,7 @@ def test_grace_period_pending_then_current_and_past_events_apart() -> None:
 
 
 def test_pods_group_under_their_broken_node_and_deployments_short_because_of_it() -> None:
+    """A node's item covers its pods and the deployment they leave short."""
     node = _f(Kind.NODE, "worker-1", "node.not_ready")
     on_node = [
         _f(Kind.POD, f"web-{i}", "pod.unknown", node="worker-1", deployment="web") for i in range(3)
@@ -60,7 +60,9 @@ def test_pods_group_under_their_broken_node_and_deployments_short_because_of_it(
         for i in range(2)
     ]
     lone = _f(Kind.POD, "job-1", "pod.failed", node="worker-2")
-    items = group_findings([node, *on_node, short, *crashing, lone])
+    elsewhere = _f(Kind.POD, "web-9", "pod.not_ready", node="worker-3", deployment="web")
+    items, pending = group_findings([node, *on_node, short, *crashing, lone], [elsewhere])
+    assert pending == []
     heads = {(i.finding.kind, i.finding.name): i for i in items}
     assert set(heads) == {(Kind.NODE, "worker-1"), (Kind.POD, "api-0"), (Kind.POD, "job-1")}
     node_group = heads[(Kind.NODE, "worker-1")].group
@@ -68,6 +70,8 @@ def test_pods_group_under_their_broken_node_and_deployments_short_because_of_it(
     assert node_group.by == "node"
     assert node_group.objects == 4  # three pods and the deployment they leave short
     assert node_group.deployments == ["shop/web"]
+    assert node_group.pending == 1  # the deployment's other pod follows it, still pending
+    assert node_group.pending_examples == ["shop/web-9"]
     assert items[0].finding.name == "worker-1"  # critical first
     assert sum(i.objects for i in items) == 1 + 3 + 1 + 2 + 1
 
@@ -79,7 +83,7 @@ def test_deployments_blocked_by_one_quota_are_one_item() -> None:
         for i in range(4)
     ]
     pods = [_f(Kind.POD, "d1-x", "pod.crash_loop", deployment="d1")]
-    items = group_findings([*blocked, *pods])
+    items, _pending = group_findings([*blocked, *pods])
     assert len(items) == 1
     group = items[0].group
     assert group is not None
@@ -124,9 +128,15 @@ def test_every_object_is_accounted_for_exactly_once(specs: list[tuple[Any, ...]]
         findings.append(
             _f(kind, f"{kind_name[0]}{n}" if kind is not Kind.NODE else f"n{n}", check, **extra)
         )
-    objects = {(f.kind, f.namespace, f.name) for f in findings}
-    items = group_findings(findings)
-    assert sum(i.objects for i in items) == len(objects)
+    half = len(findings) // 2
+    current, pending = findings[:half], findings[half:]
+    now = {(f.kind, f.namespace, f.name) for f in current}
+    later = {(f.kind, f.namespace, f.name) for f in pending} - now
+    items, pending_items = group_findings(current, pending)
+    assert sum(i.objects for i in items) == len(now)
+    assert sum(i.objects for i in pending_items) + sum(
+        i.group.pending for i in items if i.group
+    ) == len(later)
     heads = [(i.finding.kind, i.finding.namespace, i.finding.name) for i in items]
     assert len(heads) == len(set(heads))
-    assert explained_deployments(findings).keys() <= {("shop", f"d{i}") for i in range(3)}
+    assert {(f.kind, f.namespace, f.name) for f in (i.finding for i in items)} <= now
