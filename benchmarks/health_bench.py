@@ -194,7 +194,9 @@ def _matches(
         return kind == "Deployment" and any(
             n == group["key"] and owner.get(p) == f"{namespace}/{name}" for p, n in node_of.items()
         )
-    if group["by"] == "deployment":
+    if group["by"] == "deployment":  # the deployment and its pods
+        if kind == "Deployment":
+            return f"{namespace}/{name}" == group["key"]
         return kind == "Pod" and owner.get(key) == group["key"]
     if group["by"] == "quota":  # deployments whose ReplicaFailure names a quota, and their pods
         if namespace != group["key"].split("/", 1)[0]:
@@ -219,7 +221,7 @@ def accounted(
     """
     named: set[Key] = set()
     groups = []
-    for item in [*page["findings"], *page["pending"]]:
+    for item in [*page["findings"], *page["pending"], *page["more_causes"]]:
         named.add((item["kind"], item["namespace"], item["name"]))
         group = item.get("group")
         if group:
@@ -300,7 +302,8 @@ async def run(pods: int, seed: int, *, show: bool) -> list[str]:
     return [
         f"{objects.count('pods'):,}",
         f"{len(broken)} ({', '.join(f'{k} {v}' for k, v in sorted(by_kind.items()))})",
-        f"{len(health['findings'])}+{len(health['pending'])} items",
+        f"{len(health['findings'])}+{len(health['pending'])} items, "
+        f"{len(health['more_causes'])} more causes",
         f"{hit}/{len(broken)} = {rate:.1%}"
         + (f" (missed {', '.join(f'{k} {v}' for k, v in missed.items())})" if missed else ""),
         "PASS" if rate >= 0.95 else "FAIL",

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "CauseItem",
     "ChangeItem",
     "ClusterHealth",
     "ConditionItem",
@@ -102,6 +103,18 @@ class FindingItem(BaseModel):
     )
 
 
+class CauseItem(BaseModel):
+    """One cause past the page, in a few fields: enough to account for it, not to explain it."""
+
+    severity: str
+    check: str
+    kind: str
+    namespace: str
+    name: str
+    pending: bool = Field(default=False, description="nothing of it counts yet (grace period)")
+    group: FindingGroupItem | None = None
+
+
 class ClusterHealth(BaseModel):
     freshness: Freshness
     status: str = Field(
@@ -124,6 +137,11 @@ class ClusterHealth(BaseModel):
     )
     truncated: bool
     next_cursor: str | None = Field(default=None, description="pass as cursor for more findings")
+    more_causes: list[CauseItem] = Field(
+        default_factory=list,
+        description="the causes after this page (current, then pending), compact: with the "
+        "page they account for every problem object; page with cursor for their details",
+    )
     pending_total: int = Field(
         default=0,
         description="objects broken now but inside a grace period, with no current finding "

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from mcpserver.answers import (
+    CauseItem,
     ChangeItem,
     ConditionItem,
     DeploymentItem,
@@ -29,6 +30,7 @@ from store.transitions import deployment_rollout
 
 __all__ = [
     "age",
+    "cause_item",
     "change_item",
     "conditions",
     "deployment_item",
@@ -196,6 +198,32 @@ def finding_item(f: Finding, now: float) -> FindingItem:
         for_seconds=round(now - f.since, 1) if f.since is not None else None,
         evidence=dict(f.evidence),
         counts_at=iso(f.counts_at),
+    )
+
+
+def cause_item(item: ReportItem) -> CauseItem:
+    """A cause past the page: its head and its group's counts, without names or evidence."""
+    f = item.finding
+    g = item.group
+    return CauseItem(
+        severity=f.severity.value,
+        check=f.check,
+        kind=f.kind.value,
+        namespace=f.namespace,
+        name=f.name,
+        pending=item.pending,
+        group=None
+        if g is None
+        else FindingGroupItem(
+            by=g.by,
+            key=g.key,
+            objects=g.objects,
+            severity=g.severity.value,
+            by_check=dict(g.by_check),
+            examples=[],
+            pending=g.pending,
+            pending_by_check=dict(g.pending_by_check),
+        ),
     )
 
 

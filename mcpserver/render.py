@@ -145,6 +145,20 @@ def render(answer: object) -> str:
             *_cut(_finding(f) for f in answer.findings),
             *_more(0, 0, answer.next_cursor),
         ]
+        if answer.more_causes:
+            by_check: dict[str, list[str]] = {}
+            for cause in answer.more_causes:
+                where = f"{cause.namespace}/{cause.name}" if cause.namespace else cause.name
+                by_check.setdefault(cause.check, []).append(where)
+            lines.append(
+                f"{len(answer.more_causes)} more causes (details on the next pages): "
+                + "; ".join(
+                    f"{check} {len(names)} ({', '.join(names[:3])}"
+                    + (", ..." if len(names) > 3 else "")
+                    + ")"
+                    for check, names in by_check.items()
+                )
+            )
         if answer.pending_total:
             lines.append(
                 f"Pending ({answer.pending_total} objects, not counted until their grace "

@@ -37,6 +37,7 @@ from mcpserver.freshness import compute_freshness, iso
 from mcpserver.headline import HealthScope, judge_headline
 from mcpserver.items import (
     age,
+    cause_item,
     change_item,
     conditions,
     deployment_item,
@@ -68,6 +69,7 @@ __all__ = ["DEFAULT_LIMIT", "HEALTH_LIMIT", "MAX_LIMIT", "ClusterAnswers"]
 DEFAULT_LIMIT = 50
 HEALTH_LIMIT = 20  # findings carry evidence: 20 of them are a screenful, and ~15 kB
 PENDING_LIMIT = 10  # pending findings shown in cluster_health (all are counted)
+MORE_CAUSES = 100  # causes past the page, listed compactly so the page accounts for them
 MAX_LIMIT = 200
 DETAIL_PODS = 20  # pods listed inside get_deployment / get_node
 DETAIL_CHANGES = 10  # recent changes inside the get_* answers
@@ -185,7 +187,7 @@ class ClusterAnswers:
         if node is not None:
             _check_name("node", node)
         now = self.clock()
-        window = min(offset + limit, 1000)
+        window = min(offset + limit + MORE_CAUSES, 1000)
         async with self._reading():
             report = await self.reader.health_report(
                 limit=window,
@@ -199,6 +201,10 @@ class ClusterAnswers:
             )
         page = report.items[offset : offset + limit]
         more = report.items_total > offset + len(page) and offset + len(page) < 1000
+        tail = [
+            *report.items[offset + limit :],
+            *report.pending[PENDING_LIMIT:],
+        ][:MORE_CAUSES]
         freshness = self.freshness(now)
         headline = judge_headline(
             report=report,
@@ -220,6 +226,7 @@ class ClusterAnswers:
             findings=[report_item(item, now) for item in page],
             truncated=more,
             next_cursor=f"o{offset + len(page)}" if more else None,
+            more_causes=[cause_item(item) for item in tail],
             pending_total=report.pending_total,
             pending_by_check=report.pending_by_check,
             pending=[report_item(item, now) for item in report.pending[:PENDING_LIMIT]],
