@@ -185,15 +185,14 @@ def _matches(
     node_of: dict[Key, str],
     owner: dict[Key, str],
     quota_blocked: set[str],
+    on_node: dict[str, set[str]],
 ) -> bool:
     """Whether a broken object shares the group's cause, judged from the cluster's objects."""
     kind, namespace, name = key
-    if group["by"] == "node":
+    if group["by"] == "node":  # its pods, and deployments with pods on it
         if kind == "Pod":
             return node_of.get(key) == group["key"]
-        return kind == "Deployment" and any(
-            n == group["key"] and owner.get(p) == f"{namespace}/{name}" for p, n in node_of.items()
-        )
+        return kind == "Deployment" and f"{namespace}/{name}" in on_node.get(group["key"], ())
     if group["by"] == "deployment":  # the deployment and its pods
         if kind == "Deployment":
             return f"{namespace}/{name}" == group["key"]
@@ -216,8 +215,8 @@ def accounted(
     """The broken objects page 1 accounts for: named, or covered by a group's cause.
 
     A group is credited, per kind, with at most as many objects as it says it
-    holds (its `by_check` counts), so a cause that matches more objects than
-    it holds cannot take credit for them.
+    holds (its `by_check` and `pending_by_check` counts), so a cause that
+    matches more objects than it holds cannot take credit for them.
     """
     named: set[Key] = set()
     groups = []
@@ -236,25 +235,73 @@ def accounted(
                 namespace, name = example.split("/", 1)
                 named |= {("Pod", namespace, name), ("Deployment", namespace, name)}
     out = broken & named
+    # Credit the groups with the objects they hold: the largest matching between the
+    # broken objects not yet named and the groups' places (per kind, as many as each
+    # group says it holds), each object to a group whose cause it shares.
     kinds = {"pod": "Pod", "deployment": "Deployment", "node": "Node"}
-    # The narrowest causes first, so a wide one (a namespace's quota) does not
-    # spend its credit on objects a node or a deployment already explains.
-    order = {"node": 0, "deployment": 1, "quota": 2}
-    for group in sorted(groups, key=lambda g: order.get(g["by"], 3)):
+    places: list[tuple[int, str]] = []  # (group index, kind), one per object a group holds
+    for i, group in enumerate(groups):
         budget: Counter[str] = Counter()
         for check, n in [*group["by_check"].items(), *group["pending_by_check"].items()]:
             budget[kinds[check.split(".", 1)[0]]] += n
-        budget["Pod"] -= len(group["examples"])
-        budget["Deployment"] -= len(group.get("deployments", []))
-        budget["Pod"] -= sum(("Pod", *e.split("/", 1)) in out for e in group["pending_examples"])
-        budget["Deployment"] -= sum(
-            ("Deployment", *e.split("/", 1)) in out for e in group["pending_examples"]
-        )
-        for key in sorted(broken - out):
-            if budget[key[0]] > 0 and _matches(group, key, node_of, owner, quota_blocked):
-                out.add(key)
-                budget[key[0]] -= 1
+        for example in [*group["examples"], *group.get("deployments", [])]:
+            budget["Pod" if example in group["examples"] else "Deployment"] -= 1
+        for example in group.get("pending_examples", []):
+            for kind in ("Pod", "Deployment"):
+                if (kind, *example.split("/", 1)) in out:
+                    budget[kind] -= 1
+        places += [(i, kind) for kind, n in budget.items() for _ in range(max(0, n))]
+    on_node: dict[str, set[str]] = {}  # node -> namespace/deployment of the pods on it
+    for pod, node in node_of.items():
+        if pod in owner:
+            on_node.setdefault(node, set()).add(owner[pod])
+    shares = [
+        {
+            key
+            for key in broken - out
+            if _matches(group, key, node_of, owner, quota_blocked, on_node)
+        }
+        for group in groups
+    ]
+    candidates = {
+        key: [p for p, (i, kind) in enumerate(places) if kind == key[0] and key in shares[i]]
+        for key in broken - out
+    }
+    taken: dict[int, Key] = {}
+
+    def assign(key: Key, seen: set[int]) -> bool:
+        for place in candidates[key]:
+            if place in seen:
+                continue
+            seen.add(place)
+            if place not in taken or assign(taken[place], seen):
+                taken[place] = key
+                return True
+        return False
+
+    for key in candidates:
+        assign(key, set())
+    out |= set(taken.values())
     return out
+
+
+async def _explain_missed(url: str, objects: ObjectStore, missed: list[Key]) -> None:
+    """For --show: each missed object as the cluster and as the agent see it."""
+    async with Client(url) as client:
+        for key in missed:
+            kind, namespace, name = key
+            if kind == "Node":
+                result = await client.call_tool("get_node", {"name": name})
+            else:
+                tool = "get_pod" if kind == "Pod" else "get_deployment"
+                result = await client.call_tool(tool, {"namespace": namespace, "name": name})
+            data = result.structured_content or {}
+            checks = [f["check"] for f in data.get("findings", [])]
+            pending = [f["check"] for f in data.get("pending_findings", [])]
+            print(
+                f"missed: {key} {_describe(objects, key)[:160]} agent: {checks} pending {pending}",
+                file=sys.stderr,
+            )
 
 
 async def ask(url: str) -> tuple[dict[str, Any], dict[str, Any], str]:
@@ -286,14 +333,12 @@ async def run(pods: int, seed: int, *, show: bool) -> list[str]:
                 kubeconfig=kubeconfig, workdir=workdir, db_name="health.db", ready_seconds=600
             ) as (url, _pid):
                 health, listed, text = await ask(url)
-    if show:
-        print(text, file=sys.stderr)
-    covered = accounted(broken, health, node_of, deployment_of, quota_blocked)
+                covered = accounted(broken, health, node_of, deployment_of, quota_blocked)
+                if show:
+                    print(text, file=sys.stderr)
+                    await _explain_missed(url, objects, sorted(broken - covered)[:20])
     hit = len(covered)
     missed = Counter(k[0] for k in broken - covered)
-    if show:
-        for key in sorted(broken - covered)[:20]:
-            print("missed:", key, _describe(objects, key), file=sys.stderr)
     items = listed["items"]
     correct = sum(1 for p in items if ("Pod", p["namespace"], p["name"]) in broken)
     by_kind = Counter(k for k, _ns, _n in broken)
