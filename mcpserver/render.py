@@ -34,6 +34,8 @@ from mcpserver.durations import format_duration
 __all__ = ["render"]
 
 _MAX_LINES = 20
+_MESSAGE = 160  # characters of a finding's message in the text (structured content has it all)
+_NAMES = 3  # names per group in the text
 
 
 def _stale(freshness: Freshness) -> list[str]:
@@ -67,17 +69,17 @@ def _finding(f: FindingItem) -> str:
     since = f" for {format_duration(f.for_seconds)}" if f.for_seconds is not None else ""
     pending = f" (pending: counts at {f.counts_at})" if f.counts_at else ""
     also = f" [also {', '.join(f.other_checks)}]" if f.other_checks else ""
-    line = f"- {f.severity} {f.kind} {where}: {f.reason}{since}{pending}{also} — {f.message}"
+    message = f.message if len(f.message) <= _MESSAGE else f.message[: _MESSAGE - 3] + "..."
+    line = f"- {f.severity} {f.kind} {where}: {f.reason}{since}{pending}{also} — {message}"
     g = f.group
     if g is not None and g.objects:
-        shown = [*g.deployments, *g.examples]
+        shown = [*g.deployments, *g.examples][:_NAMES]
         names = ", ".join(shown) + (", ..." if g.objects > len(shown) else "")
         things = "object" if g.objects == 1 else "objects"
         line += f"\n  + {g.objects} {things} of {g.by} {g.key} ({_counts(g.by_check)}): {names}"
     if g is not None and g.pending:
-        names = ", ".join(g.pending_examples) + (
-            ", ..." if g.pending > len(g.pending_examples) else ""
-        )
+        shown = g.pending_examples[:_NAMES]
+        names = ", ".join(shown) + (", ..." if g.pending > len(shown) else "")
         line += (
             f"\n  + {g.pending} pending of {g.by} {g.key} ({_counts(g.pending_by_check)}): {names}"
         )
