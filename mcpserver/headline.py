@@ -112,7 +112,7 @@ def _no_match(scope: HealthScope, kinds: Sequence[Kind]) -> str:
     if scope.node is not None and scope.namespace is not None:
         where = f'on node "{scope.node}" in namespace "{scope.namespace}"'
     elif scope.node is not None:
-        where = f'on node "{scope.node}" (no such node, or no pods on it)'
+        return f'no node "{scope.node}" and no pods on it in the watch cache'
     elif scope.namespace is not None:
         where = f'in namespace "{scope.namespace}"'
     else:
@@ -123,10 +123,7 @@ def _no_match(scope: HealthScope, kinds: Sequence[Kind]) -> str:
 def _extras(report: HealthReport) -> str:
     parts = []
     if report.pending_total:
-        first = min(
-            (i.finding.counts_at for i in report.pending if i.finding.counts_at is not None),
-            default=None,
-        )
+        first = report.pending_first_counts_at
         when = f"; the first counts at {iso(first)}" if first is not None else ""
         parts.append(f"{report.pending_total} pending (broken now, inside a grace period{when})")
     if report.past_total:

@@ -104,6 +104,7 @@ class HealthReport(msgspec.Struct, kw_only=True):
     items: list[ReportItem] = []
     items_total: int = 0
     pending_total: int = 0
+    pending_first_counts_at: float | None = None  # when the first pending one will count
     pending_by_check: dict[str, int] = {}
     pending: list[ReportItem] = []
     past_total: int = 0
@@ -819,6 +820,9 @@ def build_report(
         items=items[:limit],
         items_total=len(items),
         pending_total=len({(f.kind, f.namespace, f.name) for f in pending}),
+        pending_first_counts_at=min(
+            (f.counts_at for f in pending if f.counts_at is not None), default=None
+        ),
         pending_by_check=dict(Counter(f.check for f in pending)),
         pending=pending_items[:limit],
         past_total=len({(f.kind, f.namespace, f.name) for f in past}),

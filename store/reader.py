@@ -10,8 +10,8 @@ Lists are ordered by (namespace, name) and paginated with an opaque cursor
 (the last key of the page), which stays correct while objects come and go —
 unlike offsets. Problems-only lists are the exception: their set is the
 objects with a current finding (`store.findings`, the same set the health
-report counts), ranked worst and longest broken first, and paged by position. Lists leave `obj` out (b"") unless `include_obj=True`; `get`
-always includes it.
+report counts), ranked worst and longest broken first, and paged by position.
+Lists leave `obj` out (b"") unless `include_obj=True`; `get` always includes it.
 """
 
 from __future__ import annotations
