@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +170,46 @@ def test_a_broken_deployment_is_pending_everywhere_then_a_finding_everywhere(
         assert late["listed"] == late["health_named"]
     finally:
         answers.clock = real_clock
+
+
+async def _past_answers(agent: Agent, namespace: str, name: str) -> dict[str, Any]:
+    assert agent.url is not None
+    async with mcp_client(agent.url) as client:
+        detail = await client.call_tool("get_pod", {"namespace": namespace, "name": name})
+        now = await client.call_tool("list_pods", {"problems_only": True, "limit": 200})
+        past = await client.call_tool(
+            "list_pods", {"problems_only": True, "include_past": True, "limit": 200}
+        )
+        health = await client.call_tool("cluster_health", {"include_past": True})
+    out = {}
+    for key, result in (("detail", detail), ("now", now), ("past", past), ("health", health)):
+        assert not result.is_error, text_of(result)
+        out[key] = result.structured_content
+    return out
+
+
+def test_an_earlier_oom_kill_is_a_past_problem_not_a_current_one(tmp_path: Path) -> None:
+    with (
+        start_blocking_portal(backend="asyncio") as portal,
+        portal.wrap_async_context_manager(start_agent(tmp_path, shape=SHAPE)) as agent,
+    ):
+        scenario = agent.scenario
+        assert scenario is not None
+        done = portal.call(scenario.step, "oom_kill")
+        assert done.startswith("OOM kill "), done  # "OOM kill <namespace>/<pod>"
+        namespace, name = done.removeprefix("OOM kill ").split()[0].split("/", 1)
+        portal.call(scenario.advance, 60.0)  # the kubelet restarts the container: running again
+        portal.call(converged, agent)
+        answers = portal.call(_past_answers, agent, namespace, name)
+    detail = answers["detail"]
+    assert detail["pod"]["ready"], detail["containers"]
+    assert detail["findings"] == []
+    assert [f["check"] for f in detail["past_findings"]] == ["pod.oom_killed"]
+    listed_now = {(p["namespace"], p["name"]) for p in answers["now"]["items"]}
+    listed_past = {(p["namespace"], p["name"]) for p in answers["past"]["items"]}
+    assert (namespace, name) not in listed_now
+    assert (namespace, name) in listed_past
+    health = answers["health"]
+    assert health["past_total"] >= 1
+    assert (namespace, name) in {(f["namespace"], f["name"]) for f in health["past"]}
+    assert "pod.oom_killed" not in health["counts_by_check"]
