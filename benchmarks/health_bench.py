@@ -35,6 +35,7 @@ Two figures, with the issue's targets:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -348,7 +349,8 @@ async def run(pods: int, seed: int, *, show: bool) -> list[str]:
         f"{objects.count('pods'):,}",
         f"{len(broken)} ({', '.join(f'{k} {v}' for k, v in sorted(by_kind.items()))})",
         f"{len(health['findings'])}+{len(health['pending'])} items, "
-        f"{len(health['more_causes'])} more causes",
+        f"{len(health['more_causes'])} more causes, "
+        f"{len(json.dumps(health)) / 1000:.0f} kB",
         f"{hit}/{len(broken)} = {rate:.1%}"
         + (f" (missed {', '.join(f'{k} {v}' for k, v in missed.items())})" if missed else ""),
         "PASS" if rate >= 0.95 else "FAIL",
