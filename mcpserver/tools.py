@@ -112,9 +112,11 @@ _HEALTH_DOC = """What is broken right now, worst and longest broken first, group
 Findings from the health analyzers (crash loops, image pull and config errors,
 pods pending or not ready too long, failed, unknown or stuck-terminating pods,
 unavailable deployments and stuck rollouts, NotReady, pressured, network-less or
-cordoned nodes, over-committed nodes), each with `since`. Pods on a broken node
-are grouped under the node, the failing pods of a deployment under the
-deployment, with counts and a few names. `status` is ok/warning/critical, or
+cordoned nodes, over-committed nodes), each with `since`. One item per cause:
+pods on a broken node (and deployments short because of them) under the node,
+the failing pods of a deployment under the deployment, deployments a namespace
+quota blocks under the quota, with counts and a few names; the causes past the
+page are listed compactly in `more_causes`. `status` is ok/warning/critical, or
 `unknown` when the watch cache cannot vouch for the scope (not yet listed,
 watch failing: see unknown_reasons), or `no_match` when the filters match nothing.
 
