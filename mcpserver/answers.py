@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "CauseItem",
     "ChangeItem",
     "ClusterHealth",
     "ConditionItem",
@@ -20,6 +21,7 @@ __all__ = [
     "DeploymentDetail",
     "DeploymentItem",
     "DeploymentList",
+    "FindingGroupItem",
     "FindingItem",
     "Freshness",
     "KindFreshness",
@@ -27,6 +29,7 @@ __all__ = [
     "NodeDetail",
     "NodeItem",
     "NodeList",
+    "ObjectChanges",
     "PodDetail",
     "PodItem",
     "PodList",
@@ -67,6 +70,30 @@ class Freshness(BaseModel):
     reasons: list[str] = Field(default_factory=list, description="why the answer is stale")
 
 
+class FindingGroupItem(BaseModel):
+    by: str = Field(
+        description="the shared cause: node (its pods, and deployments short because of them), "
+        "deployment (its failing pods) or quota (the deployments it blocks, and their pods)"
+    )
+    key: str = Field(description="the node's name, namespace/deployment or namespace/quota")
+    objects: int = Field(
+        description="objects broken now grouped under this finding (besides its own)"
+    )
+    severity: str = Field(description="the worst severity among the finding and the group")
+    by_check: dict[str, int] = Field(description="the grouped objects' worst findings, by check")
+    examples: list[str] = Field(description="a few of the pods (namespace/name), worst first")
+    deployments: list[str] = Field(
+        default_factory=list, description="a few of the deployments (namespace/name)"
+    )
+    pending: int = Field(
+        default=0, description="more objects of this cause, still inside a grace period"
+    )
+    pending_by_check: dict[str, int] = Field(default_factory=dict)
+    pending_examples: list[str] = Field(
+        default_factory=list, description="a few of the pending ones (namespace/name)"
+    )
+
+
 class FindingItem(BaseModel):
     severity: str
     check: str = Field(description="stable analyzer id, e.g. pod.crash_loop")
@@ -78,18 +105,74 @@ class FindingItem(BaseModel):
     since: str | None = Field(default=None, description="when the problem started")
     for_seconds: float | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
+    counts_at: str | None = Field(
+        default=None,
+        description="pending findings only: when it counts as a finding if it lasts "
+        "(its grace period ends)",
+    )
+    other_checks: list[str] = Field(
+        default_factory=list, description="the object's other findings (grouped answers)"
+    )
+    group: FindingGroupItem | None = Field(
+        default=None, description="the pods this finding explains (grouped answers)"
+    )
+
+
+class CauseItem(BaseModel):
+    """One cause past the page, in a few fields: enough to account for it, not to explain it."""
+
+    severity: str
+    check: str
+    kind: str
+    namespace: str
+    name: str
+    pending: bool = Field(default=False, description="nothing of it counts yet (grace period)")
+    group: FindingGroupItem | None = None
 
 
 class ClusterHealth(BaseModel):
     freshness: Freshness
-    status: str = Field(description="ok, warning or critical: the worst finding's severity")
-    total_findings: int
+    status: str = Field(
+        description="ok, warning or critical (the worst current finding); unknown when a "
+        "watched kind in scope is stale or not yet listed (see unknown_reasons); no_match "
+        "when the filters match no object in the watch cache"
+    )
+    headline: str = Field(default="", description="the status in one line, as the text starts")
+    unknown_reasons: list[str] = Field(
+        default_factory=list, description="why the status is unknown"
+    )
+    total_findings: int = Field(description="current findings (broken now, past any grace period)")
+    objects_with_findings: int = Field(default=0, description="objects with a current finding")
     counts_by_severity: dict[str, int]
     counts_by_kind: dict[str, int]
     counts_by_check: dict[str, int]
-    findings: list[FindingItem] = Field(description="ranked: critical first, then oldest")
+    findings: list[FindingItem] = Field(
+        description="ranked: critical first, then longest broken; grouped by cause unless "
+        "group=false"
+    )
     truncated: bool
     next_cursor: str | None = Field(default=None, description="pass as cursor for more findings")
+    more_causes: list[CauseItem] = Field(
+        default_factory=list,
+        description="the causes after this page (current, then pending), compact: with the "
+        "page they account for every problem object; page with cursor for their details",
+    )
+    pending_total: int = Field(
+        default=0,
+        description="objects broken now but inside a grace period, with no current finding "
+        "(not yet counted)",
+    )
+    pending_by_check: dict[str, int] = Field(default_factory=dict)
+    pending: list[FindingItem] = Field(
+        default_factory=list, description="the first pending findings, with counts_at"
+    )
+    past_total: int = Field(
+        default=0,
+        description="objects with past problems (an OOM kill, restarts in the last hour); "
+        "listed when include_past=true",
+    )
+    past_by_check: dict[str, int] = Field(default_factory=dict)
+    past: list[FindingItem] = Field(default_factory=list)
     cluster: dict[str, Any] = Field(
         default_factory=dict,
         description="object counts: pods by phase, nodes and deployments by status",
@@ -166,6 +249,12 @@ class PodDetail(BaseModel):
     containers: list[ContainerItem]
     conditions: list[ConditionItem]
     findings: list[FindingItem]
+    pending_findings: list[FindingItem] = Field(
+        default_factory=list, description="broken now but inside a grace period (counts_at)"
+    )
+    past_findings: list[FindingItem] = Field(
+        default_factory=list, description="past problems: an OOM kill, restarts in the last hour"
+    )
     recent_changes: list[ChangeItem]
     spec: dict[str, Any] | None = Field(
         default=None, description="the stored pod spec, literal env values redacted"
@@ -199,6 +288,9 @@ class DeploymentDetail(BaseModel):
     deployment: dict[str, Any]
     conditions: list[ConditionItem]
     findings: list[FindingItem]
+    pending_findings: list[FindingItem] = Field(
+        default_factory=list, description="broken now but inside a grace period (counts_at)"
+    )
     pods_total: int
     pods: list[PodItem] = Field(description="its pods, problems first (bounded)")
     recent_changes: list[ChangeItem]
@@ -235,18 +327,43 @@ class NodeDetail(BaseModel):
     requested: dict[str, int] = Field(description="sums over the node's non-terminated pods")
     utilization: dict[str, float] = Field(description="requested / allocatable, 0..1+")
     findings: list[FindingItem]
+    pending_findings: list[FindingItem] = Field(
+        default_factory=list, description="broken now but inside a grace period (counts_at)"
+    )
     pods_total: int
     pods: list[PodItem] = Field(description="pods on the node, problems first (bounded)")
     recent_changes: list[ChangeItem]
+
+
+class ObjectChanges(BaseModel):
+    kind: str
+    namespace: str
+    name: str
+    changes: int = Field(description="changes of this object in the window")
+    first_at: str
+    last_at: str
+    worst_severity: str
+    fields: list[str] = Field(description="the fields that changed")
+    latest: ChangeItem = Field(description="its latest change (field: old -> new)")
 
 
 class RecentChanges(BaseModel):
     freshness: Freshness
     since: str
     total: int | None = Field(
-        default=None, description="changes matching (all pages), when counted"
+        default=None, description="changes matching in the whole window (all pages)"
     )
-    items: list[ChangeItem]
+    objects: int = Field(default=0, description="distinct objects that changed in the window")
+    by_kind: dict[str, int] = Field(default_factory=dict)
+    by_severity: dict[str, int] = Field(default_factory=dict)
+    by_field: dict[str, int] = Field(
+        default_factory=dict, description="container fields as container/*/<field>"
+    )
+    by_object: list[ObjectChanges] = Field(
+        default_factory=list,
+        description="the objects that changed, worst and most recent first (bounded)",
+    )
+    items: list[ChangeItem] = Field(description="the detailed changes, newest first (paged)")
     next_cursor: str | None = None
 
 

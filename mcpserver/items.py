@@ -13,24 +13,33 @@ from typing import Any
 import msgspec
 
 from mcpserver.answers import (
+    CauseItem,
     ChangeItem,
     ConditionItem,
     DeploymentItem,
+    FindingGroupItem,
     FindingItem,
+    ObjectChanges,
     PodItem,
 )
 from mcpserver.freshness import iso
 from store import Condition, DeploymentRow, Finding, NodeRow, PodRow, Transition
+from store.findings import ReportItem
+from store.reader import ObjectHistory
+from store.transitions import deployment_rollout
 
 __all__ = [
     "age",
+    "cause_item",
     "change_item",
     "conditions",
     "deployment_item",
     "finding_item",
     "node_problems",
+    "object_changes",
     "pod_item",
     "pod_reason",
+    "report_item",
     "rollout_in_progress",
     "row_fields",
 ]
@@ -92,7 +101,8 @@ def pod_item(row: PodRow, now: float) -> PodItem:
 
 
 def rollout_in_progress(row: DeploymentRow) -> bool:
-    return row.observed_generation < row.generation or row.updated_replicas < row.replicas
+    """The store's one definition (`store.transitions.rollout_progressing`); paused is not."""
+    return deployment_rollout(row) == "progressing"
 
 
 def deployment_item(row: DeploymentRow, now: float) -> DeploymentItem:
@@ -161,6 +171,20 @@ def change_item(t: Transition) -> ChangeItem:
     )
 
 
+def object_changes(o: ObjectHistory) -> ObjectChanges:
+    return ObjectChanges(
+        kind=o.kind.value,
+        namespace=o.namespace,
+        name=o.name,
+        changes=o.changes,
+        first_at=iso(o.first_at) or "",
+        last_at=iso(o.last_at) or "",
+        worst_severity=o.worst_severity.value,
+        fields=list(o.fields),
+        latest=change_item(o.latest),
+    )
+
+
 def finding_item(f: Finding, now: float) -> FindingItem:
     return FindingItem(
         severity=f.severity.value,
@@ -173,7 +197,55 @@ def finding_item(f: Finding, now: float) -> FindingItem:
         since=iso(f.since),
         for_seconds=round(now - f.since, 1) if f.since is not None else None,
         evidence=dict(f.evidence),
+        counts_at=iso(f.counts_at),
     )
+
+
+def cause_item(item: ReportItem) -> CauseItem:
+    """A cause past the page: its head and its group's counts, without names or evidence."""
+    f = item.finding
+    g = item.group
+    return CauseItem(
+        severity=f.severity.value,
+        check=f.check,
+        kind=f.kind.value,
+        namespace=f.namespace,
+        name=f.name,
+        pending=item.pending,
+        group=None
+        if g is None
+        else FindingGroupItem(
+            by=g.by,
+            key=g.key,
+            objects=g.objects,
+            severity=g.severity.value,
+            by_check=dict(g.by_check),
+            examples=[],
+            pending=g.pending,
+            pending_by_check=dict(g.pending_by_check),
+        ),
+    )
+
+
+def report_item(item: ReportItem, now: float) -> FindingItem:
+    """A grouped report line: the head finding, its object's other checks, the pods it covers."""
+    out = finding_item(item.finding, now)
+    out.other_checks = list(item.other_checks)
+    g = item.group
+    if g is not None:
+        out.group = FindingGroupItem(
+            by=g.by,
+            key=g.key,
+            objects=g.objects,
+            severity=g.severity.value,
+            by_check=dict(g.by_check),
+            examples=list(g.examples),
+            deployments=list(g.deployments),
+            pending=g.pending,
+            pending_by_check=dict(g.pending_by_check),
+            pending_examples=list(g.pending_examples),
+        )
+    return out
 
 
 def row_fields(row: Any, *, drop: Sequence[str]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from mcpserver.answers import (
     NodeDetail,
     NodeItem,
     NodeList,
+    ObjectChanges,
     PodDetail,
     PodItem,
     PodList,
@@ -33,6 +34,8 @@ from mcpserver.durations import format_duration
 __all__ = ["render"]
 
 _MAX_LINES = 20
+_MESSAGE = 160  # characters of a finding's message in the text (structured content has it all)
+_NAMES = 3  # names per group in the text
 
 
 def _stale(freshness: Freshness) -> list[str]:
@@ -64,7 +67,23 @@ def _counts(counts: dict[str, int]) -> str:
 def _finding(f: FindingItem) -> str:
     where = f"{f.namespace}/{f.name}" if f.namespace else f.name
     since = f" for {format_duration(f.for_seconds)}" if f.for_seconds is not None else ""
-    return f"- {f.severity} {f.kind} {where}: {f.reason}{since} — {f.message}"
+    pending = f" (pending: counts at {f.counts_at})" if f.counts_at else ""
+    also = f" [also {', '.join(f.other_checks)}]" if f.other_checks else ""
+    message = f.message if len(f.message) <= _MESSAGE else f.message[: _MESSAGE - 3] + "..."
+    line = f"- {f.severity} {f.kind} {where}: {f.reason}{since}{pending}{also} — {message}"
+    g = f.group
+    if g is not None and g.objects:
+        shown = [*g.deployments, *g.examples][:_NAMES]
+        names = ", ".join(shown) + (", ..." if g.objects > len(shown) else "")
+        things = "object" if g.objects == 1 else "objects"
+        line += f"\n  + {g.objects} {things} of {g.by} {g.key} ({_counts(g.by_check)}): {names}"
+    if g is not None and g.pending:
+        shown = g.pending_examples[:_NAMES]
+        names = ", ".join(shown) + (", ..." if g.pending > len(shown) else "")
+        line += (
+            f"\n  + {g.pending} pending of {g.by} {g.key} ({_counts(g.pending_by_check)}): {names}"
+        )
+    return line
 
 
 def _pod(p: PodItem) -> str:
@@ -97,6 +116,16 @@ def _node(n: NodeItem) -> str:
     )
 
 
+def _object_changes(o: ObjectChanges) -> str:
+    where = f"{o.namespace}/{o.name}" if o.namespace else o.name
+    c = o.latest
+    times = "" if o.changes == 1 else f" {o.changes}x {o.first_at} .. "
+    return (
+        f"- {o.worst_severity} {o.kind} {where}:{times or ' '}{o.last_at} "
+        f"latest {c.field}: {c.old} -> {c.new}"
+    )
+
+
 def _change(c: ChangeItem) -> str:
     where = f"{c.namespace}/{c.name}" if c.namespace else c.name
     why = f" ({c.reason})" if c.reason else ""
@@ -109,16 +138,38 @@ def render(answer: object) -> str:
     if isinstance(answer, ClusterHealth):
         c = answer.cluster
         lines = [
-            f"Cluster {answer.status.upper()}: {answer.total_findings} findings "
-            f"({_counts(answer.counts_by_severity)}).",
+            answer.headline,
             f"Pods {c.get('pods', 0)} ({_counts(c.get('pods_by_phase', {}))}); "
             f"nodes {c.get('nodes', 0)} ({_counts(c.get('nodes_by_status', {}))}); "
             f"deployments {c.get('deployments', 0)} "
             f"({_counts(c.get('deployments_by_status', {}))}).",
             *_stale(answer.freshness),
             *_cut(_finding(f) for f in answer.findings),
-            *_more(len(answer.findings), answer.total_findings, answer.next_cursor),
+            *_more(0, 0, answer.next_cursor),
         ]
+        if answer.more_causes:
+            by_check: dict[str, list[str]] = {}
+            for cause in answer.more_causes:
+                where = f"{cause.namespace}/{cause.name}" if cause.namespace else cause.name
+                by_check.setdefault(cause.check, []).append(where)
+            lines.append(
+                f"{len(answer.more_causes)} more causes (details on the next pages): "
+                + "; ".join(
+                    f"{check} {len(names)} ({', '.join(names[:3])}"
+                    + (", ..." if len(names) > 3 else "")
+                    + ")"
+                    for check, names in by_check.items()
+                )
+            )
+        if answer.pending_total:
+            lines.append(
+                f"Pending ({answer.pending_total} objects, not counted until their grace "
+                f"period ends: {_counts(answer.pending_by_check)}):"
+            )
+            lines += _cut(_finding(f) for f in answer.pending[:5])
+        if answer.past:
+            lines.append(f"Past problems ({answer.past_total} objects):")
+            lines += _cut(_finding(f) for f in answer.past)
     elif isinstance(answer, PodList):
         lines = [
             f"{answer.total} pods match; {len(answer.items)} shown.",
@@ -155,6 +206,8 @@ def render(answer: object) -> str:
         if p.get("reason_summary"):
             lines.append(f"Reason: {p['reason_summary']}")
         lines += [_finding(f) for f in answer.findings]
+        lines += [_finding(f) for f in answer.pending_findings]
+        lines += [_finding(f) for f in answer.past_findings]
         lines += _cut(_change(c) for c in answer.recent_changes[:5])
         if answer.redacted_values:
             lines.append(f"({answer.redacted_values} literal env values redacted)")
@@ -168,6 +221,7 @@ def render(answer: object) -> str:
             + f"; {answer.pods_total} pods.",
             *_stale(answer.freshness),
             *(_finding(f) for f in answer.findings),
+            *(_finding(f) for f in answer.pending_findings),
             *_cut(_pod(p) for p in answer.pods),
         ]
     elif isinstance(answer, NodeDetail):
@@ -178,15 +232,22 @@ def render(answer: object) -> str:
             f"{answer.pods_total} pods.",
             *_stale(answer.freshness),
             *(_finding(f) for f in answer.findings),
+            *(_finding(f) for f in answer.pending_findings),
             *_cut(_pod(p) for p in answer.pods),
         ]
     elif isinstance(answer, RecentChanges):
         lines = [
-            f"{len(answer.items)} changes since {answer.since} (newest first).",
+            f"{answer.total} changes to {answer.objects} objects since {answer.since} "
+            f"({_counts(answer.by_severity)}); by kind: {_counts(answer.by_kind)}.",
+            f"By field: {_counts(dict(list(answer.by_field.items())[:8]))}.",
             *_stale(answer.freshness),
         ]
-        lines += _cut(_change(c) for c in answer.items) + _more(
-            len(answer.items), None, answer.next_cursor
+        if answer.by_object:
+            lines.append(f"Objects that changed (top {len(answer.by_object)}, worst first):")
+            lines += [_object_changes(o) for o in answer.by_object[:10]]
+        lines.append(f"Latest {len(answer.items)} changes (newest first):")
+        lines += _cut(_change(c) for c in answer.items[:10]) + _more(
+            min(len(answer.items), 10), len(answer.items), answer.next_cursor
         )
     elif isinstance(answer, MetricSummary):
         lines = [

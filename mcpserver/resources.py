@@ -45,8 +45,10 @@ def register_resources(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         HEALTH_URI,
         name="cluster-health",
         title="Cluster health report",
-        description="Current findings ranked by severity (as cluster_health); "
-        "subscribers are notified on every warning or critical transition.",
+        description="What is broken now, grouped by cause and ranked (cluster_health with its "
+        "defaults: the same objects as list_*(problems_only=true) and get_*, pending findings "
+        "shown with the time they count); subscribers are notified on every warning or "
+        "critical transition.",
         mime_type=_JSON,
     )
     async def health() -> str:

@@ -35,15 +35,19 @@ from mcpserver.arguments import shown
 from mcpserver.durations import parse_since
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.freshness import compute_freshness, iso
+from mcpserver.headline import HealthScope, judge_headline
 from mcpserver.items import (
     age,
+    cause_item,
     change_item,
     conditions,
     deployment_item,
     finding_item,
     node_problems,
+    object_changes,
     pod_item,
     pod_reason,
+    report_item,
     rollout_in_progress,
     row_fields,
 )
@@ -65,9 +69,12 @@ __all__ = ["DEFAULT_LIMIT", "HEALTH_LIMIT", "MAX_LIMIT", "ClusterAnswers"]
 
 DEFAULT_LIMIT = 50
 HEALTH_LIMIT = 20  # findings carry evidence: 20 of them are a screenful, and ~15 kB
+PENDING_LIMIT = 10  # pending findings shown in cluster_health (all are counted)
+MORE_CAUSES = 100  # causes past the page, listed compactly so the page accounts for them
 MAX_LIMIT = 200
 DETAIL_PODS = 20  # pods listed inside get_deployment / get_node
 DETAIL_CHANGES = 10  # recent changes inside the get_* answers
+CHANGE_OBJECTS = 20  # objects summarized in recent_changes (the window's totals are exact)
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 SEVERITIES = tuple(s.value for s in Severity)
 KINDS = {k.value.lower(): k for k in Kind}
@@ -179,7 +186,10 @@ class ClusterAnswers:
         *,
         namespace: str | None = None,
         kind: str | None = None,
+        node: str | None = None,
         min_severity: str | None = None,
+        include_past: bool = False,
+        group: bool = True,
         limit: int = HEALTH_LIMIT,
         cursor: str | None = None,
     ) -> ClusterHealth:
@@ -187,28 +197,55 @@ class ClusterAnswers:
         offset = _offset_cursor(cursor)
         floor = _severity(min_severity) or Severity.INFO
         kinds = [k] if (k := _kind(kind)) is not None else None
+        if node is not None:
+            _check_name("node", node)
         now = self.clock()
-        window = min(offset + limit, 1000)
+        window = min(offset + limit + MORE_CAUSES, 1000)
         async with self._reading():
             report = await self.reader.health_report(
-                limit=window, min_severity=floor, namespace=namespace, kinds=kinds, now=now
+                limit=window,
+                min_severity=floor,
+                namespace=namespace,
+                kinds=kinds,
+                node=node,
+                include_past=include_past,
+                group=group,
+                now=now,
             )
-        page = report.findings[offset : offset + limit]
-        more = report.total > offset + len(page) and offset + len(page) < 1000
-        counts = report.counts_by_severity
-        status = (
-            "critical" if counts.get("critical") else "warning" if counts.get("warning") else "ok"
+        page = report.items[offset : offset + limit]
+        more = report.items_total > offset + len(page) and offset + len(page) < 1000
+        tail = [
+            *report.items[offset + limit :],
+            *report.pending[PENDING_LIMIT:],
+        ][:MORE_CAUSES]
+        freshness = self.freshness(now)
+        headline = judge_headline(
+            report=report,
+            freshness=freshness,
+            scope=HealthScope(namespace=namespace, kinds=kinds, node=node),
+            watched=self.watched,
+            view=self.view,
         )
         return ClusterHealth(
-            freshness=self.freshness(now),
-            status=status,
+            freshness=freshness,
+            status=headline.status,
+            headline=headline.text,
+            unknown_reasons=headline.unknown_reasons,
             total_findings=report.total,
-            counts_by_severity=counts,
+            objects_with_findings=report.objects,
+            counts_by_severity=report.counts_by_severity,
             counts_by_kind=report.counts_by_kind,
             counts_by_check=report.counts_by_check,
-            findings=[finding_item(f, now) for f in page],
+            findings=[report_item(item, now) for item in page],
             truncated=more,
             next_cursor=f"o{offset + len(page)}" if more else None,
+            more_causes=[cause_item(item) for item in tail],
+            pending_total=report.pending_total,
+            pending_by_check=report.pending_by_check,
+            pending=[report_item(item, now) for item in report.pending[:PENDING_LIMIT]],
+            past_total=report.past_total,
+            past_by_check=report.past_by_check,
+            past=[finding_item(f, now) for f in report.past[:limit]] if include_past else [],
             cluster=self._cluster_counts(),
         )
 
@@ -235,6 +272,7 @@ class ClusterAnswers:
         deployment: str | None = None,
         label_selector: str | None = None,
         problems_only: bool = False,
+        include_past: bool = False,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
     ) -> PodList:
@@ -252,19 +290,22 @@ class ClusterAnswers:
                 status=status,
                 deployment=deployment,
                 selector=label_selector or None,
-                problems_only=problems_only,
+                problems_only=problems_only or include_past,
+                include_past=include_past,
                 limit=limit,
                 cursor=cursor or None,
+                now=now,
             )
-            total = await self._pod_total(
-                namespace=namespace,
-                node=node,
-                phase=phase,
-                status=status,
-                deployment=deployment,
-                label_selector=label_selector,
-                problems_only=problems_only,
-            )
+            total = page.total
+            if total is None:
+                total = await self._pod_total(
+                    namespace=namespace,
+                    node=node,
+                    phase=phase,
+                    status=status,
+                    deployment=deployment,
+                    label_selector=label_selector,
+                )
         items = [pod_item(row, now) for row in page.items]
         return PodList(
             freshness=self.freshness(now),
@@ -282,11 +323,10 @@ class ClusterAnswers:
         status: str | None,
         deployment: str | None,
         label_selector: str | None,
-        problems_only: bool,
     ) -> int | None:
         """How many pods match, from the in-memory sums when the filter allows, else one COUNT."""
         view = self.view
-        simple = not (status or label_selector or problems_only)
+        simple = not (status or label_selector)
         if simple and node is None and deployment is None:
             totals = view.cluster if namespace is None else view.by_namespace.get(namespace)
             if totals is None:
@@ -306,11 +346,7 @@ class ClusterAnswers:
             return dep_totals.pods if dep_totals else 0
         if node is None and deployment is None and phase is None:
             counts = await self.reader.count(
-                Kind.POD,
-                namespace=namespace,
-                status=status,
-                selector=label_selector or None,
-                problems_only=problems_only,
+                Kind.POD, namespace=namespace, status=status, selector=label_selector or None
             )
             return sum(c.count for c in counts)
         return None
@@ -323,9 +359,7 @@ class ClusterAnswers:
             row = await self.reader.get_pod(namespace, name)
             if row is None:
                 raise NotFound(f"pod {namespace}/{name} is not in the watch cache")
-            report = await self.reader.health_report(
-                limit=1000, namespace=namespace, kinds=[Kind.POD], now=now
-            )
+            found = await self.reader.object_findings(Kind.POD, row.uid, now=now)
             changes = await self.reader.history(
                 kind=Kind.POD, namespace=namespace, name=name, limit=DETAIL_CHANGES
             )
@@ -349,7 +383,9 @@ class ClusterAnswers:
             },
             containers=[ContainerItem(**msgspec.to_builtins(c)) for c in row.containers],
             conditions=conditions(row.conditions),
-            findings=[finding_item(f, now) for f in report.findings if f.name == name],
+            findings=[finding_item(f, now) for f in found.current],
+            pending_findings=[finding_item(f, now) for f in found.pending],
+            past_findings=[finding_item(f, now) for f in found.past],
             recent_changes=[change_item(t) for t in changes],
             spec=spec,
             redacted_values=redacted,
@@ -359,7 +395,12 @@ class ClusterAnswers:
         self, *, namespace: str | None, node: str | None, deployment: str | None, limit: int
     ) -> list[PodRow]:
         problems = await self.reader.list_pods(
-            namespace=namespace, node=node, deployment=deployment, problems_only=True, limit=limit
+            namespace=namespace,
+            node=node,
+            deployment=deployment,
+            problems_only=True,
+            limit=limit,
+            now=self.clock(),
         )
         rows = list(problems.items)
         if len(rows) < limit:
@@ -394,8 +435,11 @@ class ClusterAnswers:
                 problems_only=problems_only,
                 limit=limit,
                 cursor=cursor or None,
+                now=now,
             )
-            if not (namespace or status or label_selector or problems_only):
+            if page.total is not None:
+                total = page.total
+            elif not (namespace or status or label_selector):
                 total = len(self.view.deployments)
             else:
                 counts = await self.reader.count(
@@ -403,7 +447,6 @@ class ClusterAnswers:
                     namespace=namespace,
                     status=status,
                     selector=label_selector or None,
-                    problems_only=problems_only,
                 )
                 total = sum(c.count for c in counts)
         return DeploymentList(
@@ -424,9 +467,7 @@ class ClusterAnswers:
             pods = await self._pods_problems_first(
                 namespace=namespace, node=None, deployment=name, limit=DETAIL_PODS
             )
-            report = await self.reader.health_report(
-                limit=1000, namespace=namespace, kinds=[Kind.DEPLOYMENT], now=now
-            )
+            found = await self.reader.object_findings(Kind.DEPLOYMENT, row.uid, now=now)
             changes = await self.reader.history(
                 kind=Kind.DEPLOYMENT, namespace=namespace, name=name, limit=DETAIL_CHANGES
             )
@@ -439,7 +480,8 @@ class ClusterAnswers:
                 "age_seconds": age(row.created_at, now),
             },
             conditions=conditions(row.conditions),
-            findings=[finding_item(f, now) for f in report.findings if f.name == name],
+            findings=[finding_item(f, now) for f in found.current],
+            pending_findings=[finding_item(f, now) for f in found.pending],
             pods_total=totals.pods if totals else len(pods),
             pods=[pod_item(p, now) for p in pods],
             recent_changes=[change_item(t) for t in changes],
@@ -481,15 +523,15 @@ class ClusterAnswers:
                 problems_only=problems_only,
                 limit=limit,
                 cursor=cursor or None,
+                now=now,
             )
-            if not (status or label_selector or problems_only):
+            if page.total is not None:
+                total = page.total
+            elif not (status or label_selector):
                 total = len(self.view.nodes)
             else:
                 counts = await self.reader.count(
-                    Kind.NODE,
-                    status=status,
-                    selector=label_selector or None,
-                    problems_only=problems_only,
+                    Kind.NODE, status=status, selector=label_selector or None
                 )
                 total = sum(c.count for c in counts)
         return NodeList(
@@ -509,9 +551,7 @@ class ClusterAnswers:
             pods = await self._pods_problems_first(
                 namespace=None, node=name, deployment=None, limit=DETAIL_PODS
             )
-            report = await self.reader.health_report(
-                limit=1000, namespace="", kinds=[Kind.NODE], now=now
-            )
+            found = await self.reader.object_findings(Kind.NODE, row.uid, now=now)
             changes = await self.reader.history(
                 kind=Kind.NODE, namespace="", name=name, limit=DETAIL_CHANGES
             )
@@ -546,7 +586,8 @@ class ClusterAnswers:
             allocatable=allocatable,
             requested=requested,
             utilization=utilization,
-            findings=[finding_item(f, now) for f in report.findings if f.name == name],
+            findings=[finding_item(f, now) for f in found.current],
+            pending_findings=[finding_item(f, now) for f in found.pending],
             pods_total=totals.pods if totals else len(pods),
             pods=[pod_item(p, now) for p in pods],
             recent_changes=[change_item(t) for t in changes],
@@ -574,22 +615,29 @@ class ClusterAnswers:
         before_id = None
         if cursor:
             before_id = _cursor_number(cursor)
+        filters: dict[str, Any] = {
+            "since": start,
+            "kind": _kind(kind),
+            "namespace": namespace,
+            "name": name,
+            "field": field,
+            "min_severity": _severity(min_severity),
+        }
         async with self._reading():
-            changes = await self.reader.history(
-                since=start,
-                kind=_kind(kind),
-                namespace=namespace,
-                name=name,
-                field=field,
-                min_severity=_severity(min_severity),
-                before_id=before_id,
-                limit=limit,
-            )
-        next_cursor = str(changes[-1].id) if len(changes) == limit and changes[-1].id else None
+            changes = await self.reader.history(**filters, before_id=before_id, limit=limit + 1)
+            summary = await self.reader.history_summary(**filters, objects=CHANGE_OBJECTS)
+        page = changes[:limit]
+        next_cursor = str(page[-1].id) if len(changes) > limit and page[-1].id else None
         return RecentChanges(
             freshness=self.freshness(now),
             since=iso(start) or "",
-            items=[change_item(t) for t in changes],
+            total=summary.total,
+            objects=summary.objects,
+            by_kind=summary.by_kind,
+            by_severity=summary.by_severity,
+            by_field=summary.by_field,
+            by_object=[object_changes(o) for o in summary.by_object],
+            items=[change_item(t) for t in page],
             next_cursor=next_cursor,
         )
 

@@ -32,6 +32,7 @@ from mcpserver.answers import (
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.render import render
 from mcpserver.service import DEFAULT_LIMIT, HEALTH_LIMIT, MAX_LIMIT, ClusterAnswers
+from store import HealthSettings
 from store.columns import TABLES
 
 __all__ = ["TOOL_NAMES", "query_schema_text", "register_tools"]
@@ -61,7 +62,13 @@ Limit = Annotated[
 Cursor = Annotated[str | None, Field(description="next_cursor from the previous page")]
 Namespace = Annotated[str | None, Field(description="only this namespace")]
 Selector = Annotated[str | None, Field(description="label selector, e.g. app=web,tier!=db")]
-ProblemsOnly = Annotated[bool, Field(description="only objects with a health finding")]
+ProblemsOnly = Annotated[
+    bool,
+    Field(
+        description="only objects broken now: a current health finding, past its grace period "
+        "(as cluster_health counts them), worst first"
+    ),
+]
 Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
 SeverityName = Literal["info", "warning", "critical"]
 KindName = Literal["Pod", "Deployment", "Node"]
@@ -100,36 +107,86 @@ def query_schema_text() -> str:
     return "\n".join(lines)
 
 
+_HEALTH_DOC = """What is broken right now, worst and longest broken first, grouped by cause.
+
+Findings from the health analyzers (crash loops, image pull and config errors,
+pods pending or not ready too long, failed, unknown or stuck-terminating pods,
+unavailable deployments and stuck rollouts, NotReady, pressured, network-less or
+cordoned nodes, over-committed nodes), each with `since`. One item per cause:
+pods on a broken node (and deployments short because of them) under the node,
+the failing pods of a deployment under the deployment, deployments a namespace
+quota blocks under the quota, with counts and a few names; the causes past the
+page are listed compactly in `more_causes`. `status` is ok/warning/critical, or
+`unknown` when the watch cache cannot vouch for the scope (not yet listed,
+watch failing: see unknown_reasons), or `no_match` when the filters match nothing.
+
+{grace}
+Start here for "is anything broken?".
+"""
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def _grace_periods_text(h: HealthSettings) -> str:
+    """The grace-period rule as the tool descriptions state it, from the settings in force."""
+    return (
+        f"Grace periods: a pod Pending counts after {_minutes(h.pending_after_s)}, "
+        f"running but not ready after {_minutes(h.not_ready_after_s)}, stuck terminating after "
+        f"{_minutes(h.terminating_after_s)}; a deployment short of replicas after "
+        f"{_minutes(h.deployment_unavailable_after_s)} (none available: "
+        f"{_minutes(h.zero_available_after_s)}), a rollout as stuck after "
+        f"{_minutes(h.rollout_stuck_after_s)}. Until then the problem is *pending*: counted "
+        "in `pending_total`, listed in `pending` with `counts_at` (when it will count), and "
+        "shown the same way by the get_* tools; list_*(problems_only=true) and this report "
+        "apply the same rule, so they always name the same objects. Past problems (an OOM "
+        f"kill or restarts within the last {_minutes(h.oom_window_s)}) are apart: "
+        "`past_total`, listed with include_past=true."
+    )
+
+
 def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     """Add every tool to `mcp`, answering from `answers`."""
 
-    @mcp.tool(title="Cluster health report", annotations=_READ_ONLY)
+    health_doc = _HEALTH_DOC.format(grace=_grace_periods_text(answers.reader.settings.health))
+
+    @mcp.tool(title="Cluster health report", annotations=_READ_ONLY, description=health_doc)
     async def cluster_health(
         namespace: Namespace = None,
         kind: Annotated[KindName | None, Field(description="only findings about this kind")] = None,
+        node: Annotated[str | None, Field(description="only this node and the pods on it")] = None,
         min_severity: Annotated[
             SeverityName | None, Field(description="lowest severity to include")
         ] = None,
+        include_past: Annotated[
+            bool,
+            Field(
+                description="also list past problems (OOM kills and restarts in the last hour "
+                "of pods that run now)"
+            ),
+        ] = False,
+        group: Annotated[
+            bool,
+            Field(
+                description="one item per cause, with the pods it explains (default); false: "
+                "one item per finding"
+            ),
+        ] = True,
         limit: Annotated[
             int,
             Field(ge=1, le=MAX_LIMIT, description=f"findings per page (default {HEALTH_LIMIT})"),
         ] = HEALTH_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, ClusterHealth]:
-        """What is wrong in the cluster right now, worst and oldest first.
-
-        Findings from the health analyzers (crash loops, image pull errors, OOM kills,
-        pods pending or not ready too long, failed or stuck-terminating pods, unavailable
-        deployments and stuck rollouts, NotReady or pressured or cordoned nodes,
-        over-committed nodes, rising restarts), each with `since` (when it started),
-        plus counts by severity, kind and check and cluster-wide object counts.
-        Start here for "is anything broken?".
-        """
         return await _answer(
             lambda: answers.cluster_health(
                 namespace=namespace,
                 kind=kind,
+                node=node,
                 min_severity=min_severity,
+                include_past=include_past,
+                group=group,
                 limit=limit,
                 cursor=cursor,
             )
@@ -152,14 +209,23 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         ] = None,
         label_selector: Selector = None,
         problems_only: ProblemsOnly = False,
+        include_past: Annotated[
+            bool,
+            Field(
+                description="with problems_only: also pods whose problem is past (an OOM "
+                "kill or restarts in the last hour)"
+            ),
+        ] = False,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, PodList]:
         """Pods matching the filters, ordered by namespace and name, one compact line each.
 
-        `problems_only=true` answers "which pods are broken?" (CrashLoopBackOff is a
-        status, not a phase: filter with status or problems_only). `total` counts all
-        matches; page with `cursor`.
+        `problems_only=true` answers "which pods are broken now?": the pods with a
+        current finding, exactly those cluster_health counts (same grace periods: a
+        problem still pending is not listed), worst and longest broken first.
+        CrashLoopBackOff is a status, not a phase: filter with status or problems_only.
+        `total` counts all matches; page with `cursor`.
         """
         return await _answer(
             lambda: answers.list_pods(
@@ -170,6 +236,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
                 deployment=deployment,
                 label_selector=label_selector,
                 problems_only=problems_only,
+                include_past=include_past,
                 limit=limit,
                 cursor=cursor,
             )
@@ -181,8 +248,9 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         name: Annotated[str, Field(description="the pod's name")],
     ) -> Annotated[CallToolResult, PodDetail]:
         """One pod in detail: status columns, containers (waiting/terminated reasons,
-        restarts, requests), conditions, its health findings, its last status changes,
-        and its spec with literal env values redacted."""
+        restarts, requests), conditions, its health findings (current; pending ones, inside
+        their grace period, with counts_at; past ones), its last status changes, and its
+        spec with literal env values redacted."""
         return await _answer(lambda: answers.get_pod(namespace, name))
 
     @mcp.tool(title="List deployments", annotations=_READ_ONLY)
@@ -214,7 +282,8 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         namespace: Annotated[str, Field(description="the deployment's namespace")],
         name: Annotated[str, Field(description="the deployment's name")],
     ) -> Annotated[CallToolResult, DeploymentDetail]:
-        """One deployment: conditions, findings, recent changes, and its pods (problems first)."""
+        """One deployment: conditions, findings (current, and pending ones still inside their
+        grace period, with counts_at), recent changes, and its pods (problems first)."""
         return await _answer(lambda: answers.get_deployment(namespace, name))
 
     @mcp.tool(title="List nodes", annotations=_READ_ONLY)
@@ -243,7 +312,8 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         name: Annotated[str, Field(description="the node's name")],
     ) -> Annotated[CallToolResult, NodeDetail]:
         """One node: conditions, taints, capacity, allocatable, requested by its pods and
-        utilization, findings, recent changes, and its pods (problems first)."""
+        utilization, findings (current and pending), recent changes, and its pods
+        (problems first)."""
         return await _answer(lambda: answers.get_node(name))
 
     @mcp.tool(title="Recent status changes", annotations=_READ_ONLY)
@@ -267,11 +337,14 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, RecentChanges]:
-        """Status transitions recorded since a time, newest first: phase, readiness, container
+        """What changed since a time: status transitions (phase, readiness, container
         waiting/terminated reasons, restarts, node assignment, deployment conditions and
-        replicas, node conditions and cordons, deletions.
+        replicas, node conditions and cordons, deletions).
 
-        Answers "what changed?" and "since when?".
+        Answers "what changed in the last 10 minutes?": `total` changes in the whole window,
+        counts by kind, severity and field, and `by_object`: the objects that changed, worst
+        and most recent first, each with first/last time, how many times and its latest
+        old -> new. `items` is the detailed list, newest first, paged with `cursor`.
         """
         return await _answer(
             lambda: answers.recent_changes(

@@ -13,8 +13,9 @@ Two kinds of analyzers, because of where their input lives:
   pod requests the writer maintains.
 
 A candidate becomes a finding when it is old enough: "Pending" is normal for
-a few seconds, so `pod_pending_too_long` carries `min_age_s` and the report
-compares it with `since`. `since` is the object's own timestamp when the
+a few seconds, so `pod_pending_too_long` carries `min_age_s`; until then the
+finding is *pending*, and every answer shows it so (the rule, and what counts
+as current, pending or past, is `store.findings`). `since` is the object's own timestamp when the
 analyzer has an authoritative one (a condition's lastTransitionTime, the
 deletionTimestamp, the creationTimestamp of a Pending pod, the finish time of
 an OOM kill); otherwise it is the time the store recorded the transition into
@@ -29,10 +30,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 
+from store.findings import (
+    Candidate,
+    Finding,
+    FindingSet,
+    ReportItem,
+    group_findings,
+    is_active,
+    rank_key,
+)
 from store.model import DeploymentRow, Kind, NodeRow, PodRow, Row, Severity
 from store.settings import HealthSettings
 from store.severity import last_terminated_severity, waiting_severity
@@ -51,6 +61,7 @@ __all__ = [
     "deployment_rollout_stuck",
     "deployment_unavailable",
     "deployment_zero_available",
+    "is_active",
     "node_cordoned",
     "node_network_unavailable",
     "node_not_ready",
@@ -71,52 +82,34 @@ __all__ = [
 ]
 
 
-class Finding(msgspec.Struct, frozen=True, kw_only=True):
-    """One problem with one object, as the health report shows it.
-
-    `check` is a stable identifier (`pod.crash_loop`, `node.not_ready`, ...)
-    to filter or count on; `reason` is Kubernetes' word for it where one
-    exists (CrashLoopBackOff, ProgressDeadlineExceeded); `evidence` holds the
-    values the conclusion rests on.
-    """
-
-    check: str
-    severity: Severity
-    kind: Kind
-    namespace: str
-    name: str
-    uid: str
-    reason: str
-    message: str
-    since: float | None = None
-    evidence: dict[str, Any] = {}
-
-
-class Candidate(NamedTuple):
-    """A finding-to-be: active once `min_age_s` has passed since `finding.since`.
-
-    `field` names the tracked status field (see `store.transitions`) whose
-    history dates the problem when the object carries no timestamp of its own.
-    `max_age_s` expires findings about past events (an OOM kill an hour ago).
-    """
-
-    finding: Finding
-    min_age_s: float = 0.0
-    max_age_s: float | None = None
-    field: str | None = None
-    has_own_since: bool = False
-
-
 class HealthReport(msgspec.Struct, kw_only=True):
-    """Findings ranked by severity, with exact counts even when the list is cut at `limit`."""
+    """Current findings ranked, with exact counts even when the lists are cut at `limit`.
+
+    `findings` is the flat ranked list, `items` the same findings one per
+    cause (`store.findings.group_findings`) when grouping was asked for, or
+    one per finding otherwise. Pending and past findings are counted apart
+    (see `store.findings`); their lists hold the first `limit` of each.
+    `pending_total` counts the objects with a pending finding and no current
+    one (an object broken now is accounted for once, among the current).
+    """
 
     generated_at: float
     total: int
+    objects: int = 0
     counts_by_severity: dict[str, int]
     counts_by_kind: dict[str, int]
     counts_by_check: dict[str, int]
     findings: list[Finding]
     truncated: bool
+    items: list[ReportItem] = []
+    items_total: int = 0
+    pending_total: int = 0
+    pending_first_counts_at: float | None = None  # when the first pending one will count
+    pending_by_check: dict[str, int] = {}
+    pending: list[ReportItem] = []
+    past_total: int = 0
+    past_by_check: dict[str, int] = {}
+    past: list[Finding] = []
 
 
 def _ts(value: str | None) -> float | None:
@@ -141,6 +134,8 @@ def _pod_finding(
         uid=row.uid,
         reason=reason,
         message=message,
+        node=row.node,
+        deployment=row.deployment,
         **kw,
     )
 
@@ -477,12 +472,10 @@ def deployment_replica_failure(row: DeploymentRow, settings: HealthSettings) -> 
 
 
 def deployment_rollout_stuck(row: DeploymentRow, settings: HealthSettings) -> Candidate | None:
-    """A rollout unfinished after `rollout_stuck_after_s`: generation unobserved or not updated."""
-    if row.paused:
+    """A rollout unfinished after `rollout_stuck_after_s` (see `rollout_progressing`)."""
+    if deployment_rollout(row) != "progressing":
         return None
     behind = row.observed_generation < row.generation
-    if not behind and row.updated_replicas >= row.replicas:
-        return None
     message = (
         f"generation {row.generation} not yet observed (observed {row.observed_generation})"
         if behind
@@ -675,6 +668,8 @@ def pod_restarts_rising(
     first_at: float,
     last_count: int,
     settings: HealthSettings,
+    node: str | None = None,
+    deployment: str | None = None,
 ) -> Finding | None:
     """At least `restarts_rising_min` restarts within `restarts_window_s`, from history."""
     if restarts_in_window < settings.restarts_rising_min:
@@ -690,6 +685,8 @@ def pod_restarts_rising(
         reason="RestartsRising",
         message=f"{restarts_in_window} restarts in the last {minutes:g} minutes (now {last_count})",
         since=first_at,
+        node=node,
+        deployment=deployment,
         evidence={
             "restarts_in_window": restarts_in_window,
             "window_s": settings.restarts_window_s,
@@ -758,56 +755,77 @@ def analyze_row(kind: Kind, row: Row, settings: HealthSettings) -> tuple[Candida
     return tuple(out)
 
 
-_KIND_ORDER = {Kind.NODE: 0, Kind.DEPLOYMENT: 1, Kind.POD: 2}
-
-
-def rank_key(f: Finding) -> tuple[Any, ...]:
-    """Critical first, then the oldest problem, then a stable order by identity."""
+def _in_scope(
+    f: Finding,
+    *,
+    min_severity: Severity,
+    namespace: str | None,
+    kinds: Sequence[Kind] | None,
+    node: str | None,
+) -> bool:
     return (
-        -f.severity.rank,
-        f.since if f.since is not None else float("inf"),
-        _KIND_ORDER[f.kind],
-        f.namespace,
-        f.name,
-        f.check,
+        f.severity.rank >= min_severity.rank
+        and (namespace is None or f.namespace == namespace)
+        and (kinds is None or f.kind in kinds)
+        and (node is None or f.node == node or (f.kind is Kind.NODE and f.name == node))
     )
 
 
-def is_active(candidate: Candidate, since: float | None, now: float) -> bool:
-    """Past its minimum age and not yet expired."""
-    if since is None:
-        return candidate.min_age_s <= 0
-    age = now - since
-    if age < candidate.min_age_s:
-        return False
-    return candidate.max_age_s is None or age <= candidate.max_age_s
+def _flat(findings: list[Finding]) -> list[ReportItem]:
+    return [ReportItem(finding=f) for f in findings]
 
 
 def build_report(
-    findings: Iterable[Finding],
+    findings: Iterable[Finding] | FindingSet,
     *,
     now: float,
     limit: int,
     min_severity: Severity = Severity.INFO,
     namespace: str | None = None,
     kinds: Sequence[Kind] | None = None,
+    node: str | None = None,
+    group: bool = False,
 ) -> HealthReport:
-    """Filter, count and rank findings that are already active."""
-    selected = [
-        f
-        for f in findings
-        if f.severity.rank >= min_severity.rank
-        and (namespace is None or f.namespace == namespace)
-        and (kinds is None or f.kind in kinds)
-    ]
-    selected.sort(key=rank_key)
+    """Filter, count, rank (and group, if asked) findings already sorted by `classify`.
+
+    A plain iterable is taken as current findings.
+    """
+    found = findings if isinstance(findings, FindingSet) else FindingSet(list(findings), [], [])
+
+    def scoped(fs: list[Finding]) -> list[Finding]:
+        out = [
+            f
+            for f in fs
+            if _in_scope(f, min_severity=min_severity, namespace=namespace, kinds=kinds, node=node)
+        ]
+        out.sort(key=rank_key)
+        return out
+
+    selected, pending, past = scoped(found.current), scoped(found.pending), scoped(found.past)
+    # Pending: objects with nothing current (an object broken now is counted once).
+    now_broken = {(f.kind, f.namespace, f.name) for f in selected}
+    pending = [f for f in pending if (f.kind, f.namespace, f.name) not in now_broken]
+    grouped, pending_items = group_findings(selected, pending)
+    items = grouped if group else _flat(selected)
     by_severity = Counter(f.severity.value for f in selected)
     return HealthReport(
         generated_at=now,
         total=len(selected),
+        objects=len({(f.kind, f.namespace, f.name) for f in selected}),
         counts_by_severity={s.value: by_severity.get(s.value, 0) for s in reversed(Severity)},
         counts_by_kind=dict(Counter(f.kind.value for f in selected)),
         counts_by_check=dict(Counter(f.check for f in selected)),
         findings=selected[:limit],
         truncated=len(selected) > limit,
+        items=items[:limit],
+        items_total=len(items),
+        pending_total=len({(f.kind, f.namespace, f.name) for f in pending}),
+        pending_first_counts_at=min(
+            (f.counts_at for f in pending if f.counts_at is not None), default=None
+        ),
+        pending_by_check=dict(Counter(f.check for f in pending)),
+        pending=pending_items[:limit],
+        past_total=len({(f.kind, f.namespace, f.name) for f in past}),
+        past_by_check=dict(Counter(f.check for f in past)),
+        past=past[:limit],
     )

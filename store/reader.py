@@ -8,8 +8,10 @@ in-memory `View` and touch SQL only for history.
 
 Lists are ordered by (namespace, name) and paginated with an opaque cursor
 (the last key of the page), which stays correct while objects come and go —
-unlike offsets. Lists leave `obj` out (b"") unless `include_obj=True`; `get`
-always includes it.
+unlike offsets. Problems-only lists are the exception: their set is the
+objects with a current finding (`store.findings`, the same set the health
+report counts), ranked worst and longest broken first, and paged by position.
+Lists leave `obj` out (b"") unless `include_obj=True`; `get` always includes it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 import math
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,14 +34,15 @@ import msgspec
 
 from store.columns import TABLES
 from store.errors import InvalidQuery, QueryTimeout, StoreClosed, StoreError, StoreUnavailable
-from store.health import Finding, HealthReport, build_report, is_active, pod_restarts_rising
+from store.findings import FindingSet, classify, rank_key
+from store.health import Finding, HealthReport, build_report, pod_restarts_rising
 from store.model import DeploymentRow, Kind, NodeRow, PodRow, Row, Severity, SyncState, Transition
 from store.selector import parse_selector
 from store.settings import StoreSettings
 from store.storage import connect_reader, translate
 from store.view import View
 
-__all__ = ["GroupCount", "Page", "QueryResult", "Reader"]
+__all__ = ["GroupCount", "HistorySummary", "ObjectHistory", "Page", "QueryResult", "Reader"]
 
 R = TypeVar("R", PodRow, DeploymentRow, NodeRow)
 
@@ -46,10 +50,40 @@ MAX_LIMIT = 1000
 
 
 class Page(msgspec.Struct, Generic[R], kw_only=True):
-    """One page of a list; pass `next_cursor` back as `cursor` for the next (None: the end)."""
+    """One page of a list; pass `next_cursor` back as `cursor` for the next (None: the end).
+
+    `total` is every match (all pages) where the list knows it without another
+    query (problems-only lists), else None.
+    """
 
     items: list[R]
     next_cursor: str | None = None
+    total: int | None = None
+
+
+class ObjectHistory(msgspec.Struct, kw_only=True):
+    """One object's changes in a window: how many, when, which fields, and the latest."""
+
+    kind: Kind
+    namespace: str
+    name: str
+    changes: int
+    first_at: float
+    last_at: float
+    worst_severity: Severity
+    fields: list[str]
+    latest: Transition
+
+
+class HistorySummary(msgspec.Struct, kw_only=True):
+    """A window of history at a glance: exact totals, and the objects that changed most."""
+
+    total: int
+    objects: int
+    by_kind: dict[str, int]
+    by_severity: dict[str, int]
+    by_field: dict[str, int]
+    by_object: list[ObjectHistory]
 
 
 class GroupCount(msgspec.Struct, kw_only=True):
@@ -119,6 +153,28 @@ def _decode_cursor(kind: Kind, cursor: str) -> tuple[str, str]:
     return namespace, name
 
 
+def _encode_rank_cursor(kind: Kind, offset: int) -> str:
+    raw = msgspec.json.encode([kind.value, "problems", offset])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_rank_cursor(kind: Kind, cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        k, what, offset = msgspec.json.decode(raw, type=tuple[str, str, int])
+    except (ValueError, msgspec.DecodeError) as e:
+        raise InvalidQuery(
+            f"invalid cursor {cursor!r}: pass back a next_cursor from a previous page"
+        ) from e
+    if k != kind.value or what != "problems" or offset < 0:
+        raise InvalidQuery(f"cursor {cursor!r} does not belong to a {kind.value} problems list")
+    return offset
+
+
+# Membership in a JSON array of uids: one parameter, however many problems there are.
+_UID_IN = "uid IN (SELECT value FROM json_each(?))"
+
+
 def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:
         return None
@@ -131,6 +187,74 @@ def _add_equals(where: list[str], params: list[Any], **columns: object) -> None:
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+
+
+def _history_where(
+    *,
+    since: float | None,
+    until: float | None,
+    kind: Kind | None,
+    namespace: str | None,
+    name: str | None,
+    uid: str | None,
+    field: str | None,
+    min_severity: Severity | str | None,
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("kind", Kind(kind).value if kind is not None else None),
+        ("namespace", namespace),
+        ("name", name),
+        ("uid", uid),
+        ("field", field),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append("at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("at < ?")
+        params.append(until)
+    if min_severity is not None:
+        try:
+            sev = Severity(min_severity)
+        except ValueError as e:
+            raise InvalidQuery(
+                f"unknown severity {min_severity!r} (info, warning, critical)"
+            ) from e
+        if sev is not Severity.INFO:
+            allowed = _SEVERITY_AT_LEAST[sev]
+            where.append(f"severity IN ({','.join('?' * len(allowed))})")
+            params += allowed
+    return where, params
+
+
+def _transition(r: Sequence[Any]) -> Transition:
+    """A transitions row, selected as `_TRANSITION_COLUMNS`."""
+    return Transition(
+        id=r[0],
+        at=r[1],
+        kind=Kind(r[2]),
+        namespace=r[3],
+        name=r[4],
+        uid=r[5],
+        field=r[6],
+        old=r[7],
+        new=r[8],
+        severity=Severity(r[9]),
+        reason=r[10],
+        message=r[11],
+    )
+
+
+def _field_family(field: str) -> str:
+    """`container/web/waiting_reason` -> `container/*/waiting_reason`: counts per kind of field."""
+    if field.startswith("container/"):
+        return "container/*/" + field.rsplit("/", 1)[-1]
+    return field
 
 
 def _check_limit(limit: int) -> int:
@@ -278,14 +402,18 @@ class Reader:
         owner_kind: str | None = None,
         owner_name: str | None = None,
         problems_only: bool = False,
+        include_past: bool = False,
         limit: int = 100,
         cursor: str | None = None,
         include_obj: bool = False,
+        now: float | None = None,
     ) -> Page[PodRow]:
-        """Pods ordered by (namespace, name). `deployment` is the owning Deployment's name."""
-        where, params = self._filters(
-            namespace=namespace, selector=selector, status=status, problems_only=problems_only
-        )
+        """Pods ordered by (namespace, name). `deployment` is the owning Deployment's name.
+
+        `problems_only`: pods with a current finding (`store.findings`), worst
+        and longest broken first; `include_past` adds pods with past ones.
+        """
+        where, params = self._filters(namespace=namespace, selector=selector, status=status)
         _add_equals(
             where,
             params,
@@ -297,6 +425,10 @@ class Reader:
         if (phases := _as_list(phase)) is not None:
             where.append(f"phase IN ({','.join('?' * len(phases))})")
             params += phases
+        if problems_only:
+            return await self._list_problems(
+                Kind.POD, where, params, limit, cursor, include_obj, now, include_past
+            )
         return await self._list(Kind.POD, where, params, namespace, limit, cursor, include_obj)
 
     async def list_deployments(
@@ -309,10 +441,14 @@ class Reader:
         limit: int = 100,
         cursor: str | None = None,
         include_obj: bool = False,
+        now: float | None = None,
     ) -> Page[DeploymentRow]:
-        where, params = self._filters(
-            namespace=namespace, selector=selector, status=status, problems_only=problems_only
-        )
+        """Deployments by (namespace, name); `problems_only` as in `list_pods`."""
+        where, params = self._filters(namespace=namespace, selector=selector, status=status)
+        if problems_only:
+            return await self._list_problems(
+                Kind.DEPLOYMENT, where, params, limit, cursor, include_obj, now, False
+            )
         return await self._list(
             Kind.DEPLOYMENT, where, params, namespace, limit, cursor, include_obj
         )
@@ -328,17 +464,20 @@ class Reader:
         limit: int = 100,
         cursor: str | None = None,
         include_obj: bool = False,
+        now: float | None = None,
     ) -> Page[NodeRow]:
         """Nodes by name; `ready` is the Ready condition ("True", "False", "Unknown")."""
-        where, params = self._filters(
-            namespace=None, selector=selector, status=status, problems_only=problems_only
-        )
+        where, params = self._filters(namespace=None, selector=selector, status=status)
         _add_equals(
             where,
             params,
             ready=ready,
             unschedulable=None if unschedulable is None else int(unschedulable),
         )
+        if problems_only:
+            return await self._list_problems(
+                Kind.NODE, where, params, limit, cursor, include_obj, now, False
+            )
         return await self._list(Kind.NODE, where, params, None, limit, cursor, include_obj)
 
     def _filters(
@@ -347,7 +486,6 @@ class Reader:
         namespace: str | None,
         selector: str | None,
         status: str | Sequence[str] | None,
-        problems_only: bool,
     ) -> tuple[list[str], list[Any]]:
         where: list[str] = []
         params: list[Any] = []
@@ -357,8 +495,6 @@ class Reader:
         if (statuses := _as_list(status)) is not None:
             where.append(f"status IN ({','.join('?' * len(statuses))})")
             params += statuses
-        if problems_only:
-            where.append("problem > 0")
         sel = parse_selector(selector)
         if sel.requirements:
             fragment, sel_params = sel.sql("labels")
@@ -400,6 +536,67 @@ class Reader:
             last = items[-1]
             next_cursor = _encode_cursor(kind, last.namespace, last.name)
         return Page(items=items, next_cursor=next_cursor)
+
+    async def _problem_uids(
+        self,
+        kind: Kind,
+        where: list[str],
+        params: list[Any],
+        now: float | None,
+        include_past: bool,
+    ) -> list[str]:
+        """The uids matching the filters that have a current (or past) finding, worst first."""
+        ranks = await self._problem_ranks(kind, now=now, include_past=include_past)
+        if not ranks:
+            return []
+        spec = TABLES[kind]
+        records = await self._fetchall(
+            f"SELECT uid FROM {spec.table} WHERE {' AND '.join([*where, _UID_IN])}",
+            [*params, msgspec.json.encode(list(ranks)).decode()],
+        )
+        uids = [r[0] for r in records]
+        uids.sort(key=ranks.__getitem__)
+        return uids
+
+    async def _list_problems(
+        self,
+        kind: Kind,
+        where: list[str],
+        params: list[Any],
+        limit: int,
+        cursor: str | None,
+        include_obj: bool,
+        now: float | None,
+        include_past: bool,
+    ) -> Page[Any]:
+        """Objects with findings, ranked as the health report ranks them; offset-paged.
+
+        Ordered by their worst finding (severity, then how long broken), so
+        the first page holds what is most broken; the set is exactly the one
+        the health report counts (`finding_set`).
+        """
+        _check_limit(limit)
+        offset = _decode_rank_cursor(kind, cursor) if cursor else 0
+        uids = await self._problem_uids(kind, where, params, now, include_past)
+        page = uids[offset : offset + limit]
+        spec = TABLES[kind]
+        columns = spec.select_list if include_obj else spec.select_list_no_obj
+        records = (
+            await self._fetchall(
+                f"SELECT {columns} FROM {spec.table} WHERE {_UID_IN}",
+                [msgspec.json.encode(page).decode()],
+            )
+            if page
+            else []
+        )
+        rows = {row.uid: row for row in (spec.row(r) for r in records)}
+        items = [rows[uid] for uid in page if uid in rows]
+        more = offset + limit < len(uids)
+        return Page(
+            items=items,
+            next_cursor=_encode_rank_cursor(kind, offset + limit) if more else None,
+            total=len(uids),
+        )
 
     # --- single objects ----------------------------------------------------------------------
 
@@ -443,60 +640,128 @@ class Reader:
         not (see `store.schema`): give the object's name with it.
         """
         _check_limit(limit)
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("kind", Kind(kind).value if kind is not None else None),
-            ("namespace", namespace),
-            ("name", name),
-            ("uid", uid),
-            ("field", field),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            where.append("at >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("at < ?")
-            params.append(until)
+        where, params = _history_where(
+            since=since,
+            until=until,
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            uid=uid,
+            field=field,
+            min_severity=min_severity,
+        )
         if before_id is not None:
             where.append("id < ?")
             params.append(before_id)
-        if min_severity is not None:
-            try:
-                sev = Severity(min_severity)
-            except ValueError as e:
-                raise InvalidQuery(
-                    f"unknown severity {min_severity!r} (info, warning, critical)"
-                ) from e
-            if sev is not Severity.INFO:
-                allowed = _SEVERITY_AT_LEAST[sev]
-                where.append(f"severity IN ({','.join('?' * len(allowed))})")
-                params += allowed
         records = await self._fetchall(
             f"SELECT {_TRANSITION_COLUMNS} FROM transitions WHERE {' AND '.join(where) or '1'} "
             "ORDER BY id DESC LIMIT ?",
             [*params, limit],
         )
-        return [
-            Transition(
-                id=r[0],
-                at=r[1],
-                kind=Kind(r[2]),
-                namespace=r[3],
-                name=r[4],
-                uid=r[5],
-                field=r[6],
-                old=r[7],
-                new=r[8],
-                severity=Severity(r[9]),
-                reason=r[10],
-                message=r[11],
+        return [_transition(r) for r in records]
+
+    async def history_summary(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        kind: Kind | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        field: str | None = None,
+        min_severity: Severity | str | None = None,
+        objects: int = 20,
+    ) -> HistorySummary:
+        """Totals over the whole window and the `objects` most telling objects in it.
+
+        Objects rank by their worst change, then the most recent. Two
+        grouping queries over the same indexed window (time, or kind +
+        namespace + name, or field), so the cost follows the window's size,
+        not history's.
+        """
+        _check_limit(objects)
+        where, params = _history_where(
+            since=since,
+            until=until,
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            uid=None,
+            field=field,
+            min_severity=min_severity,
+        )
+        condition = " AND ".join(where) or "1"
+        # Read the window through the index that bounds it; left alone, the planner
+        # walks the per-object index (whole history) to save the GROUP BY's sort.
+        source = "transitions"
+        if name is None and field is not None:
+            source = "transitions INDEXED BY transitions_field"
+        elif name is None and since is not None:
+            source = "transitions INDEXED BY transitions_at"
+        counts = await self._fetchall(
+            f"SELECT kind, severity, field, count(*) FROM {source} WHERE {condition} "
+            "GROUP BY kind, severity, field",
+            params,
+        )
+        by_kind: Counter[str] = Counter()
+        by_severity: Counter[str] = Counter()
+        by_field: Counter[str] = Counter()
+        for k, severity, f, n in counts:
+            by_kind[k] += n
+            by_severity[severity] += n
+            by_field[_field_family(f)] += n
+        groups = await self._fetchall(
+            "SELECT kind, namespace, name, count(*), min(at), max(at), max(id), "
+            "max(CASE severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END), "
+            f"count(*) OVER () FROM {source} WHERE {condition} "
+            "GROUP BY kind, namespace, name ORDER BY 8 DESC, 7 DESC LIMIT ?",
+            [*params, objects],
+        )
+        fields: dict[tuple[str, str, str], list[str]] = {}
+        if groups:
+            keys = msgspec.json.encode([[g[0], g[1], g[2]] for g in groups]).decode()
+            for k, ns, n, f in await self._fetchall(
+                "SELECT DISTINCT t.kind, t.namespace, t.name, t.field "
+                "FROM json_each(?) AS o JOIN transitions t "
+                "ON t.kind = json_extract(o.value, '$[0]') "
+                "AND t.namespace = json_extract(o.value, '$[1]') "
+                "AND t.name = json_extract(o.value, '$[2]') "
+                # The window's conditions, on t (each starts with its column's name).
+                f"WHERE {' AND '.join(f't.{w}' for w in where) or '1'}",
+                [keys, *params],
+            ):
+                fields.setdefault((k, ns, n), []).append(f)
+        latest = {
+            r[0]: _transition(r)
+            for r in await self._fetchall(
+                f"SELECT {_TRANSITION_COLUMNS} FROM transitions "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                [msgspec.json.encode([g[6] for g in groups]).decode()],
             )
-            for r in records
-        ]
+        }
+        ranked = {s.rank: s for s in Severity}
+        return HistorySummary(
+            total=sum(by_kind.values()),
+            objects=int(groups[0][8]) if groups else 0,
+            by_kind=dict(by_kind.most_common()),
+            by_severity={s.value: by_severity.get(s.value, 0) for s in reversed(Severity)},
+            by_field=dict(by_field.most_common()),
+            by_object=[
+                ObjectHistory(
+                    kind=Kind(k),
+                    namespace=ns,
+                    name=n,
+                    changes=count,
+                    first_at=first,
+                    last_at=last,
+                    worst_severity=ranked[worst],
+                    fields=sorted(fields.get((k, ns, n), []))[:10],
+                    latest=latest[last_id],
+                )
+                for k, ns, n, count, first, last, last_id, worst, _groups in groups
+                if last_id in latest
+            ],
+        )
 
     async def restarts_since(self, since: float, *, by: str = "namespace") -> dict[Any, int]:
         """Container restarts recorded since `since`, summed by namespace, node, deployment or uid.
@@ -538,6 +803,8 @@ class Reader:
         status: str | Sequence[str] | None = None,
         selector: str | None = None,
         problems_only: bool = False,
+        include_past: bool = False,
+        now: float | None = None,
     ) -> list[GroupCount]:
         """Object counts, optionally grouped (e.g. `group_by=("namespace", "phase")`).
 
@@ -552,9 +819,11 @@ class Reader:
                 f"cannot group {kind.value} by {', '.join(bad)}; "
                 f"choose from {', '.join(sorted(_GROUPABLE[kind]))}"
             )
-        where, params = self._filters(
-            namespace=namespace, selector=selector, status=status, problems_only=problems_only
-        )
+        where, params = self._filters(namespace=namespace, selector=selector, status=status)
+        if problems_only:
+            ranks = await self._problem_ranks(kind, now=now, include_past=include_past)
+            where.append(_UID_IN)
+            params.append(msgspec.json.encode(list(ranks)).decode())
         spec = TABLES[kind]
         select = ", ".join([*columns, "count(*)"])
         sql = f"SELECT {select} FROM {spec.table} WHERE {' AND '.join(where) or '1'}"
@@ -593,6 +862,42 @@ class Reader:
 
     # --- health ------------------------------------------------------------------------------
 
+    async def finding_set(
+        self,
+        *,
+        now: float | None = None,
+        kinds: Sequence[Kind] | None = None,
+        include_past: bool = False,
+    ) -> FindingSet:
+        """Every object's findings at `now`, by tense: the one source of every answer's findings.
+
+        Row findings come from the writer's in-memory candidates (cost follows
+        the number of problems), node overcommit from the view, and, when past
+        findings are asked for, rising restarts from history.
+        """
+        now = time.time() if now is None else now
+        found = classify(
+            (c for candidates in list(self.view.candidates.values()) for c in candidates), now
+        )
+        found.current.extend(self.view.overcommit_findings())
+        if include_past and (kinds is None or Kind.POD in kinds):
+            found.past.extend(await self._restarts_rising(now))
+        return found
+
+    async def object_findings(
+        self, kind: Kind, uid: str, *, now: float | None = None
+    ) -> FindingSet:
+        """One object's findings, by the same rule as `finding_set` (and past ones too)."""
+        now = time.time() if now is None else now
+        found = classify(self.view.candidates.get(uid, ()), now)
+        if kind is Kind.NODE:
+            found.current.extend(f for f in self.view.overcommit_findings() if f.uid == uid)
+        if kind is Kind.POD:
+            found.past.extend(await self._restarts_rising(now, uid=uid))
+        for fs in found:
+            fs.sort(key=rank_key)
+        return found
+
     async def health_report(
         self,
         *,
@@ -600,48 +905,71 @@ class Reader:
         min_severity: Severity | str = Severity.INFO,
         namespace: str | None = None,
         kinds: Sequence[Kind] | None = None,
+        node: str | None = None,
+        include_past: bool = False,
+        group: bool = False,
         now: float | None = None,
     ) -> HealthReport:
-        """Active findings ranked by severity, with counts; cost follows problems, not pods."""
+        """Current findings ranked by severity, with counts; pending and past ones apart."""
         _check_limit(limit)
         try:
             floor = Severity(min_severity)
         except ValueError as e:
             raise InvalidQuery(f"unknown severity {min_severity!r}") from e
         now = time.time() if now is None else now
-        findings: list[Finding] = [
-            c.finding
-            for candidates in list(self.view.candidates.values())
-            for c in candidates
-            if is_active(c, c.finding.since, now)
-        ]
-        findings.extend(self.view.overcommit_findings())
-        if kinds is None or Kind.POD in kinds:
-            findings.extend(await self._restarts_rising(now))
+        found = await self.finding_set(now=now, kinds=kinds, include_past=include_past)
         return build_report(
-            findings, now=now, limit=limit, min_severity=floor, namespace=namespace, kinds=kinds
+            found,
+            now=now,
+            limit=limit,
+            min_severity=floor,
+            namespace=namespace,
+            kinds=kinds,
+            node=node,
+            group=group,
         )
 
-    async def _restarts_rising(self, now: float) -> list[Finding]:
+    async def _problem_ranks(
+        self, kind: Kind, *, now: float | None, include_past: bool
+    ) -> dict[str, tuple[Any, ...]]:
+        """uid -> rank of its worst finding, for the objects of `kind` with a current one."""
+        found = await self.finding_set(now=now, kinds=[kind], include_past=include_past)
+        ranks: dict[str, tuple[Any, ...]] = {}
+        for f in (*found.current, *(found.past if include_past else ())):
+            if f.kind is kind:
+                key = rank_key(f)
+                if f.uid not in ranks or key < ranks[f.uid]:
+                    ranks[f.uid] = key
+        return ranks
+
+    async def _restarts_rising(self, now: float, *, uid: str | None = None) -> list[Finding]:
         health = self.settings.health
+        one = "AND t.uid = ? " if uid is not None else ""
         records = await self._fetchall(
             "SELECT t.uid, p.namespace, p.name, "
-            "sum(CAST(t.new AS INTEGER) - CAST(t.old AS INTEGER)), min(t.at), p.restarts "
+            "sum(CAST(t.new AS INTEGER) - CAST(t.old AS INTEGER)), min(t.at), p.restarts, "
+            "p.node, p.deployment "
             "FROM transitions t JOIN pods p ON p.uid = t.uid "
-            "WHERE t.field = 'restarts' AND t.at >= ? GROUP BY t.uid "
+            f"WHERE t.field = 'restarts' AND t.at >= ? {one}GROUP BY t.uid "
             "HAVING sum(CAST(t.new AS INTEGER) - CAST(t.old AS INTEGER)) >= ?",
-            (now - health.restarts_window_s, health.restarts_rising_min),
+            (
+                now - health.restarts_window_s,
+                *((uid,) if uid is not None else ()),
+                health.restarts_rising_min,
+            ),
         )
         out = []
-        for uid, namespace, name, count, first_at, restarts in records:
+        for uid_, namespace, name, count, first_at, restarts, node, deployment in records:
             f = pod_restarts_rising(
                 namespace=namespace,
                 name=name,
-                uid=uid,
+                uid=uid_,
                 restarts_in_window=int(count),
                 first_at=first_at,
                 last_count=restarts,
                 settings=health,
+                node=node,
+                deployment=deployment,
             )
             if f is not None:
                 out.append(f)

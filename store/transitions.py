@@ -48,6 +48,7 @@ __all__ = [
     "deletion_change",
     "deployment_rollout",
     "first_sight_changes",
+    "rollout_progressing",
     "signature",
 ]
 
@@ -72,15 +73,48 @@ class Change(NamedTuple):
     message: str
 
 
+def rollout_progressing(
+    *,
+    generation: int,
+    observed_generation: int,
+    replicas: int,
+    status_replicas: int,
+    updated_replicas: int,
+    available_replicas: int,
+    progressing_reason: str | None,
+) -> bool:
+    """Whether a rollout is under way: the one definition every answer and status uses.
+
+    `kubectl rollout status`'s rules: the controller has not observed the
+    latest generation, fewer updated replicas than desired, old replicas still
+    around, or updated replicas not all available. The last one only while the
+    rollout is still going (Progressing reason other than NewReplicaSetAvailable):
+    a pod that dies after the rollout completed is not a rollout but an
+    unavailable replica, which `store.health` reports as such.
+    """
+    return (
+        observed_generation < generation
+        or updated_replicas < replicas
+        or status_replicas > updated_replicas
+        or (
+            available_replicas < updated_replicas and progressing_reason != "NewReplicaSetAvailable"
+        )
+    )
+
+
 def deployment_rollout(row: DeploymentRow) -> str:
-    """kubectl rollout status's notion of "done", as one word."""
+    """The rollout in one word: `paused`, `progressing` (`rollout_progressing`), `complete`."""
     if row.paused:
         return "paused"
-    if (
-        row.observed_generation < row.generation
-        or row.updated_replicas < row.replicas
-        or row.status_replicas > row.updated_replicas
-        or row.available_replicas < row.updated_replicas
+    progressing = row.conditions.get("Progressing")
+    if rollout_progressing(
+        generation=row.generation,
+        observed_generation=row.observed_generation,
+        replicas=row.replicas,
+        status_replicas=row.status_replicas,
+        updated_replicas=row.updated_replicas,
+        available_replicas=row.available_replicas,
+        progressing_reason=progressing.reason if progressing is not None else None,
     ):
         return "progressing"
     return "complete"

@@ -353,16 +353,19 @@ async def test_report_ranks_counts_and_filters(tmp_path: Path) -> None:
             ("critical", "deployment.zero_available", "api"),
             ("critical", "pod.crash_loop", "web-1"),
             ("warning", "node.cordoned", "node-c"),
+            # Progressing=True (ReplicaSetUpdated) with replicas unavailable: a rollout
+            # under way, by the one definition (store.transitions.rollout_progressing).
+            ("warning", "deployment.rollout_stuck", "api"),
             ("warning", "pod.failed", "web-3"),
             ("info", "deployment.paused", "batch"),
         ]
-        assert report.counts_by_severity == {"critical": 3, "warning": 2, "info": 1}
-        assert report.counts_by_kind == {"Node": 2, "Deployment": 2, "Pod": 2}
-        assert report.total == 6
+        assert report.counts_by_severity == {"critical": 3, "warning": 3, "info": 1}
+        assert report.counts_by_kind == {"Node": 2, "Deployment": 3, "Pod": 2}
+        assert report.total == 7
         assert not report.truncated
         top = await store.reader.health_report(now=now, limit=2)
         assert top.truncated
-        assert top.total == 6
+        assert top.total == 7
         assert len(top.findings) == 2
         assert top.counts_by_severity == report.counts_by_severity
         urgent = await store.reader.health_report(now=now, min_severity="critical")
@@ -444,15 +447,21 @@ async def test_restarts_rising_from_history(tmp_path: Path) -> None:
                 row, containers=(container(restarts=n, last_terminated_reason="Error"),), restarts=n
             )
             await store.writer.apply([Delta(Kind.POD, "MODIFIED", row)])
-        report = await store.reader.health_report()
-        rising = [f for f in report.findings if f.check == "pod.restarts_rising"]
+        # Restarts are past problems: reported apart, and only when asked for.
+        assert (await store.reader.health_report()).past_total == 0
+        report = await store.reader.health_report(include_past=True)
+        assert not [f for f in report.findings if f.check == "pod.restarts_rising"]
+        assert report.past_total == 1
+        rising = [f for f in report.past if f.check == "pod.restarts_rising"]
         assert len(rising) == 1
         assert rising[0].evidence["restarts_in_window"] == 4
         assert rising[0].evidence["restart_count"] == 4
         began = rising[0].since
         assert began is not None
-        much_later = await store.reader.health_report(now=began + S.restarts_window_s + 1)
-        assert not [f for f in much_later.findings if f.check == "pod.restarts_rising"]
+        much_later = await store.reader.health_report(
+            now=began + S.restarts_window_s + 1, include_past=True
+        )
+        assert much_later.past_total == 0
 
 
 @pytest.mark.anyio

@@ -9,12 +9,10 @@ look at first, checked in this order (the first match wins):
 - `ReplicaFailure`: ReplicaFailure=True; pods cannot be created (quota,
   admission webhooks, ...).
 - `Paused`: spec.paused; nothing will progress until resumed.
-- `Progressing`: a rollout is under way, by `kubectl rollout status`'s rules:
-  the controller has not observed the latest generation yet, or fewer
-  updated replicas than desired, or old replicas still around, or updated
-  replicas not all available *while the rollout is still going* (Progressing
-  reason other than NewReplicaSetAvailable). A pod that dies after the
-  rollout completed is not a rollout: that is `Degraded` or `Unavailable`.
+- `Progressing`: a rollout is under way, as `store.transitions.rollout_progressing`
+  defines it (the one definition the history, the health findings and the
+  MCP answers share). A pod that dies after the rollout completed is not a
+  rollout: that is `Degraded` or `Unavailable`.
 - `Unavailable`: Available=False (below the minimum availability), or no
   replica available while some are desired and the condition is missing.
 - `Degraded`: available, but fewer available replicas than desired.
@@ -26,6 +24,7 @@ from __future__ import annotations
 import msgspec
 
 from store.model import Condition, DeploymentRow, Kind
+from store.transitions import rollout_progressing
 from watcher.kinds.meta import ConditionIn, KubeObject, Resource, conditions_by_type, encode_object
 from watcher.kinds.redaction import redact_deployment
 
@@ -94,14 +93,14 @@ def deployment_status(
         return "ReplicaFailure"
     if spec.paused:
         return "Paused"
-    if (
-        status.observed_generation < generation
-        or status.updated_replicas < spec.replicas
-        or status.replicas > status.updated_replicas
-        or (
-            status.available_replicas < status.updated_replicas
-            and (progressing is None or progressing.reason != "NewReplicaSetAvailable")
-        )
+    if rollout_progressing(
+        generation=generation,
+        observed_generation=status.observed_generation,
+        replicas=spec.replicas,
+        status_replicas=status.replicas,
+        updated_replicas=status.updated_replicas,
+        available_replicas=status.available_replicas,
+        progressing_reason=progressing.reason if progressing is not None else None,
     ):
         return "Progressing"
     available = conditions.get("Available")
