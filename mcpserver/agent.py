@@ -319,7 +319,9 @@ async def running_agent(
     secret = _read_secret(settings)
     timing = _lease_timing(settings) if settings.leader_election else None
     metrics = AgentMetrics()
-    store_settings = store_settings or StoreSettings(history_max_age_s=settings.history_retention)
+    store_settings = store_settings or StoreSettings(
+        history_max_age_s=settings.history_retention, query=settings.query_settings()
+    )
     async with contextlib.AsyncExitStack() as stack:
         sock = bind_socket(settings.host, settings.port) if settings.transport == "http" else None
         if sock is not None:
@@ -339,6 +341,8 @@ async def running_agent(
             stale_after=settings.stale_after,
             reveal_env_values=settings.reveal_env_values,
             watched=[_STORE_KINDS[k] for k in settings.kinds],
+            query_max_rows=settings.query_max_rows,
+            query_timeout=settings.query_timeout,
         )
         mcp, notifier = build_mcp_server(answers=answers, metrics=metrics, version=_version())
         registry = CallbackRegistry()
