@@ -109,8 +109,8 @@ class _Guard:
             # What a table function's constructor does first (json_each and json_tree
             # are connected before the authorizer is set), or a write to the schema.
             refused = (
-                "the only table functions allowed in a query are json_each and json_tree "
-                "(no pragma_* functions, dbstat, ...)"
+                "table functions other than json_each and json_tree are not allowed in a "
+                "query (no pragma_* functions, dbstat, ...)"
             )
         else:
             refused = (
