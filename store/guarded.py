@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+import msgspec
 
 from store.errors import InvalidQuery, QueryBusy, QueryTimeout, QueryTooLarge, StoreError
 from store.settings import QuerySettings
@@ -43,6 +44,7 @@ from store.storage import classify, translate
 __all__ = ["READER_FUNCTIONS", "GuardedPool", "GuardedResult"]
 
 MAX_SQL_CHARS = 100_000
+_encode = msgspec.json.encode
 
 READER_FUNCTIONS = frozenset(
     {
@@ -146,13 +148,8 @@ class _AnswerTooLarge(Exception):
         self.rows = rows
 
 
-def _json_size(value: Any) -> int:
-    """About how many bytes `value` takes in the JSON answer."""
-    if isinstance(value, str):
-        return (len(value) if value.isascii() else len(value.encode())) + 2
-    if value is None:
-        return 4
-    return len(repr(value))
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _open(path: Path, settings: QuerySettings, generation: int) -> _Connection:
@@ -207,13 +204,13 @@ def _run(
     cursor = conn.db.execute(sql, params)
     try:
         columns = [d[0] for d in cursor.description or ()]
-        size = 2 + sum(len(c) + 3 for c in columns)
+        size = len(_encode(columns))
         rows: list[list[Any]] = []
         for row in cursor:
             if len(rows) == max_rows:
                 return GuardedResult(columns=columns, rows=rows, truncated=True)
-            out = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in row]
-            size += 3 + sum(_json_size(v) + 1 for v in out)
+            out = list(map(_text, row)) if bytes in map(type, row) else list(row)
+            size += len(_encode(out)) + 1  # the row as the answer's JSON has it
             if size > max_bytes:
                 raise _AnswerTooLarge(len(rows))
             rows.append(out)
