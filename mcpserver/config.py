@@ -89,6 +89,7 @@ class Settings:
     query_max_bytes: int = 1 << 20
     query_max_value_bytes: int = 256 << 10
     query_cache_bytes: int = 8 << 20
+    query_max_temp_bytes: int = 128 << 20
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     config: Path | None = None
@@ -101,6 +102,7 @@ class Settings:
             max_answer_bytes=self.query_max_bytes,
             max_value_bytes=self.query_max_value_bytes,
             cache_bytes=self.query_cache_bytes,
+            max_temp_bytes=self.query_max_temp_bytes,
         )
 
     def effective_allowed_hosts(self) -> tuple[str, ...]:
@@ -172,12 +174,13 @@ def _positive(text: str) -> int:
     return value
 
 
-_SIZE = re.compile(r"\s*(\d+)\s*(|k|kib|m|mib)\s*", re.IGNORECASE)
+_SIZE = re.compile(r"\s*(\d+)\s*(|k|kib|m|mib|g|gib)\s*", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20}
+_SIZE_UNITS |= {"g": 1 << 30, "gib": 1 << 30}
 
 
 def _size(text: str) -> int:
-    """A size in bytes: 1048576, 256KiB, 1MiB (K and M are binary too); at least 1 KiB."""
+    """A size in bytes: 1048576, 256KiB, 1MiB, 1GiB (K, M, G are binary too); at least 1 KiB."""
     match = _SIZE.fullmatch(text)
     if match is None:
         raise ValueError("must be a size such as 1048576, 256KiB or 1MiB")
@@ -467,6 +470,14 @@ OPTIONS: tuple[Option, ...] = (
         metavar="SIZE",
         help="query tool: SQLite page cache and sort memory per query connection; larger "
         "sorts use temporary files [8MiB]",
+    ),
+    Option(
+        name="query_max_temp_bytes",
+        parse=_size,
+        metavar="SIZE",
+        help="query tool: temporary file space (big sorts and groupings) a query may use "
+        "up where SQLite writes them (SQLITE_TMPDIR, TMPDIR, /var/tmp or /tmp) before it "
+        "is stopped [128MiB]",
     ),
     Option(name="log_level", choices=("debug", "info", "warning", "error"), help="[info]"),
     Option(name="log_format", choices=("text", "json"), help="[text]"),

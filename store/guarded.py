@@ -27,6 +27,7 @@ connection uses up the same budget.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -146,6 +147,40 @@ class _AnswerTooLarge(Exception):
     def __init__(self, rows: int) -> None:
         super().__init__(rows)
         self.rows = rows
+
+
+_TEMP_CHECK_S = 0.1
+
+
+def _sqlite_temp_dir() -> str | None:
+    """Where SQLite's unix VFS puts temporary files (sorts, big GROUP BY, DISTINCT)."""
+    for candidate in (
+        os.environ.get("SQLITE_TMPDIR"),
+        os.environ.get("TMPDIR"),
+        "/var/tmp",
+        "/usr/tmp",
+        "/tmp",
+        ".",
+    ):
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return candidate
+    return None
+
+
+def _temp_free() -> int | None:
+    """Free bytes where SQLite writes temporary files; None if that cannot be read.
+
+    SQLite unlinks a temporary file as it opens it, so no file shows its size:
+    the filesystem's free space is what a spilling query uses up.
+    """
+    directory = _sqlite_temp_dir()
+    if directory is None:
+        return None
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return None
+    return stat.f_bavail * stat.f_frsize
 
 
 def _text(value: Any) -> Any:
@@ -356,13 +391,24 @@ class GuardedPool:
         deadline: float,
         timeout_s: float,
     ) -> GuardedResult:
-        async def interrupt_at_deadline() -> None:
+        over_temp = False
+
+        async def watch() -> None:
+            """Interrupt at the deadline, or once the query has taken too much temp space."""
+            nonlocal over_temp
+            baseline = _temp_free()
             try:
-                await anyio.sleep_until(deadline)
+                while (left := deadline - anyio.current_time()) > 0:
+                    await anyio.sleep(min(left, _TEMP_CHECK_S))
+                    free = _temp_free()
+                    used = baseline - free if baseline is not None and free is not None else 0
+                    if used > self.settings.max_temp_bytes:
+                        over_temp = True
+                        return
             finally:
-                # The deadline passed, or the call ended (cancelled: the client is gone).
-                # A no-op once the statement is done: SQLite ignores an interrupt while
-                # no statement runs.
+                # The deadline passed, the temp cap was hit, or the call ended (done, or
+                # cancelled: the client is gone). A no-op once the statement is done:
+                # SQLite ignores an interrupt while no statement runs.
                 conn.db.interrupt()
 
         def work() -> GuardedResult | Exception:
@@ -375,7 +421,7 @@ class GuardedPool:
                 return e
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(interrupt_at_deadline)
+            tg.start_soon(watch)
             outcome = await anyio.to_thread.run_sync(work, limiter=self._threads)
             tg.cancel_scope.cancel()
         if isinstance(outcome, GuardedResult):
@@ -389,6 +435,13 @@ class GuardedPool:
                 "json_extract() for parts of big values, or LIMIT"
             ) from None
         except sqlite3.Error as e:
+            if over_temp and "interrupted" in str(e):
+                raise QueryTooLarge(
+                    f"the query needed more than {_size_text(self.settings.max_temp_bytes)} "
+                    "of temporary storage (--query-max-temp-bytes), sorting or grouping "
+                    "many rows (a join without conditions?): add WHERE conditions, or "
+                    "ORDER BY/GROUP BY fewer rows"
+                ) from None
             raise self._error(e, conn, timeout_s) from e
         except UnicodeError as e:
             raise InvalidQuery(f"SQL and its parameters must be valid UTF-8 text: {e}") from None

@@ -48,7 +48,10 @@ class QuerySettings(msgspec.Struct, frozen=True, kw_only=True):
     `max_answer_bytes` (its JSON size): rows are read one at a time and the
     read stops at the cap, so one query holds at most about
     2 x `max_columns` x `max_value_bytes` plus `cache_bytes` of SQLite's page
-    cache and sort memory (larger sorts go to temporary files).
+    cache and sort memory. Larger sorts go to temporary files; a query whose
+    temporary files take more than `max_temp_bytes` (measured as the free
+    space it used up where SQLite writes them, so other writers to that
+    filesystem count too) is stopped.
     """
 
     connections: int = 3
@@ -57,6 +60,7 @@ class QuerySettings(msgspec.Struct, frozen=True, kw_only=True):
     max_value_bytes: int = 256 << 10
     max_columns: int = 64
     cache_bytes: int = 8 << 20
+    max_temp_bytes: int = 128 << 20
 
 
 class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):

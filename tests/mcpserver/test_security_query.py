@@ -246,3 +246,25 @@ async def test_query_limits_follow_their_flags(tmp_path: Path) -> None:
             big = await client.call_tool("query", {"sql": "SELECT obj FROM pods", "max_rows": 20})
             assert big.is_error
             assert "answer exceeded 4 KiB" in text_of(big)
+
+
+async def test_a_query_spilling_to_temporary_files_is_stopped_at_its_cap(tmp_path: Path) -> None:
+    # Three million distinct 100-character keys: ~300 MB of temporary b-tree once the
+    # (here 64 KiB) cache is full, unless the temp cap (here 4 MiB) stops it.
+    spill = (
+        "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r LIMIT 3000000) "
+        "SELECT count(DISTINCT printf('%0100d', x)) FROM r"
+    )
+    async with start_agent(
+        tmp_path, query_cache_bytes=64 << 10, query_max_temp_bytes=4 << 20
+    ) as agent:
+        assert agent.url is not None
+        async with mcp_client(agent.url) as client:
+            with anyio.fail_after(20):
+                result = await client.call_tool("query", {"sql": spill, "timeout_s": 10})
+            assert result.is_error
+            text = text_of(result)
+            assert "more than 4 MiB of temporary storage" in text
+            assert "--query-max-temp-bytes" in text
+            ok = await client.call_tool("query", {"sql": "SELECT count(*) FROM pods"})
+            assert not ok.is_error, text_of(ok)
