@@ -88,6 +88,7 @@ class Settings:
     query_timeout: float = 10.0
     query_max_bytes: int = 1 << 20
     query_max_value_bytes: int = 256 << 10
+    query_max_columns: int = 64
     query_cache_bytes: int = 8 << 20
     query_max_temp_bytes: int = 128 << 20
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -101,6 +102,7 @@ class Settings:
             per_caller=self.query_per_client,
             max_answer_bytes=self.query_max_bytes,
             max_value_bytes=self.query_max_value_bytes,
+            max_columns=self.query_max_columns,
             cache_bytes=self.query_cache_bytes,
             max_temp_bytes=self.query_max_temp_bytes,
         )
@@ -187,6 +189,13 @@ def _size(text: str) -> int:
     value = int(match[1]) * _SIZE_UNITS[match[2].lower()]
     if value < 1024:
         raise ValueError("must be at least 1 KiB")
+    return value
+
+
+def _query_columns(text: str) -> int:
+    value = int(text)
+    if not 32 <= value <= 2000:  # the store's widest table has 30 columns
+        raise ValueError("must be between 32 and 2000")
     return value
 
 
@@ -463,6 +472,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="SIZE",
         help="query tool: the largest value SQLite may build, a cell or an intermediate "
         "(SQLITE_LIMIT_LENGTH) [256KiB]",
+    ),
+    Option(
+        name="query_max_columns",
+        parse=_query_columns,
+        metavar="N",
+        help="query tool: the most columns in a result row (SQLITE_LIMIT_COLUMN); with the "
+        "value cap it bounds one row's memory [64]",
     ),
     Option(
         name="query_cache_bytes",

@@ -318,11 +318,14 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
             lambda: answers.metric_summary(by=by, sort=sort, top=top, namespace=namespace)
         )
 
+    default_rows = min(DEFAULT_LIMIT, answers.query_max_rows)
+    default_timeout = min(2.0, answers.query_timeout)
+
     async def query(
         sql: Annotated[str, Field(description="one SELECT statement")],
         ctx: Context[Any, Any],
-        max_rows: int = 50,
-        timeout_s: float = 2.0,
+        max_rows: int = default_rows,
+        timeout_s: float = default_timeout,
     ) -> Annotated[CallToolResult, QueryAnswer]:
         arrived = anyio.current_time()
         client = None
@@ -342,7 +345,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     # annotations are built here rather than written in the signature: under
     # `from __future__ import annotations` the SDK could not see this function's locals.
     query.__annotations__["max_rows"] = Annotated[
-        int, Field(ge=1, le=answers.query_max_rows, description="row cap (default 50)")
+        int, Field(ge=1, le=answers.query_max_rows, description=f"row cap (default {default_rows})")
     ]
     query.__annotations__["timeout_s"] = Annotated[
         float,

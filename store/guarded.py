@@ -466,7 +466,8 @@ class GuardedPool:
             )
         if "too many columns" in text:
             return QueryTooLarge(
-                f"SQL error: {text}; at most {self.settings.max_columns} columns: "
+                f"SQL error: {text}; at most {self.settings.max_columns} columns "
+                "(--query-max-columns): "
                 "select the columns you need"
             )
         if conn.guard.refused is not None and ("authoriz" in text or "prohibited" in text):

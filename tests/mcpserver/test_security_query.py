@@ -6,6 +6,7 @@ clients are several bearer tokens, as in a cluster.
 
 from __future__ import annotations
 
+import argparse
 import os
 import threading
 import time
@@ -19,6 +20,8 @@ import pytest
 from mcp import Client
 
 from mcpserver.agent import Agent
+from mcpserver.config import add_serve_arguments, resolve_settings
+from mcpserver.errors import ConfigError
 from tests.mcpserver.conftest import mcp_client, start_agent, text_of
 
 pytestmark = pytest.mark.anyio
@@ -232,7 +235,7 @@ async def test_the_time_cap_counts_from_arrival_waiting_included(tmp_path: Path)
 
 async def test_query_limits_follow_their_flags(tmp_path: Path) -> None:
     async with start_agent(
-        tmp_path, query_max_rows=20, query_timeout=3.0, query_max_bytes=4096
+        tmp_path, query_max_rows=20, query_timeout=3.0, query_max_bytes=4096, query_max_columns=32
     ) as agent:
         assert agent.url is not None
         async with mcp_client(agent.url) as client:
@@ -246,6 +249,29 @@ async def test_query_limits_follow_their_flags(tmp_path: Path) -> None:
             big = await client.call_tool("query", {"sql": "SELECT obj FROM pods", "max_rows": 20})
             assert big.is_error
             assert "answer exceeded 4 KiB" in text_of(big)
+            wide = await client.call_tool("query", {"sql": "SELECT * FROM pods p, nodes n"})
+            assert wide.is_error
+            assert "at most 32 columns (--query-max-columns)" in text_of(wide)
+
+
+def test_query_flags_override_env_and_reject_nonsense() -> None:
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    args = parser.parse_args(["--query-max-bytes", "2MiB", "--query-per-client", "1"])
+    env = {"KUBE_WATCHCACHE_QUERY_MAX_BYTES": "64KiB", "KUBE_WATCHCACHE_QUERY_TIMEOUT": "30s"}
+    settings = resolve_settings(args, environ=env)
+    limits = settings.query_settings()
+    assert limits.max_answer_bytes == 2 << 20
+    assert limits.per_caller == 1
+    assert settings.query_timeout == 30.0
+    for flag, value in (
+        ("--query-max-bytes", "lots"),
+        ("--query-timeout", "2m"),
+        ("--query-connections", "0"),
+        ("--query-max-columns", "8"),
+    ):
+        with pytest.raises(ConfigError, match=flag):
+            resolve_settings(parser.parse_args([flag, value]), environ={})
 
 
 async def test_a_query_spilling_to_temporary_files_is_stopped_at_its_cap(tmp_path: Path) -> None:
