@@ -11,12 +11,17 @@ connections trust nothing it sends:
   by name;
 - SQLite itself caps every value it builds (SQLITE_LIMIT_LENGTH), the
   columns of a row and the SQL text; its page cache and sort memory are
-  capped per connection (larger sorts go to temporary files);
+  capped per connection; larger sorts go to temporary files, and a query
+  whose temporary files use up more than `max_temp_bytes` is stopped;
 - rows are read one at a time in the connection's thread and the read stops
   at the row cap or at the answer's byte cap, so an answer is never built
   past its cap;
-- the deadline is enforced from the event loop with `sqlite3_interrupt`,
-  so a running query costs the loop nothing until then.
+- the deadline (and the temp cap) is enforced from the event loop with
+  `sqlite3_interrupt`, so a running query costs the loop nothing but a
+  check every 100 ms. A query whose caller is gone is interrupted at once.
+
+Error messages name the `serve` option behind each cap (--query-...), since
+they are meant for the client that hit it and its operator.
 
 Queries run in threads of their own (`connections` of them), never on the
 ordinary read pool, so the other reads never wait behind one. Each caller
@@ -280,10 +285,6 @@ class GuardedPool:
     def in_progress(self) -> int:
         """Queries waiting for a connection or running."""
         return self._in_progress
-
-    @property
-    def running(self) -> int:
-        return len(self._busy)
 
     def close(self) -> None:
         """Close the idle connections; interrupt the busy ones (closed when they come back)."""
