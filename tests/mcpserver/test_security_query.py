@@ -274,6 +274,21 @@ def test_query_flags_override_env_and_reject_nonsense() -> None:
             resolve_settings(parser.parse_args([flag, value]), environ={})
 
 
+async def test_a_query_whose_client_gives_up_is_stopped(tmp_path: Path) -> None:
+    async with start_agent(tmp_path, query_connections=1) as agent:
+        assert agent.url is not None
+        async with mcp_client(agent.url) as client:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(client.call_tool, "query", {"sql": ENDLESS, "timeout_s": 10})
+                await _wait_in_progress(agent, 1)
+                tg.cancel_scope.cancel()
+            with anyio.fail_after(5):  # well before its 10 s cap: interrupted, not left to run
+                while agent.store.reader.queries_in_progress:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+                after = await client.call_tool("query", {"sql": "SELECT count(*) FROM nodes"})
+            assert not after.is_error, text_of(after)
+
+
 async def test_a_query_spilling_to_temporary_files_is_stopped_at_its_cap(tmp_path: Path) -> None:
     # Three million distinct 100-character keys: ~300 MB of temporary b-tree once the
     # (here 64 KiB) cache is full, unless the temp cap (here 4 MiB) stops it.
