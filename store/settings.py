@@ -47,8 +47,9 @@ class QuerySettings(msgspec.Struct, frozen=True, kw_only=True):
     (SQLITE_LIMIT_LENGTH), a row at `max_columns` columns, and the answer at
     `max_answer_bytes` (its JSON size): rows are read one at a time and the
     read stops at the cap, so one query holds at most about
-    2 x `max_columns` x `max_value_bytes` plus `cache_bytes` of SQLite's page
-    cache and sort memory. Larger sorts go to temporary files; a query whose
+    4 x `max_columns` x `max_value_bytes` (SQLite's row and its copies, then
+    Python's; 64 MiB at the defaults, measured) plus `cache_bytes` of SQLite's
+    page cache and sort memory. Larger sorts go to temporary files; a query whose
     temporary files take more than `max_temp_bytes` (measured as the free
     space it used up where SQLite writes them, so other writers to that
     filesystem count too) is stopped.
