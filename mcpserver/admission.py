@@ -40,7 +40,7 @@ import msgspec
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AdmissionLimit", "AdmissionMiddleware", "LoopLagMonitor"]
+__all__ = ["AdmissionLimit", "AdmissionMiddleware", "LoopLagMonitor", "leave_admission"]
 
 _INTERNAL_ERROR = -32603  # JSON-RPC; the SDK answers its own "too many sessions" 503 with it
 _LONG_LIVED_METHODS = frozenset({b"subscriptions/listen"})
@@ -142,6 +142,36 @@ class AdmissionLimit:
         return max(1, min(30, math.ceil(drain)))
 
 
+_SLOT = "kube_watchcache.admission_slot"  # in scope["state"]: the request's `_Slot`
+
+
+class _Slot:
+    """The admission slot one request holds; given back once, early or at the end."""
+
+    def __init__(self, limit: AdmissionLimit) -> None:
+        self.limit = limit
+        self.held = True
+
+    def release(self, *, seconds: float | None = None) -> None:
+        if self.held:
+            self.held = False
+            self.limit.release(seconds=seconds)
+
+
+def leave_admission(scope: Any) -> None:
+    """Give back the admission slot of the request with ASGI `scope`, if it holds one.
+
+    For a call whose remaining work is bounded elsewhere and does not run on
+    the event loop: a `query` waits for and runs on the store's own query
+    connections (capped per client), so holding a slot meanwhile would only
+    make every other call wait behind it.
+    """
+    state = scope.get("state") if isinstance(scope, dict) else None
+    slot = state.get(_SLOT) if isinstance(state, dict) else None
+    if isinstance(slot, _Slot):
+        slot.release()
+
+
 class LoopLagMonitor:
     """Measures how late the event loop runs a timer: the loop's backlog, ingest's included.
 
@@ -228,18 +258,20 @@ class AdmissionMiddleware:
         if not await self.limit.acquire():
             await self._refuse(send)
             return
+        slot = _Slot(self.limit)
+        scope.setdefault("state", {})[_SLOT] = slot
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send)
         finally:
             seconds = time.perf_counter() - started
             try:
-                rest = self.limit.rest_s(seconds)
+                rest = self.limit.rest_s(seconds) if slot.held else 0.0
                 if rest > 0:  # the answer is sent; the slot idles so ingest can run
                     with anyio.CancelScope(shield=True):
                         await anyio.sleep(rest)
             finally:
-                self.limit.release(seconds=seconds)
+                slot.release(seconds=seconds)
 
     def _counted(self, scope: Scope) -> bool:
         if scope["type"] != "http" or scope.get("method") != "POST":

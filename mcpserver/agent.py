@@ -383,7 +383,10 @@ async def running_agent(
     timing = _lease_timing(settings) if settings.leader_election else None
     metrics = AgentMetrics()
     store_settings = msgspec.structs.replace(
-        store_settings or StoreSettings(history_max_age_s=settings.history_retention),
+        store_settings
+        or StoreSettings(
+            history_max_age_s=settings.history_retention, query=settings.query_settings()
+        ),
         stored_object_policy=(
             "env-values-revealed" if settings.reveal_env_values else "env-values-redacted"
         ),
@@ -408,6 +411,8 @@ async def running_agent(
             stale_after=settings.stale_after,
             reveal_env_values=settings.reveal_env_values,
             watched=watched_kinds,
+            query_max_rows=settings.query_max_rows,
+            query_timeout=settings.query_timeout,
         )
         mcp, notifier = build_mcp_server(answers=answers, metrics=metrics, version=_version())
         registry = CallbackRegistry()

@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import math
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 from mcpserver.durations import parse_duration
 from mcpserver.errors import ConfigError, InvalidArgument
+from store.settings import QuerySettings
 
 __all__ = [
     "CONFIG_ENV",
@@ -82,9 +84,30 @@ class Settings:
     history_retention: float = 7 * 86400.0
     stale_after: float = 120.0
     reveal_env_values: bool = False
+    query_connections: int = 3
+    query_per_client: int = 2
+    query_max_rows: int = 1000
+    query_timeout: float = 10.0
+    query_max_bytes: int = 1 << 20
+    query_max_value_bytes: int = 256 << 10
+    query_max_columns: int = 64
+    query_cache_bytes: int = 8 << 20
+    query_max_temp_bytes: int = 128 << 20
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     config: Path | None = None
+
+    def query_settings(self) -> QuerySettings:
+        """The store's bounds for the `query` tool, from the --query-* options."""
+        return QuerySettings(
+            connections=self.query_connections,
+            per_caller=self.query_per_client,
+            max_answer_bytes=self.query_max_bytes,
+            max_value_bytes=self.query_max_value_bytes,
+            max_columns=self.query_max_columns,
+            cache_bytes=self.query_cache_bytes,
+            max_temp_bytes=self.query_max_temp_bytes,
+        )
 
     def effective_allowed_hosts(self) -> tuple[str, ...]:
         """The Host allow-list in force: as configured, else loopback names and the bind host."""
@@ -145,6 +168,43 @@ def _count(text: str) -> int:
     value = int(text)
     if value < 0:
         raise ValueError("must be a non-negative integer")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+_SIZE = re.compile(r"\s*(\d+)\s*(|k|kib|m|mib|g|gib)\s*", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20}
+_SIZE_UNITS |= {"g": 1 << 30, "gib": 1 << 30}
+
+
+def _size(text: str) -> int:
+    """A size in bytes: 1048576, 256KiB, 1MiB, 1GiB (K, M, G are binary too); at least 1 KiB."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ValueError("must be a size such as 1048576, 256KiB or 1MiB")
+    value = int(match[1]) * _SIZE_UNITS[match[2].lower()]
+    if value < 1024:
+        raise ValueError("must be at least 1 KiB")
+    return value
+
+
+def _query_columns(text: str) -> int:
+    value = int(text)
+    if not 32 <= value <= 2000:  # the store's widest table has 30 columns
+        raise ValueError("must be between 32 and 2000")
+    return value
+
+
+def _query_timeout(text: str) -> float:
+    value = _duration(text)
+    if not 0 < value <= 60:
+        raise ValueError("must be more than 0 and at most 60s")
     return value
 
 
@@ -395,6 +455,69 @@ OPTIONS: tuple[Option, ...] = (
         boolean=True,
         help="store and show literal env values of containers; by default they are "
         "redacted before anything is stored",
+    ),
+    Option(
+        name="query_connections",
+        parse=_positive,
+        metavar="N",
+        help="query tool: SQLite connections (and threads) running queries at once; other "
+        "tools never wait for them [3]",
+    ),
+    Option(
+        name="query_per_client",
+        parse=_positive,
+        metavar="N",
+        help="query tool: queries one client (bearer token, else address) may have in "
+        "progress, waiting included; one more is refused at once [2]",
+    ),
+    Option(
+        name="query_max_rows",
+        parse=_positive,
+        metavar="N",
+        help="query tool: the largest max_rows a call may ask for [1000]",
+    ),
+    Option(
+        name="query_timeout",
+        parse=_query_timeout,
+        metavar="DUR",
+        help="query tool: the largest timeout_s a call may ask for, counted from the call's "
+        "arrival, waiting for a connection included [10s]",
+    ),
+    Option(
+        name="query_max_bytes",
+        parse=_size,
+        metavar="SIZE",
+        help="query tool: the largest answer (its JSON); a query past it is stopped with an "
+        "error [1MiB]",
+    ),
+    Option(
+        name="query_max_value_bytes",
+        parse=_size,
+        metavar="SIZE",
+        help="query tool: the largest value SQLite may build, a cell or an intermediate "
+        "(SQLITE_LIMIT_LENGTH) [256KiB]",
+    ),
+    Option(
+        name="query_max_columns",
+        parse=_query_columns,
+        metavar="N",
+        help="query tool: the most columns in a result row (SQLITE_LIMIT_COLUMN); with the "
+        "value cap it bounds one row's memory [64]",
+    ),
+    Option(
+        name="query_cache_bytes",
+        parse=_size,
+        metavar="SIZE",
+        help="query tool: SQLite page cache and sort memory per query connection; larger "
+        "sorts use temporary files [8MiB]",
+    ),
+    Option(
+        name="query_max_temp_bytes",
+        parse=_size,
+        metavar="SIZE",
+        help="query tool: temporary file space (big sorts and groupings) a query may use "
+        "up where SQLite writes them (SQLITE_TMPDIR, TMPDIR, /var/tmp or /tmp) before it "
+        "is stopped [128MiB]",
     ),
     Option(name="log_level", choices=("debug", "info", "warning", "error"), help="[info]"),
     Option(name="log_format", choices=("text", "json"), help="[text]"),

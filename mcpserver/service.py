@@ -149,6 +149,8 @@ class ClusterAnswers:
         reveal_env_values: bool = False,
         watched: Collection[Kind] = tuple(Kind),
         clock: Callable[[], float] = time.time,
+        query_max_rows: int = 1000,
+        query_timeout: float = 10.0,
     ) -> None:
         self.store = store
         self.reader = store.reader
@@ -157,6 +159,8 @@ class ClusterAnswers:
         self.reveal_env_values = reveal_env_values
         self.watched = frozenset(watched)
         self.clock = clock
+        self.query_max_rows = query_max_rows
+        self.query_timeout = query_timeout
 
     def freshness(self, now: float | None = None) -> Freshness:
         return compute_freshness(
@@ -690,15 +694,28 @@ class ClusterAnswers:
     # --- guarded SQL -----------------------------------------------------------------------
 
     async def query(
-        self, sql: str, *, max_rows: int = DEFAULT_LIMIT, timeout_s: float = 2.0
+        self,
+        sql: str,
+        *,
+        max_rows: int = DEFAULT_LIMIT,
+        timeout_s: float = 2.0,
+        client: str | None = None,
+        arrived: float | None = None,
     ) -> QueryAnswer:
-        if not 1 <= max_rows <= 1000:
-            raise InvalidArgument(f"max_rows must be between 1 and 1000, got {max_rows}")
-        if not 0 < timeout_s <= 10:
-            raise InvalidArgument(f"timeout_s must be in (0, 10], got {timeout_s}")
+        """Guarded SQL for `client`; `timeout_s` counts from `arrived` (`anyio.current_time()`)."""
+        if not 1 <= max_rows <= self.query_max_rows:
+            raise InvalidArgument(
+                f"max_rows must be between 1 and {self.query_max_rows}, got {max_rows}"
+            )
+        if not 0 < timeout_s <= self.query_timeout:
+            raise InvalidArgument(
+                f"timeout_s must be in (0, {self.query_timeout:g}], got {timeout_s}"
+            )
         now = self.clock()
         async with self._reading():
-            result = await self.reader.query(sql, max_rows=max_rows, timeout_s=timeout_s)
+            result = await self.reader.query(
+                sql, max_rows=max_rows, timeout_s=timeout_s, caller=client, arrived=arrived
+            )
         return QueryAnswer(
             freshness=self.freshness(now),
             columns=result.columns,

@@ -9,14 +9,17 @@ the allowed values; anything the schema cannot express is checked by
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-from mcp.server.mcpserver import MCPServer
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from mcpserver.admission import leave_admission
 from mcpserver.answers import (
     ClusterHealth,
     DeploymentDetail,
@@ -29,6 +32,7 @@ from mcpserver.answers import (
     QueryAnswer,
     RecentChanges,
 )
+from mcpserver.audit import request_client
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.render import render
 from mcpserver.service import DEFAULT_LIMIT, HEALTH_LIMIT, MAX_LIMIT, ClusterAnswers
@@ -387,21 +391,54 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
             lambda: answers.metric_summary(by=by, sort=sort, top=top, namespace=namespace)
         )
 
-    @mcp.tool(
+    default_rows = min(DEFAULT_LIMIT, answers.query_max_rows)
+    default_timeout = min(2.0, answers.query_timeout)
+
+    async def query(
+        sql: Annotated[str, Field(description="one SELECT statement")],
+        ctx: Context[Any, Any],
+        max_rows: int = default_rows,
+        timeout_s: float = default_timeout,
+    ) -> Annotated[CallToolResult, QueryAnswer]:
+        arrived = anyio.current_time()
+        client = None
+        with contextlib.suppress(ValueError):  # no request context: called in-process
+            request = ctx.request_context
+            client = request_client(request)
+            # The query waits on the store's own connections, capped per client: it
+            # gives its /mcp admission slot back so that other calls never wait behind it.
+            leave_admission(getattr(request.request, "scope", None))
+        return await _answer(
+            lambda: answers.query(
+                sql, max_rows=max_rows, timeout_s=timeout_s, client=client, arrived=arrived
+            )
+        )
+
+    # The caps are the operator's (--query-max-rows, --query-timeout), so these two
+    # annotations are built here rather than written in the signature: under
+    # `from __future__ import annotations` the SDK could not see this function's locals.
+    query.__annotations__["max_rows"] = Annotated[
+        int, Field(ge=1, le=answers.query_max_rows, description=f"row cap (default {default_rows})")
+    ]
+    query.__annotations__["timeout_s"] = Annotated[
+        float,
+        Field(
+            gt=0,
+            le=answers.query_timeout,
+            description="time cap in seconds, counted from the call's arrival",
+        ),
+    ]
+    mcp.tool(
         title="Read-only SQL over the watch cache",
         annotations=_READ_ONLY,
         description=(
             "One read-only SQLite SELECT over the watch cache, for questions the other tools "
-            "do not "
-            "cover. Refused: writes, PRAGMA, ATTACH, more than one statement. Capped in rows "
-            "(max_rows) and time (timeout_s). JSON columns are text: use json_extract / json_each, "
+            "do not cover. Refused: writes, PRAGMA, ATTACH, more than one statement, and "
+            "functions other than the JSON, string, math, date/time, aggregate and window ones. "
+            "Capped in rows (max_rows), time (timeout_s, counted from the call's arrival) and "
+            "bytes (of the answer and of each value; select parts of big values with "
+            "json_extract or substr). JSON columns are text: use json_extract / json_each, "
             "e.g. SELECT namespace, count(*) FROM pods WHERE json_extract(labels, '$.app') = 'web' "
             "GROUP BY namespace. Tables:\n" + query_schema_text()
         ),
-    )
-    async def query(
-        sql: Annotated[str, Field(description="one SELECT statement")],
-        max_rows: Annotated[int, Field(ge=1, le=1000, description="row cap (default 50)")] = 50,
-        timeout_s: Annotated[float, Field(gt=0, le=10, description="time cap in seconds")] = 2.0,
-    ) -> Annotated[CallToolResult, QueryAnswer]:
-        return await _answer(lambda: answers.query(sql, max_rows=max_rows, timeout_s=timeout_s))
+    )(query)

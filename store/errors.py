@@ -14,7 +14,9 @@ __all__ = [
     "InvalidQuery",
     "InvalidRow",
     "InvalidSelector",
+    "QueryBusy",
     "QueryTimeout",
+    "QueryTooLarge",
     "StoreClosed",
     "StoreError",
     "StoreUnavailable",
@@ -55,3 +57,11 @@ class InvalidSelector(InvalidQuery):
 
 class QueryTimeout(InvalidQuery):
     """A guarded SQL query ran past its time cap and was interrupted."""
+
+
+class QueryTooLarge(InvalidQuery):
+    """A guarded SQL answer, or a value in it, went past its byte cap; the query was stopped."""
+
+
+class QueryBusy(InvalidQuery):
+    """The caller already has as many guarded SQL queries in progress as it may."""

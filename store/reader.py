@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import math
 import sqlite3
 import time
 from collections import Counter
@@ -26,15 +25,15 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote
 
 import aiosqlite
 import anyio
 import msgspec
 
 from store.columns import TABLES
-from store.errors import InvalidQuery, QueryTimeout, StoreClosed, StoreError, StoreUnavailable
+from store.errors import InvalidQuery, StoreClosed, StoreError, StoreUnavailable
 from store.findings import FindingSet, classify, rank_key
+from store.guarded import GuardedPool, check_sql
 from store.health import Finding, HealthReport, build_report, pod_restarts_rising
 from store.model import DeploymentRow, Kind, NodeRow, PodRow, Row, Severity, SyncState, Transition
 from store.selector import parse_selector
@@ -117,17 +116,6 @@ _GROUPABLE: dict[Kind, frozenset[str]] = {
 }
 
 _SEVERITY_AT_LEAST = {s: [x.value for x in Severity if x.rank >= s.rank] for s in Severity}
-
-_STORAGE_ERRORS = (
-    "SQLITE_IOERR",
-    "SQLITE_CANTOPEN",
-    "SQLITE_CORRUPT",
-    "SQLITE_NOTADB",
-    "SQLITE_FULL",
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_NOMEM",
-)
 
 _TRANSITION_COLUMNS = (
     "id, at, kind, namespace, name, uid, field, old, new, severity, reason, message"
@@ -263,52 +251,6 @@ def _check_limit(limit: int) -> int:
     return limit
 
 
-class _Deadline:
-    """The guarded connection's time cap, read by its progress handler in the SQLite thread."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value = math.inf
-
-
-_ALLOWED_ACTIONS = frozenset(
-    {
-        sqlite3.SQLITE_SELECT,
-        sqlite3.SQLITE_READ,
-        sqlite3.SQLITE_FUNCTION,
-        getattr(sqlite3, "SQLITE_RECURSIVE", 33),
-    }
-)
-_DENIED_FUNCTIONS = frozenset({"load_extension", "zeroblob", "randomblob", "readfile", "writefile"})
-
-
-def _authorize(
-    action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None
-) -> int:
-    """SELECT, column reads and ordinary functions; nothing else (no PRAGMA, ATTACH, writes)."""
-    if action not in _ALLOWED_ACTIONS:
-        return sqlite3.SQLITE_DENY
-    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
-        return sqlite3.SQLITE_DENY
-    return sqlite3.SQLITE_OK
-
-
-def _guarded_factory(deadline: _Deadline) -> type[sqlite3.Connection]:
-    """A connection class that locks itself down as it is created, in aiosqlite's thread."""
-
-    class GuardedConnection(sqlite3.Connection):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.execute("PRAGMA query_only = 1")
-            self.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10_000_000)
-            self.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-            self.set_authorizer(_authorize)
-            self.set_progress_handler(lambda: 1 if time.monotonic() > deadline.value else 0, 2000)
-
-    return GuardedConnection
-
-
 class Reader:
     """Everything the MCP server and the metrics read. Obtain it from `open_store`."""
 
@@ -327,9 +269,7 @@ class Reader:
         self._idle: list[aiosqlite.Connection] = []
         self._all: list[aiosqlite.Connection] = []
         self._slots = anyio.Semaphore(max(1, settings.read_connections))
-        self._guarded: aiosqlite.Connection | None = None
-        self._guarded_lock = anyio.Lock()
-        self._deadline = _Deadline()
+        self._guarded = GuardedPool(path=path, settings=settings.query)
         self._closed = False
         self._generation = 0
 
@@ -338,13 +278,12 @@ class Reader:
     def invalidate(self) -> None:
         """The file was replaced (reset after corruption): reconnect on next use."""
         self._generation += 1
+        self._guarded.generation += 1
 
     async def aclose(self) -> None:
         self._closed = True
         conns, self._all, self._idle = self._all, [], []
-        if self._guarded is not None:
-            conns.append(self._guarded)
-            self._guarded = None
+        self._guarded.close()
         for c in conns:
             with contextlib.suppress(Exception):
                 await c.close()
@@ -977,6 +916,11 @@ class Reader:
 
     # --- guarded SQL -------------------------------------------------------------------------
 
+    @property
+    def queries_in_progress(self) -> int:
+        """Guarded SQL queries now waiting for a connection or running."""
+        return self._guarded.in_progress
+
     async def query(
         self,
         sql: str,
@@ -984,76 +928,34 @@ class Reader:
         *,
         max_rows: int = 500,
         timeout_s: float = 2.0,
+        caller: str | None = None,
+        arrived: float | None = None,
     ) -> QueryResult:
-        """Run one read-only SELECT over the store's tables, capped in rows and time.
+        """Run one read-only SELECT over the store's tables, capped in every dimension.
 
-        The connection is read-only and an authorizer admits only SELECT,
-        column reads and functions: writes, PRAGMA, ATTACH and multiple
-        statements are refused with InvalidQuery; a query past `timeout_s` is
-        interrupted with QueryTimeout. BLOB values come back as text.
+        See `store.guarded`: the connection is read-only, an authorizer admits
+        only SELECT, the store's tables and an allow-list of functions (the
+        rest is refused with InvalidQuery naming it); values, columns and the
+        answer's bytes are capped by `settings.query` (QueryTooLarge); past
+        `timeout_s` after `arrived` (`anyio.current_time()` when the call came;
+        default now), waiting for a connection included, the query is
+        interrupted with QueryTimeout. `caller` (a client's name) has at most
+        `settings.query.per_caller` queries in progress (QueryBusy). BLOB
+        values come back as text; `elapsed_ms` counts from `arrived`.
         """
         self._check_usable()
-        if not isinstance(sql, str) or not sql.strip():
-            raise InvalidQuery("empty SQL")
-        if not 1 <= max_rows <= 10_000:
+        sql = check_sql(sql)
+        if not isinstance(max_rows, int) or not 1 <= max_rows <= 10_000:
             raise InvalidQuery("max_rows must be between 1 and 10000")
-        if not 0 < timeout_s <= 60:
+        if not (isinstance(timeout_s, int | float) and 0 < timeout_s <= 60):
             raise InvalidQuery("timeout_s must be in (0, 60]")
-        async with self._guarded_lock:
-            conn = await self._guarded_connection()
-            started = time.monotonic()
-            self._deadline.value = started + timeout_s
-            try:
-                cursor = await conn.execute(sql, params)
-                rows = list(await cursor.fetchmany(max_rows + 1))
-                description = cursor.description or ()
-                await cursor.close()
-            except sqlite3.Error as e:
-                raise self._query_error(e, sql, timeout_s) from e
-            except (ValueError, TypeError, OverflowError) as e:
-                raise InvalidQuery(f"bad parameters for SQL: {e}") from e
-            finally:
-                self._deadline.value = math.inf
-            elapsed = (time.monotonic() - started) * 1000
-        columns = [d[0] for d in description]
-        out = [
-            [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in row]
-            for row in rows[:max_rows]
-        ]
-        return QueryResult(
-            columns=columns, rows=out, truncated=len(rows) > max_rows, elapsed_ms=elapsed
+        arrived = anyio.current_time() if arrived is None else arrived
+        result = await self._guarded.run(
+            sql, params, max_rows=max_rows, timeout_s=timeout_s, arrived=arrived, caller=caller
         )
-
-    def _query_error(self, e: sqlite3.Error, sql: str, timeout_s: float) -> StoreError:
-        """The caller's mistake (InvalidQuery), the time cap (QueryTimeout), or the disk's."""
-        text = str(e)
-        name = getattr(e, "sqlite_errorname", "") or ""
-        if "interrupted" in text or name == "SQLITE_INTERRUPT":
-            return QueryTimeout(f"query interrupted after its {timeout_s:g} s time cap")
-        if name.startswith(_STORAGE_ERRORS):
-            return translate(e, self.path)
-        if "authoriz" in text or "prohibited" in text or "readonly" in text:
-            return InvalidQuery(
-                "only a single read-only SELECT over the store's tables is allowed "
-                f"(no writes, PRAGMA, ATTACH or VACUUM): {text}"
-            )
-        return InvalidQuery(f"SQL error: {text}")
-
-    async def _guarded_connection(self) -> aiosqlite.Connection:
-        conn = self._guarded
-        if conn is not None and getattr(conn, "_kwc_generation", None) == self._generation:
-            return conn
-        if conn is not None:
-            self._guarded = None
-            await conn.close()
-        uri = f"file:{quote(str(self.path))}?mode=ro"
-        try:
-            conn = await aiosqlite.connect(
-                uri, uri=True, isolation_level=None, factory=_guarded_factory(self._deadline)
-            )
-        except (sqlite3.Error, OSError) as e:
-            _healthy, error = self._health()
-            raise StoreUnavailable(error or str(translate(e, self.path))) from e
-        conn._kwc_generation = self._generation  # type: ignore[attr-defined]
-        self._guarded = conn
-        return conn
+        return QueryResult(
+            columns=result.columns,
+            rows=result.rows,
+            truncated=result.truncated,
+            elapsed_ms=(anyio.current_time() - arrived) * 1000,
+        )

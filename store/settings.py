@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["HealthSettings", "StoreSettings"]
+__all__ = ["HealthSettings", "QuerySettings", "StoreSettings"]
 
 
 class HealthSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,6 +33,35 @@ class HealthSettings(msgspec.Struct, frozen=True, kw_only=True):
     # "Restarts rising": at least this many restarts within the window, from history.
     restarts_window_s: float = 3600.0
     restarts_rising_min: int = 3
+
+
+class QuerySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Bounds of the guarded SQL entry point (`Reader.query`), which runs a caller's SQL.
+
+    The caller may be hostile, so every dimension is capped: `connections`
+    guarded connections run queries (each in its own thread, away from the
+    ordinary read pool, so other reads never wait behind one); one `caller`
+    has at most `per_caller` queries in progress (waiting or running) and
+    more are refused at once. Every value SQLite builds (a cell, or an
+    intermediate such as a `group_concat`) is capped at `max_value_bytes`
+    (SQLITE_LIMIT_LENGTH), a row at `max_columns` columns, and the answer at
+    `max_answer_bytes` (its JSON size): rows are read one at a time and the
+    read stops at the cap, so one query holds at most about
+    4 x `max_columns` x `max_value_bytes` (SQLite's row and its copies, then
+    Python's; 64 MiB at the defaults, measured) plus `cache_bytes` of SQLite's
+    page cache and sort memory. Larger sorts go to temporary files; a query whose
+    temporary files take more than `max_temp_bytes` (measured as the free
+    space it used up where SQLite writes them, so other writers to that
+    filesystem count too) is stopped.
+    """
+
+    connections: int = 3
+    per_caller: int = 2
+    max_answer_bytes: int = 1 << 20
+    max_value_bytes: int = 256 << 10
+    max_columns: int = 64
+    cache_bytes: int = 8 << 20
+    max_temp_bytes: int = 128 << 20
 
 
 class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,3 +99,4 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     # reader sees them, and the first list stores them again. History stays.
     stored_object_policy: str = "env-values-redacted"
     health: HealthSettings = HealthSettings()
+    query: QuerySettings = QuerySettings()
