@@ -325,7 +325,13 @@ class NodeDetail(BaseModel):
     capacity: dict[str, int]
     allocatable: dict[str, int]
     requested: dict[str, int] = Field(description="sums over the node's non-terminated pods")
-    utilization: dict[str, float] = Field(description="requested / allocatable, 0..1+")
+    cpu_requested_pct_of_allocatable: float | None = Field(
+        description="CPU requested by its pods ÷ allocatable CPU, in % (over 100: overcommitted)"
+    )
+    memory_requested_pct_of_allocatable: float | None = Field(
+        description="memory requested by its pods ÷ allocatable memory, in %"
+    )
+    pods_pct_of_allocatable: float | None = Field(description="its pods ÷ allocatable pods, in %")
     findings: list[FindingItem]
     pending_findings: list[FindingItem] = Field(
         default_factory=list, description="broken now but inside a grace period (counts_at)"
