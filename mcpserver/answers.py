@@ -380,8 +380,9 @@ class MetricSummary(BaseModel):
     groups_total: int = Field(description="how many groups exist; `groups` holds the top ones")
     cluster: dict[str, Any] = Field(description="cluster-wide pod totals")
     groups: list[dict[str, Any]] = Field(
-        description="per group: pods, ready, restarts, restarts_last_hour, phases, statuses, "
-        "cpu/memory requests and limits; nodes add allocatable and requested %"
+        description="per group: pods, ready, restarts (counters now), restarts_last_hour "
+        "(events), phases, statuses, cpu/memory requests and limits; nodes add allocatable and "
+        "cpu_/memory_requested_pct (requested ÷ allocatable, %)"
     )
 
 

@@ -9,13 +9,17 @@ SDK still validates arguments and answers with the pydantic models):
 
 - input schemas: titles and `default: null` go; an optional argument is
   published as its plain type (omitting it is how a client says "any");
+  an argument's description is given once, by the first tool that has it;
 - output schemas: titles and defaults go; `anyOf: [T, null]` becomes
   `type: [T, "null"]`, which validates the same answers;
 - descriptions: a docstring's indentation and line breaks go (a list line,
   starting with "- ", keeps its own line);
 - a shared part (`$defs` entry) is published in full by the first tool in
   the list that uses it; later tools publish it as an object whose
-  description names that tool, so the model reads each part once.
+  description names that tool, and a description an output schema repeats
+  word for word from an earlier one is left out.
+
+The model reads the whole list, so it reads each part once.
 """
 
 from __future__ import annotations
@@ -86,12 +90,56 @@ def _shared_once(schemas: Iterable[tuple[str, dict[str, Any]]]) -> None:
     owner: dict[str, str] = {}
     for tool, schema in schemas:
         defs = schema.get("$defs", {})
+        stubs = {}
         for name in defs:
             if name in owner:
-                defs[name] = {"type": "object", "description": f"{name}: see {owner[name]}"}
+                stubs[f"#/$defs/{name}"] = {"type": "object", "description": f"see {owner[name]}"}
             else:
                 owner[name] = tool
+        _replace_refs(schema, stubs)
         _drop_unreferenced(schema)
+        if not defs:
+            schema.pop("$defs", None)
+
+
+def _replace_refs(node: Any, stubs: dict[str, dict[str, Any]]) -> None:
+    """Put each stub where its `$ref` was, keeping what the referring place says itself."""
+    if isinstance(node, list):
+        for item in node:
+            _replace_refs(item, stubs)
+    elif isinstance(node, dict):
+        stub = stubs.get(node.get("$ref", ""))
+        if stub is not None:
+            del node["$ref"]
+            for key, value in stub.items():
+                node.setdefault(key, value)
+        for value in node.values():
+            _replace_refs(value, stubs)
+
+
+def _described_once(schemas: Iterable[dict[str, Any]]) -> None:
+    """Leave out each output description already given, word for word, earlier in the list."""
+    seen: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            text = node.get("description")
+            if isinstance(text, str):
+                if text in seen:
+                    del node["description"]
+                seen.add(text)
+            for key, value in node.items():
+                if key in _NAME_MAPS and isinstance(value, dict):
+                    for sub in value.values():
+                        walk(sub)
+                elif key != "description":
+                    walk(value)
+
+    for schema in schemas:
+        walk(schema)
 
 
 def _drop_unreferenced(schema: dict[str, Any]) -> None:
@@ -110,6 +158,7 @@ def _drop_unreferenced(schema: dict[str, Any]) -> None:
 
 def compact_tools(mcp: MCPServer[Any], names: Iterable[str]) -> None:
     """Rewrite the published schemas of the tools `names`, in that (the listing's) order."""
+    inputs: list[dict[str, Any]] = []
     outputs: list[tuple[str, dict[str, Any]]] = []
     for name in names:
         # The SDK keeps the published schemas on its Tool objects and reads them live
@@ -119,8 +168,11 @@ def compact_tools(mcp: MCPServer[Any], names: Iterable[str]) -> None:
             raise KeyError(f"tool {name!r} is not registered")
         tool.description = reflow(tool.description)
         tool.parameters = compact_schema(tool.parameters, output=False)
+        inputs.append(tool.parameters)
         if tool.fn_metadata.output_schema is not None:
             schema = compact_schema(tool.fn_metadata.output_schema, output=True)
             tool.fn_metadata.output_schema = schema
             outputs.append((name, schema))
     _shared_once(outputs)
+    _described_once(inputs)
+    _described_once(schema for _, schema in outputs)

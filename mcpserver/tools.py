@@ -38,7 +38,7 @@ from mcpserver.render import render
 from mcpserver.service import DEFAULT_LIMIT, HEALTH_LIMIT, MAX_LIMIT, ClusterAnswers
 from mcpserver.tool_schemas import compact_tools
 from store import HealthSettings
-from store.columns import TABLES
+from store.columns import TABLES, Column
 
 __all__ = ["TOOL_NAMES", "query_schema_text", "register_tools"]
 
@@ -55,16 +55,15 @@ TOOL_NAMES = (
     "query",
 )
 
-_READ_ONLY = ToolAnnotations(
-    read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False
-)
+# destructiveHint is left out: the protocol defines it only for tools that are not read-only.
+_READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 M = TypeVar("M", bound=BaseModel)
 
-Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="items per page")]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Field(description="next_cursor of the last page")]
-Namespace = Annotated[str | None, Field(description="only this namespace")]
-Selector = Annotated[str | None, Field(description="label selector, e.g. app=web,tier!=db")]
+Namespace = str | None
+Selector = Annotated[str | None, Field(description="e.g. app=web,tier!=db")]
 ProblemsOnly = Annotated[
     bool, Field(description="only broken now (as cluster_health), worst first")
 ]
@@ -86,37 +85,41 @@ async def _answer(make: Callable[[], Awaitable[M]]) -> CallToolResult:
 
 
 def query_schema_text() -> str:
-    """The tables the `query` tool can read, generated from the store's own table specs."""
-    lines = []
-    for spec in TABLES.values():
-        cols = ", ".join(
-            f"{c.name}{' (JSON)' if c.codec == 'json' else ''}"
-            for c in spec.columns
-            if c.name != "obj"
-        )
-        lines.append(f"- {spec.table}: {cols}, obj")
+    """The tables the `query` tool can read, generated from the store's own table specs.
+
+    The columns every object table has are named once, then each table's own.
+    """
+
+    def named(column: Column) -> str:
+        return f"{column.name}{' (JSON)' if column.codec == 'json' else ''}"
+
+    specs = list(TABLES.values())
+    shared = [c for c in specs[0].columns if all(c.name in s.names for s in specs[1:])]
+    shared_names = {c.name for c in shared}
+    lines = [
+        f"- {', '.join(s.table for s in specs)}: "
+        + ", ".join(named(c) if c.name != "obj" else "obj (the object, JSON)" for c in shared)
+    ]
+    for spec in specs:
+        own = ", ".join(named(c) for c in spec.columns if c.name not in shared_names)
+        lines.append(f"- {spec.table}: {own}")
     lines.append(
-        "- transitions (one row per status change): id, at (unix s), kind, "
-        "namespace, name, uid, field, old, new, severity (info|warning|critical), reason, "
-        "message, node, deployment"
+        "- transitions (one row per status change): id, at (unix s), kind, namespace, name, uid, "
+        "field, old, new, severity (info|warning|critical), reason, message, node, deployment"
     )
     lines.append(
         "- sync_state: kind, resource_version, synced, last_list_at, last_event_at, objects, error"
     )
-    lines.append("obj: the trimmed object, JSON as a BLOB.")
     return "\n".join(lines)
 
 
 # Descriptions are read by the model on every turn: one short paragraph each, no
 # indentation, facts only. `compact_tools` trims the schemas the same way.
 _HEALTH_DOC = (
-    'Start here for "is anything broken?": what is broken now, worst and longest first, '
-    "one item per cause (a node's pods and the deployments they leave short under the node; "
-    "a deployment's failing pods, or a quota's blocked deployments, under it); the rest in "
-    "`more_causes`. Checks: crash loops, image pull/config errors; pods pending, not ready, "
-    "failed, unknown, stuck terminating; unavailable deployments, stuck rollouts; NotReady, "
-    "pressured, network-less, cordoned, over-committed nodes. `status`: ok|warning|critical, "
-    "unknown (cache cannot vouch: unknown_reasons), no_match (filters match nothing). {grace}"
+    'Start here for "is anything broken?": findings, worst and longest first, grouped by '
+    "cause. Checks: crash loops, image pull/config errors; pods pending, not ready, failed, "
+    "unknown, stuck terminating; unavailable deployments, stuck rollouts; NotReady, "
+    "pressured, network-less, cordoned, over-committed nodes. {grace}"
 )
 
 
@@ -127,14 +130,12 @@ def _minutes(seconds: float) -> str:
 def _grace_periods_text(h: HealthSettings) -> str:
     """The grace-period rule as the tool descriptions state it, from the settings in force."""
     return (
-        f"Grace periods: a pod Pending {_minutes(h.pending_after_s)}, not ready "
-        f"{_minutes(h.not_ready_after_s)}, terminating {_minutes(h.terminating_after_s)}; a "
-        f"deployment short of replicas {_minutes(h.deployment_unavailable_after_s)} (none "
-        f"available {_minutes(h.zero_available_after_s)}); a rollout "
-        f"{_minutes(h.rollout_stuck_after_s)}. Until then a problem is pending: "
-        "`pending_total`, `pending` with `counts_at`; list_*(problems_only) and get_* apply "
-        "the same rule. Past problems (an OOM kill or restarts in the last "
-        f"{_minutes(h.oom_window_s)}): `past_total`, listed with include_past=true."
+        f"Grace periods (pending until then): pod Pending {_minutes(h.pending_after_s)}, not "
+        f"ready {_minutes(h.not_ready_after_s)}, terminating {_minutes(h.terminating_after_s)}; "
+        f"deployment short {_minutes(h.deployment_unavailable_after_s)} (none available "
+        f"{_minutes(h.zero_available_after_s)}); rollout {_minutes(h.rollout_stuck_after_s)}; "
+        "the same in list_*(problems_only) and get_*. Past: OOM kills, restarts in the last "
+        f"{_minutes(h.oom_window_s)}."
     )
 
 
@@ -146,11 +147,9 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     @mcp.tool(title="Cluster health report", annotations=_READ_ONLY, description=health_doc)
     async def cluster_health(
         namespace: Namespace = None,
-        kind: Annotated[KindName | None, Field(description="only findings about this kind")] = None,
-        node: Annotated[str | None, Field(description="only this node and the pods on it")] = None,
-        min_severity: Annotated[
-            SeverityName | None, Field(description="lowest severity to include")
-        ] = None,
+        kind: KindName | None = None,
+        node: Annotated[str | None, Field(description="this node and its pods")] = None,
+        min_severity: SeverityName | None = None,
         include_past: Annotated[
             bool,
             Field(description="also past problems: OOM kills, restarts in the last hour"),
@@ -160,7 +159,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         ] = True,
         limit: Annotated[
             int,
-            Field(ge=1, le=MAX_LIMIT, description="findings per page"),
+            Field(ge=1, le=MAX_LIMIT),
         ] = HEALTH_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, ClusterHealth]:
@@ -181,7 +180,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     async def list_pods(
         namespace: Namespace = None,
         node: Annotated[str | None, Field(description="only pods on this node")] = None,
-        phase: Annotated[Phase | None, Field(description="pod phase")] = None,
+        phase: Phase | None = None,
         status: Annotated[
             str | None,
             Field(description="status as kubectl shows it, e.g. CrashLoopBackOff, Running"),
@@ -198,10 +197,8 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, PodList]:
-        """Pods matching the filters, by namespace and name. problems_only=true: the pods broken
-        now, exactly those cluster_health counts (grace periods apply), worst first.
-        CrashLoopBackOff is a status, not a phase. `total` counts all matches; page with
-        `cursor`."""
+        """Pods matching the filters, by namespace and name. CrashLoopBackOff is a status, not a
+        phase: filter with status or problems_only."""
         return await _answer(
             lambda: answers.list_pods(
                 namespace=namespace,
@@ -219,12 +216,11 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
 
     @mcp.tool(title="Get one pod", annotations=_READ_ONLY)
     async def get_pod(
-        namespace: Annotated[str, Field(description="the pod's namespace")],
-        name: Annotated[str, Field(description="the pod's name")],
+        namespace: str,
+        name: str,
     ) -> Annotated[CallToolResult, PodDetail]:
-        """One pod: status, containers (reasons, restarts, requests), conditions, findings
-        (current; pending, with counts_at; past), last changes, spec (literal env values
-        redacted)."""
+        """One pod in detail: status, containers, conditions, findings (current, pending, past),
+        recent changes, spec."""
         return await _answer(lambda: answers.get_pod(namespace, name))
 
     @mcp.tool(title="List deployments", annotations=_READ_ONLY)
@@ -253,11 +249,11 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
 
     @mcp.tool(title="Get one deployment", annotations=_READ_ONLY)
     async def get_deployment(
-        namespace: Annotated[str, Field(description="the deployment's namespace")],
-        name: Annotated[str, Field(description="the deployment's name")],
+        namespace: str,
+        name: str,
     ) -> Annotated[CallToolResult, DeploymentDetail]:
-        """One deployment: conditions, findings (current; pending, with counts_at), recent changes,
-        its pods (problems first)."""
+        """One deployment in detail: conditions, findings, recent changes, its pods (problems
+        first)."""
         return await _answer(lambda: answers.get_deployment(namespace, name))
 
     @mcp.tool(title="List nodes", annotations=_READ_ONLY)
@@ -283,12 +279,10 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
 
     @mcp.tool(title="Get one node", annotations=_READ_ONLY)
     async def get_node(
-        name: Annotated[str, Field(description="the node's name")],
+        name: str,
     ) -> Annotated[CallToolResult, NodeDetail]:
-        """One node: conditions, taints, capacity, allocatable, requested by its pods;
-        cpu_/memory_requested_pct_of_allocatable and pods_pct_of_allocatable (requested ÷
-        allocatable, in %); findings (current; pending), recent changes, its pods (problems
-        first)."""
+        """One node in detail: conditions, taints, capacity, allocatable, requested (also as % of
+        allocatable), findings, recent changes, its pods (problems first)."""
         return await _answer(lambda: answers.get_node(name))
 
     @mcp.tool(title="Recent status changes", annotations=_READ_ONLY)
@@ -297,14 +291,12 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
             str,
             Field(description="a duration back (30s, 15m, 2h, 7d) or an RFC 3339 time"),
         ] = "1h",
-        kind: Annotated[KindName | None, Field(description="only this kind")] = None,
+        kind: KindName | None = None,
         namespace: Namespace = None,
         name: Annotated[
             str | None, Field(description="only this object (with kind, namespace)")
         ] = None,
-        min_severity: Annotated[
-            SeverityName | None, Field(description="lowest severity to include")
-        ] = None,
+        min_severity: SeverityName | None = None,
         field: Annotated[
             str | None,
             Field(description="only this field, e.g. phase, restarts, condition/Ready"),
@@ -312,11 +304,9 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, RecentChanges]:
-        """Status transitions since a time: phase, readiness, container reasons, restarts,
-        scheduling, deployment conditions and replicas, node conditions and cordons, deletions.
-        For the whole window: `total`, counts by kind, severity and field, and `by_object`
-        (worst and latest first: first/last time, count, latest old -> new). `items`: the
-        changes, newest first, paged with `cursor`."""
+        """What changed since a time: status transitions (phase, readiness, container reasons,
+        restarts, scheduling, deployment conditions and replicas, node conditions and cordons,
+        deletions)."""
         return await _answer(
             lambda: answers.recent_changes(
                 since=since,
@@ -333,26 +323,22 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     @mcp.tool(title="Metric summary", annotations=_READ_ONLY)
     async def metric_summary(
         by: Annotated[
-            Literal["namespace", "node", "deployment"], Field(description="how to group pods")
+            Literal["namespace", "node", "deployment"], Field(description="group pods by")
         ] = "namespace",
         sort: Annotated[
             str | None,
             Field(
-                description="by namespace: pods|restarts|restarts_last_hour|cpu_request_m|"
-                "memory_request_bytes|not_ready|name; node: cpu_requested_pct|"
-                "memory_requested_pct|pods|restarts|restarts_last_hour|name; deployment: "
-                "unavailable|restarts|restarts_last_hour|pods|cpu_request_m|name"
+                description="pods, restarts, restarts_last_hour, name; by namespace also "
+                "cpu_request_m, memory_request_bytes, not_ready; node: cpu_requested_pct, "
+                "memory_requested_pct; deployment: unavailable, cpu_request_m"
             ),
         ] = None,
-        top: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="how many groups")] = 10,
+        top: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 10,
         namespace: Annotated[
             str | None, Field(description="only this namespace (not with by=node)")
         ] = None,
     ) -> Annotated[CallToolResult, MetricSummary]:
-        """Per namespace, node or deployment, the top N by `sort`: pods, readiness, restarts (in
-        pods' counters now; restart events in the last hour), phases, statuses, CPU/memory
-        requests and limits. Nodes add allocatable and cpu_/memory_requested_pct (requested ÷
-        allocatable, in %)."""
+        """Pod totals per namespace, node or deployment (see `groups`), the top N by `sort`."""
         return await _answer(
             lambda: answers.metric_summary(by=by, sort=sort, top=top, namespace=namespace)
         )
@@ -361,7 +347,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     default_timeout = min(2.0, answers.query_timeout)
 
     async def query(
-        sql: Annotated[str, Field(description="one SELECT statement")],
+        sql: str,
         ctx: Context[Any, Any],
         max_rows: int = default_rows,
         timeout_s: float = default_timeout,
@@ -398,12 +384,10 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         title="Read-only SQL over the watch cache",
         annotations=_READ_ONLY,
         description=(
-            "One read-only SQLite SELECT over the watch cache, for what the other tools do not "
-            "answer. Functions: JSON, string, math, date/time, aggregate, window; no writes, "
-            "PRAGMA, ATTACH or second statement. Capped by max_rows, timeout_s and bytes (take "
-            "parts of big values with json_extract or substr). JSON columns are text, e.g. "
-            "SELECT namespace, count(*) FROM pods WHERE json_extract(labels,'$.app')='web' "
-            "GROUP BY namespace. Tables:\n" + query_schema_text()
+            "A read-only SQLite SELECT over the watch cache, for what other tools do not answer "
+            "(JSON, string, math, date/time, aggregate, window functions), capped by max_rows, "
+            "timeout_s and bytes: take parts of big values (json_extract, substr). Tables:\n"
+            + query_schema_text()
         ),
     )(query)
     compact_tools(mcp, TOOL_NAMES)
