@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8080
 
 .PHONY: demo test lint typecheck unit bench bench-full reliability clean
 
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: $(STAMP)
-	$(BIN)/kube-watchcache serve --demo
+	$(BIN)/kube-watchcache serve --demo --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,7 +24,10 @@ added. Ratio = per-call p50 / ours p50. Answer sizes: ours is the tool result
 hands to the model (kubernetes-mcp-server's `pods_list` returns every pod).
 
 Targets (issue 5): >= 20x faster than per-call at 10k pods; `cluster_health`
-p99 <= 50 ms at 150k pods. Per-call with 16 clients at 150k is not run: 16
+p99 <= 50 ms at 150k pods. Also printed: the size of `tools/list`, which every
+client hands the model on every turn (issue 21: under 25,000 bytes, of which
+descriptions and input schemas under 8,000, output schemas kept);
+`--tools-list-only` prints just that. Per-call with 16 clients at 150k is not run: 16
 concurrent LISTs of ~0.8 GB each do not fit the machine (that is the point).
 """
 
@@ -53,6 +56,7 @@ from mcp import Client  # noqa: E402
 
 from benchmarks._agent_process import agent_process  # noqa: E402
 from benchmarks._mcp_wire import post_tools_call  # noqa: E402
+from benchmarks._tools_list import fetch_tools_list, measure, report  # noqa: E402
 from simulator import ObjectStore, Simulator  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
 from simulator.virtual_clock import SimClock  # noqa: E402
@@ -371,6 +375,8 @@ async def run_size(pods: int, *, quick: bool, rows: list[list[str]], notes: list
                     f"   agent ready (synced) in {time.perf_counter() - started:.1f}s",
                     file=sys.stderr,
                 )
+                if not any(note.startswith("tools/list") for note in notes):
+                    notes.extend(await tools_list_size(url))
                 for question in QUESTIONS:
                     for clients in (1, 16):
                         ours, our_size = await measure_ours(
@@ -413,6 +419,25 @@ async def run_size(pods: int, *, quick: bool, rows: list[list[str]], notes: list
                             )
 
 
+async def tools_list_size(url: str) -> list[str]:
+    """The `tools/list` size against its budget (it does not depend on the cluster)."""
+    async with httpx.AsyncClient() as http:
+        return report(measure(await fetch_tools_list(http, url)))
+
+
+async def tools_list_only() -> None:
+    objects, _, _ = build_cluster(300)
+    with tempfile.TemporaryDirectory(prefix="mcp-bench-") as tmp:
+        workdir = Path(tmp)
+        async with Simulator(store=objects, bookmark_interval=30.0) as sim:
+            kubeconfig = sim.write_kubeconfig(workdir / "sim.kubeconfig")
+            async with agent_process(
+                kubeconfig=kubeconfig, workdir=workdir, db_name="bench.db", ready_seconds=120
+            ) as (url, _pid):
+                for line in await tools_list_size(url):
+                    print(line)
+
+
 def print_table(rows: list[list[str]]) -> None:
     header = [
         "pods",
@@ -438,7 +463,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2k and 10k pods, fewer calls")
     parser.add_argument("--sizes", type=int, nargs="*", help="pod counts (default 10k and 150k)")
+    parser.add_argument(
+        "--tools-list-only", action="store_true", help="print only the tools/list size"
+    )
     args = parser.parse_args()
+    if args.tools_list_only:
+        await tools_list_only()
+        return
     sizes = args.sizes or ([2_000, 10_000] if args.quick else [10_000, 150_000])
     rows: list[list[str]] = []
     notes: list[str] = []

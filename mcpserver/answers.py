@@ -325,7 +325,13 @@ class NodeDetail(BaseModel):
     capacity: dict[str, int]
     allocatable: dict[str, int]
     requested: dict[str, int] = Field(description="sums over the node's non-terminated pods")
-    utilization: dict[str, float] = Field(description="requested / allocatable, 0..1+")
+    cpu_requested_pct_of_allocatable: float | None = Field(
+        description="CPU requested by its pods ÷ allocatable CPU, in % (over 100: overcommitted)"
+    )
+    memory_requested_pct_of_allocatable: float | None = Field(
+        description="memory requested by its pods ÷ allocatable memory, in %"
+    )
+    pods_pct_of_allocatable: float | None = Field(description="its pods ÷ allocatable pods, in %")
     findings: list[FindingItem]
     pending_findings: list[FindingItem] = Field(
         default_factory=list, description="broken now but inside a grace period (counts_at)"
@@ -374,8 +380,9 @@ class MetricSummary(BaseModel):
     groups_total: int = Field(description="how many groups exist; `groups` holds the top ones")
     cluster: dict[str, Any] = Field(description="cluster-wide pod totals")
     groups: list[dict[str, Any]] = Field(
-        description="per group: pods, ready, restarts, restarts_last_hour, phases, statuses, "
-        "cpu/memory requests and limits; nodes add allocatable and requested %"
+        description="per group: pods, ready, restarts (counters now), restarts_last_hour "
+        "(events), phases, statuses, cpu/memory requests and limits; nodes add allocatable and "
+        "cpu_/memory_requested_pct (requested ÷ allocatable, %)"
     )
 
 

@@ -8,12 +8,13 @@ is already grounded.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts.base import Message, UserMessage
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
+from pydantic import Field
 
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.render import render
@@ -57,7 +58,10 @@ def register_prompts(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         title="Pod troubleshooting",
         description="Find out why one pod is unhealthy and what to do about it.",
     )
-    async def pod_troubleshooting(namespace: str, pod: str) -> list[Message]:
+    async def pod_troubleshooting(
+        namespace: Annotated[str, Field(description="the pod's namespace, e.g. default")],
+        pod: Annotated[str, Field(description="the pod's name, as list_pods shows it")],
+    ) -> list[Message]:
         try:
             detail = await answers.get_pod(namespace, pod)
         except (NotFound, InvalidArgument) as exc:
@@ -96,7 +100,10 @@ def register_prompts(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         title="Deployment rollout check",
         description="Is this deployment's rollout progressing, finished or stuck, and why.",
     )
-    async def deployment_rollout_check(namespace: str, deployment: str) -> list[Message]:
+    async def deployment_rollout_check(
+        namespace: Annotated[str, Field(description="the deployment's namespace")],
+        deployment: Annotated[str, Field(description="the deployment's name")],
+    ) -> list[Message]:
         try:
             detail = await answers.get_deployment(namespace, deployment)
         except (NotFound, InvalidArgument) as exc:
@@ -128,9 +135,9 @@ def register_prompts(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         return [
             UserMessage(
                 "Review this cluster's node capacity.\n\n"
-                + _state("Nodes by CPU requested", render(by_cpu))
+                + _state("Nodes by CPU requested (share of allocatable)", render(by_cpu))
                 + "\n\n"
-                + _state("Nodes by memory requested", render(by_memory))
+                + _state("Nodes by memory requested (share of allocatable)", render(by_memory))
                 + "\n\n"
                 + _state("Nodes with problems", render(nodes))
                 + "\n\nIdentify nodes close to or over their allocatable CPU, memory or pod count, "

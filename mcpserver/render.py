@@ -38,6 +38,43 @@ _MESSAGE = 160  # characters of a finding's message in the text (structured cont
 _NAMES = 3  # names per group in the text
 
 
+def _pct(value: object) -> str:
+    return f"{value:g}%" if isinstance(value, int | float) else "-"
+
+
+def human_bytes(count: float) -> str:
+    """Bytes as people read them: 512 B, 300 MiB, 1.5 GiB (binary units, as Kubernetes uses)."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    step = 0
+    while abs(count) >= 1024 and step < len(units) - 1:
+        count /= 1024
+        step += 1
+    digits = 0 if step == 0 or count >= 100 else 1
+    return f"{count:.{digits}f} {units[step]}"
+
+
+def _group_line(group: dict[str, object]) -> str:
+    """One metric_summary group: pods, restarts (now and as events), requests in plain units."""
+
+    def number(key: str) -> float:
+        value = group.get(key)
+        return value if isinstance(value, int | float) else 0
+
+    line = (
+        f"pods {number('pods'):g}, ready {number('ready'):g}; "
+        f"restarts: {number('restarts'):g} now in pods' counters, "
+        f"{number('restarts_last_hour'):g} restart events in the last hour; "
+        f"requests: CPU {number('cpu_request_m'):g}m, "
+        f"memory {human_bytes(number('memory_request_bytes'))}"
+    )
+    if "cpu_requested_pct" in group:  # nodes: the same requests as a share of allocatable
+        line += (
+            f" (of allocatable: CPU {_pct(group.get('cpu_requested_pct'))}, "
+            f"memory {_pct(group.get('memory_requested_pct'))})"
+        )
+    return line
+
+
 def _stale(freshness: Freshness) -> list[str]:
     if not freshness.stale:
         return []
@@ -226,10 +263,11 @@ def render(answer: object) -> str:
         ]
     elif isinstance(answer, NodeDetail):
         n = answer.node
-        util = ", ".join(f"{k} {100 * v:.0f}%" for k, v in answer.utilization.items())
         lines = [
-            f"Node {n['name']}: {n['status']}; requested/allocatable {util or '-'}; "
-            f"{answer.pods_total} pods.",
+            f"Node {n['name']}: {n['status']}; requested ÷ allocatable: "
+            f"CPU {_pct(answer.cpu_requested_pct_of_allocatable)}, "
+            f"memory {_pct(answer.memory_requested_pct_of_allocatable)}, "
+            f"pods {_pct(answer.pods_pct_of_allocatable)}; {answer.pods_total} pods.",
             *_stale(answer.freshness),
             *(_finding(f) for f in answer.findings),
             *(_finding(f) for f in answer.pending_findings),
@@ -262,12 +300,7 @@ def render(answer: object) -> str:
                 if key_field
                 else f"{group.get('namespace')}/{group.get('name')}"
             )
-            lines.append(
-                f"- {key}: pods {group.get('pods', 0)} ready {group.get('ready', 0)} "
-                f"restarts {group.get('restarts', 0)} "
-                f"(last hour {group.get('restarts_last_hour', 0)}) "
-                f"cpu req {group.get('cpu_request_m', 0)}m"
-            )
+            lines.append(f"- {key}: {_group_line(group)}")
     elif isinstance(answer, QueryAnswer):
         lines = [
             f"{answer.row_count} rows{' (truncated at the row cap)' if answer.truncated else ''} "

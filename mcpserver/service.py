@@ -572,10 +572,9 @@ class ClusterAnswers:
             "memory_bytes": row.memory_allocatable_bytes,
             "pods": row.pods_allocatable,
         }
-        utilization = {
-            key: round(requested[key] / allocatable[key], 4)
+        pct_of_allocatable = {
+            key: round(100 * requested[key] / allocatable[key], 1) if allocatable[key] > 0 else None
             for key in ("cpu_m", "memory_bytes", "pods")
-            if allocatable[key] > 0
         }
         return NodeDetail(
             freshness=self.freshness(now),
@@ -589,7 +588,9 @@ class ClusterAnswers:
             },
             allocatable=allocatable,
             requested=requested,
-            utilization=utilization,
+            cpu_requested_pct_of_allocatable=pct_of_allocatable["cpu_m"],
+            memory_requested_pct_of_allocatable=pct_of_allocatable["memory_bytes"],
+            pods_pct_of_allocatable=pct_of_allocatable["pods"],
             findings=[finding_item(f, now) for f in found.current],
             pending_findings=[finding_item(f, now) for f in found.pending],
             pods_total=totals.pods if totals else len(pods),

@@ -36,8 +36,9 @@ from mcpserver.audit import request_client
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.render import render
 from mcpserver.service import DEFAULT_LIMIT, HEALTH_LIMIT, MAX_LIMIT, ClusterAnswers
+from mcpserver.tool_schemas import compact_tools
 from store import HealthSettings
-from store.columns import TABLES
+from store.columns import TABLES, Column
 
 __all__ = ["TOOL_NAMES", "query_schema_text", "register_tools"]
 
@@ -54,24 +55,17 @@ TOOL_NAMES = (
     "query",
 )
 
-_READ_ONLY = ToolAnnotations(
-    read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False
-)
+# destructiveHint is left out: the protocol defines it only for tools that are not read-only.
+_READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 M = TypeVar("M", bound=BaseModel)
 
-Limit = Annotated[
-    int, Field(ge=1, le=MAX_LIMIT, description=f"items per page (default {DEFAULT_LIMIT})")
-]
-Cursor = Annotated[str | None, Field(description="next_cursor from the previous page")]
-Namespace = Annotated[str | None, Field(description="only this namespace")]
-Selector = Annotated[str | None, Field(description="label selector, e.g. app=web,tier!=db")]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, Field(description="next_cursor of the last page")]
+Namespace = str | None
+Selector = Annotated[str | None, Field(description="e.g. app=web,tier!=db")]
 ProblemsOnly = Annotated[
-    bool,
-    Field(
-        description="only objects broken now: a current health finding, past its grace period "
-        "(as cluster_health counts them), worst first"
-    ),
+    bool, Field(description="only broken now (as cluster_health), worst first")
 ]
 Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
 SeverityName = Literal["info", "warning", "critical"]
@@ -91,19 +85,27 @@ async def _answer(make: Callable[[], Awaitable[M]]) -> CallToolResult:
 
 
 def query_schema_text() -> str:
-    """The tables the `query` tool can read, generated from the store's own table specs."""
-    lines = []
-    for spec in TABLES.values():
-        cols = ", ".join(
-            f"{c.name}{' (JSON)' if c.codec == 'json' else ''}"
-            for c in spec.columns
-            if c.name != "obj"
-        )
-        lines.append(f"- {spec.table}: {cols}, obj (BLOB: the trimmed object as JSON)")
+    """The tables the `query` tool can read, generated from the store's own table specs.
+
+    The columns every object table has are named once, then each table's own.
+    """
+
+    def named(column: Column) -> str:
+        return f"{column.name}{' (JSON)' if column.codec == 'json' else ''}"
+
+    specs = list(TABLES.values())
+    shared = [c for c in specs[0].columns if all(c.name in s.names for s in specs[1:])]
+    shared_names = {c.name for c in shared}
+    lines = [
+        f"- {', '.join(s.table for s in specs)}: "
+        + ", ".join(named(c) if c.name != "obj" else "obj (the object, JSON)" for c in shared)
+    ]
+    for spec in specs:
+        own = ", ".join(named(c) for c in spec.columns if c.name not in shared_names)
+        lines.append(f"- {spec.table}: {own}")
     lines.append(
-        "- transitions (history, one row per status change): id, at (unix seconds), kind, "
-        "namespace, name, uid, field, old, new, severity (info|warning|critical), reason, "
-        "message, node, deployment"
+        "- transitions (one row per status change): id, at (unix s), kind, namespace, name, uid, "
+        "field, old, new, severity (info|warning|critical), reason, message, node, deployment"
     )
     lines.append(
         "- sync_state: kind, resource_version, synced, last_list_at, last_event_at, objects, error"
@@ -111,22 +113,14 @@ def query_schema_text() -> str:
     return "\n".join(lines)
 
 
-_HEALTH_DOC = """What is broken right now, worst and longest broken first, grouped by cause.
-
-Findings from the health analyzers (crash loops, image pull and config errors,
-pods pending or not ready too long, failed, unknown or stuck-terminating pods,
-unavailable deployments and stuck rollouts, NotReady, pressured, network-less or
-cordoned nodes, over-committed nodes), each with `since`. One item per cause:
-pods on a broken node (and deployments short because of them) under the node,
-the failing pods of a deployment under the deployment, deployments a namespace
-quota blocks under the quota, with counts and a few names; the causes past the
-page are listed compactly in `more_causes`. `status` is ok/warning/critical, or
-`unknown` when the watch cache cannot vouch for the scope (not yet listed,
-watch failing: see unknown_reasons), or `no_match` when the filters match nothing.
-
-{grace}
-Start here for "is anything broken?".
-"""
+# Descriptions are read by the model on every turn: one short paragraph each, no
+# indentation, facts only. `compact_tools` trims the schemas the same way.
+_HEALTH_DOC = (
+    'Start here for "is anything broken?": findings, worst and longest first, grouped by '
+    "cause. Checks: crash loops, image pull/config errors; pods pending, not ready, failed, "
+    "unknown, stuck terminating; unavailable deployments, stuck rollouts; NotReady, "
+    "pressured, network-less, cordoned, over-committed nodes. {grace}"
+)
 
 
 def _minutes(seconds: float) -> str:
@@ -136,17 +130,12 @@ def _minutes(seconds: float) -> str:
 def _grace_periods_text(h: HealthSettings) -> str:
     """The grace-period rule as the tool descriptions state it, from the settings in force."""
     return (
-        f"Grace periods: a pod Pending counts after {_minutes(h.pending_after_s)}, "
-        f"running but not ready after {_minutes(h.not_ready_after_s)}, stuck terminating after "
-        f"{_minutes(h.terminating_after_s)}; a deployment short of replicas after "
-        f"{_minutes(h.deployment_unavailable_after_s)} (none available: "
-        f"{_minutes(h.zero_available_after_s)}), a rollout as stuck after "
-        f"{_minutes(h.rollout_stuck_after_s)}. Until then the problem is *pending*: counted "
-        "in `pending_total`, listed in `pending` with `counts_at` (when it will count), and "
-        "shown the same way by the get_* tools; list_*(problems_only=true) and this report "
-        "apply the same rule, so they always name the same objects. Past problems (an OOM "
-        f"kill or restarts within the last {_minutes(h.oom_window_s)}) are apart: "
-        "`past_total`, listed with include_past=true."
+        f"Grace periods (pending until then): pod Pending {_minutes(h.pending_after_s)}, not "
+        f"ready {_minutes(h.not_ready_after_s)}, terminating {_minutes(h.terminating_after_s)}; "
+        f"deployment short {_minutes(h.deployment_unavailable_after_s)} (none available "
+        f"{_minutes(h.zero_available_after_s)}); rollout {_minutes(h.rollout_stuck_after_s)}; "
+        "the same in list_*(problems_only) and get_*. Past: OOM kills, restarts in the last "
+        f"{_minutes(h.oom_window_s)}."
     )
 
 
@@ -158,28 +147,19 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     @mcp.tool(title="Cluster health report", annotations=_READ_ONLY, description=health_doc)
     async def cluster_health(
         namespace: Namespace = None,
-        kind: Annotated[KindName | None, Field(description="only findings about this kind")] = None,
-        node: Annotated[str | None, Field(description="only this node and the pods on it")] = None,
-        min_severity: Annotated[
-            SeverityName | None, Field(description="lowest severity to include")
-        ] = None,
+        kind: KindName | None = None,
+        node: Annotated[str | None, Field(description="this node and its pods")] = None,
+        min_severity: SeverityName | None = None,
         include_past: Annotated[
             bool,
-            Field(
-                description="also list past problems (OOM kills and restarts in the last hour "
-                "of pods that run now)"
-            ),
+            Field(description="also past problems: OOM kills, restarts in the last hour"),
         ] = False,
         group: Annotated[
-            bool,
-            Field(
-                description="one item per cause, with the pods it explains (default); false: "
-                "one item per finding"
-            ),
+            bool, Field(description="one item per cause; false: one per finding")
         ] = True,
         limit: Annotated[
             int,
-            Field(ge=1, le=MAX_LIMIT, description=f"findings per page (default {HEALTH_LIMIT})"),
+            Field(ge=1, le=MAX_LIMIT),
         ] = HEALTH_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, ClusterHealth]:
@@ -200,37 +180,25 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     async def list_pods(
         namespace: Namespace = None,
         node: Annotated[str | None, Field(description="only pods on this node")] = None,
-        phase: Annotated[Phase | None, Field(description="pod phase")] = None,
+        phase: Phase | None = None,
         status: Annotated[
             str | None,
-            Field(
-                description="derived status as kubectl shows it, e.g. CrashLoopBackOff, "
-                "ImagePullBackOff, OOMKilled, Terminating, Running, Completed"
-            ),
+            Field(description="status as kubectl shows it, e.g. CrashLoopBackOff, Running"),
         ] = None,
         deployment: Annotated[
-            str | None, Field(description="only pods of this deployment (needs namespace)")
+            str | None, Field(description="only its pods (needs namespace)")
         ] = None,
         label_selector: Selector = None,
         problems_only: ProblemsOnly = False,
         include_past: Annotated[
             bool,
-            Field(
-                description="with problems_only: also pods whose problem is past (an OOM "
-                "kill or restarts in the last hour)"
-            ),
+            Field(description="with problems_only: also past problems"),
         ] = False,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, PodList]:
-        """Pods matching the filters, ordered by namespace and name, one compact line each.
-
-        `problems_only=true` answers "which pods are broken now?": the pods with a
-        current finding, exactly those cluster_health counts (same grace periods: a
-        problem still pending is not listed), worst and longest broken first.
-        CrashLoopBackOff is a status, not a phase: filter with status or problems_only.
-        `total` counts all matches; page with `cursor`.
-        """
+        """Pods matching the filters, by namespace and name. CrashLoopBackOff is a status, not a
+        phase: filter with status or problems_only."""
         return await _answer(
             lambda: answers.list_pods(
                 namespace=namespace,
@@ -248,13 +216,11 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
 
     @mcp.tool(title="Get one pod", annotations=_READ_ONLY)
     async def get_pod(
-        namespace: Annotated[str, Field(description="the pod's namespace")],
-        name: Annotated[str, Field(description="the pod's name")],
+        namespace: str,
+        name: str,
     ) -> Annotated[CallToolResult, PodDetail]:
-        """One pod in detail: status columns, containers (waiting/terminated reasons,
-        restarts, requests), conditions, its health findings (current; pending ones, inside
-        their grace period, with counts_at; past ones), its last status changes, and its
-        spec with literal env values redacted."""
+        """One pod in detail: status, containers, conditions, findings (current, pending, past),
+        recent changes, spec."""
         return await _answer(lambda: answers.get_pod(namespace, name))
 
     @mcp.tool(title="List deployments", annotations=_READ_ONLY)
@@ -262,14 +228,14 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         namespace: Namespace = None,
         status: Annotated[
             str | None,
-            Field(description="derived status, e.g. Available, Progressing, Unavailable"),
+            Field(description="e.g. Available, Progressing, Unavailable"),
         ] = None,
         label_selector: Selector = None,
         problems_only: ProblemsOnly = False,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, DeploymentList]:
-        """Deployments: desired/ready/available/updated replicas; is a rollout running."""
+        """Deployments: desired, ready, available and updated replicas; rollout in progress."""
         return await _answer(
             lambda: answers.list_deployments(
                 namespace=namespace,
@@ -283,11 +249,11 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
 
     @mcp.tool(title="Get one deployment", annotations=_READ_ONLY)
     async def get_deployment(
-        namespace: Annotated[str, Field(description="the deployment's namespace")],
-        name: Annotated[str, Field(description="the deployment's name")],
+        namespace: str,
+        name: str,
     ) -> Annotated[CallToolResult, DeploymentDetail]:
-        """One deployment: conditions, findings (current, and pending ones still inside their
-        grace period, with counts_at), recent changes, and its pods (problems first)."""
+        """One deployment in detail: conditions, findings, recent changes, its pods (problems
+        first)."""
         return await _answer(lambda: answers.get_deployment(namespace, name))
 
     @mcp.tool(title="List nodes", annotations=_READ_ONLY)
@@ -300,7 +266,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, NodeList]:
-        """Nodes: readiness, bad conditions, pod count, requested vs allocatable CPU/memory."""
+        """Nodes: readiness, bad conditions, pod count, CPU/memory requested and allocatable."""
         return await _answer(
             lambda: answers.list_nodes(
                 status=status,
@@ -313,43 +279,34 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
 
     @mcp.tool(title="Get one node", annotations=_READ_ONLY)
     async def get_node(
-        name: Annotated[str, Field(description="the node's name")],
+        name: str,
     ) -> Annotated[CallToolResult, NodeDetail]:
-        """One node: conditions, taints, capacity, allocatable, requested by its pods and
-        utilization, findings (current and pending), recent changes, and its pods
-        (problems first)."""
+        """One node in detail: conditions, taints, capacity, allocatable, requested (also as % of
+        allocatable), findings, recent changes, its pods (problems first)."""
         return await _answer(lambda: answers.get_node(name))
 
     @mcp.tool(title="Recent status changes", annotations=_READ_ONLY)
     async def recent_changes(
         since: Annotated[
             str,
-            Field(description="a duration back from now (30s, 15m, 2h, 7d) or an RFC 3339 time"),
+            Field(description="a duration back (30s, 15m, 2h, 7d) or an RFC 3339 time"),
         ] = "1h",
-        kind: Annotated[KindName | None, Field(description="only this kind")] = None,
+        kind: KindName | None = None,
         namespace: Namespace = None,
         name: Annotated[
-            str | None, Field(description="only this object (with kind and namespace)")
+            str | None, Field(description="only this object (with kind, namespace)")
         ] = None,
-        min_severity: Annotated[
-            SeverityName | None, Field(description="lowest severity to include")
-        ] = None,
+        min_severity: SeverityName | None = None,
         field: Annotated[
             str | None,
-            Field(description="only this field, e.g. phase, ready, restarts, condition/Ready"),
+            Field(description="only this field, e.g. phase, restarts, condition/Ready"),
         ] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, RecentChanges]:
-        """What changed since a time: status transitions (phase, readiness, container
-        waiting/terminated reasons, restarts, node assignment, deployment conditions and
-        replicas, node conditions and cordons, deletions).
-
-        Answers "what changed in the last 10 minutes?": `total` changes in the whole window,
-        counts by kind, severity and field, and `by_object`: the objects that changed, worst
-        and most recent first, each with first/last time, how many times and its latest
-        old -> new. `items` is the detailed list, newest first, paged with `cursor`.
-        """
+        """What changed since a time: status transitions (phase, readiness, container reasons,
+        restarts, scheduling, deployment conditions and replicas, node conditions and cordons,
+        deletions)."""
         return await _answer(
             lambda: answers.recent_changes(
                 since=since,
@@ -366,27 +323,22 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     @mcp.tool(title="Metric summary", annotations=_READ_ONLY)
     async def metric_summary(
         by: Annotated[
-            Literal["namespace", "node", "deployment"], Field(description="how to group pods")
+            Literal["namespace", "node", "deployment"], Field(description="group pods by")
         ] = "namespace",
         sort: Annotated[
             str | None,
             Field(
-                description="namespace: pods, restarts, restarts_last_hour, cpu_request_m, "
-                "memory_request_bytes, "
-                "not_ready, name; node: cpu_requested_pct, memory_requested_pct, pods, restarts, "
-                "restarts_last_hour, name; deployment: unavailable, restarts, "
-                "restarts_last_hour, pods, "
-                "cpu_request_m, name"
+                description="pods, restarts, restarts_last_hour, name; by namespace also "
+                "cpu_request_m, memory_request_bytes, not_ready; node: cpu_requested_pct, "
+                "memory_requested_pct; deployment: unavailable, cpu_request_m"
             ),
         ] = None,
-        top: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="how many groups")] = 10,
+        top: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 10,
         namespace: Annotated[
-            str | None, Field(description="only this namespace (namespace/deployment grouping)")
+            str | None, Field(description="only this namespace (not with by=node)")
         ] = None,
     ) -> Annotated[CallToolResult, MetricSummary]:
-        """Pod counts, readiness, restarts (total and last hour), phases, statuses and CPU/memory
-        requests and limits per namespace, node or deployment, top-N by the sort key; nodes add
-        allocatable and requested percentages."""
+        """Pod totals per namespace, node or deployment (see `groups`), the top N by `sort`."""
         return await _answer(
             lambda: answers.metric_summary(by=by, sort=sort, top=top, namespace=namespace)
         )
@@ -395,7 +347,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     default_timeout = min(2.0, answers.query_timeout)
 
     async def query(
-        sql: Annotated[str, Field(description="one SELECT statement")],
+        sql: str,
         ctx: Context[Any, Any],
         max_rows: int = default_rows,
         timeout_s: float = default_timeout,
@@ -418,27 +370,24 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     # annotations are built here rather than written in the signature: under
     # `from __future__ import annotations` the SDK could not see this function's locals.
     query.__annotations__["max_rows"] = Annotated[
-        int, Field(ge=1, le=answers.query_max_rows, description=f"row cap (default {default_rows})")
+        int, Field(ge=1, le=answers.query_max_rows, description="row cap")
     ]
     query.__annotations__["timeout_s"] = Annotated[
         float,
         Field(
             gt=0,
             le=answers.query_timeout,
-            description="time cap in seconds, counted from the call's arrival",
+            description="time cap, seconds from the call's arrival",
         ),
     ]
     mcp.tool(
         title="Read-only SQL over the watch cache",
         annotations=_READ_ONLY,
         description=(
-            "One read-only SQLite SELECT over the watch cache, for questions the other tools "
-            "do not cover. Refused: writes, PRAGMA, ATTACH, more than one statement, and "
-            "functions other than the JSON, string, math, date/time, aggregate and window ones. "
-            "Capped in rows (max_rows), time (timeout_s, counted from the call's arrival) and "
-            "bytes (of the answer and of each value; select parts of big values with "
-            "json_extract or substr). JSON columns are text: use json_extract / json_each, "
-            "e.g. SELECT namespace, count(*) FROM pods WHERE json_extract(labels, '$.app') = 'web' "
-            "GROUP BY namespace. Tables:\n" + query_schema_text()
+            "A read-only SQLite SELECT over the watch cache, for what other tools do not answer "
+            "(JSON, string, math, date/time, aggregate, window functions), capped by max_rows, "
+            "timeout_s and bytes: take parts of big values (json_extract, substr). Tables:\n"
+            + query_schema_text()
         ),
     )(query)
+    compact_tools(mcp, TOOL_NAMES)
