@@ -183,8 +183,15 @@ class TransitionLog:
             if problem.announced or problem.not_shown or key in period.announced:
                 continue  # said, over the limit, or said this period already (it flaps)
             if now - problem.since >= self.hold[problem.severity]:
-                due.setdefault(problem.uid, []).append(problem)
+                due.setdefault(problem.uid, [])
+        for uid in due:
+            # The object's other open fields go along, due or not: one line per object.
+            for field in sorted(self._fields_of.get(uid, ())):
+                problem = self._open[(uid, field)]
+                if not (problem.announced or problem.not_shown or (uid, field) in period.announced):
+                    due[uid].append(problem)
         for uid, problems in due.items():
+            problems.sort(key=lambda p: (-p.severity.rank, p.since))
             if len(period.announced_objects) >= self.max_announcements:
                 period.not_shown += 1
                 for problem in problems:
@@ -289,22 +296,25 @@ class TransitionLog:
         if not period.transitions:
             return
         counts = period.by_severity
-        parts = [
-            f"last {describe_duration(now - period.started)}: {period.transitions} transitions"
-            f" - {counts[Severity.CRITICAL]} critical, {counts[Severity.WARNING]} warning",
-        ]
+        problems = []
         if period.cleared_early:
-            parts.append(f"{period.cleared_early} problems cleared before they were announced")
+            problems.append(f"{period.cleared_early} cleared within their hold")
         if period.ended_by_deletion:
-            parts.append(f"{period.ended_by_deletion} announced ones ended with their object")
+            problems.append(f"{period.ended_by_deletion} ended with their object")
         if self._open:
             critical = sum(p.severity is Severity.CRITICAL for p in self._open.values())
-            parts.append(f"{len(self._open)} open ({critical} critical)")
+            problems.append(f"{len(self._open)} open ({critical} critical)")
         if period.not_shown:
-            parts.append(
-                f"{period.not_shown} more objects with problems not shown (at most "
-                f"{self.max_announcements} a period; recent_changes has them all)"
+            problems.append(
+                f"{period.not_shown} objects not shown (limit {self.max_announcements}; "
+                "recent_changes has them)"
             )
+        parts = [
+            f"last {describe_duration(now - period.started)}: {period.transitions} transitions"
+            f" ({counts[Severity.CRITICAL]} critical, {counts[Severity.WARNING]} warning)",
+        ]
+        if problems:
+            parts.append("problems: " + ", ".join(problems))
         if period.bad_fields:
             (where, field), times = max(
                 period.bad_fields.items(),

@@ -17,6 +17,7 @@ import io
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,14 @@ import pytest
 
 from mcpserver.agent import DEMO_SHAPE, running_agent
 from mcpserver.config import Settings
-from mcpserver.logs import console_handler
+from mcpserver.logs import AUDIT_LOGGER, console_handler, show_audit_lines
 from tests.metrics.conftest import converge
 
 pytestmark = pytest.mark.anyio
 
 MINUTES = 6  # long enough for a warning to outlast its 5-minute hold
 LINES_A_MINUTE = 30
-_DIGEST = re.compile(r"^last 1m00s: \d+ transitions - .*$", re.MULTILINE)
+_DIGEST = re.compile(r"^last 1m00s: \d+ transitions \(\d+ critical, \d+ warning\).*$", re.MULTILINE)
 
 
 @pytest.fixture
@@ -94,3 +95,33 @@ async def test_the_demo_console_stays_under_30_lines_a_minute_and_shows_recoveri
     for said in periods:
         repeated = [line for line, n in Counter(said.splitlines()).items() if n > 1 and line]
         assert not repeated, shown
+
+
+@pytest.fixture
+def audit_logger() -> Iterator[logging.Logger]:
+    logger = logging.getLogger(AUDIT_LOGGER)
+    level = logger.level
+    yield logger
+    logger.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    ("demo", "level", "fmt", "shown"),
+    [
+        (True, "info", "text", False),  # a person watches the demo's console
+        (True, "debug", "text", True),
+        (True, "info", "json", True),  # collectors keep the audit trail
+        (False, "info", "text", True),  # so does every real deployment
+    ],
+)
+def test_audit_lines_are_off_the_demo_console_only(
+    audit_logger: logging.Logger,
+    caplog: pytest.LogCaptureFixture,
+    demo: bool,
+    level: str,
+    fmt: str,
+    shown: bool,
+) -> None:
+    caplog.set_level(level.upper())  # the root logger, as `configure_logging` sets it
+    assert show_audit_lines(demo=demo, level=level, fmt=fmt) is shown
+    assert audit_logger.isEnabledFor(logging.INFO) is shown
