@@ -426,6 +426,8 @@ def log_transition(t: Transition) -> None:
                 "old": t.old,
                 "new": t.new,
                 "severity": str(t.severity),
+                "reason": t.reason,
+                "message": t.message,
             }
         },
     )

@@ -261,7 +261,11 @@ class TransitionLog:
             _LEVEL[worst],
             "%s %s - %s for %s%s",
             problems[0].where,
-            ", ".join(f"{p.field}: {p.first_old} -> {p.value}{p.why}" for p in problems),
+            # The worst field says why; the others' reasons mostly repeat it.
+            ", ".join(
+                f"{p.field}: {p.first_old} -> {p.value}{p.why if i == 0 else ''}"
+                for i, p in enumerate(problems)
+            ),
             worst,
             describe_duration(now - min(p.since for p in problems)),
             f" ({changed} more changes meanwhile)" if changed else "",
@@ -306,8 +310,8 @@ class TransitionLog:
             problems.append(f"{len(self._open)} open ({critical} critical)")
         if period.not_shown:
             problems.append(
-                f"{period.not_shown} objects not shown (limit {self.max_announcements}; "
-                "recent_changes has them)"
+                f"{period.not_shown} not shown (at most {self.max_announcements} objects "
+                "a period; recent_changes has them)"
             )
         parts = [
             f"last {describe_duration(now - period.started)}: {period.transitions} transitions"

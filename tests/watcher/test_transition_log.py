@@ -137,7 +137,7 @@ def test_announcements_are_limited_per_period_and_the_rest_counted(
     console.tick()
     said = lines(caplog)
     assert sum("recovered after" in line for line in said) == 3  # only what was announced
-    assert "7 objects not shown (limit 3" in said[-1]
+    assert "7 not shown (at most 3 objects a period" in said[-1]
 
 
 def test_a_deleted_object_ends_its_problems_in_the_digest(
@@ -184,6 +184,8 @@ def test_machines_get_every_transition_as_fields() -> None:
         "old": "2/3",
         "new": "3/3",
         "severity": "info",
+        "reason": "",
+        "message": "",
     }
 
 
