@@ -49,6 +49,9 @@ _MAX_OPEN = 50_000
 _MAX_COUNTED_FIELDS = 10_000
 
 _LEVEL = {Severity.WARNING: logging.WARNING, Severity.CRITICAL: logging.ERROR}
+# Counts that only grow never recover, so they are never announced on their own,
+# only along with the object's other problems (a crash loop's restarts).
+_ONLY_ALONG = frozenset({"restarts"})
 
 
 def describe_duration(seconds: float) -> str:
@@ -182,6 +185,8 @@ class TransitionLog:
         for key, problem in self._open.items():
             if problem.announced or problem.not_shown or key in period.announced:
                 continue  # said, over the limit, or said this period already (it flaps)
+            if problem.field in _ONLY_ALONG:
+                continue
             if now - problem.since >= self.hold[problem.severity]:
                 due.setdefault(problem.uid, [])
         for uid in due:
@@ -255,7 +260,8 @@ class TransitionLog:
                 del self._fields_of[key[0]]
 
     def _announce(self, problems: list[_Problem], now: float) -> None:
-        worst = max(problems, key=lambda p: p.severity.rank).severity
+        """One line for one object's problems, worst (then oldest) first."""
+        worst = problems[0].severity
         changed = sum(p.changes for p in problems) - len(problems)
         log.log(
             _LEVEL[worst],
@@ -267,7 +273,7 @@ class TransitionLog:
                 for i, p in enumerate(problems)
             ),
             worst,
-            describe_duration(now - min(p.since for p in problems)),
+            describe_duration(now - problems[0].since),  # the worst field's age
             f" ({changed} more changes meanwhile)" if changed else "",
         )
 

@@ -194,3 +194,22 @@ def test_machines_get_every_transition_as_fields() -> None:
 )
 def test_durations_read_short(seconds: float, text: str) -> None:
     assert describe_duration(seconds) == text
+
+
+def test_restarts_are_said_only_along_with_the_objects_other_problems(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="watcher.transitions")
+    clock = Clock()
+    console = TransitionLog(clock=clock, period=600, hold_critical=1, hold_warning=5)
+    console(change("p", "restarts", "0", "1", WARNING, kind=Kind.POD))
+    clock.now += 60
+    console.tick()
+    assert lines(caplog) == []  # a count that only grows would be "open" forever
+    console(change("p", "container/app/waiting_reason", None, "CrashLoopBackOff", CRITICAL))
+    clock.now += 2
+    console.tick()
+    (said,) = lines(caplog)
+    assert said.endswith(
+        "waiting_reason: None -> CrashLoopBackOff, restarts: 0 -> 1 - critical for 2s"
+    )
