@@ -60,6 +60,7 @@ from mcpserver.errors import ConfigError
 from mcpserver.freshness import readiness_details
 from mcpserver.http_app import MCP_PATH, build_http_app
 from mcpserver.listener import HttpListener, bind_socket
+from mcpserver.logs import show_audit_lines
 from mcpserver.metrics import AgentMetrics
 from mcpserver.runtime import frozen_after_sync, short_gil_turns
 from mcpserver.server import KubeWatchcacheServer, build_mcp_server
@@ -81,6 +82,7 @@ from watcher import (
     Informers,
     LeaderElector,
     LeaseTiming,
+    TransitionLog,
     WatchSettings,
     WebhookSink,
     load_connection,
@@ -138,6 +140,7 @@ class Agent:
     simulator: Any = None  # simulator.Simulator in --demo
     scenario: Any = None  # simulator.scenario.Scenario in --demo
     elector: LeaderElector | None = None  # with --leader-election
+    transition_log: TransitionLog | None = None  # the console's view, with --log-format text
     stop: Callable[[], None] = field(default=lambda: None)
     # The cluster the state file was claimed for; `claimed` is set once it is (before
     # the informers start), with `claim` saying what became of the file.
@@ -296,6 +299,25 @@ async def _claim_state_file(
     return outcome
 
 
+def _subscribe_log(
+    registry: CallbackRegistry, settings: Settings, *, clock: Callable[[], float] | None
+) -> TransitionLog | None:
+    """Transitions in the log: for machines one record each, for people `TransitionLog`.
+
+    JSON keeps what collectors had (every warning and critical transition;
+    at debug every transition). Text gets the lasting problems, their
+    recoveries and a digest, and every transition at debug. The queue holds
+    a whole initial list's transitions: a console line is never worth a drop.
+    """
+    if settings.log_format == "json":
+        wanted = "info" if settings.log_level == "debug" else "warning"
+        registry.subscribe(log_transition, min_severity=wanted, name="log")
+        return None
+    transition_log = TransitionLog(clock=clock or time.monotonic)
+    registry.subscribe(transition_log, name="log", queue_size=100_000)
+    return transition_log
+
+
 async def _history_since(store: Store, since: float) -> list[Transition]:
     """What history recorded at or after `since`, oldest first: a new leader's replay."""
     newest_first: list[Transition] = []
@@ -365,6 +387,7 @@ async def running_agent(
     store_settings: StoreSettings | None = None,
     on_connect: Callable[[Any, Any], None] | None = None,
     demo_shape: dict[str, float] | None = None,
+    log_clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[Agent]:
     """Start everything `settings` asks for; yields once the HTTP port listens (if any).
 
@@ -374,7 +397,8 @@ async def running_agent(
     the HTTP listener, cancels the background tasks, and only then closes the
     store (committing what is queued), the connection and the demo cluster,
     outside the cancelled scope. `on_connect(simulator, scenario)` is called
-    in --demo before the watcher connects; `demo_shape` overrides `DEMO_SHAPE`.
+    in --demo before the watcher connects; `demo_shape` overrides `DEMO_SHAPE`;
+    `log_clock` is the console transition log's clock (a test's simulated time).
     """
     tokens = (
         tokens if tokens is not None else TokenSet(settings.tokens, token_file=settings.token_file)
@@ -417,7 +441,7 @@ async def running_agent(
         mcp, notifier = build_mcp_server(answers=answers, metrics=metrics, version=_version())
         registry = CallbackRegistry()
         store.writer.subscribe(registry.publish)
-        registry.subscribe(log_transition, min_severity="warning", name="log")
+        transition_log = _subscribe_log(registry, settings, clock=log_clock)
         registry.subscribe(
             lambda t: notifier.on_transitions((t,)),
             name="mcp-resource-updates",
@@ -476,6 +500,7 @@ async def running_agent(
             simulator=sim,
             scenario=scenario,
             elector=elector,
+            transition_log=transition_log,
         )
         metrics.attach(
             store=store,
@@ -540,6 +565,8 @@ async def running_agent(
         tg.start_soon(run_informers)
         tg.start_soon(registry.run)
         tg.start_soon(notifier.run)
+        if transition_log is not None:
+            tg.start_soon(transition_log.run)
         if elector is not None:
             tg.start_soon(elector.run)
         if listener is not None:
@@ -575,6 +602,7 @@ def _announce(agent: Agent) -> None:
 async def run_agent(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT (or, with stdio, until the client closes stdin)."""
     started = time.monotonic()
+    show_audit_lines(demo=settings.demo, level=settings.log_level, fmt=settings.log_format)
     with (
         short_gil_turns(),
         anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals,

@@ -17,11 +17,12 @@ from typing import Any
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp_types import CallToolResult
 
+from mcpserver.logs import AUDIT_LOGGER
 from mcpserver.metrics import AgentMetrics
 
 __all__ = ["AuditMiddleware", "request_client"]
 
-log = logging.getLogger("kube_watchcache.audit")
+log = logging.getLogger(AUDIT_LOGGER)  # off the demo's console: `logs.show_audit_lines`
 
 
 def request_client(ctx: ServerRequestContext[Any, Any]) -> str:

@@ -4,6 +4,11 @@ Everything goes to stderr: with `--transport stdio`, stdout carries the MCP
 protocol and a single stray line there would corrupt it. Structured fields are
 passed as `extra={"fields": {...}}`; the text format appends them as
 `key=value`, the JSON format nests them at the top level.
+
+Audit records (one per tool call, `mcpserver.audit`) have a logger of their
+own, `kube_watchcache.audit`. The demo's text console leaves them out below
+`--log-level debug` (a person trying the tools does not need a line per
+call); JSON logs, and every non-demo run, keep them (see `show_audit_lines`).
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["configure_logging"]
+__all__ = ["AUDIT_LOGGER", "configure_logging", "console_handler", "show_audit_lines"]
+
+AUDIT_LOGGER = "kube_watchcache.audit"
 
 
 class _TextFormatter(logging.Formatter):
@@ -51,10 +58,27 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def console_handler(*, fmt: str = "text", stream: IO[str] | None = None) -> logging.Handler:
+    """The handler `configure_logging` installs: to `stream` (stderr), in the chosen format."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    return handler
+
+
+def show_audit_lines(*, demo: bool, level: str, fmt: str) -> bool:
+    """Whether tool-call audit records reach the log; switched off on the demo's text console.
+
+    Off only for `--demo` with text logs below debug: there a person watches
+    the console. Returns what was decided.
+    """
+    show = not demo or fmt == "json" or level == "debug"
+    logging.getLogger(AUDIT_LOGGER).setLevel(logging.NOTSET if show else logging.WARNING)
+    return show
+
+
 def configure_logging(*, level: str = "info", fmt: str = "text") -> None:
     """Route every logger to stderr in the chosen format; quiet the chattiest libraries."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    handler = console_handler(fmt=fmt)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

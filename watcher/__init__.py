@@ -12,7 +12,7 @@ Entry points for the composition root (mcpserver):
     cluster = await wait_for_cluster_identity(conn)  # kube-system uid, else the URL
     await store.claim(cluster)                     # before the informers write
     registry = CallbackRegistry()
-    registry.subscribe(log_transition)
+    registry.subscribe(TransitionLog())            # people's console; log_transition: JSON
     registry.subscribe(WebhookSink(url, secret=s), min_severity="warning", timeout=None)
     registry.subscribe(mcp_hook)                   # async def mcp_hook(t: Transition)
     writer.subscribe(registry.publish)             # the store's committed transitions
@@ -62,6 +62,7 @@ from watcher.kinds import DEFAULT_KINDS, KINDS, KindSpec
 from watcher.leader import LeaderElector, LeaseTiming, subscribe_while_leading
 from watcher.settings import WatchSettings
 from watcher.stats import WatchStats
+from watcher.transition_log import TransitionLog
 from watcher.webhook import WebhookError, WebhookSink
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "Subscription",
     "TooManyRequestsError",
     "TransitionFilter",
+    "TransitionLog",
     "TransportError",
     "WatchSettings",
     "WatchStats",

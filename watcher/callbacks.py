@@ -392,12 +392,42 @@ class CallbackRegistry:
 
 
 def log_transition(t: Transition) -> None:
-    """The built-in sink: one log line per transition, at a level by severity."""
+    """The machines' sink: one record per transition, at a level by severity.
+
+    For `--log-format json`: the message is the one line people would read,
+    and the transition's parts are fields of their own, so a collector can
+    filter and count without parsing it. Info transitions (recoveries among
+    them) are logged at DEBUG. People's consoles use `TransitionLog`.
+    """
     level = {
-        Severity.INFO: logging.INFO,
+        Severity.INFO: logging.DEBUG,
         Severity.WARNING: logging.WARNING,
         Severity.CRITICAL: logging.ERROR,
     }[t.severity]
+    if not transitions_log.isEnabledFor(level):
+        return
     where = f"{t.namespace}/{t.name}" if t.namespace else t.name
     why = f" ({t.reason}: {t.message})" if t.reason or t.message else ""
-    transitions_log.log(level, "%s %s %s: %s -> %s%s", t.kind, where, t.field, t.old, t.new, why)
+    transitions_log.log(
+        level,
+        "%s %s %s: %s -> %s%s",
+        t.kind,
+        where,
+        t.field,
+        t.old,
+        t.new,
+        why,
+        extra={
+            "fields": {
+                "kind": str(t.kind),
+                "namespace": t.namespace,
+                "name": t.name,
+                "field": t.field,
+                "old": t.old,
+                "new": t.new,
+                "severity": str(t.severity),
+                "reason": t.reason,
+                "message": t.message,
+            }
+        },
+    )

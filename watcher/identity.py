@@ -32,6 +32,7 @@ import msgspec
 from store.model import ClusterIdentity
 from watcher.config import Connection
 from watcher.errors import ApiError, MalformedEventError, TooManyRequestsError, TransportError
+from watcher.retry_log import RetryLog
 from watcher.settings import Backoff, WatchSettings
 from watcher.transport import ApiTransport
 
@@ -90,15 +91,17 @@ async def wait_for_cluster_identity(
     """Read the identity, retrying failures with backoff (and Retry-After) until it answers.
 
     `on_failure(message)` is awaited after each failed try, so the caller can
-    say why nothing is being listed yet.
+    say why nothing is being listed yet. The log says when the failures
+    start, change and end, not every try (`RetryLog`).
     """
     settings = settings or WatchSettings()
     transport = ApiTransport(connection.api, connect_timeout=settings.connect_timeout)
     server = connection.host
     backoff = Backoff(settings, rng=rng)
+    retries = RetryLog(log, "")
     while True:
         try:
-            return await read_cluster_identity(
+            identity = await read_cluster_identity(
                 transport, server=server, request_timeout=settings.list_request_timeout
             )
         except (ApiError, TransportError, MalformedEventError) as e:
@@ -106,7 +109,10 @@ async def wait_for_cluster_identity(
             if isinstance(e, TooManyRequestsError) and e.retry_after is not None:
                 delay = min(e.retry_after, settings.retry_after_max)
             message = f"cannot read the cluster's identity from {server}: {e}"
-            log.warning("%s; retrying in %.1f s", message, delay)
+            retries.failed(message, retry_in=delay)
             if on_failure is not None:
                 await on_failure(message)
             await anyio.sleep(delay)
+            continue
+        retries.succeeded(f"read the cluster's identity from {server}")
+        return identity

@@ -76,6 +76,7 @@ from watcher.errors import (
 )
 from watcher.kinds import KindSpec
 from watcher.kinds.meta import INITIAL_EVENTS_END, KubeObject, ObjectList, WatchEvent
+from watcher.retry_log import RetryLog
 from watcher.settings import Backoff, WatchSettings
 from watcher.silence import BookmarkCadence
 from watcher.stats import WatchStats
@@ -192,6 +193,8 @@ class Reflector(Generic[T]):
         self._need_list = True
         self._list_reason = "initial"  # why the next list happens, for the relist counter
         self._failing = False
+        # Failed tries are logged as they start, change and end, not one line each.
+        self._retries = RetryLog(log, self._label)
         self._attempt: anyio.CancelScope | None = None
         self._gone_in_a_row = 0
         self._cadence = BookmarkCadence(
@@ -271,6 +274,7 @@ class Reflector(Generic[T]):
             delay = self._backoff.next_delay()
             if e.retry_after is not None:
                 delay = min(e.retry_after, self._settings.retry_after_max)
+            self._retries.failed("throttled (429)", retry_in=delay)
             await self._report(f"throttled (429), retrying in {delay:.1f} s")
         except SilentStreamError as e:
             self._count_restart("silent")
@@ -287,23 +291,17 @@ class Reflector(Generic[T]):
             await self._report(str(e))
         except StalledStreamError as e:
             self._count_restart("stalled")
-            log.warning("%s: %s; reconnecting from %s", self._label, e, self.resource_version)
+            self._retries.failed(str(e), retry_in=0.0)
             await self._report(str(e))
         except MalformedEventError as e:
             self._count_restart("malformed")
             delay = self._backoff.next_delay()
-            log.warning(
-                "%s: %s; reconnecting from %s in %.1f s",
-                self._label,
-                e,
-                self.resource_version,
-                delay,
-            )
+            self._retries.failed(str(e), retry_in=delay)
             await self._report(str(e))
         except (ApiError, TransportError) as e:
             self._count_restart("error")
             delay = self._backoff.next_delay()
-            log.warning("%s: %s; retrying in %.1f s", self._label, e, delay)
+            self._retries.failed(str(e), retry_in=delay)
             await self._report(str(e))
         return delay
 
@@ -350,6 +348,7 @@ class Reflector(Generic[T]):
         if self._failing and self.resource_version:
             self._failing = False
             self._silences = 0
+            self._retries.succeeded("watching again")
             await self._handler.on_bookmark(self.resource_version)
 
     async def _watch_started(self) -> None:
@@ -644,6 +643,7 @@ class Reflector(Generic[T]):
                             self.resource_version = rv
                             self._failing = False  # the bookmark's sync clears the error
                             self._silences = 0
+                            self._retries.succeeded("watching again")
                             await handler.on_bookmark(rv)
                             limit = self._rearm(resp, limit, initial=False)  # the cadence moved
                             continue
@@ -767,6 +767,7 @@ class Reflector(Generic[T]):
             )
             self._list_reason = "history-reset"
         self._failing = False  # the list's sync clears the error
+        self._retries.succeeded("listed again")
         self._stats.relists[self._kind] += 1
         self._stats.relist_reasons[(self._kind, self._list_reason)] += 1
         self.resource_version = resource_version
