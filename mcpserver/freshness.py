@@ -68,10 +68,11 @@ def _unsynced_reason(state: SyncState) -> str | None:
 def _error_reason(state: SyncState, now: float) -> str | None:
     if state.error is None:
         return None
+    failing = "watch failing" if state.synced else "cannot list"
     if state.error_since is None:
-        return f"{state.kind.value}: watch failing: {state.error}"
+        return f"{state.kind.value}: {failing}: {state.error}"
     return (
-        f"{state.kind.value}: watch failing since {iso(state.error_since)} "
+        f"{state.kind.value}: {failing} since {iso(state.error_since)} "
         f"({_age(now, state.error_since):.0f} s): {state.error}"
     )
 
@@ -137,6 +138,8 @@ def readiness_details(
                     f"{_error_reason(state, now)} (longer than the {error_tolerance:g} s "
                     "tolerated, --stale-after)"
                 )
+            elif unsynced is not None:  # not ready anyway: say why the list does not come
+                reasons.append(f"{_error_reason(state, now)}")
     if not store_healthy:
         reasons.append(f"store unavailable: {store_error or 'unknown error'}")
     body: dict[str, Any] = {
