@@ -56,7 +56,8 @@ def _serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
             timeout=STARTUP_LIMIT,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"`serve {' '.join(args)}` kept running instead of stopping: {exc.stderr!r}")
+        tail = (exc.stderr or b"")[-1000:]
+        pytest.fail(f"`serve {' '.join(args)}` kept running instead of stopping: ...{tail!r}")
 
 
 def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -163,8 +164,8 @@ def test_a_bad_flag_value_is_one_line_with_what_is_allowed(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--demo", "--context", "nope"], "--context cannot be used with --demo"),
-        (["--demo", "--kubeconfig", "k"], "--kubeconfig cannot be used with --demo"),
+        (["--demo", "--port", "0", "--context", "nope"], "--context cannot be used with --demo"),
+        (["--demo", "--port", "0", "--kubeconfig", "k"], "--kubeconfig cannot be used with --demo"),
         (["--transport", "stdio", "--port", "9"], "--port cannot be used with --transport stdio"),
     ],
 )
