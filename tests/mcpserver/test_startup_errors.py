@@ -18,10 +18,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import anyio
 import httpx
 import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.shared.exceptions import MCPError
 
 from tests.mcpserver.conftest import mcp_client, text_of
 
@@ -249,3 +253,30 @@ async def test_an_unreachable_api_server_is_named_in_ready_and_in_answers(
             freshness = pods.structured_content["freshness"]
             assert freshness["stale"] is True
             assert any(cause in reason for reason in freshness["reasons"])
+
+
+@pytest.mark.anyio
+async def test_an_mcp_client_over_stdio_gets_the_reason_on_stderr(tmp_path: Path) -> None:
+    """The SDK's stdio client: the connection closes, and the server's stderr says why."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcpserver.cli", "serve", "--transport", "stdio", "--db", "s.db"],
+        env=_env(tmp_path),
+        cwd=str(tmp_path),
+    )
+
+    async def connect(errlog: TextIO) -> None:
+        async with Client(stdio_client(params, errlog=errlog)):
+            pytest.fail("the client connected to an agent that has no cluster")
+
+    with (
+        (tmp_path / "stderr.log").open("w") as errlog,
+        anyio.fail_after(STARTUP_LIMIT),
+        pytest.raises(BaseExceptionGroup) as caught,
+    ):
+        await connect(errlog)
+    assert caught.group_contains(MCPError, match="Connection closed", depth=None)
+    lines = (tmp_path / "stderr.log").read_text().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(PROG + "no cluster to connect to: no kubeconfig at "), lines[0]
+    assert "--demo" in lines[0]
