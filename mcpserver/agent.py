@@ -216,8 +216,7 @@ async def _connect(settings: Settings, sim: Any) -> Connection:
         if sim is not None:
             raise ConfigError(str(exc)) from None
         raise ConfigError(
-            f"{exc}; point --kubeconfig at one (and --context), or try --demo for a "
-            "simulated cluster"
+            f"{exc} (choose one with --kubeconfig/--context, or try --demo for a simulated cluster)"
         ) from None
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import yaml  # type: ignore[import-untyped]  # kubernetes-asyncio's parser
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import ConfigException, load_kube_config
 from kubernetes_asyncio.config.incluster_config import (
@@ -229,6 +230,10 @@ async def load_connection(
             loader = await load_kube_config(
                 config_file=path, context=context, client_configuration=cfg, persist_config=False
             )
+        except yaml.YAMLError as e:  # kubernetes-asyncio lets the parser's error through
+            where = getattr(e, "problem_mark", None)
+            line = f" (line {where.line + 1})" if where is not None else ""
+            raise ConfigError(f"kubeconfig {path} is not valid YAML{line}") from e
         except (ConfigException, OSError, KeyError, ValueError, TypeError) as e:
             raise ConfigError(f"kubeconfig {path} unusable: {e}") from e
         cfg.refresh_api_key_hook = _KubeconfigRefresh(loader)

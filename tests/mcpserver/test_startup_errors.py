@@ -113,6 +113,21 @@ def test_a_kubeconfig_that_does_not_exist_is_named(tmp_path: Path) -> None:
     assert "--demo" in line
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("clusters: [\n", "is not valid YAML (line 2)"),
+        ("apiVersion: v1\nkind: Config\n", "unusable: Invalid kube-config file"),
+    ],
+)
+def test_a_broken_kubeconfig_is_one_line(tmp_path: Path, content: str, expected: str) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(content)
+    line = _one_error_line(_serve(tmp_path, "--kubeconfig", str(config)))
+    assert line.startswith(f"kubeconfig {config} {expected}"), line
+    assert "--demo" in line
+
+
 def _unwritable_places(tmp_path: Path) -> dict[str, Path]:
     a_file = tmp_path / "a-file"
     a_file.write_text("")
