@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from mcpserver.durations import parse_duration
 from mcpserver.errors import ConfigError, InvalidArgument
+from store import InvalidSelector, parse_selector
 from store.settings import QuerySettings
 
 __all__ = [
@@ -232,6 +233,15 @@ def _kinds(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kinds))
 
 
+def _label_selector(text: str) -> str:
+    """Checked as the store parses selectors, so a typo fails at start, not as 400s in a loop."""
+    try:
+        parse_selector(text)
+    except InvalidSelector as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
 def _url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
         raise ValueError("must be an http:// or https:// URL")
@@ -311,7 +321,12 @@ OPTIONS: tuple[Option, ...] = (
         help="kinds to watch; leave out nodes where Roles cannot read them "
         "[pods,deployments,nodes]",
     ),
-    Option(name="label_selector", metavar="SEL", help="watch only objects matching this selector"),
+    Option(
+        name="label_selector",
+        parse=_label_selector,
+        metavar="SEL",
+        help="watch only objects matching this selector",
+    ),
     Option(
         name="token_file",
         parse=Path,

@@ -170,6 +170,7 @@ def test_an_unwritable_state_file_stops_at_once(
         ),
         (["--rate-limit", "fast"], "--rate-limit: invalid value 'fast': must be a non-negative"),
         (["--context"], "--context: expected one argument"),
+        (["--label-selector", "app in (a"], "--label-selector: invalid value 'app in (a'"),
     ],
 )
 def test_a_bad_flag_value_is_one_line_with_what_is_allowed(
