@@ -97,7 +97,8 @@ def _kubeconfig(path: Path, server: str) -> Path:
 def test_no_kubeconfig_says_where_it_looked_and_suggests_demo(
     tmp_path: Path, transport: str
 ) -> None:
-    done = _serve(tmp_path, "--transport", transport, "--db", str(tmp_path / "s.db"))
+    port = ["--port", "0"] if transport == "http" else []  # 8080 may be taken on this machine
+    done = _serve(tmp_path, "--transport", transport, *port, "--db", str(tmp_path / "s.db"))
     line = _one_error_line(done)
     assert str(tmp_path / "home" / ".kube" / "config") in line
     assert "KUBECONFIG unset" in line
@@ -108,7 +109,7 @@ def test_no_kubeconfig_says_where_it_looked_and_suggests_demo(
 
 def test_a_kubeconfig_that_does_not_exist_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "config"
-    line = _one_error_line(_serve(tmp_path, "--kubeconfig", str(missing)))
+    line = _one_error_line(_serve(tmp_path, "--port", "0", "--kubeconfig", str(missing)))
     assert f"kubeconfig {missing} does not exist" in line
     assert "--demo" in line
 
@@ -123,7 +124,7 @@ def test_a_kubeconfig_that_does_not_exist_is_named(tmp_path: Path) -> None:
 def test_a_broken_kubeconfig_is_one_line(tmp_path: Path, content: str, expected: str) -> None:
     config = tmp_path / "kubeconfig"
     config.write_text(content)
-    line = _one_error_line(_serve(tmp_path, "--kubeconfig", str(config)))
+    line = _one_error_line(_serve(tmp_path, "--port", "0", "--kubeconfig", str(config)))
     assert line.startswith(f"kubeconfig {config} {expected}"), line
     assert "--demo" in line
 
