@@ -216,7 +216,11 @@ async def _connect(settings: Settings, sim: Any) -> Connection:
             return await load_connection(server=sim.url)
         return await load_connection(kubeconfig=settings.kubeconfig, context=settings.context)
     except WatcherConfigError as exc:
-        raise ConfigError(str(exc)) from None
+        if sim is not None:
+            raise ConfigError(str(exc)) from None
+        raise ConfigError(
+            f"{exc} (choose one with --kubeconfig/--context, or try --demo for a simulated cluster)"
+        ) from None
 
 
 def _read_secret(settings: Settings) -> bytes | None:
@@ -428,7 +432,12 @@ async def running_agent(
                 on_connect(sim, scenario)
         connection = await _connect(settings, sim)
         stack.push_async_callback(connection.close)
-        store = await stack.enter_async_context(open_store(settings.db, settings=store_settings))
+        try:
+            store = await stack.enter_async_context(
+                open_store(settings.db, settings=store_settings, fail_if_unwritable=True)
+            )
+        except StoreError as exc:
+            raise ConfigError(f"--db: {exc}") from None
         watched_kinds = [_STORE_KINDS[k] for k in settings.kinds]
         answers = ClusterAnswers(
             store,

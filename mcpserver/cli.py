@@ -1,8 +1,11 @@
 """The `kube-watchcache` command: `serve` runs the agent, `simulate` the simulated cluster alone.
 
-Exit codes: 0 on a clean stop (including SIGTERM/SIGINT), 2 for a usage or
-configuration error (one line on stderr, no traceback), 1 when the agent
-fails at run time.
+Exit codes (also in `serve --help`): 0 on a clean stop (including
+SIGTERM/SIGINT), 2 when the agent cannot start as configured (a bad or
+conflicting flag, no cluster to connect to, a state file it cannot write, a
+port taken), 1 when the agent fails at run time. A start-up error is one
+line on stderr, never a traceback, and stdout stays empty (with
+`--transport stdio` it is the protocol channel).
 """
 
 from __future__ import annotations
@@ -13,10 +16,17 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import anyio
 
-from mcpserver.config import CONFIG_ENV, TOKENS_ENV, add_serve_arguments, resolve_settings
+from mcpserver.config import (
+    CONFIG_ENV,
+    OPTIONS,
+    TOKENS_ENV,
+    add_serve_arguments,
+    resolve_settings,
+)
 from mcpserver.errors import ConfigError
 from mcpserver.logs import configure_logging
 
@@ -35,11 +45,51 @@ token configured, /mcp requires `Authorization: Bearer <token>`.
 Endpoints on the HTTP port: /mcp (MCP streamable HTTP), /health (liveness),
 /ready (every kind synced and fresh; 503 with the reason otherwise), /metrics.
 SIGTERM or SIGINT: stop accepting, flush the store, exit 0.
+
+Exit codes: 0 clean stop; 1 failure while running; 2 cannot start as
+configured (bad or conflicting flags, no kubeconfig or in-cluster account,
+an unwritable --db, a port in use), with one line on stderr saying what to fix.
 """
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line naming the flag, then exit 2; the usage block is in --help."""
+
+    def error(self, message: str) -> NoReturn:
+        message = message.removeprefix("argument ")
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _join_dash_values(argv: list[str]) -> list[str]:
+    """`serve --flag -5m` as `--flag=-5m`, so a value that starts with '-' reaches the flag's check.
+
+    argparse reads such a value as an unknown option and answers "expected one
+    argument"; joined, the value is judged and the error says what is allowed.
+    A following token that is itself a flag is left alone (a forgotten value).
+    """
+    takes_value = {o.flag_name for o in OPTIONS if o.flag and not o.boolean}
+    flags = takes_value | {"-h", "--help"}
+    flags |= {
+        f"--{prefix}{o.flag_name[2:]}" for o in OPTIONS if o.boolean for prefix in ("", "no-")
+    }
+    joined: list[str] = []
+    rest = iter(argv)
+    for token in rest:
+        if token in takes_value:
+            following = next(rest, None)
+            if following is not None and following.startswith("-") and following not in flags:
+                joined.append(f"{token}={following}")
+                continue
+            joined.append(token)
+            if following is not None:
+                joined.append(following)
+            continue
+        joined.append(token)
+    return joined
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="kube-watchcache",
         description="Event-driven Kubernetes monitoring agent: a watch cache in SQLite "
         "behind MCP and Prometheus.",
@@ -71,7 +121,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = resolve_settings(args)
     except ConfigError as exc:
-        print(f"kube-watchcache serve: error: {exc}", file=sys.stderr)
+        print(
+            f"kube-watchcache serve: error: {exc} (see kube-watchcache serve --help)",
+            file=sys.stderr,
+        )
         return 2
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     from mcpserver.agent import run_agent
@@ -133,7 +186,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["serve"]:
+        arguments = ["serve", *_join_dash_values(arguments[1:])]
+    args = parser.parse_args(arguments)
     if args.command == "serve":
         return _serve(args)
     return _simulate(args)

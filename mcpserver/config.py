@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from mcpserver.durations import parse_duration
 from mcpserver.errors import ConfigError, InvalidArgument
+from store import InvalidSelector, parse_selector
 from store.settings import QuerySettings
 
 __all__ = [
@@ -149,30 +150,43 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _integer(text: str, *, allowed: str) -> int:
+    """`text` as an int; `allowed` (e.g. "a whole number from 0 to 65535") when it is not one."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"must be {allowed}") from None
+
+
 def _port(text: str) -> int:
-    value = int(text)
+    allowed = "a whole number from 0 to 65535 (0 picks a free port)"
+    value = _integer(text, allowed=allowed)
     if not 0 <= value <= 65535:
-        raise ValueError("must be between 0 and 65535")
+        raise ValueError(f"must be {allowed}")
     return value
 
 
 def _rate(text: str) -> float:
-    value = float(text)
+    allowed = "must be a non-negative number of requests per second"
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(allowed) from None
     if not math.isfinite(value) or value < 0:
-        raise ValueError("must be a non-negative number of requests per second")
+        raise ValueError(allowed)
     return value
 
 
 def _count(text: str) -> int:
     """A non-negative integer: a count, a size or a limit."""
-    value = int(text)
+    value = _integer(text, allowed="a non-negative integer")
     if value < 0:
         raise ValueError("must be a non-negative integer")
     return value
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    value = _integer(text, allowed="a positive integer")
     if value < 1:
         raise ValueError("must be a positive integer")
     return value
@@ -195,7 +209,7 @@ def _size(text: str) -> int:
 
 
 def _query_columns(text: str) -> int:
-    value = int(text)
+    value = _integer(text, allowed="a whole number from 32 to 2000")
     if not 32 <= value <= 2000:  # the store's widest table has 30 columns
         raise ValueError("must be between 32 and 2000")
     return value
@@ -219,6 +233,15 @@ def _kinds(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kinds))
 
 
+def _label_selector(text: str) -> str:
+    """Checked as the store parses selectors, so a typo fails at start, not as 400s in a loop."""
+    try:
+        parse_selector(text)
+    except InvalidSelector as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
 def _url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
         raise ValueError("must be an http:// or https:// URL")
@@ -226,6 +249,8 @@ def _url(text: str) -> str:
 
 
 def _duration(text: str) -> float:
+    if text.strip().startswith("-"):
+        raise ValueError("must not be negative; use e.g. 30s, 15m, 1h30m or 7d")
     try:
         return parse_duration(text)
     except InvalidArgument as exc:
@@ -296,7 +321,12 @@ OPTIONS: tuple[Option, ...] = (
         help="kinds to watch; leave out nodes where Roles cannot read them "
         "[pods,deployments,nodes]",
     ),
-    Option(name="label_selector", metavar="SEL", help="watch only objects matching this selector"),
+    Option(
+        name="label_selector",
+        parse=_label_selector,
+        metavar="SEL",
+        help="watch only objects matching this selector",
+    ),
     Option(
         name="token_file",
         parse=Path,
@@ -599,6 +629,7 @@ def resolve_settings(
     env = os.environ if environ is None else environ
     flags = vars(args) if args is not None else {}
     values: dict[str, Any] = {}
+    given: dict[str, str] = {}  # setting -> where the user set it (flag, own env var, file)
 
     config_path: Path | None = flags.get("config")
     if config_path is not None:
@@ -606,7 +637,9 @@ def resolve_settings(
     elif env.get(CONFIG_ENV):
         config_path = Path(env[CONFIG_ENV])
     if config_path is not None:
-        values.update(_read_file(config_path))
+        from_file = _read_file(config_path)
+        values.update(from_file)
+        given.update(dict.fromkeys(from_file, f"config file {config_path}"))
         values["config"] = config_path
 
     for option in OPTIONS:
@@ -615,6 +648,8 @@ def resolve_settings(
         raw_env = env.get(option.env_name)
         if raw_env is not None and (raw_env != "" or option.name in ("tokens",)):
             values[option.name] = _parse_value(option, raw_env, source=f"env {option.env_name}")
+            if option.env_name.startswith(ENV_PREFIX):  # not KUBECONFIG, POD_NAME, ...
+                given[option.name] = f"env {option.env_name}"
         raw_flag = flags.get(option.name)
         if raw_flag is not None:
             values[option.name] = (
@@ -622,9 +657,38 @@ def resolve_settings(
                 if option.boolean
                 else _parse_value(option, raw_flag, source=option.flag_name)
             )
+            given[option.name] = option.flag_name
     settings = Settings(**values)
     _check(settings)
+    _check_conflicts(settings, given=given)
     return settings
+
+
+# Settings that another one makes meaningless: (setting, value, ignored settings, why).
+_CONFLICTS: tuple[tuple[str, object, tuple[str, ...], str], ...] = (
+    ("demo", True, ("kubeconfig", "context"), "--demo watches its own simulated cluster"),
+    ("transport", "stdio", ("host", "port"), "--transport stdio serves no HTTP port"),
+)
+
+
+def _check_conflicts(settings: Settings, *, given: Mapping[str, str]) -> None:
+    """A setting the user gave that another one would silently ignore is an error.
+
+    Ambient variables (KUBECONFIG, POD_NAME) do not count: `--demo` must work
+    on a machine that has a kubeconfig.
+    """
+    for name, value, ignored, why in _CONFLICTS:
+        if getattr(settings, name) != value:
+            continue
+        for other in ignored:
+            if other in given:
+                option = _BY_NAME[other]
+                source = given[other]
+                where = "" if source == option.flag_name else f" (from {source})"
+                raise ConfigError(
+                    f"{option.flag_name}{where} cannot be used with {_BY_NAME[name].flag_name}"
+                    f"{'' if value is True else ' ' + str(value)}: {why}; drop one of them"
+                )
 
 
 def _check(settings: Settings) -> None:

@@ -29,7 +29,7 @@ no I/O for it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from mcpserver.answers import Freshness, KindFreshness
@@ -68,12 +68,37 @@ def _unsynced_reason(state: SyncState) -> str | None:
 def _error_reason(state: SyncState, now: float) -> str | None:
     if state.error is None:
         return None
+    failing = "watch failing" if state.synced else "cannot list"
     if state.error_since is None:
-        return f"{state.kind.value}: watch failing: {state.error}"
+        return f"{state.kind.value}: {failing}: {state.error}"
     return (
-        f"{state.kind.value}: watch failing since {iso(state.error_since)} "
+        f"{state.kind.value}: {failing} since {iso(state.error_since)} "
         f"({_age(now, state.error_since):.0f} s): {state.error}"
     )
+
+
+def _error_reasons(failing: Sequence[SyncState], now: float, *, suffix: str = "") -> list[str]:
+    """One reason per distinct failure.
+
+    A failure several kinds share (the API server unreachable) is said once,
+    with no kind in front, so that an answer about any of those kinds carries
+    it and nobody reads the same cause three times.
+    """
+    groups: dict[tuple[str | None, bool], list[SyncState]] = {}
+    for state in failing:
+        groups.setdefault((state.error, state.synced), []).append(state)
+    reasons = []
+    for (error, synced), states in groups.items():
+        if len(states) == 1:
+            reasons.append(f"{_error_reason(states[0], now)}{suffix}")
+            continue
+        names = ", ".join(state.kind.value for state in states)
+        what = f"watches of {names} failing" if synced else f"cannot list {names}"
+        starts = [state.error_since for state in states if state.error_since is not None]
+        since = min(starts, default=None)
+        when = f" since {iso(since)} ({_age(now, since):.0f} s)" if since is not None else ""
+        reasons.append(f"{what}{when}: {error}{suffix}")
+    return reasons
 
 
 def compute_freshness(
@@ -84,6 +109,7 @@ def compute_freshness(
 ) -> Freshness:
     kinds: dict[str, KindFreshness] = {}
     reasons: list[str] = []
+    failing: list[SyncState] = []
     for kind in Kind:
         state = states.get(kind) or SyncState(kind=kind)
         if kind not in watched:
@@ -101,9 +127,12 @@ def compute_freshness(
             error=state.error,
             error_since=iso(state.error_since) if state.error is not None else None,
         )
-        for reason in (_unsynced_reason(state), _error_reason(state, now)):
-            if reason is not None:
-                reasons.append(reason)
+        unsynced = _unsynced_reason(state)
+        if unsynced is not None:
+            reasons.append(unsynced)
+        if state.error is not None:
+            failing.append(state)
+    reasons = _error_reasons(failing, now) + reasons  # the cause first, then what it left
     return Freshness(as_of=iso(now) or "", stale=bool(reasons), kinds=kinds, reasons=reasons)
 
 
@@ -123,6 +152,8 @@ def readiness_details(
     """
     freshness = compute_freshness(states, now=now, watched=watched)
     reasons: list[str] = []
+    too_long: list[SyncState] = []  # failing for longer than tolerated
+    not_listed: list[SyncState] = []  # failing and not ready anyway: the error says why
     for kind in Kind:
         if kind not in watched:
             continue
@@ -133,10 +164,13 @@ def readiness_details(
         if state.error is not None:
             failing_for = now - state.error_since if state.error_since is not None else None
             if failing_for is None or failing_for > error_tolerance:
-                reasons.append(
-                    f"{_error_reason(state, now)} (longer than the {error_tolerance:g} s "
-                    "tolerated, --stale-after)"
-                )
+                too_long.append(state)
+            elif unsynced is not None:
+                not_listed.append(state)
+    tolerated = f" (longer than the {error_tolerance:g} s tolerated, --stale-after)"
+    reasons = (
+        _error_reasons(too_long, now, suffix=tolerated) + _error_reasons(not_listed, now) + reasons
+    )
     if not store_healthy:
         reasons.append(f"store unavailable: {store_error or 'unknown error'}")
     body: dict[str, Any] = {

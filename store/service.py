@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 
 from store.cluster import ClaimOutcome
+from store.errors import StoreError
 from store.model import ClusterIdentity, Kind
 from store.reader import Reader
 from store.settings import StoreSettings
@@ -154,6 +155,7 @@ async def open_store(
     *,
     settings: StoreSettings | None = None,
     close_timeout_s: float = 10.0,
+    fail_if_unwritable: bool = False,
 ) -> AsyncIterator[Store]:
     """Open (or create) the store at `path` and run its writer until the block exits.
 
@@ -161,9 +163,18 @@ async def open_store(
     line). A file that cannot be written does not raise: the store comes up
     unhealthy (`store.healthy`, `store.last_error`), readers raise
     StoreUnavailable, and the writer keeps retrying in the background.
+    With `fail_if_unwritable` it raises that StoreUnavailable instead (a
+    program starting up would rather say so and stop), and logs nothing.
     """
     store = Store(Path(path), settings or StoreSettings())
-    await store.writer.open()
+    if fail_if_unwritable:
+        try:
+            await store.writer._connect()  # what `open` does, without turning errors into state
+        except StoreError:
+            await store.writer.aclose_connection()
+            raise
+    else:
+        await store.writer.open()
     async with anyio.create_task_group() as tg:
         tg.start_soon(store.writer.run)
         try:

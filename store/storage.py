@@ -183,9 +183,14 @@ async def connect_writer(path: Path, settings: StoreSettings) -> aiosqlite.Conne
         existed = await anyio.to_thread.run_sync(_prepare_path, path)
     except OSError as e:
         raise translate(e, path) from e
+    connecting = aiosqlite.connect(str(path), isolation_level=None)
     try:
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn = await connecting
     except (sqlite3.Error, OSError) as e:
+        # aiosqlite stops its thread without waiting; a process that exits on this error
+        # would see the thread answer a closed event loop (a traceback on stderr).
+        thread = connecting._thread  # aiosqlite has no public handle (0.20-0.22)
+        await anyio.to_thread.run_sync(thread.join, 5.0)
         raise translate(e, path) from e
     try:
         await pragma(conn, "PRAGMA busy_timeout = 5000")

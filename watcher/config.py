@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import yaml  # type: ignore[import-untyped]  # kubernetes-asyncio's parser
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import ConfigException, load_kube_config
 from kubernetes_asyncio.config.incluster_config import (
@@ -166,6 +167,27 @@ def _explicit(
     return cfg
 
 
+def _default_kubeconfig(environ: Mapping[str, str]) -> str:
+    """The kubeconfig kubectl would read: $KUBECONFIG when set and not empty, else ~/.kube/config.
+
+    Chosen here rather than by kubernetes-asyncio, which takes KUBECONFIG at
+    import time, even empty, and then reports a missing file as a kubeconfig
+    without current-context.
+    """
+    return environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
+def _nowhere_to_connect(path: str, *, explicit: bool, environ: Mapping[str, str]) -> str:
+    """Where the kubeconfig was looked for, in one line, when none of the places had one."""
+    if explicit:
+        return f"kubeconfig {path} does not exist"
+    looked = f"$KUBECONFIG={path}" if environ.get("KUBECONFIG") else f"{path} (KUBECONFIG unset)"
+    return (
+        f"no cluster to connect to: no kubeconfig at {looked}, and not in a pod "
+        f"({SERVICE_HOST_ENV_NAME} unset)"
+    )
+
+
 async def load_connection(
     *,
     server: str | None = None,
@@ -199,17 +221,22 @@ async def load_connection(
         cfg = _in_cluster(sa_dir, env, verify_tls)
         source = "in-cluster"
     else:
-        path = str(kubeconfig) if kubeconfig else None
-        if path is not None and not os.path.isfile(path):  # noqa: ASYNC240 (one stat at startup)
-            raise ConfigError(f"kubeconfig {path} does not exist")
+        path = str(kubeconfig) if kubeconfig else _default_kubeconfig(env)
+        # KUBECONFIG may list several files (kubernetes-asyncio merges them): one must exist.
+        if not any(os.path.isfile(p) for p in path.split(os.pathsep)):  # noqa: ASYNC240
+            raise ConfigError(_nowhere_to_connect(path, explicit=bool(kubeconfig), environ=env))
         cfg = Configuration()
         try:
             loader = await load_kube_config(
                 config_file=path, context=context, client_configuration=cfg, persist_config=False
             )
+        except yaml.YAMLError as e:  # kubernetes-asyncio lets the parser's error through
+            where = getattr(e, "problem_mark", None)
+            line = f" (line {where.line + 1})" if where is not None else ""
+            raise ConfigError(f"kubeconfig {path} is not valid YAML{line}") from e
         except (ConfigException, OSError, KeyError, ValueError, TypeError) as e:
-            raise ConfigError(f"kubeconfig {path or '(default)'} unusable: {e}") from e
+            raise ConfigError(f"kubeconfig {path} unusable: {e}") from e
         cfg.refresh_api_key_hook = _KubeconfigRefresh(loader)
-        source = f"kubeconfig {path or '(default)'}" + (f" context {context}" if context else "")
+        source = f"kubeconfig {path}" + (f" context {context}" if context else "")
     log.info("API server %s (%s)", cfg.host, source)
     return Connection(api=ApiClient(configuration=cfg), host=str(cfg.host), source=source)

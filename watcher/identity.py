@@ -23,7 +23,9 @@ file, every answer saying stale.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -81,6 +83,23 @@ async def read_cluster_identity(
     return ClusterIdentity(server=server, uid=namespace.metadata.uid or None)
 
 
+def _unreachable(error: Exception, server: str) -> str | None:
+    """A connection-level failure in plain words, or None for any other failure.
+
+    "cannot reach <server>: connection refused" (or reset, or a host name that
+    does not resolve) says more to an operator than the connector's repr.
+    """
+    cause: BaseException | None = error
+    while cause is not None:
+        os_error = getattr(cause, "os_error", None)  # aiohttp's connector errors carry it
+        if isinstance(os_error, socket.gaierror):
+            return f"cannot reach {server}: host name not resolved ({os_error.strerror})"
+        if isinstance(os_error, ConnectionError) and os_error.errno:
+            return f"cannot reach {server}: {os.strerror(os_error.errno).lower()}"
+        cause = cause.__cause__
+    return None
+
+
 async def wait_for_cluster_identity(
     connection: Connection,
     *,
@@ -108,7 +127,12 @@ async def wait_for_cluster_identity(
             delay = backoff.next_delay()
             if isinstance(e, TooManyRequestsError) and e.retry_after is not None:
                 delay = min(e.retry_after, settings.retry_after_max)
-            message = f"cannot read the cluster's identity from {server}: {e}"
+            unreachable = _unreachable(e, server)
+            message = (
+                f"cannot read the cluster's identity: {unreachable}"
+                if unreachable
+                else f"cannot read the cluster's identity from {server}: {e}"
+            )
             retries.failed(message, retry_in=delay)
             if on_failure is not None:
                 await on_failure(message)
