@@ -40,7 +40,13 @@ import msgspec
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AdmissionLimit", "AdmissionMiddleware", "LoopLagMonitor", "leave_admission"]
+__all__ = [
+    "AdmissionLimit",
+    "AdmissionMiddleware",
+    "LoopLagMonitor",
+    "arrived_at",
+    "leave_admission",
+]
 
 _INTERNAL_ERROR = -32603  # JSON-RPC; the SDK answers its own "too many sessions" 503 with it
 _LONG_LIVED_METHODS = frozenset({b"subscriptions/listen"})
@@ -143,6 +149,7 @@ class AdmissionLimit:
 
 
 _SLOT = "kube_watchcache.admission_slot"  # in scope["state"]: the request's `_Slot`
+_ARRIVED = "kube_watchcache.arrived"  # in scope["state"]: anyio time it asked for a slot
 
 
 class _Slot:
@@ -156,6 +163,17 @@ class _Slot:
         if self.held:
             self.held = False
             self.limit.release(seconds=seconds)
+
+
+def arrived_at(scope: Any) -> float | None:
+    """When the request with ASGI `scope` asked for a slot (anyio's clock), if it did.
+
+    A call whose time cap counts from its arrival (`query`) starts the clock
+    here, so the wait in the admission queue is counted too.
+    """
+    state = scope.get("state") if isinstance(scope, dict) else None
+    arrived = state.get(_ARRIVED) if isinstance(state, dict) else None
+    return arrived if isinstance(arrived, float) else None
 
 
 def leave_admission(scope: Any) -> None:
@@ -255,11 +273,13 @@ class AdmissionMiddleware:
         if not self._counted(scope):
             await self.app(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
+        state[_ARRIVED] = anyio.current_time()
         if not await self.limit.acquire():
             await self._refuse(send)
             return
         slot = _Slot(self.limit)
-        scope.setdefault("state", {})[_SLOT] = slot
+        state[_SLOT] = slot
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send)

@@ -19,7 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcpserver.admission import leave_admission
+from mcpserver.admission import arrived_at, leave_admission
 from mcpserver.answers import (
     ClusterHealth,
     DeploymentDetail,
@@ -357,9 +357,12 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         with contextlib.suppress(ValueError):  # no request context: called in-process
             request = ctx.request_context
             client = request_client(request)
+            scope = getattr(request.request, "scope", None)
+            # Its time counts from the request's arrival, its wait for admission included.
+            arrived = arrived_at(scope) or arrived
             # The query waits on the store's own connections, capped per client: it
             # gives its /mcp admission slot back so that other calls never wait behind it.
-            leave_admission(getattr(request.request, "scope", None))
+            leave_admission(scope)
         return await _answer(
             lambda: answers.query(
                 sql, max_rows=max_rows, timeout_s=timeout_s, client=client, arrived=arrived

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
 from benchmarks._mcp_wire import post_tools_call
-from mcpserver.admission import AdmissionLimit, AdmissionMiddleware, LoopLagMonitor
+from mcpserver.admission import AdmissionLimit, AdmissionMiddleware, LoopLagMonitor, arrived_at
 from mcpserver.auth import TokenSet
 from mcpserver.cli import build_parser
 from mcpserver.config import Settings, resolve_settings
@@ -159,6 +160,51 @@ def test_only_short_posts_to_mcp_take_a_place() -> None:
 
 async def _never_called(scope: Any, receive: Any, send: Any) -> None:
     raise AssertionError("not reached")
+
+
+async def test_a_request_knows_when_it_arrived_its_wait_in_the_queue_included() -> None:
+    """A `query` counts its time cap from here, so a wait for a slot is not free time."""
+    limit = AdmissionLimit(concurrency=1, queue=1, wait_s=30)
+    release_first = anyio.Event()
+    admitted: dict[str, float] = {}
+    arrivals: dict[str, float | None] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        name = scope["path_name"]
+        admitted[name] = anyio.current_time()
+        arrivals[name] = arrived_at(scope)
+        if name == "first":
+            await release_first.wait()
+
+    middleware = AdmissionMiddleware(app, limit=limit, paths=("/mcp",))
+
+    def request(name: str) -> Any:
+        headers = [(b"mcp-protocol-version", b"2026-07-28"), (b"mcp-method", b"tools/call")]
+        return {
+            "type": "http",
+            "method": "POST",
+            "path": "/mcp",
+            "headers": headers,
+            "path_name": name,
+        }
+
+    async def call(name: str) -> None:
+        await middleware(request(name), _never_called, _never_called)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call, "first")
+            while "first" not in admitted:
+                await anyio.lowlevel.checkpoint()
+            sent_second = anyio.current_time()
+            tg.start_soon(call, "second")
+            while limit.waiting == 0:
+                await anyio.lowlevel.checkpoint()
+            released_at = anyio.current_time()  # the second one is queued until now
+            release_first.set()
+    second = arrivals["second"]
+    assert second is not None
+    assert sent_second <= second <= released_at <= admitted["second"]
 
 
 # --- the settings --------------------------------------------------------------------------
