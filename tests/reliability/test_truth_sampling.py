@@ -74,6 +74,7 @@ SETTINGS = dataclasses.replace(FAST, inactivity_timeout=30.0, silence_factor=3.0
 GRACE = 0.25  # one write batch and the event loop's turns, on a loaded machine
 TICK = 0.02  # between samples
 PACE = 0.08  # between the test's changes to the cluster
+DOWN_S = 1.5  # an API server restart: down this long, well beyond the bound
 CONVERGE_S = 5.0  # after the fault stops
 FEEDS = ("pods", "deployments", "nodes", "replicasets")
 
@@ -107,15 +108,37 @@ class Live:
         return {feed: self.informers.stats.restarts[(feed, reason)] for feed in FEEDS}
 
     async def wait_for(self, condition: Callable[[], bool], *, within: float = 10.0) -> None:
-        """Re-check `condition` every tick: the informers' counters announce nothing."""
+        """Await `condition`, re-checked on each store commit and at least every tick.
+
+        The informers' counters and the simulator's state announce nothing;
+        the tick bounds the re-check, it is not a guess at how long anything takes.
+        """
         with anyio.fail_after(within):
             while not condition():
-                await anyio.sleep(TICK)
+                committed = anyio.Event()
+                unsubscribe = self.store.writer.on_commit(lambda _n, _s, e=committed: e.set())
+                try:
+                    with anyio.move_on_after(TICK):
+                        await committed.wait()
+                finally:
+                    unsubscribe()
 
     async def changes(self, n: int) -> None:
         """`n` churn actions, paced so that samples fall between them."""
         for _ in range(n):
             self.scenario.step()
+            await anyio.sleep(PACE)
+
+    async def changes_while_down(self, *, forget: bool = False) -> None:
+        """Churn actions, paced, for as long as the API server is down.
+
+        `forget`: compact the history after each, so the restarted server
+        remembers none of them and every watch must relist.
+        """
+        while not self.sim.running:
+            self.scenario.step()
+            if forget:
+                self.sim.store.compact()
             await anyio.sleep(PACE)
 
     async def ask(self) -> Sample:
@@ -126,7 +149,8 @@ class Live:
         answered = time.monotonic()
         assert not result.is_error, result
         data = result.structured_content
-        assert data is not None and not data["truncated"]
+        assert data is not None
+        assert not data["truncated"]
         keys: dict[str, set[Key]] = {kind: set() for kind in KINDS.values()}
         for kind, ns, name, uid, rv in data["rows"]:
             keys[kind].add((ns or "", name, uid, str(rv)))
@@ -250,7 +274,7 @@ async def test_answers_during_a_stall_are_true_or_stale(tmp_path: Path) -> None:
             live.sim.faults.stall_watches()
             await live.changes(6)  # changes no stream carries
             await live.wait_for(lambda: all(live.restarts("silent").values()))
-            await live.changes(4)  # and more, while the reconnected streams stay silent
+            await live.changes(15)  # and more, while the reconnected streams stay silent
             live.sim.faults.release_stalls()
 
         await sampled(live, stall, name="stall")
@@ -263,10 +287,9 @@ async def test_answers_during_a_restart_are_true_or_stale(tmp_path: Path) -> Non
         async def restart() -> None:
             before = dict(live.informers.stats.relists)
             async with anyio.create_task_group() as tg:
-                tg.start_soon(lambda: live.sim.restart(compact=True, down_for=1.0))
+                tg.start_soon(lambda: live.sim.restart(compact=True, down_for=DOWN_S))
                 await live.wait_for(lambda: not live.sim.running, within=5)
-                await live.changes(6)  # while it is down
-                live.sim.store.compact()  # the restarted server remembers none of it: relists
+                await live.changes_while_down(forget=True)
             await live.wait_for(
                 lambda: all(live.informers.stats.relists[f] > n for f, n in before.items())
             )
@@ -279,25 +302,18 @@ async def test_answers_during_a_restart_are_true_or_stale(tmp_path: Path) -> Non
 async def test_answers_during_a_history_reset_are_true_or_stale(
     tmp_path: Path, refused: bool
 ) -> None:
-    # 0.3 s before the 504 (3 s on an API server): below the silence limit.
-    async with live_agent(tmp_path, future_rv_wait=0.3) as live:
-        for _ in range(6):  # a history longer than the object count, so a reset can go lower
-            live.scenario.step()
-        await converged(live)
-        now = str(live.sim.store.resource_version)
-        # Every watch holds the server's version, so each meets the reset itself.
-        await live.wait_for(
-            lambda: all(r.resource_version == now for r in live.informers.reflectors)
-        )
+    async with reset_agent(tmp_path) as live:
 
         async def reset() -> None:
             before = dict(live.informers.stats.relists)
             if not refused:
                 live.sim.faults.serve_future_resource_versions()
             async with anyio.create_task_group() as tg:
-                tg.start_soon(lambda: live.sim.restart(history_reset=True, down_for=0.6))
+                tg.start_soon(lambda: live.sim.restart(history_reset=True, down_for=DOWN_S))
                 await live.wait_for(lambda: not live.sim.running, within=5)
-                await live.changes(4)  # on the new history, while it is down
+                # A few changes on the new history while it is down: it stays below
+                # the versions the agent holds (see the xfail test below for more).
+                await live.changes(2)
             await live.wait_for(
                 lambda: all(live.informers.stats.relists[f] > n for f, n in before.items())
             )
@@ -307,3 +323,40 @@ async def test_answers_during_a_history_reset_are_true_or_stale(
         reason = "too-large" if refused else "history-reset"
         relisted = live.informers.stats.relist_reasons
         assert all(relisted[(feed, reason)] >= 1 for feed in FEEDS), dict(relisted)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a reset history that overtakes the agent's resourceVersion before it reconnects "
+    "is resumed as if it were the old one: old uids kept and served fresh (reported, issue 17)",
+)
+async def test_a_reset_history_that_overtook_the_agent_is_noticed(tmp_path: Path) -> None:
+    async with reset_agent(tmp_path) as live:
+        held = max(int(r.resource_version or 0) for r in live.informers.reflectors)
+
+        async def reset() -> None:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: live.sim.restart(history_reset=True, down_for=DOWN_S))
+                await live.wait_for(lambda: not live.sim.running, within=5)
+                # The new history passes the version the agent holds while it is down.
+                while live.sim.store.resource_version <= held + 5:
+                    live.scenario.step()
+                    await anyio.sleep(PACE)
+
+        await sampled(live, reset, name="history reset, overtaken")
+
+
+@contextlib.asynccontextmanager
+async def reset_agent(tmp: Path) -> AsyncIterator[Live]:
+    """An agent whose every watch holds the server's version, on a history that can go lower."""
+    # 0.3 s before the 504 (3 s on an API server): below the silence limit.
+    async with live_agent(tmp, future_rv_wait=0.3) as live:
+        for _ in range(6):  # a history longer than the object count, so a reset can go lower
+            live.scenario.step()
+        await converged(live)
+        now = str(live.sim.store.resource_version)
+        # Every watch holds the server's version, so each meets the reset itself.
+        await live.wait_for(
+            lambda: all(r.resource_version == now for r in live.informers.reflectors)
+        )
+        yield live
