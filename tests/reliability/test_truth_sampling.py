@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 from mcp import Client
 
@@ -59,12 +60,16 @@ from mcpserver.server import build_mcp_server
 from mcpserver.service import ClusterAnswers
 from simulator.scenario import Scenario
 from simulator.server import Simulator
+from store.model import Delta, Kind, Row
 from store.service import open_store
 from store.settings import StoreSettings
 from tests.reliability.compare import ALL_KINDS, converge
 from tests.reliability.harness import FAST
 from tests.reliability.truth_log import KINDS, Key, Sample, TruthLog, judge
+from tests.watcher.cluster import make_pod
 from watcher import Informers, load_connection
+from watcher.kinds import KINDS as KINDS_SPECS
+from watcher.kinds.meta import KubeObject
 
 pytestmark = pytest.mark.anyio
 
@@ -360,3 +365,57 @@ async def reset_agent(tmp: Path) -> AsyncIterator[Live]:
             lambda: all(r.resource_version == now for r in live.informers.reflectors)
         )
         yield live
+
+
+class ReadThenCommit:
+    """The store's reader, with `commit` landing after a pod list's rows were read.
+
+    The sampled race made certain: a relist's commit (new rows, error cleared)
+    between an answer's read and its freshness.
+    """
+
+    def __init__(self, reader: Any, commit: Callable[[], Awaitable[None]]) -> None:
+        self._reader = reader
+        self._commit = commit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+    async def list_pods(self, **kwargs: Any) -> Any:
+        page = await self._reader.list_pods(**kwargs)
+        await self._commit()
+        return page
+
+
+def _pod(name: str) -> Row:
+    obj = make_pod(name)
+    obj["metadata"].update(uid=f"uid-{name}", resourceVersion="1")
+    return KINDS_SPECS["pods"].normalize(
+        msgspec.json.decode(msgspec.json.encode(obj), type=KubeObject)
+    )
+
+
+async def test_rows_read_before_a_relist_committed_are_not_called_fresh(tmp_path: Path) -> None:
+    async with open_store(tmp_path / "state.db") as store:
+        await store.writer.apply([Delta(Kind.POD, "ADDED", _pod("before-reset"))])
+        for kind in ALL_KINDS:
+            await store.writer.sync(kind, synced=True, listed=True)
+        await store.writer.sync(Kind.POD, error="the API server's history was reset; relisting")
+        await store.writer.flush()
+
+        async def relist_commits() -> None:
+            await store.writer.replace(Kind.POD, [_pod("after-reset")], "9")
+            await store.writer.sync(Kind.POD, synced=True, listed=True)
+            await store.writer.flush()
+
+        answers = ClusterAnswers(store, watched=ALL_KINDS)
+        answers.reader = ReadThenCommit(store.reader, relist_commits)
+        page = await answers.list_pods()
+        assert [p.name for p in page.items] == ["before-reset"]
+        assert page.freshness.stale, "rows of the old history called fresh"
+        assert page.freshness.reasons[0].startswith("Pod: watch failing")
+        # The next answer reads the relisted rows, and is fresh.
+        answers.reader = store.reader
+        page = await answers.list_pods()
+        assert [p.name for p in page.items] == ["after-reset"]
+        assert not page.freshness.stale
