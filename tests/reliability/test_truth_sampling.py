@@ -14,12 +14,15 @@ Meanwhile `TruthLog` records the simulator's object set after every change
 **The rule.** A sampled answer, asked at `a` and answered at `b`, passes if
 
 - its freshness says `stale: true`, or
-- its objects equal, key for key, the simulator's set at some moment of
-  `[a - BOUND, b]`, where `BOUND = limit + GRACE`: `limit` is the silence
-  limit the agent learned (`silence_factor` x the bookmark interval it
-  measured, at least `silence_floor`; ~0.6 s here with bookmarks every
-  0.2 s), `GRACE` (0.35 s) covers one write batch (5 ms) and the event
-  loop's turns on a loaded machine.
+- its objects of each kind equal, key for key, the simulator's set of that
+  kind at some moment of `[a - BOUND, b]` (kind by kind: each kind comes
+  through its own watch, so the store's pods may be a few events ahead of
+  its nodes and the whole equal no single moment), where
+  `BOUND = limit + GRACE`: `limit` is the silence limit the agent learned
+  (`silence_factor` x the bookmark interval it measured, at least
+  `silence_floor`; ~0.6 s here with bookmarks every 0.2 s), `GRACE`
+  (0.35 s) covers one write batch (5 ms) and the event loop's turns on a
+  loaded machine.
 
 Why a bound at all: a stream cannot be known silent before it has been
 silent for longer than its cadence allows, so for up to `limit` after a
@@ -28,16 +31,21 @@ it fresh. Anything older than the bound served as fresh is a lie.
 
 The faults, each while the cluster changes: a stall of every watch (the
 inactivity timeout is 30 s, so only the learned cadence can tell); an API
-server restart, down for a second, changes made while it is down, history
-compacted; a history-reset restart (lower resourceVersions, new uids, the
+server restart, down for 2 s, changes made all the while, history
+compacted (every watch relists); a history-reset restart (lower resourceVersions, new uids, the
 same names) both as a real API server answers it (504 "Too large resource
 version") and served at the lower versions without a word. After each
 fault stops, the store must equal the simulator object by object (every
 status column) within 5 s, and a fresh answer must equal the truth.
 
-Checked to fail (see the report of the change that added this module):
-with `compute_freshness` never stale, and with the reflector's silence
-detection off.
+Checked to fail: with `compute_freshness` never stale, and with errors
+left out of freshness, every fault test fails (16 to 44 answers of 60 to
+90 wrong and fresh); with the reflector's silence detection off, the stall
+test fails (42 of 71). `test_rows_read_before_a_relist_committed_are_not_called_fresh`
+pins the one gap the sampling found and `mcpserver.service` now closes: a
+read that straddles a relist's commit. The xfail test pins one it found and
+does not fix: a reset history that overtakes the agent's resourceVersion
+while it is away is resumed as if it were the old one.
 """
 
 from __future__ import annotations
