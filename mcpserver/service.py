@@ -162,12 +162,22 @@ class ClusterAnswers:
         self.query_max_rows = query_max_rows
         self.query_timeout = query_timeout
 
-    def freshness(self, now: float | None = None) -> Freshness:
-        return compute_freshness(
+    def freshness(self, now: float | None = None, *, since: Freshness | None = None) -> Freshness:
+        """How fresh the store is now; with `since` (taken before a read), an answer's freshness.
+
+        A read can straddle a commit: rows read before a relist replaced
+        them, sync state read after it cleared the error. Such an answer
+        must not call those rows fresh, so an answer is stale if the store
+        was stale when its read began or is when it ends.
+        """
+        current = compute_freshness(
             self.reader.sync_states(),
             now=self.clock() if now is None else now,
             watched=self.watched,
         )
+        if since is not None and since.stale and not current.stale:
+            return since
+        return current
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[None]:
@@ -204,6 +214,7 @@ class ClusterAnswers:
         if node is not None:
             _check_name("node", node)
         now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
         window = min(offset + limit + MORE_CAUSES, 1000)
         async with self._reading():
             report = await self.reader.health_report(
@@ -222,7 +233,7 @@ class ClusterAnswers:
             *report.items[offset + limit :],
             *report.pending[PENDING_LIMIT:],
         ][:MORE_CAUSES]
-        freshness = self.freshness(now)
+        freshness = self.freshness(now, since=before)
         headline = judge_headline(
             report=report,
             freshness=freshness,
@@ -286,6 +297,7 @@ class ClusterAnswers:
         if deployment is not None and namespace is None:
             raise InvalidArgument("deployment needs namespace: deployment names are per namespace")
         now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
         async with self._reading():
             page = await self.reader.list_pods(
                 namespace=namespace,
@@ -312,7 +324,7 @@ class ClusterAnswers:
                 )
         items = [pod_item(row, now) for row in page.items]
         return PodList(
-            freshness=self.freshness(now),
+            freshness=self.freshness(now, since=before),
             total=total if total is not None else len(items),
             items=items,
             next_cursor=page.next_cursor,
@@ -359,6 +371,7 @@ class ClusterAnswers:
         _check_name("namespace", namespace)
         _check_name("name", name)
         now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
         async with self._reading():
             row = await self.reader.get_pod(namespace, name)
             if row is None:
@@ -379,7 +392,7 @@ class ClusterAnswers:
             if spec is not None and not self.reveal_env_values:
                 redacted = redact_env_values(spec)
         return PodDetail(
-            freshness=self.freshness(now),
+            freshness=self.freshness(now, since=before),
             pod={
                 **row_fields(row, drop=("containers", "conditions")),
                 "age_seconds": age(row.created_at, now),
@@ -431,6 +444,7 @@ class ClusterAnswers:
     ) -> DeploymentList:
         _check_limit(limit)
         now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
         async with self._reading():
             page = await self.reader.list_deployments(
                 namespace=namespace,
@@ -454,7 +468,7 @@ class ClusterAnswers:
                 )
                 total = sum(c.count for c in counts)
         return DeploymentList(
-            freshness=self.freshness(now),
+            freshness=self.freshness(now, since=before),
             total=total,
             items=[deployment_item(r, now) for r in page.items],
             next_cursor=page.next_cursor,
@@ -464,6 +478,7 @@ class ClusterAnswers:
         _check_name("namespace", namespace)
         _check_name("name", name)
         now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
         async with self._reading():
             row = await self.reader.get_deployment(namespace, name)
             if row is None:
@@ -477,7 +492,7 @@ class ClusterAnswers:
             )
         totals = self.view.by_deployment.get((namespace, name))
         return DeploymentDetail(
-            freshness=self.freshness(now),
+            freshness=self.freshness(now, since=before),
             deployment={
                 **row_fields(row, drop=("conditions",)),
                 "rollout_in_progress": rollout_in_progress(row),
@@ -520,6 +535,7 @@ class ClusterAnswers:
     ) -> NodeList:
         _check_limit(limit)
         now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
         async with self._reading():
             page = await self.reader.list_nodes(
                 status=status,
@@ -539,7 +555,7 @@ class ClusterAnswers:
                 )
                 total = sum(c.count for c in counts)
         return NodeList(
-            freshness=self.freshness(now),
+            freshness=self.freshness(now, since=before),
             total=total,
             items=[self._node_item(r) for r in page.items],
             next_cursor=page.next_cursor,
@@ -548,6 +564,7 @@ class ClusterAnswers:
     async def get_node(self, name: str) -> NodeDetail:
         _check_name("name", name)
         now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
         async with self._reading():
             row = await self.reader.get_node(name)
             if row is None:
@@ -577,7 +594,7 @@ class ClusterAnswers:
             for key in ("cpu_m", "memory_bytes", "pods")
         }
         return NodeDetail(
-            freshness=self.freshness(now),
+            freshness=self.freshness(now, since=before),
             node=row_fields(row, drop=("conditions", "taints")),
             conditions=conditions(row.conditions),
             taints=[msgspec.to_builtins(t) for t in row.taints],
@@ -614,6 +631,7 @@ class ClusterAnswers:
     ) -> RecentChanges:
         _check_limit(limit)
         now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
         start = parse_since(since, now=now)
         if start > now:
             raise InvalidArgument(f"since {shown(since)} is in the future")
@@ -634,7 +652,7 @@ class ClusterAnswers:
         page = changes[:limit]
         next_cursor = str(page[-1].id) if len(changes) > limit and page[-1].id else None
         return RecentChanges(
-            freshness=self.freshness(now),
+            freshness=self.freshness(now, since=before),
             since=iso(start) or "",
             total=summary.total,
             objects=summary.objects,
@@ -659,6 +677,7 @@ class ClusterAnswers:
         if not 1 <= top <= MAX_LIMIT:
             raise InvalidArgument(f"top must be between 1 and {MAX_LIMIT}, got {top}")
         now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
         async with self._reading():
             groups: Sequence[Any]
             if by == "namespace":
@@ -684,7 +703,7 @@ class ClusterAnswers:
             else:
                 raise InvalidArgument(f"unknown grouping {by!r}; use namespace, node or deployment")
         return MetricSummary(
-            freshness=self.freshness(now),
+            freshness=self.freshness(now, since=before),
             by=by,
             sort=sort,
             groups_total=total,
@@ -713,12 +732,13 @@ class ClusterAnswers:
                 f"timeout_s must be in (0, {self.query_timeout:g}], got {timeout_s}"
             )
         now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
         async with self._reading():
             result = await self.reader.query(
                 sql, max_rows=max_rows, timeout_s=timeout_s, caller=client, arrived=arrived
             )
         return QueryAnswer(
-            freshness=self.freshness(now),
+            freshness=self.freshness(now, since=before),
             columns=result.columns,
             rows=result.rows,
             row_count=len(result.rows),
