@@ -485,7 +485,7 @@ class Informers:
         """
         if all(r.relisting_for == "history-reset" for r in self.reflectors):
             return
-        log.warning("%s: %s", kind.value, error)
+        log.warning("%s", error)
         for feed in self.feeds.values():
             feed.restart_round()
         for reflector in self.reflectors:
