@@ -486,8 +486,8 @@ class Informers:
         if all(r.relisting_for == "history-reset" for r in self.reflectors):
             return
         log.warning("%s", error)
-        for feed in self.feeds.values():
-            feed.restart_round()
+        # No new round in namespace-list scope: each namespace's list replaces that
+        # namespace (DELETED for the uids it lacks); its error says so until then.
         for reflector in self.reflectors:
             reflector.request_relist(
                 reason="history-reset",

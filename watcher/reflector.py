@@ -41,7 +41,11 @@ The loop, per (kind, namespace or all namespaces):
    restore, a new control plane behind the same address. The rows held may
    belong to objects that no longer exist: reported at once, then relist and
    replace. The first event of every stream is checked, and every bookmark,
-   so a reconnect never resumes silently on another history.
+   so a reconnect never resumes silently on another history. A new history
+   that passed our resourceVersion before we reconnected shows neither: the
+   store sees it in the events (a MODIFIED or DELETED for a uid it does not
+   hold, under a name another uid holds) and the informers relist every kind
+   (`request_relist(reason="history-reset")`, see `Informers.history_changed`).
 
 Nothing here raises out of `run` but cancellation: a watcher that crashes
 stops seeing the cluster, which is worse than one that keeps retrying and
