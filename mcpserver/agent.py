@@ -497,6 +497,7 @@ async def running_agent(
             settings=WatchSettings(reveal_env_values=settings.reveal_env_values),
         )
         store.writer.on_reset(informers.relist)
+        store.writer.on_history_changed(informers.history_changed)
         agent = Agent(
             settings=settings,
             store=store,

@@ -102,6 +102,11 @@ class ObjectMemory:
         self._sync: dict[Kind, SyncState] = {k: SyncState(kind=k) for k in Kind}
         # Streamed relists under way: the uids put since `replace_begin`, per kind.
         self._relisting: dict[Kind, set[str]] = {}
+        # Kinds whose events showed another history (see `_history_changed`): the sync
+        # error that says so, standing until the kind is listed again.
+        self._history_lost: dict[Kind, str] = {}
+        # The same, newly found, for the writer to tell its listeners once the batch is out.
+        self.history_changes: list[tuple[Kind, str]] = []
         self._next_id = 1
         self._containers_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         # Rows `prepare` skipped because they could not even be encoded.
@@ -153,8 +158,10 @@ class ObjectMemory:
                     if delta.type == "DELETED":
                         if delta.row.uid in self._states[kind]:
                             self._delete(kind, delta.row.uid, batch)
+                        else:
+                            self._deleted_unknown(kind, delta.row, batch)
                     else:
-                        self._upsert(kind, delta.row, batch)
+                        self._upsert(kind, delta.row, batch, delta.type)
                     touched[kind] = True
                     if relisting:
                         seen_so_far = relisting.get(kind)
@@ -288,6 +295,11 @@ class ObjectMemory:
         s = batch.sync.get(kind, self._sync[kind])
         changes: dict[str, Any] = {}
         alive = resource_version is not None or listed or bool(synced)
+        if self._history_lost:
+            if listed:
+                self._history_lost.pop(kind, None)
+            elif error is None and kind in self._history_lost:
+                alive = False  # a bookmark of the old stream proves nothing: the error stands
         if resource_version is not None:
             changes["resource_version"] = resource_version
         if synced is not None:
@@ -311,11 +323,14 @@ class ObjectMemory:
         if delta.type == "DELETED":
             if delta.row.uid in self._states[delta.kind]:
                 self._delete(delta.kind, delta.row.uid, batch)
+            else:
+                self._deleted_unknown(delta.kind, delta.row, batch)
         else:
-            self._upsert(delta.kind, delta.row, batch)
+            self._upsert(delta.kind, delta.row, batch, delta.type)
 
-    def _upsert(self, kind: Kind, row: Row, batch: Batch) -> None:
+    def _upsert(self, kind: Kind, row: Row, batch: Batch, type_: str = "ADDED") -> None:
         # The hot path of the writer: runs once per ADDED/MODIFIED and per relisted row.
+        # `type_`: the event's type; a list's rows come as ADDED.
         spec = TABLES[kind]
         states = self._states[kind]
         uid = row.uid
@@ -340,6 +355,8 @@ class ObjectMemory:
             key = (row.namespace, row.name)
             holder = names.get(key)
             if holder is not None and holder != uid:
+                if type_ != "ADDED":
+                    self._history_changed(kind, row, holder, type_, batch)
                 # Same name, new uid: the old object is gone even if we missed its DELETED.
                 self._delete(kind, holder, batch)
             if old is not None:
@@ -367,6 +384,36 @@ class ObjectMemory:
                 self._candidates.pop(uid, None)
             batch.candidates[uid] = fixed or None
         batch.changes.append(_new_tuple(ViewChange, (kind, uid, old, state)))
+
+    def _deleted_unknown(self, kind: Kind, row: Row, batch: Batch) -> None:
+        """A DELETED for a uid not held: nothing to delete, but it may show another history."""
+        holder = self._names[kind].get((row.namespace, row.name))
+        if holder is not None and holder != row.uid:
+            self._history_changed(kind, row, holder, "DELETED", batch)
+
+    def _history_changed(self, kind: Kind, row: Row, holder: str, type_: str, batch: Batch) -> None:
+        """A MODIFIED or DELETED for a uid not held, while another uid holds its name.
+
+        One history never sends that: a name deleted and created again comes
+        as DELETED (old uid), then ADDED (new uid). So events were missed or
+        the API server's history changed under the watch (an etcd restore, a
+        new control plane behind the same address, whose resourceVersion
+        passed ours before we reconnected: no 504, nothing went backwards).
+        Every row of the kind may belong to the other history: the kind is
+        stale at once, in this batch, and stays so until it is listed again;
+        the writer's history listeners are told (the watcher relists).
+        Rare by nature: only a new uid or an unknown DELETED gets here.
+        """
+        if kind in self._history_lost:
+            return  # said once; the relist it asked for is under way
+        error = (
+            f"{type_} event for {_KIND_TEXT[kind]} {row.namespace}/{row.name} uid {row.uid} "
+            f"while uid {holder} holds that name: the API server's history changed under "
+            "the watch: relisting"
+        )
+        self._update_sync(kind, batch, error=error)
+        self._history_lost[kind] = error
+        self.history_changes.append((kind, error))
 
     def _delete(self, kind: Kind, uid: str, batch: Batch) -> None:
         old = self._states[kind].pop(uid)
@@ -508,6 +555,8 @@ class ObjectMemory:
         self._names = {k: {} for k in Kind}
         self._candidates = {}
         self._relisting = {}  # a streamed relist begun before a reset is void: its uids are gone
+        self._history_lost = {}  # a reset relists every kind anyway
+        self.history_changes = []
         view.clear()
         changes: list[ViewChange] = []
         problems: dict[str, tuple[Kind, tuple[Candidate, ...]]] = {}

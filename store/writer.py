@@ -161,6 +161,7 @@ class Writer:
         self._memory = ObjectMemory(settings)
         self._subscribers: list[Subscriber] = []
         self._reset_listeners: list[Callable[[], None]] = []
+        self._history_listeners: list[Callable[[Kind, str], None]] = []
         self._health_listeners: list[Callable[[bool, str | None], None]] = []
         self._commit_listeners: list[Callable[[int, float], None]] = []
         self._closing = False
@@ -297,6 +298,18 @@ class Writer:
         """
         self._reset_listeners.append(fn)
         return lambda: self._reset_listeners.remove(fn) if fn in self._reset_listeners else None
+
+    def on_history_changed(self, fn: Callable[[Kind, str], None]) -> Callable[[], None]:
+        """Call `fn(kind, error)` when a kind's events show the API server's history changed.
+
+        A MODIFIED or DELETED for a uid the store does not hold, while another
+        uid holds that name (see `store.memory`): the kind is already stale in
+        the store (`error`); the watcher should relist it and replace it.
+        Told once per kind until the kind is listed again, after the batch
+        that showed it was published.
+        """
+        self._history_listeners.append(fn)
+        return lambda: self._history_listeners.remove(fn) if fn in self._history_listeners else None
 
     def on_commit(self, fn: Callable[[int, float], None]) -> Callable[[], None]:
         """Call `fn(rows, seconds)` after each committed batch (metrics); it must not block.
@@ -885,6 +898,17 @@ class Writer:
                     log.exception("store: transition subscriber %r failed", fn)
         for w in batch.waiters:
             w.done.set()
+        if self._memory.history_changes:
+            self._notify_history_changed()
+
+    def _notify_history_changed(self) -> None:
+        changes, self._memory.history_changes = self._memory.history_changes, []
+        for kind, error in changes:
+            for fn in list(self._history_listeners):
+                try:
+                    fn(kind, error)
+                except Exception:
+                    log.exception("store: history listener failed")
 
     def _observe_commit(self, rows: int, seconds: float) -> None:
         for fn in list(self._commit_listeners):

@@ -181,15 +181,17 @@ class _StoreFeed:
             self._round_due, self._round_open = False, True
         known = self._known[namespace]
         fresh = {r.uid for r in rows}
-        events: list[tuple[EventType, Row]] = [
-            ("MODIFIED" if row.uid in known else "ADDED", row) for row in rows
-        ]
         make = ROW_TYPES[self.kind]
-        events += [
+        # The deletions first, as one history sends them: an object created again under
+        # its name is DELETED (old uid), then ADDED (new uid), never the other way round
+        # (the store takes a DELETED for a uid it lost to its name's new holder as a sign
+        # of another history).
+        events: list[tuple[EventType, Row]] = [
             ("DELETED", make(uid=uid, namespace=namespace, name=name, resource_version=rv))
             for uid, name in known.items()
             if uid not in fresh
         ]
+        events += [("MODIFIED" if row.uid in known else "ADDED", row) for row in rows]
         await self.on_events(namespace, events)
         recovered = self._errors.pop(namespace, None) is not None
         if recovered:
@@ -472,6 +474,26 @@ class Informers:
             feed.restart_round()
         for reflector in self.reflectors:
             reflector.request_relist()
+
+    def history_changed(self, kind: Kind, error: str) -> None:
+        """The store saw events of another history for `kind`: relist and replace every kind.
+
+        Given to `writer.on_history_changed`. The store already made `kind`
+        stale. The API server's history changed for every kind at once, so
+        every informer relists (reason `history-reset`), each stale until it
+        has; a second sign before those lists are done adds nothing.
+        """
+        if all(r.relisting_for == "history-reset" for r in self.reflectors):
+            return
+        log.warning("%s", error)
+        # No new round in namespace-list scope: each namespace's list replaces that
+        # namespace (DELETED for the uids it lacks); its error says so until then.
+        for reflector in self.reflectors:
+            reflector.request_relist(
+                reason="history-reset",
+                error=f"the API server's history changed under the watch (seen in "
+                f"{kind.value} events); relisting",
+            )
 
     # -- running ------------------------------------------------------------------------
 

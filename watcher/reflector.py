@@ -41,7 +41,11 @@ The loop, per (kind, namespace or all namespaces):
    restore, a new control plane behind the same address. The rows held may
    belong to objects that no longer exist: reported at once, then relist and
    replace. The first event of every stream is checked, and every bookmark,
-   so a reconnect never resumes silently on another history.
+   so a reconnect never resumes silently on another history. A new history
+   that passed our resourceVersion before we reconnected shows neither: the
+   store sees it in the events (a MODIFIED or DELETED for a uid it does not
+   hold, under a name another uid holds) and the informers relist every kind
+   (`request_relist(reason="history-reset")`, see `Informers.history_changed`).
 
 Nothing here raises out of `run` but cancellation: a watcher that crashes
 stops seeing the cluster, which is worse than one that keeps retrying and
@@ -192,6 +196,7 @@ class Reflector(Generic[T]):
         self.synced = False
         self._need_list = True
         self._list_reason = "initial"  # why the next list happens, for the relist counter
+        self._relist_error: str | None = None  # to report before a requested relist
         self._failing = False
         # Failed tries are logged as they start, change and end, not one line each.
         self._retries = RetryLog(log, self._label)
@@ -210,22 +215,38 @@ class Reflector(Generic[T]):
 
     # -- the loop ---------------------------------------------------------------
 
-    def request_relist(self) -> None:
-        """Drop the current watch and list again (the store lost its data, say)."""
+    def request_relist(self, *, reason: str = "requested", error: str | None = None) -> None:
+        """Drop the current watch and list again (the store lost its data, say).
+
+        `reason`: the relist counter's reason. `error`: reported to the handler
+        before the list (the kind is stale until it completes), e.g. when the
+        store saw events of another history (`history-reset`).
+        """
         self._need_list = True
-        self._list_reason = "requested"
+        self._list_reason = reason
+        self._relist_error = error
         if self._attempt is not None:
             self._attempt.cancel()
+
+    @property
+    def relisting_for(self) -> str | None:
+        """Why the next list happens, while one is due (None: none is)."""
+        return self._list_reason if self._need_list else None
 
     async def run(self) -> None:
         while True:
             delay = 0.0
+            if self._relist_error is not None:
+                error, self._relist_error = self._relist_error, None
+                await self._report(error)
             with anyio.CancelScope() as attempt:
                 self._attempt = attempt
                 delay = await self._run_once()
             self._attempt = None
             if attempt.cancelled_caught:
-                self._count_restart("relist-requested")
+                self._count_restart(
+                    "relist-requested" if self._list_reason == "requested" else self._list_reason
+                )
                 continue
             if delay > 0:
                 await anyio.sleep(delay)
