@@ -17,6 +17,7 @@ Entry points for the composition root (mcpserver):
     registry.subscribe(mcp_hook)                   # async def mcp_hook(t: Transition)
     writer.subscribe(registry.publish)             # the store's committed transitions
     writer.on_reset(informers.relist)              # the store started over: list again
+    writer.on_history_changed(informers.history_changed)  # another history: list again
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(informers.run)

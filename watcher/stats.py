@@ -8,7 +8,8 @@ Prometheus collector reads `snapshot()` (a copy), never the live dicts. Keys:
 - `restarts[(kind, reason)]`: why a watch was re-established: `closed` (clean
   end, resumed), `gone` (410 -> relist), `continue-gone` (410 on a page ->
   list restarted), `too-large` (504 "Too large resource version" -> relist),
-  `history-reset` (a resourceVersion went backwards -> relist), `silent`
+  `history-reset` (a resourceVersion went backwards, or the store saw events
+  of another history -> relist), `silent`
   (no event nor bookmark for well beyond the server's bookmark cadence),
   `stalled` (the inactivity timeout), `malformed`, `throttled`, `error`.
 - `events[(kind, type)]`: ADDED, MODIFIED, DELETED, BOOKMARK, ERROR received.
@@ -17,7 +18,9 @@ Prometheus collector reads `snapshot()` (a copy), never the live dicts. Keys:
   `initial` (start-up), `gone` (a 410: the resourceVersion expired),
   `too-large` (the server has not reached our resourceVersion),
   `history-reset` (resourceVersions went backwards: a restored or replaced
-  control plane; also a list that came back older than what was held),
+  control plane; also a list that came back older than what was held, and
+  an update or delete for a uid not held under a held name, which one
+  history never sends),
   `requested` (the store asked, e.g. after a reset or a dropped batch).
 - `skipped[kind]`: objects that could not be read (logged and left out).
 - `link_overflow`: pods dropped from the deployment fix-up set.
