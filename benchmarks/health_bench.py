@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO))
 from mcp import Client  # noqa: E402
 
 from benchmarks._agent_process import agent_process  # noqa: E402
+from benchmarks._table import print_table  # noqa: E402
 from simulator import ObjectStore, Simulator  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
 from simulator.virtual_clock import SimClock  # noqa: E402
@@ -359,21 +360,15 @@ async def run(pods: int, seed: int, *, show: bool) -> list[str]:
     ]
 
 
-def print_table(rows: list[list[str]]) -> None:
-    header = [
-        "pods",
-        "broken now (kubectl's reading)",
-        "cluster_health page 1",
-        "recall (>= 95%)",
-        "",
-        "list_pods(problems_only) page 1 precision (100%)",
-        "",
-    ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+HEADER = [
+    "pods",
+    "broken now (kubectl's reading)",
+    "cluster_health page 1",
+    "recall (>= 95%)",
+    "",
+    "list_pods(problems_only) page 1 precision (100%)",
+    "",
+]
 
 
 async def main() -> int:
@@ -387,7 +382,7 @@ async def main() -> int:
     rows = [await run(pods, args.seed, show=args.show) for pods in sizes]
     print()
     print("Does page 1 find what is broken now? (seeded simulator, agent as its own process)")
-    print_table(rows)
+    print_table(HEADER, rows, numbers=False)
     return 0 if all(r[4] == "PASS" and r[6] == "PASS" for r in rows) else 1
 
 

@@ -56,6 +56,7 @@ from mcp import Client  # noqa: E402
 
 from benchmarks._agent_process import agent_process  # noqa: E402
 from benchmarks._mcp_wire import post_tools_call  # noqa: E402
+from benchmarks._table import print_table  # noqa: E402
 from benchmarks._tools_list import fetch_tools_list, measure, report  # noqa: E402
 from simulator import ObjectStore, Simulator  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
@@ -438,25 +439,19 @@ async def tools_list_only() -> None:
                     print(line)
 
 
-def print_table(rows: list[list[str]]) -> None:
-    header = [
-        "pods",
-        "question",
-        "clients",
-        "ours p50 ms",
-        "ours p99 ms",
-        "SDK client p50",
-        "per-call p50 ms",
-        "per-call p99 ms",
-        "ratio p50",
-        "ours bytes",
-        "per-call bytes",
-    ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        print("| " + " | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + " |")
+HEADER = [
+    "pods",
+    "question",
+    "clients",
+    "ours p50 ms",
+    "ours p99 ms",
+    "SDK client p50",
+    "per-call p50 ms",
+    "per-call p99 ms",
+    "ratio p50",
+    "ours bytes",
+    "per-call bytes",
+]
 
 
 async def main() -> None:
@@ -477,7 +472,7 @@ async def main() -> None:
         await run_size(pods, quick=args.quick, rows=rows, notes=notes)
     print()
     print("MCP answers from the watch cache vs. one LIST per question (streamable HTTP)")
-    print_table(rows)
+    print_table(HEADER, rows, numbers=True)
     print()
     for note in notes:
         print(note)

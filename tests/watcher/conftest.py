@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
 from simulator.server import Simulator
+from store import Store, StoreSettings, open_store
 from store.model import Delta, Kind, Row
 from watcher import Informers, WatchSettings, load_connection
 
@@ -205,3 +207,12 @@ class ChunkedResponse:
 
     def __init__(self, chunks: list[bytes]) -> None:
         self.content = _ChunkedBody(chunks)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A store on a file of its own, committing every 5 ms (tests wait on commits)."""
+    async with open_store(
+        tmp_path / "state.db", settings=StoreSettings(batch_interval_s=0.005)
+    ) as s:
+        yield s

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ from simulator.scenario import Scenario
 from simulator.server import Simulator
 from store.model import Delta, Kind
 from store.service import Store, open_store
-from store.settings import StoreSettings
 from tests.watcher.cluster import differences, expected_rows, make_pod, set_pod_state
 from tests.watcher.conftest import FAST, NotifyingSink, informing, store_rows
 from watcher import Informers, WatchSettings
@@ -24,14 +23,6 @@ from watcher.kinds.meta import KubeObject
 pytestmark = pytest.mark.anyio
 
 KINDS = (Kind.POD, Kind.DEPLOYMENT, Kind.NODE)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with open_store(
-        tmp_path / "state.db", settings=StoreSettings(batch_interval_s=0.005)
-    ) as s:
-        yield s
 
 
 async def store_differences(store: Store, sim: Simulator) -> list[str]:

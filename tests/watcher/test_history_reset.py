@@ -12,8 +12,6 @@ SQLite store.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,8 +20,7 @@ import pytest
 from simulator.scenario import Scenario
 from simulator.server import Simulator
 from store.model import Kind
-from store.service import Store, open_store
-from store.settings import StoreSettings
+from store.service import Store
 from tests.reliability.compare import ALL_KINDS, converge
 from tests.watcher.cluster import make_pod, set_pod_state
 from tests.watcher.conftest import FAST, NotifyingSink, informing, store_rows
@@ -32,14 +29,6 @@ from watcher import Informers
 pytestmark = pytest.mark.anyio
 
 FEEDS = ("pods", "deployments", "nodes", "replicasets")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with open_store(
-        tmp_path / "state.db", settings=StoreSettings(batch_interval_s=0.005)
-    ) as s:
-        yield s
 
 
 class ErrorLog(NotifyingSink):

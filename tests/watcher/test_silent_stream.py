@@ -9,8 +9,7 @@ freshness comes from.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -18,8 +17,7 @@ import pytest
 
 from simulator.server import Simulator
 from store.model import Kind, SyncState
-from store.service import Store, open_store
-from store.settings import StoreSettings
+from store.service import Store
 from tests.watcher.cluster import make_pod, set_pod_state
 from tests.watcher.conftest import FAST, NotifyingSink, informing, store_rows
 from watcher import Informers
@@ -28,14 +26,6 @@ pytestmark = pytest.mark.anyio
 
 # Only the learned cadence can notice a stall within the test's bounds.
 SILENCE = dataclasses.replace(FAST, inactivity_timeout=30.0, silence_factor=3.0, silence_floor=0.1)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with open_store(
-        tmp_path / "state.db", settings=StoreSettings(batch_interval_s=0.005)
-    ) as s:
-        yield s
 
 
 class RecordingSink(NotifyingSink):
