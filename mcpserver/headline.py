@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
+from kinds import STORED
 from mcpserver.answers import Freshness
 from mcpserver.freshness import iso
 from store import HealthReport, Kind
@@ -40,9 +41,11 @@ def _kinds_in_scope(scope: HealthScope) -> list[Kind]:
     """The kinds whose objects the answer speaks about (nodes have no namespace)."""
     kinds = list(scope.kinds) if scope.kinds else list(Kind)
     if scope.namespace is not None:
-        kinds = [k for k in kinds if k is not Kind.NODE]
-    if scope.node is not None:
-        kinds = [k for k in kinds if k is not Kind.DEPLOYMENT]
+        kinds = [k for k in kinds if STORED[k].resource.namespaced]
+    if scope.node is not None:  # the node itself, and what runs on it
+        kinds = [
+            k for k in kinds if not STORED[k].resource.namespaced or "node" in STORED[k].filters
+        ]
     return kinds
 
 
@@ -84,10 +87,12 @@ def _objects_in_scope(scope: HealthScope, kinds: Sequence[Kind], view: View) -> 
                 if scope.namespace is not None
                 else len(view.deployments)
             )
-        elif scope.node is not None:
-            total += scope.node in view.nodes
+        elif kind is Kind.NODE:
+            total += (scope.node in view.nodes) if scope.node is not None else len(view.nodes)
+        elif scope.namespace is not None:
+            total += view.namespaces[kind].get(scope.namespace, 0)
         else:
-            total += len(view.nodes)
+            total += view.counts[kind]
     return total
 
 

@@ -6,12 +6,13 @@ tools, resources and prompts render an object the same way everywhere.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
+from kinds import deployment, node, pod
+from kinds.common import age_seconds as age
 from mcpserver.answers import (
     CauseItem,
     ChangeItem,
@@ -23,10 +24,9 @@ from mcpserver.answers import (
     PodItem,
 )
 from mcpserver.freshness import iso
-from store import Condition, DeploymentRow, Finding, NodeRow, PodRow, Transition
+from store import Condition, DeploymentRow, Finding, PodRow, Transition
 from store.findings import ReportItem
 from store.reader import ObjectHistory
-from store.transitions import deployment_rollout
 
 __all__ = [
     "age",
@@ -44,103 +44,18 @@ __all__ = [
     "row_fields",
 ]
 
-# Waiting reasons that are part of a normal start, not a problem to point at.
-_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
-
-
-def _ts(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
-
-
-def age(created_at: str | None, now: float) -> float | None:
-    created = _ts(created_at)
-    return round(now - created, 1) if created is not None else None
-
-
-def pod_reason(row: PodRow) -> str | None:
-    """The most telling reason a pod is not healthy, or None when nothing points at one."""
-    app = [c for c in row.containers if not c.init]
-    for c in app:
-        if c.waiting_reason and c.waiting_reason not in _STARTING:
-            return f"{c.name}: {c.waiting_reason}"
-    for c in row.containers:
-        if c.init and c.waiting_reason and c.waiting_reason not in _STARTING:
-            return f"init {c.name}: {c.waiting_reason}"
-    if row.reason:
-        return row.reason
-    if row.unschedulable:
-        return "Unschedulable"
-    for c in app:
-        if c.terminated_reason and c.terminated_reason != "Completed":
-            return f"{c.name}: {c.terminated_reason}"
-    for c in app:
-        if c.last_terminated_reason in ("OOMKilled", "Error") and not row.ready:
-            return f"{c.name}: last {c.last_terminated_reason}"
-    return None
+# The kinds' own renderings (`KindSpec.item`), typed for the answers that name them.
+node_problems = node.node_problems
+pod_reason = pod.pod_reason
+rollout_in_progress = deployment.rollout_in_progress
 
 
 def pod_item(row: PodRow, now: float) -> PodItem:
-    app = [c for c in row.containers if not c.init]
-    return PodItem(
-        namespace=row.namespace,
-        name=row.name,
-        status=row.status,
-        phase=row.phase,
-        ready=f"{sum(1 for c in app if c.ready)}/{len(app)}",
-        restarts=row.restarts,
-        node=row.node,
-        deployment=row.deployment,
-        age_seconds=age(row.created_at, now),
-        reason=pod_reason(row),
-    )
-
-
-def rollout_in_progress(row: DeploymentRow) -> bool:
-    """The store's one definition (`store.transitions.rollout_progressing`); paused is not."""
-    return deployment_rollout(row) == "progressing"
+    return PodItem(**pod.item(row, now))
 
 
 def deployment_item(row: DeploymentRow, now: float) -> DeploymentItem:
-    reason = None
-    for name in ("ReplicaFailure", "Progressing", "Available"):
-        cond = row.conditions.get(name)
-        if cond is None:
-            continue
-        bad = cond.status == "True" if name == "ReplicaFailure" else cond.status != "True"
-        if name == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
-            bad = True
-        if bad:
-            reason = f"{name}: {cond.reason or cond.status}"
-            break
-    return DeploymentItem(
-        namespace=row.namespace,
-        name=row.name,
-        status=row.status,
-        replicas=row.replicas,
-        ready=row.ready_replicas,
-        available=row.available_replicas,
-        updated=row.updated_replicas,
-        unavailable=row.unavailable_replicas,
-        rollout_in_progress=rollout_in_progress(row),
-        age_seconds=age(row.created_at, now),
-        reason=reason,
-    )
-
-
-def node_problems(row: NodeRow) -> list[str]:
-    problems = []
-    for name, cond in row.conditions.items():
-        healthy = cond.status == "True" if name == "Ready" else cond.status != "True"
-        if not healthy:
-            problems.append(f"{name}={cond.status}")
-    if row.unschedulable:
-        problems.append("cordoned")
-    return problems
+    return DeploymentItem(**deployment.item(row, now))
 
 
 def conditions(conditions: dict[str, Condition]) -> list[ConditionItem]:

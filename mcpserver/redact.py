@@ -1,7 +1,7 @@
 """The env values a pod's answer shows as redacted, and how many.
 
 Literal env values are redacted before anything is stored
-(`watcher.kinds.redaction`), so a stored spec holds `"<redacted>"` where they
+(`kinds.redaction`), so a stored spec holds `"<redacted>"` where they
 were; `get_pod` reports how many. A state file written by an agent older
 than that may still hold literal values until its kind has been listed again
 (seconds after start): they are redacted here as well, so `get_pod` never
@@ -14,7 +14,7 @@ from typing import Any, Final
 
 __all__ = ["REDACTED", "redact_env_values"]
 
-# The marker `watcher.kinds.redaction` stores (a test holds the two equal); not
+# The marker `kinds.redaction` stores (a test holds the two equal); not
 # imported from there, so answering from the store does not load the watcher.
 REDACTED: Final = "<redacted>"
 

@@ -27,6 +27,7 @@ from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 
+from kinds import STORED
 from store import Kind, Severity, Transition
 
 __all__ = ["ResourceNotifier", "resource_uri", "uris_for_transition"]
@@ -39,12 +40,10 @@ _MAX_LEGACY_SUBSCRIPTIONS = 10_000
 
 def resource_uri(kind: Kind | str, namespace: str, name: str) -> str:
     """The resource URI of one object, as the resource templates spell it."""
-    kind = Kind(kind)
-    if kind is Kind.POD:
-        return f"k8s://pods/{namespace}/{name}"
-    if kind is Kind.DEPLOYMENT:
-        return f"k8s://deployments/{namespace}/{name}"
-    return f"k8s://nodes/{name}"
+    spec = STORED[Kind(kind)]
+    if spec.resource.namespaced:
+        return f"k8s://{spec.name}/{namespace}/{name}"
+    return f"k8s://{spec.name}/{name}"
 
 
 def uris_for_transition(transition: Transition) -> list[str]:

@@ -32,6 +32,7 @@ and `severity` (what counts as a status change and how bad it is),
 cluster a file caches), `errors`.
 """
 
+from kinds.quantity import QuantityError, cpu_millicores, memory_bytes, parse_quantity
 from store.cluster import ClaimOutcome, ClaimVerdict
 from store.errors import (
     CorruptStore,
@@ -61,7 +62,6 @@ from store.model import (
     Taint,
     Transition,
 )
-from store.quantity import QuantityError, cpu_millicores, memory_bytes, parse_quantity
 from store.reader import GroupCount, Page, QueryResult, Reader
 from store.selector import Selector, parse_selector
 from store.service import Store, open_store

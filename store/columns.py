@@ -19,7 +19,8 @@ from typing import Any, Final
 import msgspec
 import msgspec.inspect as mi
 
-from store.model import DeploymentRow, Kind, NodeRow, PodRow, Row
+from kinds.registry import STORED
+from store.model import Kind, Row
 
 __all__ = ["EXTRA_COLUMNS", "TABLES", "Column", "TableSpec"]
 
@@ -62,7 +63,7 @@ def _column(field: mi.Field) -> Column:
 class TableSpec:
     """One kind's table: its columns in struct order, and the row <-> SQL codecs."""
 
-    def __init__(self, kind: Kind, table: str, row_type: type[Row]) -> None:
+    def __init__(self, kind: Kind, table: str, row_type: type[Any]) -> None:
         self.kind = kind
         self.table = table
         self.row_type = row_type
@@ -119,7 +120,5 @@ class TableSpec:
 
 
 TABLES: Final[dict[Kind, TableSpec]] = {
-    Kind.POD: TableSpec(Kind.POD, "pods", PodRow),
-    Kind.DEPLOYMENT: TableSpec(Kind.DEPLOYMENT, "deployments", DeploymentRow),
-    Kind.NODE: TableSpec(Kind.NODE, "nodes", NodeRow),
+    kind: TableSpec(kind, spec.table, spec.row_type) for kind, spec in STORED.items()
 }

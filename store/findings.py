@@ -29,6 +29,8 @@ from typing import Any, Final, Literal, NamedTuple
 
 import msgspec
 
+from kinds.common import Candidate, Finding
+from kinds.registry import STORED
 from store.model import Kind, Severity
 
 __all__ = [
@@ -54,47 +56,6 @@ PAST_CHECKS: Final = frozenset({"pod.oom_killed", "pod.restarts_rising"})
 CAUSE_CHECKS: Final = frozenset({"node.not_ready", "node.network_unavailable", "node.pressure"})
 # Pod names shown per group: enough to start from, bounded whatever the group's size.
 EXAMPLES: Final = 5
-
-
-class Finding(msgspec.Struct, frozen=True, kw_only=True):
-    """One problem with one object, as the health report shows it.
-
-    `check` is a stable identifier (`pod.crash_loop`, `node.not_ready`, ...)
-    to filter or count on; `reason` is Kubernetes' word for it where one
-    exists (CrashLoopBackOff, ProgressDeadlineExceeded); `evidence` holds the
-    values the conclusion rests on.
-    """
-
-    check: str
-    severity: Severity
-    kind: Kind
-    namespace: str
-    name: str
-    uid: str
-    reason: str
-    message: str
-    since: float | None = None
-    evidence: dict[str, Any] = {}
-    # Where a pod runs and what owns it: the causes its finding is grouped under.
-    node: str | None = None
-    deployment: str | None = None
-    # Set on a *pending* finding only: when it will count if the condition lasts.
-    counts_at: float | None = None
-
-
-class Candidate(NamedTuple):
-    """A finding-to-be: current once `min_age_s` has passed since `finding.since`.
-
-    `field` names the tracked status field (see `store.transitions`) whose
-    history dates the problem when the object carries no timestamp of its own.
-    `max_age_s` expires findings about past events (an OOM kill an hour ago).
-    """
-
-    finding: Finding
-    min_age_s: float = 0.0
-    max_age_s: float | None = None
-    field: str | None = None
-    has_own_since: bool = False
 
 
 State = Literal["active", "pending", "expired"]
@@ -154,7 +115,8 @@ def classify(candidates: Iterable[Candidate], now: float) -> FindingSet:
     return out
 
 
-_KIND_ORDER = {Kind.NODE: 0, Kind.DEPLOYMENT: 1, Kind.POD: 2}
+# Causes first: nodes, then workloads, then pods (`KindSpec.report_order`).
+_KIND_ORDER = {kind: spec.report_order for kind, spec in STORED.items()}
 
 
 def rank_key(f: Finding) -> tuple[Any, ...]:

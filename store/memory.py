@@ -1,7 +1,7 @@
 """The single writer's memory of every object, and how a batch advances it.
 
 Transitions are computed while a batch is prepared, from the state the
-writer remembers of every object (`store.view.PodState` & co: the tracked
+writer remembers of every object (`KindSpec.state`: the tracked
 status signature plus the aggregate contribution, not the whole row), and
 inserted into history in the same transaction as the rows (`store.batch`).
 Preparing turns queued operations (`store.operations`) into that
@@ -20,7 +20,7 @@ work (another call, another attribute lookup) shows in ingest throughput.
 from __future__ import annotations
 
 import logging
-import sys
+import os
 import time
 from typing import Any
 
@@ -29,15 +29,13 @@ import anyio
 import anyio.lowlevel
 import msgspec
 
+from kinds.registry import STORED
 from store.batch import Batch
 from store.columns import TABLES
 from store.health import Candidate, analyze_row
 from store.model import (
     Delta,
-    DeploymentRow,
     Kind,
-    NodeRow,
-    PodRow,
     Row,
     Severity,
     SyncState,
@@ -51,12 +49,14 @@ from store.transitions import (
     changes_between,
     deletion_change,
     first_sight_changes,
-    signature,
 )
 from store.view import Change as ViewChange
-from store.view import DeploymentState, NodeState, PodState, State, View
+from store.view import State, View
 
-__all__ = ["ObjectMemory", "restored_sync_states"]
+__all__ = ["STRICT_ENV", "ObjectMemory", "restored_sync_states"]
+
+# Set to 1, a row the store cannot handle raises instead of being logged and counted.
+STRICT_ENV = "KUBE_WATCHCACHE_STRICT"
 
 log = logging.getLogger("store")
 
@@ -66,21 +66,6 @@ _KIND_TEXT = {k: k.value for k in Kind}
 _SEVERITY_TEXT = {s: s.value for s in Severity}
 # Rows prepared between two turns of the event loop, so a 150k relist never freezes it.
 _CHUNK = 500
-
-
-def _same_keys(old: State, new: State) -> bool:
-    """Whether every indexed column (`store.statements.INDEXED`) keeps its value."""
-    if (
-        old.name != new.name
-        or old.namespace != new.namespace
-        or old.status != new.status
-        or old.problem != new.problem
-    ):
-        return False
-    if isinstance(old, PodState):
-        assert isinstance(new, PodState)
-        return old.node == new.node and old.deployment == new.deployment and old.phase == new.phase
-    return True
 
 
 def _problem(candidates: tuple[Candidate, ...]) -> int:
@@ -108,9 +93,10 @@ class ObjectMemory:
         # The same, newly found, for the writer to tell its listeners once the batch is out.
         self.history_changes: list[tuple[Kind, str]] = []
         self._next_id = 1
-        self._containers_cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        # Rows `prepare` skipped because they could not even be encoded.
+        # Rows `prepare` could not handle (a programming error, logged at error level):
+        # counted, and raised instead when `strict` (the test suite sets it).
         self.dropped_rows = 0
+        self.strict = os.environ.get(STRICT_ENV) == "1"
         # Bumped whenever memory is reloaded from the tables: a batch prepared
         # before that is stale and must be prepared again.
         self.generation = 0
@@ -331,23 +317,27 @@ class ObjectMemory:
     def _upsert(self, kind: Kind, row: Row, batch: Batch, type_: str = "ADDED") -> None:
         # The hot path of the writer: runs once per ADDED/MODIFIED and per relisted row.
         # `type_`: the event's type; a list's rows come as ADDED.
-        spec = TABLES[kind]
+        table = TABLES[kind]
+        spec = STORED[kind]
         states = self._states[kind]
         uid = row.uid
         try:
             candidates = analyze_row(kind, row, self.settings.health)
             problem = _problem(candidates) if candidates else 0
-            params = spec.params(row, problem)
-            sig = signature(kind, row)
-        except Exception:  # a row we cannot even encode: say so, keep going
+            params = table.params(row, problem)
+            sig = spec.signature(row)
+        except Exception:  # a bug in a kind's parts: loud, but one object must not stop the cluster
             self.dropped_rows += 1
             log.exception(
-                "store: cannot store %s %s/%s (uid %s); skipped",
+                "store: cannot store %s %s/%s (uid %s): a bug in its kind's module; "
+                "the object is missing from answers until it changes",
                 kind.value,
                 row.namespace,
                 row.name,
                 uid,
             )
+            if self.strict:
+                raise
             return
         old = states.get(uid)
         if old is None or old.name != row.name or old.namespace != row.namespace:
@@ -363,15 +353,17 @@ class ObjectMemory:
                 names.pop((old.namespace, old.name), None)
             names[key] = uid
         if old is None:
-            changes = first_sight_changes(kind, sig, row)
+            changes = first_sight_changes(spec, sig, row)
         elif old.signature == sig:
             changes = None
         else:
-            changes = changes_between(kind, old.signature, sig, row)
-        state = self._state(kind, row, sig, problem)
+            changes = changes_between(spec, old.signature, sig, row)
+        state = spec.state(row, sig, problem)
         states[uid] = state
         batch.emit(
-            NARROW_UPDATE[kind] if old is not None and _same_keys(old, state) else spec.upsert_sql,
+            NARROW_UPDATE[kind]
+            if old is not None and spec.same_indexed(old, state)
+            else table.upsert_sql,
             params,
         )
         if changes:
@@ -421,7 +413,7 @@ class ObjectMemory:
         if names.get((old.namespace, old.name)) == uid:
             del names[(old.namespace, old.name)]
         batch.emit(TABLES[kind].delete_sql, [uid])
-        self._record(kind, uid, old, [deletion_change(kind, old.status)], batch)
+        self._record(kind, uid, old, [deletion_change(STORED[kind], old.status)], batch)
         if self._candidates.pop(uid, None) is not None or uid in batch.candidates:
             batch.candidates[uid] = None
         batch.changes.append(ViewChange(kind, uid, old, None))
@@ -429,9 +421,9 @@ class ObjectMemory:
     def _record(
         self, kind: Kind, uid: str, state: State, changes: list[Change], batch: Batch
     ) -> None:
-        node = deployment = None
-        if isinstance(state, PodState):
-            node, deployment = state.node, state.deployment
+        # Where a pod ran and what owned it: history's context for "restarts by node".
+        node = getattr(state, "node", None)
+        deployment = getattr(state, "deployment", None)
         kind_text = _KIND_TEXT[kind]
         namespace, name = state.namespace, state.name
         for c in changes:
@@ -487,66 +479,6 @@ class ObjectMemory:
             out.append(c)
         return tuple(out)
 
-    def _state(self, kind: Kind, row: Row, sig: tuple[Any, ...], problem: int) -> State:
-        intern = sys.intern
-        if kind is Kind.POD:
-            assert isinstance(row, PodRow)
-            containers = sig[5]
-            cached = self._containers_cache.get(containers)
-            if cached is None:
-                if len(self._containers_cache) > 200_000:
-                    self._containers_cache.clear()
-                self._containers_cache[containers] = containers
-            else:
-                sig = (*sig[:5], cached)
-            # tuple.__new__ skips the namedtuple's Python-level __new__: this runs per pod.
-            return _new_tuple(
-                PodState,
-                (
-                    intern(row.namespace),
-                    intern(row.node) if row.node else None,
-                    intern(row.deployment) if row.deployment else None,
-                    intern(row.phase),
-                    intern(row.status),
-                    row.ready,
-                    row.restarts,
-                    row.cpu_request_m,
-                    row.cpu_limit_m,
-                    row.memory_request_bytes,
-                    row.memory_limit_bytes,
-                    row.name,
-                    sig,
-                    problem,
-                ),
-            )
-        if kind is Kind.DEPLOYMENT:
-            assert isinstance(row, DeploymentRow)
-            return DeploymentState(
-                intern(row.namespace),
-                row.name,
-                row.replicas,
-                row.ready_replicas,
-                row.available_replicas,
-                row.updated_replicas,
-                row.unavailable_replicas,
-                intern(row.status),
-                sig,
-                problem,
-            )
-        assert isinstance(row, NodeRow)
-        return NodeState(
-            row.namespace,
-            row.name,
-            sig[0] or "Unknown",
-            intern(row.status),
-            row.unschedulable,
-            row.cpu_allocatable_m,
-            row.memory_allocatable_bytes,
-            row.pods_allocatable,
-            sig,
-            problem,
-        )
-
     async def load(self, conn: aiosqlite.Connection, view: View) -> None:
         """Rebuild the writer's memory and the view from the tables (at open, after a reset)."""
         now = time.time()
@@ -560,19 +492,20 @@ class ObjectMemory:
         view.clear()
         changes: list[ViewChange] = []
         problems: dict[str, tuple[Kind, tuple[Candidate, ...]]] = {}
-        for kind, spec in TABLES.items():
+        for kind, table in TABLES.items():
+            spec = STORED[kind]
             states, names = self._states[kind], self._names[kind]
-            async with conn.execute(f"SELECT {spec.select_list_no_obj} FROM {spec.table}") as cur:
+            async with conn.execute(f"SELECT {table.select_list_no_obj} FROM {table.table}") as cur:
                 while True:
                     records = await cur.fetchmany(2000)
                     if not records:
                         break
                     for record in records:
-                        row = spec.row(record)
-                        sig = signature(kind, row)
+                        row = table.row(record)
+                        sig = spec.signature(row)
                         candidates = analyze_row(kind, row, self.settings.health)
                         problem = _problem(candidates) if candidates else 0
-                        state = self._state(kind, row, sig, problem)
+                        state = spec.state(row, sig, problem)
                         states[row.uid] = state
                         names[(row.namespace, row.name)] = row.uid
                         changes.append(ViewChange(kind, row.uid, None, state))

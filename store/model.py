@@ -12,6 +12,9 @@ health analyzer reads, or a Prometheus gauge exposes. Everything else about an
 object stays in `obj`, the trimmed object (no `managedFields`) as compact JSON
 bytes, enough for a "describe".
 
+The rows themselves are each kind's (`kinds.<kind>`); this module names
+them for the store's callers.
+
 Units are canonical integers so that sums and comparisons are exact: CPU in
 millicores (rounded up, as the API server does), memory in bytes.
 
@@ -23,166 +26,43 @@ the cyclic collector run every few dozen watch events and walk all of them.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from typing import Literal, Protocol, TypeAlias
 
 import msgspec
 
+from kinds.common import Condition, Severity, Taint
+from kinds.deployment import DeploymentRow
+from kinds.names import Kind
+from kinds.node import NodeRow
+from kinds.pod import ContainerRow, PodRow
+from kinds.registry import STORED
+from kinds.spec import Row
 
-class Kind(enum.StrEnum):
-    """The kinds the agent watches and stores, by their Kubernetes kind name."""
-
-    POD = "Pod"
-    DEPLOYMENT = "Deployment"
-    NODE = "Node"
-
+__all__ = [
+    "ROW_TYPES",
+    "ClusterIdentity",
+    "Condition",
+    "ContainerRow",
+    "Delta",
+    "DeltaSink",
+    "DeploymentRow",
+    "EventType",
+    "Kind",
+    "NodeRow",
+    "PodRow",
+    "Row",
+    "Severity",
+    "SyncState",
+    "Taint",
+    "Transition",
+]
 
 EventType: TypeAlias = Literal["ADDED", "MODIFIED", "DELETED"]
 
 
-class Severity(enum.StrEnum):
-    """How much a transition or a health finding matters, in rising order."""
-
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _SEVERITY_RANK[self]
-
-
-_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
-
-
-class Condition(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
-    """One entry of `status.conditions`, as the analyzers need it."""
-
-    status: str  # "True" | "False" | "Unknown"
-    reason: str | None = None
-    message: str | None = None
-    last_transition: str | None = None  # RFC 3339, as the API gives it
-
-
-class ContainerRow(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
-    """One container of a pod: spec resources joined with its status."""
-
-    name: str
-    image: str = ""
-    init: bool = False
-    ready: bool = False
-    started: bool = False
-    restarts: int = 0
-    state: str = "waiting"  # "waiting" | "running" | "terminated"
-    waiting_reason: str | None = None  # CrashLoopBackOff, ImagePullBackOff, ...
-    waiting_message: str | None = None
-    terminated_reason: str | None = None  # reason of the *current* terminated state
-    exit_code: int | None = None
-    last_terminated_reason: str | None = None  # lastState.terminated.reason: OOMKilled, Error
-    last_terminated_exit_code: int | None = None
-    last_terminated_at: str | None = None  # lastState.terminated.finishedAt
-    cpu_request_m: int | None = None
-    cpu_limit_m: int | None = None
-    memory_request_bytes: int | None = None
-    memory_limit_bytes: int | None = None
-
-
-class PodRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    uid: str
-    namespace: str
-    name: str
-    resource_version: str
-    created_at: str | None = None  # metadata.creationTimestamp
-    labels: dict[str, str] = {}
-    node: str | None = None  # spec.nodeName
-    owner_kind: str | None = None  # the controller ownerReference
-    owner_name: str | None = None
-    deployment: str | None = None  # owning Deployment, through the ReplicaSet
-    phase: str = "Pending"
-    ready: bool = False
-    status: str = "Pending"  # kubectl's STATUS column, e.g. CrashLoopBackOff, Terminating
-    reason: str | None = None  # status.reason: Evicted, NodeLost, ...
-    message: str | None = None
-    unschedulable: bool = False  # PodScheduled=False with reason Unschedulable
-    conditions: dict[str, Condition] = {}
-    containers: tuple[ContainerRow, ...] = ()
-    restarts: int = 0  # sum over app containers
-    cpu_request_m: int = 0  # sums over app containers
-    cpu_limit_m: int = 0
-    memory_request_bytes: int = 0
-    memory_limit_bytes: int = 0
-    qos_class: str | None = None
-    pod_ip: str | None = None
-    host_ip: str | None = None
-    start_time: str | None = None
-    deletion_at: str | None = None  # metadata.deletionTimestamp: deletion has started
-    obj: bytes = b"{}"
-
-
-class DeploymentRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    uid: str
-    namespace: str
-    name: str
-    resource_version: str
-    created_at: str | None = None
-    labels: dict[str, str] = {}
-    selector: dict[str, str] = {}  # spec.selector.matchLabels
-    generation: int = 0
-    observed_generation: int = 0
-    paused: bool = False
-    strategy: str | None = None
-    replicas: int = 0  # spec.replicas (desired)
-    ready_replicas: int = 0
-    available_replicas: int = 0
-    updated_replicas: int = 0
-    unavailable_replicas: int = 0
-    status_replicas: int = 0  # status.replicas
-    conditions: dict[str, Condition] = {}  # Available, Progressing, ReplicaFailure
-    status: str = "Available"  # derived: Available, Progressing, Unavailable, ...
-    obj: bytes = b"{}"
-
-
-class Taint(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
-    key: str
-    effect: str
-    value: str | None = None
-
-
-class NodeRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    uid: str
-    name: str
-    resource_version: str
-    namespace: str = ""  # cluster-scoped; kept so every row has the same key shape
-    created_at: str | None = None
-    labels: dict[str, str] = {}
-    ready: str = "Unknown"  # the Ready condition's status: "True" | "False" | "Unknown"
-    conditions: dict[str, Condition] = {}  # Ready, MemoryPressure, DiskPressure, ...
-    unschedulable: bool = False  # spec.unschedulable: cordoned
-    taints: tuple[Taint, ...] = ()
-    status: str = "Unknown"  # kubectl's STATUS column: Ready, NotReady, Ready,SchedulingDisabled
-    roles: tuple[str, ...] = ()
-    kubelet_version: str | None = None
-    os_image: str | None = None
-    kernel_version: str | None = None
-    container_runtime: str | None = None
-    internal_ip: str | None = None
-    cpu_capacity_m: int = 0
-    memory_capacity_bytes: int = 0
-    pods_capacity: int = 0
-    cpu_allocatable_m: int = 0
-    memory_allocatable_bytes: int = 0
-    pods_allocatable: int = 0
-    obj: bytes = b"{}"
-
-
-Row: TypeAlias = PodRow | DeploymentRow | NodeRow
-
-ROW_TYPES: dict[Kind, type[PodRow] | type[DeploymentRow] | type[NodeRow]] = {
-    Kind.POD: PodRow,
-    Kind.DEPLOYMENT: DeploymentRow,
-    Kind.NODE: NodeRow,
-}
+# Row types by kind, to check what a caller hands the store.
+ROW_TYPES: dict[Kind, type] = {kind: spec.row_type for kind, spec in STORED.items()}
 
 
 class Delta(msgspec.Struct, frozen=True, gc=False):

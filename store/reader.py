@@ -30,6 +30,7 @@ import aiosqlite
 import anyio
 import msgspec
 
+from kinds.registry import STORED
 from store.columns import TABLES
 from store.errors import InvalidQuery, StoreClosed, StoreError, StoreUnavailable
 from store.findings import FindingSet, classify, rank_key
@@ -97,23 +98,7 @@ class QueryResult(msgspec.Struct, kw_only=True):
     elapsed_ms: float
 
 
-_GROUPABLE: dict[Kind, frozenset[str]] = {
-    Kind.POD: frozenset(
-        {
-            "namespace",
-            "node",
-            "phase",
-            "status",
-            "deployment",
-            "ready",
-            "qos_class",
-            "owner_kind",
-            "reason",
-        }
-    ),
-    Kind.DEPLOYMENT: frozenset({"namespace", "status", "paused", "strategy"}),
-    Kind.NODE: frozenset({"status", "ready", "unschedulable", "kubelet_version"}),
-}
+_GROUPABLE: dict[Kind, frozenset[str]] = {kind: spec.filters for kind, spec in STORED.items()}
 
 _SEVERITY_AT_LEAST = {s: [x.value for x in Severity if x.rank >= s.rank] for s in Severity}
 
@@ -418,6 +403,27 @@ class Reader:
                 Kind.NODE, where, params, limit, cursor, include_obj, now, False
             )
         return await self._list(Kind.NODE, where, params, None, limit, cursor, include_obj)
+
+    async def list_objects(
+        self,
+        kind: Kind,
+        *,
+        namespace: str | None = None,
+        status: str | Sequence[str] | None = None,
+        selector: str | None = None,
+        problems_only: bool = False,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_obj: bool = False,
+        now: float | None = None,
+    ) -> Page[Any]:
+        """Objects of any stored kind by (namespace, name); `problems_only` as in `list_pods`."""
+        where, params = self._filters(namespace=namespace, selector=selector, status=status)
+        if problems_only:
+            return await self._list_problems(
+                kind, where, params, limit, cursor, include_obj, now, False
+            )
+        return await self._list(kind, where, params, namespace, limit, cursor, include_obj)
 
     def _filters(
         self,
@@ -829,10 +835,9 @@ class Reader:
         """One object's findings, by the same rule as `finding_set` (and past ones too)."""
         now = time.time() if now is None else now
         found = classify(self.view.candidates.get(uid, ()), now)
-        if kind is Kind.NODE:
-            found.current.extend(f for f in self.view.overcommit_findings() if f.uid == uid)
-        if kind is Kind.POD:
-            found.past.extend(await self._restarts_rising(now, uid=uid))
+        # The aggregate analyzers' findings about this object (node overcommit, rising restarts).
+        found.current.extend(f for f in self.view.overcommit_findings() if f.uid == uid)
+        found.past.extend(await self._restarts_rising(now, uid=uid))
         for fs in found:
             fs.sort(key=rank_key)
         return found

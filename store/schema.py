@@ -5,8 +5,9 @@ its own transaction together with the version bump, so a crash mid-upgrade
 leaves the previous version intact. A file newer than this code knows is
 refused (`CorruptStore`): the store moves it aside rather than guess.
 
-After the migrations, `ensure_columns` adds a column for any row field the
-model gained since the table was created (see `store.columns`).
+After the migrations, `ensure_tables` creates the table of a kind registered
+since the file was made, and `ensure_columns` adds a column for any row field
+a kind gained since its table was created (see `store.columns`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections.abc import Awaitable, Callable
 
 import aiosqlite
 
+from kinds.registry import STORED
 from store.columns import TABLES, Column, TableSpec
 from store.errors import CorruptStore
 from store.model import Kind
 
-__all__ = ["LATEST_VERSION", "MIGRATIONS", "ensure_columns", "migrate"]
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "ensure_columns", "ensure_tables", "migrate"]
 
 Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
 
@@ -170,6 +172,40 @@ async def migrate(conn: aiosqlite.Connection, *, target: int = LATEST_VERSION) -
             await conn.execute("ROLLBACK")
             raise
     return found
+
+
+async def ensure_tables(conn: aiosqlite.Connection) -> list[str]:
+    """Create the table of any kind registered since the file was made; returns their names.
+
+    A kind's table carries the indexes every kind has (name, status,
+    problems) and one per extra indexed column of the kind
+    (`KindSpec.indexed`), as `(column, namespace, name)`.
+    """
+    async with conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
+        present = {r[0] for r in await cur.fetchall()}
+    created: list[str] = []
+    for spec in TABLES.values():
+        if spec.table in present:
+            continue
+        t = spec.table
+        cols = [
+            "uid TEXT PRIMARY KEY NOT NULL" if c.name == "uid" else _column_sql(c)
+            for c in spec.model_columns
+        ]
+        cols.append("problem INTEGER NOT NULL DEFAULT 0")
+        await conn.execute(f"CREATE TABLE {t} ({', '.join(cols)})")
+        await conn.execute(f"CREATE UNIQUE INDEX {t}_name ON {t}(namespace, name)")
+        await conn.execute(f"CREATE INDEX {t}_status ON {t}(status, namespace, name)")
+        await conn.execute(f"CREATE INDEX {t}_problem ON {t}(problem) WHERE problem > 0")
+        for column in sorted(STORED[spec.kind].indexed - _COMMON_INDEXED):
+            await conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {t}_{column} ON {t}({column}, namespace, name)"
+            )
+        created.append(t)
+    return created
+
+
+_COMMON_INDEXED = frozenset({"uid", "namespace", "name", "status", "problem"})
 
 
 async def ensure_columns(conn: aiosqlite.Connection) -> list[str]:

@@ -10,29 +10,9 @@ from __future__ import annotations
 
 import msgspec
 
+from kinds.common import HealthSettings
+
 __all__ = ["HealthSettings", "QuerySettings", "StoreSettings"]
-
-
-class HealthSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Thresholds of the health analyzers (`store.health`).
-
-    Ages are in seconds and say how long a condition must last before it is a
-    finding: a pod is Pending for a few seconds on every start, which is not a
-    problem, while one Pending for ten minutes is.
-    """
-
-    pending_after_s: float = 300.0
-    not_ready_after_s: float = 300.0
-    terminating_after_s: float = 600.0
-    deployment_unavailable_after_s: float = 300.0
-    zero_available_after_s: float = 60.0
-    rollout_stuck_after_s: float = 900.0
-    node_not_ready_after_s: float = 0.0
-    # A container OOM-killed this recently is reported even if it runs again.
-    oom_window_s: float = 3600.0
-    # "Restarts rising": at least this many restarts within the window, from history.
-    restarts_window_s: float = 3600.0
-    restarts_rising_min: int = 3
 
 
 class QuerySettings(msgspec.Struct, frozen=True, kw_only=True):

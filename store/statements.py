@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any, Final
 
+from kinds.registry import STORED
 from store.columns import TABLES
 from store.model import Kind
 
@@ -49,13 +50,7 @@ UPSERT_SYNC: Final = (
 # them — most watch events: a restart count, a condition time, the
 # resourceVersion — is written without them, so SQLite touches no index at
 # all, instead of rewriting every index entry of the row.
-INDEXED: Final[dict[Kind, frozenset[str]]] = {
-    Kind.POD: frozenset(
-        {"uid", "namespace", "name", "status", "problem", "node", "deployment", "phase"}
-    ),
-    Kind.DEPLOYMENT: frozenset({"uid", "namespace", "name", "status", "problem"}),
-    Kind.NODE: frozenset({"uid", "namespace", "name", "status", "problem"}),
-}
+INDEXED: Final[dict[Kind, frozenset[str]]] = {kind: spec.indexed for kind, spec in STORED.items()}
 
 MAX_ROWS: Final = 256
 _SIZES = (256, 128, 64, 32, 16, 8, 4, 2, 1)

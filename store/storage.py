@@ -27,7 +27,7 @@ import aiosqlite
 import anyio.to_thread
 
 from store.errors import CorruptStore, StoreError, StoreUnavailable
-from store.schema import ensure_columns, migrate
+from store.schema import ensure_columns, ensure_tables, migrate
 from store.settings import StoreSettings
 
 __all__ = [
@@ -212,6 +212,7 @@ async def connect_writer(path: Path, settings: StoreSettings) -> aiosqlite.Conne
             page = int(await pragma(conn, "PRAGMA page_size") or 4096)
             await pragma(conn, f"PRAGMA max_page_count = {max(1, settings.max_db_bytes // page)}")
         await migrate(conn)
+        await ensure_tables(conn)
         await ensure_columns(conn)
         # Prove write access now rather than at the first batch: a read-only
         # file opens and reads fine, and only fails on write.

@@ -20,6 +20,10 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
+from kinds.deployment import DeploymentState
+from kinds.node import NodeState
+from kinds.pod import PodState
+from kinds.spec import ObjectState
 from store.health import Candidate, Finding, node_overcommitted, requests_exceed
 from store.model import Kind, SyncState
 
@@ -51,56 +55,7 @@ _DEPLOYMENT_TOTALS = (
 )
 
 
-class PodState(NamedTuple):
-    """What the writer remembers of a pod: its aggregate contribution, then identity and status.
-
-    The first eleven fields are the aggregate contribution; `View` compares
-    them to skip the (common) updates that change no sum.
-    """
-
-    namespace: str
-    node: str | None
-    deployment: str | None
-    phase: str
-    status: str
-    ready: bool
-    restarts: int
-    cpu_request_m: int
-    cpu_limit_m: int
-    memory_request_bytes: int
-    memory_limit_bytes: int
-    name: str
-    signature: tuple[Any, ...]
-    problem: int
-
-
-class DeploymentState(NamedTuple):
-    namespace: str
-    name: str
-    replicas: int
-    ready_replicas: int
-    available_replicas: int
-    updated_replicas: int
-    unavailable_replicas: int
-    status: str
-    signature: tuple[Any, ...]
-    problem: int
-
-
-class NodeState(NamedTuple):
-    namespace: str
-    name: str
-    ready: str
-    status: str
-    unschedulable: bool
-    cpu_allocatable_m: int
-    memory_allocatable_bytes: int
-    pods_allocatable: int
-    signature: tuple[Any, ...]
-    problem: int
-
-
-State = PodState | DeploymentState | NodeState
+State = PodState | DeploymentState | NodeState | ObjectState
 
 
 class Totals:
@@ -285,6 +240,17 @@ class View:
         self.node_cpu_top = TopK(TOP_K)
         self.node_memory_top = TopK(TOP_K)
         self.sync: dict[Kind, SyncState] = {k: SyncState(kind=k) for k in Kind}
+        # Every kind: how many objects, and how many in each status.
+        self.counts: dict[Kind, int] = dict.fromkeys(Kind, 0)
+        self.statuses: dict[Kind, dict[str, int]] = {k: {} for k in Kind}
+        self.namespaces: dict[Kind, dict[str, int]] = {k: {} for k in Kind}
+        # The cluster summary's aggregates, over the kinds it is about: pods per
+        # namespace, node and deployment against what the nodes can allocate.
+        self._summaries = {
+            Kind.POD: self._pod,
+            Kind.DEPLOYMENT: self._deployment,
+            Kind.NODE: self._node,
+        }
 
     # --- writes (writer task only) -----------------------------------------------------------
 
@@ -304,13 +270,21 @@ class View:
     ) -> None:
         now = time.time() if now is None else now
         touched_nodes: set[str] = set()
-        for change in changes:
-            if change.kind is Kind.POD:
-                self._pod(change.old, change.new, touched_nodes)  # type: ignore[arg-type]
-            elif change.kind is Kind.DEPLOYMENT:
-                self._deployment(change.uid, change.old, change.new)  # type: ignore[arg-type]
-            else:
-                self._node(change.uid, change.old, change.new, touched_nodes)  # type: ignore[arg-type]
+        counts, statuses, summaries = self.counts, self.statuses, self._summaries
+        for kind, uid, old, new in changes:
+            if old is None or new is None or old.status != new.status:
+                by_status = statuses[kind]
+                if old is not None:
+                    _bump(by_status, old.status, -1)
+                if new is not None:
+                    _bump(by_status, new.status, 1)
+                if old is None or new is None:
+                    sign = 1 if old is None else -1
+                    counts[kind] += sign
+                    _bump(self.namespaces[kind], (new or old).namespace, sign)
+            summary = summaries.get(kind)
+            if summary is not None:
+                summary(uid, old, new, touched_nodes)
         for uid, found in candidates.items():
             if found:
                 self.candidates[uid] = found
@@ -322,7 +296,7 @@ class View:
         self.version += 1
         self.committed_at = now
 
-    def _pod(self, old: PodState | None, new: PodState | None, touched: set[str]) -> None:
+    def _pod(self, uid: str, old: Any, new: Any, touched: set[str]) -> None:
         if old is not None and new is not None:
             if old[:11] == new[:11]:
                 return
@@ -374,9 +348,7 @@ class View:
         if deployment:
             _add(self.by_deployment, (namespace, deployment), state, sign)
 
-    def _deployment(
-        self, uid: str, old: DeploymentState | None, new: DeploymentState | None
-    ) -> None:
+    def _deployment(self, uid: str, old: Any, new: Any, touched: set[str]) -> None:
         for state, sign in ((old, -1), (new, 1)):
             if state is None:
                 continue
@@ -397,9 +369,7 @@ class View:
         if new is not None:
             self.deployments[(new.namespace, new.name)] = (uid, new)
 
-    def _node(
-        self, uid: str, old: NodeState | None, new: NodeState | None, touched: set[str]
-    ) -> None:
+    def _node(self, uid: str, old: Any, new: Any, touched: set[str]) -> None:
         for state, sign in ((old, -1), (new, 1)):
             if state is None:
                 continue
@@ -470,6 +440,4 @@ class View:
                 yield finding
 
     def objects(self, kind: Kind) -> int:
-        if kind is Kind.POD:
-            return self.cluster.pods
-        return len(self.deployments) if kind is Kind.DEPLOYMENT else len(self.nodes)
+        return self.counts[kind]

@@ -38,6 +38,7 @@ failure of the sink propagates out of `informers.run()`; API and network
 failures never do (they are retried, logged and recorded in the sync state).
 """
 
+from kinds import DEFAULT_KINDS, KINDS, KindSpec
 from watcher.callbacks import (
     Callback,
     CallbackRegistry,
@@ -59,7 +60,6 @@ from watcher.errors import (
 )
 from watcher.identity import read_cluster_identity, wait_for_cluster_identity
 from watcher.informers import Informers, run_informers
-from watcher.kinds import DEFAULT_KINDS, KINDS, KindSpec
 from watcher.leader import LeaderElector, LeaseTiming, subscribe_while_leading
 from watcher.settings import WatchSettings
 from watcher.stats import WatchStats

@@ -51,10 +51,10 @@ from collections.abc import Iterable, Sequence
 import anyio
 from kubernetes_asyncio.client import ApiClient
 
+from kinds import DEFAULT_KINDS, KINDS, KindSpec
+from kinds.replicaset import ReplicaSetLink
 from store.model import ROW_TYPES, Delta, DeltaSink, EventType, Kind, PodRow, Row
 from watcher.config import Connection
-from watcher.kinds import DEFAULT_KINDS, KINDS, KindSpec
-from watcher.kinds.replicasets import ReplicaSetLink
 from watcher.links import DeploymentLinks
 from watcher.reflector import Reflector
 from watcher.settings import WatchSettings
@@ -391,7 +391,7 @@ class _LinkHandler:
 class Informers:
     """Every informer of the agent, feeding one DeltaSink; see the module docstring.
 
-    `kinds`: names from `watcher.kinds.KINDS` ("pods", "deployments",
+    `kinds`: names from `kinds.KINDS` ("pods", "deployments",
     "nodes"); ReplicaSets are added for pod -> deployment links when "pods" is
     watched and `link_deployments` is on. `namespaces`: None (or empty) for
     all namespaces, else one list/watch per namespace (nodes stay cluster-wide).

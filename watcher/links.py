@@ -22,8 +22,8 @@ from collections import OrderedDict
 import anyio
 import msgspec
 
+from kinds.replicaset import ReplicaSetLink
 from store.model import PodRow
-from watcher.kinds.replicasets import ReplicaSetLink
 from watcher.stats import WatchStats
 
 __all__ = ["DeploymentLinks"]

@@ -63,6 +63,8 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 import anyio
 import msgspec
 
+from kinds import KindSpec
+from kinds.meta import INITIAL_EVENTS_END, KubeObject, ObjectList, WatchEvent
 from store.model import EventType
 from watcher.errors import (
     ApiError,
@@ -78,8 +80,6 @@ from watcher.errors import (
     api_error_from_status,
     decode_error_event,
 )
-from watcher.kinds import KindSpec
-from watcher.kinds.meta import INITIAL_EVENTS_END, KubeObject, ObjectList, WatchEvent
 from watcher.retry_log import RetryLog
 from watcher.settings import Backoff, WatchSettings
 from watcher.silence import BookmarkCadence

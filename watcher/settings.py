@@ -69,7 +69,7 @@ class WatchSettings:
     # the oldest are dropped (and counted) and keep their derived deployment.
     pending_link_limit: int = 10_000
     # Store literal env values (and the configuration annotations that repeat
-    # them) as the API server sends them; off by default: watcher.kinds.redaction.
+    # them) as the API server sends them; off by default: kinds.redaction.
     reveal_env_values: bool = False
 
     def __post_init__(self) -> None:

@@ -17,13 +17,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from kinds import KINDS
+
 __all__ = ["KSM", "MODE", "SUMMARY", "Family"]
 
 MetricType = Literal["gauge", "counter"]
-
-_POD = ("namespace", "pod", "uid")
-_CONTAINER = (*_POD, "container")
-_DEPLOYMENT = ("namespace", "deployment")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,174 +45,11 @@ def _family(name: str, type_: MetricType, help_text: str, labels: tuple[str, ...
     return Family(name, type_, help_text, labels)
 
 
-_KSM_FAMILIES = (
-    # Pods
-    _family(
-        "kube_pod_info",
-        "gauge",
-        "[STABLE] Information about pod.",
-        (
-            *_POD,
-            "host_ip",
-            "pod_ip",
-            "node",
-            "created_by_kind",
-            "created_by_name",
-            "priority_class",
-            "host_network",
-        ),
-    ),
-    _family(
-        "kube_pod_owner",
-        "gauge",
-        "[STABLE] Information about the Pod's owner.",
-        (*_POD, "owner_kind", "owner_name", "owner_is_controller"),
-    ),
-    _family("kube_pod_status_phase", "gauge", "[STABLE] The pods current phase.", (*_POD, "phase")),
-    _family(
-        "kube_pod_status_ready",
-        "gauge",
-        "[STABLE] Describes whether the pod is ready to serve requests.",
-        (*_POD, "condition"),
-    ),
-    _family(
-        "kube_pod_container_status_restarts_total",
-        "counter",
-        "[STABLE] The number of container restarts per container.",
-        _CONTAINER,
-    ),
-    _family(
-        "kube_pod_container_status_waiting_reason",
-        "gauge",
-        "[STABLE] Describes the reason the container is currently in waiting state.",
-        (*_CONTAINER, "reason"),
-    ),
-    _family(
-        "kube_pod_container_status_last_terminated_reason",
-        "gauge",
-        "Describes the last reason the container was in terminated state.",
-        (*_CONTAINER, "reason"),
-    ),
-    _family(
-        "kube_pod_container_resource_requests",
-        "gauge",
-        "The number of requested request resource by a container. It is recommended to use the "
-        "kube_pod_resource_requests metric exposed by kube-scheduler instead, as it is more "
-        "precise.",
-        (*_CONTAINER, "node", "resource", "unit"),
-    ),
-    _family(
-        "kube_pod_container_resource_limits",
-        "gauge",
-        "The number of requested limit resource by a container. It is recommended to use the "
-        "kube_pod_resource_limits metric exposed by kube-scheduler instead, as it is more "
-        "precise.",
-        (*_CONTAINER, "node", "resource", "unit"),
-    ),
-    # Deployments
-    _family(
-        "kube_deployment_spec_replicas",
-        "gauge",
-        "[STABLE] Number of desired pods for a deployment.",
-        _DEPLOYMENT,
-    ),
-    _family(
-        "kube_deployment_status_replicas",
-        "gauge",
-        "[STABLE] The number of replicas per deployment.",
-        _DEPLOYMENT,
-    ),
-    _family(
-        "kube_deployment_status_replicas_ready",
-        "gauge",
-        "[STABLE] The number of ready replicas per deployment.",
-        _DEPLOYMENT,
-    ),
-    _family(
-        "kube_deployment_status_replicas_available",
-        "gauge",
-        "[STABLE] The number of available replicas per deployment.",
-        _DEPLOYMENT,
-    ),
-    _family(
-        "kube_deployment_status_replicas_unavailable",
-        "gauge",
-        "[STABLE] The number of unavailable replicas per deployment.",
-        _DEPLOYMENT,
-    ),
-    _family(
-        "kube_deployment_status_replicas_updated",
-        "gauge",
-        "[STABLE] The number of updated replicas per deployment.",
-        _DEPLOYMENT,
-    ),
-    _family(
-        "kube_deployment_status_condition",
-        "gauge",
-        "[STABLE] The current status conditions of a deployment.",
-        (*_DEPLOYMENT, "reason", "condition", "status"),
-    ),
-    _family(
-        "kube_deployment_status_observed_generation",
-        "gauge",
-        "[STABLE] The generation observed by the deployment controller.",
-        _DEPLOYMENT,
-    ),
-    _family(
-        "kube_deployment_metadata_generation",
-        "gauge",
-        "[STABLE] Sequence number representing a specific generation of the desired state.",
-        _DEPLOYMENT,
-    ),
-    # Nodes
-    _family(
-        "kube_node_info",
-        "gauge",
-        "[STABLE] Information about a cluster node.",
-        (
-            "node",
-            "kernel_version",
-            "os_image",
-            "container_runtime_version",
-            "kubelet_version",
-            "kubeproxy_version",
-            "pod_cidr",
-            "provider_id",
-            "system_uuid",
-            "internal_ip",
-        ),
-    ),
-    _family(
-        "kube_node_spec_unschedulable",
-        "gauge",
-        "[STABLE] Whether a node can schedule new pods.",
-        ("node",),
-    ),
-    _family(
-        "kube_node_spec_taint",
-        "gauge",
-        "[STABLE] The taint of a cluster node.",
-        ("node", "key", "value", "effect"),
-    ),
-    _family(
-        "kube_node_status_condition",
-        "gauge",
-        "[STABLE] The condition of a cluster node.",
-        ("node", "condition", "status"),
-    ),
-    _family(
-        "kube_node_status_capacity",
-        "gauge",
-        "[STABLE] The capacity for different resources of a node.",
-        ("node", "resource", "unit"),
-    ),
-    _family(
-        "kube_node_status_allocatable",
-        "gauge",
-        "[STABLE] The allocatable for different resources of a node that are available for "
-        "scheduling.",
-        ("node", "resource", "unit"),
-    ),
+# kube-state-metrics' families, as each kind module declares them (`KindSpec.metric_families`).
+_KSM_FAMILIES = tuple(
+    _family(f.name, f.type, f.help, f.labels)  # type: ignore[arg-type]
+    for spec in KINDS.values()
+    for f in spec.metric_families
 )
 
 KSM: dict[str, Family] = {f.name: f for f in _KSM_FAMILIES}

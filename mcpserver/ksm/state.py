@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from store import Kind, Store, Transition
+from kinds import STORED
+from store import Store, Transition
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PLURALS", "AgentStateCollector", "TransitionCounts"]
 
-PLURALS = {Kind.POD: "pods", Kind.DEPLOYMENT: "deployments", Kind.NODE: "nodes"}
+PLURALS = {kind: spec.name for kind, spec in STORED.items()}
 
 
 def _fold_field(field: str) -> str:

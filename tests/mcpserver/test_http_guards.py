@@ -12,7 +12,7 @@ from mcpserver.errors import ConfigError, InvalidArgument
 from mcpserver.hostcheck import host_allowed, origin_allowed
 from mcpserver.ratelimit import TokenBuckets
 from mcpserver.redact import REDACTED, redact_env_values
-from watcher.kinds import REDACTED as STORED_MARKER
+from kinds.redaction import REDACTED as STORED_MARKER
 
 
 def test_tokens_from_env_and_rotating_file(tmp_path: Path) -> None:

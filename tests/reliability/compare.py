@@ -25,8 +25,8 @@ from store.model import Delta, Kind, Transition
 from store.service import Store, open_store
 from tests.watcher.cluster import PLURAL, differences, expected_rows
 from tests.watcher.conftest import store_rows
-from watcher.kinds import KINDS
-from watcher.kinds.meta import KubeObject
+from kinds import KINDS
+from kinds.meta import KubeObject
 
 __all__ = [
     "ALL_KINDS",

@@ -76,8 +76,8 @@ from tests.reliability.harness import FAST
 from tests.reliability.truth_log import KINDS, Key, Sample, TruthLog, judge
 from tests.watcher.cluster import make_pod
 from watcher import Informers, load_connection
-from watcher.kinds import KINDS as KINDS_SPECS
-from watcher.kinds.meta import KubeObject
+from kinds import KINDS as KINDS_SPECS
+from kinds.meta import KubeObject
 
 pytestmark = pytest.mark.anyio
 

@@ -354,7 +354,7 @@ async def test_report_ranks_counts_and_filters(tmp_path: Path) -> None:
             ("critical", "pod.crash_loop", "web-1"),
             ("warning", "node.cordoned", "node-c"),
             # Progressing=True (ReplicaSetUpdated) with replicas unavailable: a rollout
-            # under way, by the one definition (store.transitions.rollout_progressing).
+            # under way, by the one definition (kinds.deployment.rollout_progressing).
             ("warning", "deployment.rollout_stuck", "api"),
             ("warning", "pod.failed", "web-3"),
             ("info", "deployment.paused", "batch"),

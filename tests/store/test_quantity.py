@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store.quantity import (
+from kinds.quantity import (
     QuantityError,
     cpu_millicores,
     format_quantity,

@@ -13,8 +13,8 @@ import msgspec
 
 from simulator.server import Simulator
 from store.model import Kind, Row
-from watcher.kinds import KINDS
-from watcher.kinds.meta import KubeObject
+from kinds import KINDS
+from kinds.meta import KubeObject
 
 PLURAL = {Kind.POD: "pods", Kind.DEPLOYMENT: "deployments", Kind.NODE: "nodes"}
 

@@ -17,8 +17,8 @@ from store.service import Store, open_store
 from tests.watcher.cluster import differences, expected_rows, make_pod, set_pod_state
 from tests.watcher.conftest import FAST, NotifyingSink, informing, store_rows
 from watcher import Informers, WatchSettings
-from watcher.kinds import pods
-from watcher.kinds.meta import KubeObject
+from kinds import pod as pods
+from kinds.meta import KubeObject
 
 pytestmark = pytest.mark.anyio
 

@@ -20,7 +20,7 @@ from store.model import EventType, PodRow
 from tests.watcher.cluster import make_pod, set_pod_state
 from tests.watcher.conftest import FAST, ChunkedResponse
 from watcher import load_connection
-from watcher.kinds import KINDS
+from kinds import KINDS
 from watcher.reflector import _HAND_OVER_EVERY, EventBatchHandler, Reflector
 from watcher.stats import WatchStats
 from watcher.transport import ApiTransport, Query

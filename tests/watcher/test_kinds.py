@@ -9,8 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher.kinds import KINDS, deployments, nodes, pods, replicasets
-from watcher.kinds.meta import KubeObject, ObjectList, WatchEvent
+from kinds import KINDS
+from kinds import deployment as deployments
+from kinds import node as nodes
+from kinds import pod as pods
+from kinds import replicaset as replicasets
+from kinds.meta import KubeObject, ObjectList, WatchEvent
 
 TS = "2026-01-01T00:00:00Z"
 

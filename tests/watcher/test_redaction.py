@@ -8,8 +8,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from watcher.kinds import KINDS, REDACTED, deployments, nodes, pods
-from watcher.kinds.meta import KubeObject
+from kinds import KINDS
+from kinds import deployment as deployments
+from kinds import node as nodes
+from kinds import pod as pods
+from kinds.redaction import REDACTED
+from kinds.meta import KubeObject
 
 SECRET = "hunter2"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

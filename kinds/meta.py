@@ -23,8 +23,8 @@ from typing import Final
 
 import msgspec
 
-from store.model import Condition
-from store.quantity import QuantityError, cpu_millicores, memory_bytes
+from kinds.common import Condition
+from kinds.quantity import QuantityError, cpu_millicores, memory_bytes
 
 __all__ = [
     "INITIAL_EVENTS_END",

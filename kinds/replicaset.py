@@ -7,17 +7,18 @@ namespace, name and owning Deployment), not the object.
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
 
-from store.model import Kind
-from watcher.kinds.meta import KubeObject, Resource, controller_of
+from kinds.meta import KubeObject, Resource, controller_of
+from kinds.spec import KindSpec
 
-__all__ = ["RESOURCE", "STORE_KIND", "ReplicaSetLink", "normalize"]
+__all__ = ["RESOURCE", "SPEC", "ReplicaSetLink", "normalize"]
 
 RESOURCE = Resource(
     kind="ReplicaSet", plural="replicasets", group_version="apps/v1", namespaced=True
 )
-STORE_KIND: Kind | None = None
 
 
 class ReplicaSetLink(msgspec.Struct, gc=False, frozen=True):
@@ -39,3 +40,6 @@ def normalize(obj: KubeObject, *, reveal_env_values: bool = False) -> ReplicaSet
         resource_version=meta.resource_version,
         deployment=owner.name if owner is not None and owner.kind == "Deployment" else None,
     )
+
+
+SPEC: Final = KindSpec(resource=RESOURCE, normalize=normalize, stored=False)

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from store.model import ContainerRow, Kind, PodRow
-from watcher.kinds.meta import (
+from kinds.meta import (
     ConditionIn,
     KubeObject,
     OwnerReference,
@@ -25,11 +24,11 @@ from watcher.kinds.meta import (
     encode_object,
     memory_b,
 )
-from watcher.kinds.redaction import EnvHolder, redact_pod
+from kinds.pod.row import ContainerRow, PodRow
+from kinds.redaction import EnvHolder, redact_pod
 
 __all__ = [
     "RESOURCE",
-    "STORE_KIND",
     "PodSpec",
     "PodStatus",
     "derived_deployment",
@@ -38,7 +37,6 @@ __all__ = [
 ]
 
 RESOURCE = Resource(kind="Pod", plural="pods", group_version="v1", namespaced=True)
-STORE_KIND: Kind | None = Kind.POD
 
 Quantity = str | int | float
 

@@ -33,7 +33,7 @@ from typing import Any, Final
 
 import msgspec
 
-from watcher.kinds.meta import KubeObject
+from kinds.meta import KubeObject
 
 __all__ = [
     "REDACTED",
