@@ -114,7 +114,7 @@ def _object_state(row: Any, signature: Signature, problem: int) -> Any:
 
 
 def _same_indexed(old: Any, new: Any) -> bool:
-    return (
+    return bool(
         old.name == new.name
         and old.namespace == new.namespace
         and old.status == new.status

@@ -81,12 +81,6 @@ def _objects_in_scope(scope: HealthScope, kinds: Sequence[Kind], view: View) -> 
             else:
                 totals = view.cluster
             total += totals.pods if totals else 0
-        elif kind is Kind.DEPLOYMENT:
-            total += (
-                view.deployments_by_namespace.get(scope.namespace, 0)
-                if scope.namespace is not None
-                else len(view.deployments)
-            )
         elif kind is Kind.NODE:
             total += (scope.node in view.nodes) if scope.node is not None else len(view.nodes)
         elif scope.namespace is not None:

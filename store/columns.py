@@ -20,7 +20,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from kinds.registry import STORED
-from store.model import Kind, Row
+from store.model import Kind
 
 __all__ = ["EXTRA_COLUMNS", "TABLES", "Column", "TableSpec"]
 
@@ -95,7 +95,7 @@ class TableSpec:
         )
         self.delete_sql = f"DELETE FROM {table} WHERE uid = ?"
 
-    def params(self, row: Row, problem: int) -> tuple[Any, ...]:
+    def params(self, row: Any, problem: int) -> tuple[Any, ...]:
         """The upsert parameters of one row (struct order, then the extra columns).
 
         A tuple, not a list: a batch holds one per row until it commits, and
@@ -107,7 +107,7 @@ class TableSpec:
         values.append(problem)
         return tuple(values)
 
-    def row(self, record: Sequence[Any]) -> Row:
+    def row(self, record: Sequence[Any]) -> Any:
         """Rebuild a row from the first `len(fields)` values of a record (struct order)."""
         values = list(record[: len(self.fields)])
         for i, decoder in self._decoders.items():
@@ -120,5 +120,7 @@ class TableSpec:
 
 
 TABLES: Final[dict[Kind, TableSpec]] = {
-    kind: TableSpec(kind, spec.table, spec.row_type) for kind, spec in STORED.items()
+    kind: TableSpec(kind, spec.table, spec.row_type)
+    for kind, spec in STORED.items()
+    if spec.row_type is not None
 }

@@ -353,11 +353,11 @@ class ObjectMemory:
                 names.pop((old.namespace, old.name), None)
             names[key] = uid
         if old is None:
-            changes = first_sight_changes(spec, sig, row)
+            changes = first_sight_changes(kind, sig, row)
         elif old.signature == sig:
             changes = None
         else:
-            changes = changes_between(spec, old.signature, sig, row)
+            changes = changes_between(kind, old.signature, sig, row)
         state = spec.state(row, sig, problem)
         states[uid] = state
         batch.emit(
@@ -413,7 +413,7 @@ class ObjectMemory:
         if names.get((old.namespace, old.name)) == uid:
             del names[(old.namespace, old.name)]
         batch.emit(TABLES[kind].delete_sql, [uid])
-        self._record(kind, uid, old, [deletion_change(STORED[kind], old.status)], batch)
+        self._record(kind, uid, old, [deletion_change(kind, old.status)], batch)
         if self._candidates.pop(uid, None) is not None or uid in batch.candidates:
             batch.candidates[uid] = None
         batch.changes.append(ViewChange(kind, uid, old, None))

@@ -62,7 +62,9 @@ EventType: TypeAlias = Literal["ADDED", "MODIFIED", "DELETED"]
 
 
 # Row types by kind, to check what a caller hands the store.
-ROW_TYPES: dict[Kind, type] = {kind: spec.row_type for kind, spec in STORED.items()}
+ROW_TYPES: dict[Kind, type] = {
+    kind: spec.row_type for kind, spec in STORED.items() if spec.row_type is not None
+}
 
 
 class Delta(msgspec.Struct, frozen=True, gc=False):

@@ -19,24 +19,41 @@ from __future__ import annotations
 from typing import Any
 
 from kinds.common import Change, Severity
+from kinds.names import Kind
+from kinds.registry import STORED
 from kinds.spec import KindSpec, Signature
 
 __all__ = [
     "Change",
     "changes_between",
+    "changes_by_fields",
     "deletion_change",
     "first_sight_changes",
+    "signature",
 ]
 
 
-def changes_between(spec: KindSpec[Any], old: Signature, new: Signature, row: Any) -> list[Change]:
+def signature(kind: Kind, row: Any) -> Signature:
+    """The tracked status of one row, as a hashable tuple."""
+    return STORED[kind].signature(row)
+
+
+def changes_between(kind: Kind, old: Signature, new: Signature, row: Any) -> list[Change]:
     """Every tracked field that differs between two signatures of one object."""
     if old == new:
         return []
+    spec = STORED[kind]
     if spec.changes is not None:
         fast = spec.changes(old, new, row)
         if fast is not None:
             return fast
+    return changes_by_fields(spec, old, new, row)
+
+
+def changes_by_fields(
+    spec: KindSpec[Any], old: Signature, new: Signature, row: Any
+) -> list[Change]:
+    """`changes_between` by the generic route: the named fields compared one by one."""
     before, after = spec.fields(old), spec.fields(new)
     out: list[Change] = []
     for field, value in after.items():
@@ -64,8 +81,9 @@ def _change(
     return Change(field, prev, value, spec.severity(field, value, new), reason, message)
 
 
-def first_sight_changes(spec: KindSpec[Any], new: Signature, row: Any) -> list[Change]:
+def first_sight_changes(kind: Kind, new: Signature, row: Any) -> list[Change]:
     """An object seen for the first time: only its abnormal values are news."""
+    spec = STORED[kind]
     if spec.plainly_healthy is not None and spec.plainly_healthy(new):
         return []
     out: list[Change] = []
@@ -79,5 +97,5 @@ def first_sight_changes(spec: KindSpec[Any], new: Signature, row: Any) -> list[C
     return out
 
 
-def deletion_change(spec: KindSpec[Any], last_status: str | None) -> Change:
-    return Change("deleted", last_status, None, spec.deletion_severity, "Deleted", "")
+def deletion_change(kind: Kind, last_status: str | None) -> Change:
+    return Change("deleted", last_status, None, STORED[kind].deletion_severity, "Deleted", "")

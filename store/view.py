@@ -278,10 +278,12 @@ class View:
                     _bump(by_status, old.status, -1)
                 if new is not None:
                     _bump(by_status, new.status, 1)
-                if old is None or new is None:
-                    sign = 1 if old is None else -1
-                    counts[kind] += sign
-                    _bump(self.namespaces[kind], (new or old).namespace, sign)
+                if old is None and new is not None:
+                    counts[kind] += 1
+                    _bump(self.namespaces[kind], new.namespace, 1)
+                elif new is None and old is not None:
+                    counts[kind] -= 1
+                    _bump(self.namespaces[kind], old.namespace, -1)
             summary = summaries.get(kind)
             if summary is not None:
                 summary(uid, old, new, touched_nodes)

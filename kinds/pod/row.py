@@ -109,7 +109,7 @@ def pod_state(row: PodRow, sig: Signature, problem: int) -> PodState:
     else:
         sig = (*sig[:5], cached)
     # tuple.__new__ skips the namedtuple's Python-level __new__.
-    return _new_tuple(  # type: ignore[no-any-return]
+    return _new_tuple(
         PodState,
         (
             intern(row.namespace),

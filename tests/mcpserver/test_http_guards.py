@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from kinds.redaction import REDACTED as STORED_MARKER
 from mcpserver.auth import TokenSet, token_label
 from mcpserver.durations import format_duration, parse_duration, parse_since
 from mcpserver.errors import ConfigError, InvalidArgument
 from mcpserver.hostcheck import host_allowed, origin_allowed
 from mcpserver.ratelimit import TokenBuckets
 from mcpserver.redact import REDACTED, redact_env_values
-from kinds.redaction import REDACTED as STORED_MARKER
 
 
 def test_tokens_from_env_and_rotating_file(tmp_path: Path) -> None:

@@ -20,13 +20,13 @@ from typing import Any
 import anyio
 import msgspec
 
+from kinds import KINDS
+from kinds.meta import KubeObject
 from simulator.server import Simulator
 from store.model import Delta, Kind, Transition
 from store.service import Store, open_store
 from tests.watcher.cluster import PLURAL, differences, expected_rows
 from tests.watcher.conftest import store_rows
-from kinds import KINDS
-from kinds.meta import KubeObject
 
 __all__ = [
     "ALL_KINDS",

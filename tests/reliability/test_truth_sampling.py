@@ -63,6 +63,8 @@ import msgspec
 import pytest
 from mcp import Client
 
+from kinds import KINDS as KINDS_SPECS
+from kinds.meta import KubeObject
 from mcpserver.metrics import AgentMetrics
 from mcpserver.server import build_mcp_server
 from mcpserver.service import ClusterAnswers
@@ -76,8 +78,6 @@ from tests.reliability.harness import FAST
 from tests.reliability.truth_log import KINDS, Key, Sample, TruthLog, judge
 from tests.watcher.cluster import make_pod
 from watcher import Informers, load_connection
-from kinds import KINDS as KINDS_SPECS
-from kinds.meta import KubeObject
 
 pytestmark = pytest.mark.anyio
 

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from kinds import deployment as deployment_kind
+from kinds import node as node_kind
+from kinds.pod import health as pod_health
 from store import (
     Condition,
     Delta,
@@ -46,7 +49,7 @@ def test_crash_loop() -> None:
         status="CrashLoopBackOff",
         containers=(crash_looping(restarts=7), container("sidecar")),
     )
-    c = h.pod_crash_loop(row, S)
+    c = pod_health.pod_crash_loop(row, S)
     assert c is not None
     f = c.finding
     assert (f.check, f.severity, f.reason, f.kind) == (
@@ -60,7 +63,7 @@ def test_crash_loop() -> None:
     assert f.evidence["containers"][0]["restarts"] == 7
     assert f.evidence["containers"][0]["last_terminated_exit_code"] == 1
     assert c.field == "container/app/waiting_reason"
-    assert h.pod_crash_loop(pod(), S) is None
+    assert pod_health.pod_crash_loop(pod(), S) is None
 
 
 @pytest.mark.parametrize(
@@ -87,12 +90,12 @@ def test_image_pull(reason: str, severity: Severity) -> None:
             ),
         ),
     )
-    c = h.pod_image_pull(row, S)
+    c = pod_health.pod_image_pull(row, S)
     assert c is not None
     assert (c.finding.reason, c.finding.severity) == (reason, severity)
     assert c.finding.evidence["containers"][0]["image"].endswith(":does-not-exist")
     # The pod is Pending, but the pull error is the finding: no second "pending" finding.
-    assert h.pod_pending_too_long(row, S) is None
+    assert pod_health.pod_pending_too_long(row, S) is None
 
 
 @pytest.mark.parametrize("reason", ["CreateContainerConfigError", "CreateContainerError"])
@@ -110,7 +113,7 @@ def test_create_container_error(reason: str) -> None:
             ),
         ),
     )
-    c = h.pod_create_container_error(row, S)
+    c = pod_health.pod_create_container_error(row, S)
     assert c is not None
     assert c.finding.reason == reason
     assert "db-credentials" in c.finding.message
@@ -128,7 +131,7 @@ def test_oom_killed_uses_the_finish_time_and_expires() -> None:
         ),
         restarts=1,
     )
-    c = h.pod_oom_killed(row, S)
+    c = pod_health.pod_oom_killed(row, S)
     assert c is not None
     assert c.finding.severity is Severity.CRITICAL
     assert c.finding.since == EPOCH_T0 + 1800
@@ -154,7 +157,7 @@ def test_pending_too_long_and_unschedulable() -> None:
         },
         containers=(container(ready=False, started=False, state="waiting", cpu_request_m=64000),),
     )
-    c = h.pod_pending_too_long(row, S)
+    c = pod_health.pod_pending_too_long(row, S)
     assert c is not None
     assert c.finding.reason == "Unschedulable"
     assert "Insufficient cpu" in c.finding.message
@@ -169,12 +172,12 @@ def test_running_but_not_ready() -> None:
         conditions=not_ready_conditions(since="2024-05-01T10:10:00Z"),
         containers=(container(ready=False),),
     )
-    c = h.pod_not_ready(row, S)
+    c = pod_health.pod_not_ready(row, S)
     assert c is not None
     assert (c.finding.reason, c.finding.since) == ("ContainersNotReady", EPOCH_T0 + 600)
     assert c.finding.evidence["containers_not_ready"] == ["app"]
     assert c.min_age_s == S.not_ready_after_s
-    assert h.pod_not_ready(pod(), S) is None
+    assert pod_health.pod_not_ready(pod(), S) is None
 
 
 def test_failed_evicted_and_unknown() -> None:
@@ -186,19 +189,19 @@ def test_failed_evicted_and_unknown() -> None:
         message="The node was low on resource: memory. Container app was using 1.2Gi.",
         containers=(container(ready=False, state="terminated"),),
     )
-    c = h.pod_failed(evicted, S)
+    c = pod_health.pod_failed(evicted, S)
     assert c is not None
     assert (c.finding.reason, c.finding.severity) == ("Evicted", Severity.WARNING)
     assert "low on resource" in c.finding.message
     lost = pod(phase="Unknown", ready=False, status="Unknown", reason="NodeLost")
-    u = h.pod_unknown_phase(lost, S)
+    u = pod_health.pod_unknown_phase(lost, S)
     assert u is not None
     assert (u.finding.reason, u.finding.severity) == ("NodeLost", Severity.CRITICAL)
 
 
 def test_stuck_terminating() -> None:
     row = pod(status="Terminating", deletion_at="2024-05-01T10:05:00Z")
-    c = h.pod_stuck_terminating(row, S)
+    c = pod_health.pod_stuck_terminating(row, S)
     assert c is not None
     assert c.finding.since == EPOCH_T0 + 300
     assert not h.is_active(c, c.finding.since, EPOCH_T0 + 300 + S.terminating_after_s - 1)
@@ -226,16 +229,18 @@ def _degraded(available: int, **kw: Any) -> DeploymentRow:
 
 def test_deployment_unavailable_versus_zero_available() -> None:
     some = _degraded(1)
-    c = h.deployment_unavailable(some, S)
+    c = deployment_kind.deployment_unavailable(some, S)
     assert c is not None
     assert c.finding.message == "2 of 3 replicas unavailable"
     assert c.finding.since == EPOCH_T0 + 60
-    assert h.deployment_zero_available(some, S) is None
+    assert deployment_kind.deployment_zero_available(some, S) is None
     none = _degraded(0)
-    z = h.deployment_zero_available(none, S)
+    z = deployment_kind.deployment_zero_available(none, S)
     assert z is not None
     assert z.finding.severity is Severity.CRITICAL
-    assert h.deployment_unavailable(none, S) is None  # reported once, as the worse finding
+    assert (
+        deployment_kind.deployment_unavailable(none, S) is None
+    )  # reported once, as the worse finding
 
 
 def test_progress_deadline_replica_failure_rollout_stuck_paused() -> None:
@@ -259,9 +264,9 @@ def test_progress_deadline_replica_failure_rollout_stuck_paused() -> None:
             ),
         },
     )
-    pd = h.deployment_progress_deadline(row, S)
-    rf = h.deployment_replica_failure(row, S)
-    rs = h.deployment_rollout_stuck(row, S)
+    pd = deployment_kind.deployment_progress_deadline(row, S)
+    rf = deployment_kind.deployment_replica_failure(row, S)
+    rs = deployment_kind.deployment_rollout_stuck(row, S)
     assert pd is not None
     assert pd.finding.reason == "ProgressDeadlineExceeded"
     assert rf is not None
@@ -271,26 +276,31 @@ def test_progress_deadline_replica_failure_rollout_stuck_paused() -> None:
     assert rs.finding.message == "1 of 3 replicas updated"
     assert rs.min_age_s == S.rollout_stuck_after_s
     behind = deployment(generation=8, observed_generation=7)
-    stuck = h.deployment_rollout_stuck(behind, S)
+    stuck = deployment_kind.deployment_rollout_stuck(behind, S)
     assert stuck is not None
     assert "not yet observed" in stuck.finding.message
-    paused = h.deployment_paused(deployment(paused=True), S)
+    paused = deployment_kind.deployment_paused(deployment(paused=True), S)
     assert paused is not None
     assert paused.finding.severity is Severity.INFO
-    assert h.deployment_rollout_stuck(deployment(paused=True, updated_replicas=0), S) is None
+    assert (
+        deployment_kind.deployment_rollout_stuck(deployment(paused=True, updated_replicas=0), S)
+        is None
+    )
 
 
 def test_node_findings() -> None:
     down = node(conditions=node_conditions(Ready="Unknown"), status="NotReady")
-    c = h.node_not_ready(down, S)
+    c = node_kind.node_not_ready(down, S)
     assert c is not None
     assert (c.finding.reason, c.finding.severity) == ("NodeStatusUnknown", Severity.CRITICAL)
     pressed = node(conditions=node_conditions(MemoryPressure="True", DiskPressure="True"))
-    p = h.node_pressure(pressed, S)
+    p = node_kind.node_pressure(pressed, S)
     assert p is not None
     assert p.finding.reason == "MemoryPressure,DiskPressure"
     assert p.finding.evidence["conditions"] == ["MemoryPressure", "DiskPressure"]
-    net = h.node_network_unavailable(node(conditions=node_conditions(NetworkUnavailable="True")), S)
+    net = node_kind.node_network_unavailable(
+        node(conditions=node_conditions(NetworkUnavailable="True")), S
+    )
     assert net is not None
     assert net.finding.severity is Severity.CRITICAL
     cordoned = node(
@@ -298,14 +308,14 @@ def test_node_findings() -> None:
         status="Ready,SchedulingDisabled",
         taints=(Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedule"),),
     )
-    cd = h.node_cordoned(cordoned, S)
+    cd = node_kind.node_cordoned(cordoned, S)
     assert cd is not None
     assert cd.finding.evidence["taints"] == ["node.kubernetes.io/unschedulable"]
     for analyzer in (
-        h.node_not_ready,
-        h.node_pressure,
-        h.node_network_unavailable,
-        h.node_cordoned,
+        node_kind.node_not_ready,
+        node_kind.node_pressure,
+        node_kind.node_network_unavailable,
+        node_kind.node_cordoned,
     ):
         assert analyzer(node(), S) is None
     over = h.node_overcommitted(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kinds import STORED
+from kinds.pod.status import changes_same_containers
 from store import Condition, Kind, Row, Severity
 from store.transitions import (
-    _pod_changes_generic,
-    _pod_changes_same_containers,
     changes_between,
+    changes_by_fields,
     deletion_change,
     first_sight_changes,
     signature,
@@ -239,6 +240,6 @@ def test_the_pod_fast_path_gives_the_generic_paths_changes(
     )
     containers = signature(Kind.POD, row)[5]
     before, after = (*old, containers), (*new, containers)
-    assert _pod_changes_same_containers(before, after, row) == _pod_changes_generic(
-        before, after, row
+    assert changes_same_containers(before, after, row) == changes_by_fields(
+        STORED[Kind.POD], before, after, row
     )

@@ -11,10 +11,10 @@ from typing import Any
 
 import msgspec
 
-from simulator.server import Simulator
-from store.model import Kind, Row
 from kinds import KINDS
 from kinds.meta import KubeObject
+from simulator.server import Simulator
+from store.model import Kind, Row
 
 PLURAL = {Kind.POD: "pods", Kind.DEPLOYMENT: "deployments", Kind.NODE: "nodes"}
 

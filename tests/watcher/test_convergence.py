@@ -10,6 +10,8 @@ import anyio
 import msgspec
 import pytest
 
+from kinds import pod as pods
+from kinds.meta import KubeObject
 from simulator.scenario import Scenario
 from simulator.server import Simulator
 from store.model import Delta, Kind
@@ -17,8 +19,6 @@ from store.service import Store, open_store
 from tests.watcher.cluster import differences, expected_rows, make_pod, set_pod_state
 from tests.watcher.conftest import FAST, NotifyingSink, informing, store_rows
 from watcher import Informers, WatchSettings
-from kinds import pod as pods
-from kinds.meta import KubeObject
 
 pytestmark = pytest.mark.anyio
 

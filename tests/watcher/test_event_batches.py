@@ -15,12 +15,12 @@ import anyio
 import msgspec
 import pytest
 
+from kinds import KINDS
 from simulator.server import Simulator
 from store.model import EventType, PodRow
 from tests.watcher.cluster import make_pod, set_pod_state
 from tests.watcher.conftest import FAST, ChunkedResponse
 from watcher import load_connection
-from kinds import KINDS
 from watcher.reflector import _HAND_OVER_EVERY, EventBatchHandler, Reflector
 from watcher.stats import WatchStats
 from watcher.transport import ApiTransport, Query

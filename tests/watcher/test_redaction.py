@@ -12,8 +12,8 @@ from kinds import KINDS
 from kinds import deployment as deployments
 from kinds import node as nodes
 from kinds import pod as pods
-from kinds.redaction import REDACTED
 from kinds.meta import KubeObject
+from kinds.redaction import REDACTED
 
 SECRET = "hunter2"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
