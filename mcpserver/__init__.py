@@ -31,9 +31,9 @@ from mcpserver.metrics import AgentMetrics
 
 if TYPE_CHECKING:
     from mcpserver.agent import Agent, run_agent, running_agent
-    from mcpserver.http_app import build_http_app
-    from mcpserver.server import KubeWatchcacheServer, build_mcp_server
-    from mcpserver.service import ClusterAnswers
+    from mcpserver.surface.server import KubeWatchcacheServer, build_mcp_server
+    from mcpserver.surface.service import ClusterAnswers
+    from mcpserver.web.http_app import build_http_app
 
 __all__ = [
     "Agent",
@@ -56,10 +56,10 @@ _LAZY = {
     "Agent": "mcpserver.agent",
     "run_agent": "mcpserver.agent",
     "running_agent": "mcpserver.agent",
-    "build_http_app": "mcpserver.http_app",
-    "KubeWatchcacheServer": "mcpserver.server",
-    "build_mcp_server": "mcpserver.server",
-    "ClusterAnswers": "mcpserver.service",
+    "build_http_app": "mcpserver.web.http_app",
+    "KubeWatchcacheServer": "mcpserver.surface.server",
+    "build_mcp_server": "mcpserver.surface.server",
+    "ClusterAnswers": "mcpserver.surface.service",
 }
 
 

@@ -54,18 +54,18 @@ import anyio.abc
 import msgspec
 from prometheus_client import Gauge
 
-from mcpserver.auth import TokenSet
 from mcpserver.config import Settings
 from mcpserver.errors import ConfigError
-from mcpserver.freshness import readiness_details
-from mcpserver.http_app import MCP_PATH, build_http_app
-from mcpserver.listener import HttpListener, bind_socket
 from mcpserver.logs import show_audit_lines
 from mcpserver.metrics import AgentMetrics
 from mcpserver.runtime import frozen_after_sync, short_gil_turns
-from mcpserver.server import KubeWatchcacheServer, build_mcp_server
-from mcpserver.service import ClusterAnswers
-from mcpserver.subscriptions import ResourceNotifier
+from mcpserver.surface.freshness import readiness_details
+from mcpserver.surface.server import KubeWatchcacheServer, build_mcp_server
+from mcpserver.surface.service import ClusterAnswers
+from mcpserver.surface.subscriptions import ResourceNotifier
+from mcpserver.web.auth import TokenSet
+from mcpserver.web.http_app import MCP_PATH, build_http_app
+from mcpserver.web.listener import HttpListener, bind_socket
 from store import (
     ClaimOutcome,
     ClaimVerdict,

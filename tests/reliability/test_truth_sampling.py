@@ -64,8 +64,8 @@ import pytest
 from mcp import Client
 
 from mcpserver.metrics import AgentMetrics
-from mcpserver.server import build_mcp_server
-from mcpserver.service import ClusterAnswers
+from mcpserver.surface.server import build_mcp_server
+from mcpserver.surface.service import ClusterAnswers
 from simulator.scenario import Scenario
 from simulator.server import Simulator
 from store.model import Delta, Kind, Row

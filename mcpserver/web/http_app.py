@@ -39,14 +39,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from mcpserver.admission import AdmissionLimit, AdmissionMiddleware, LoopLagMonitor
-from mcpserver.auth import BearerAuthMiddleware, TokenSet
 from mcpserver.config import Settings
-from mcpserver.deadlines import BodyDeadlineMiddleware
-from mcpserver.hostcheck import HostOriginMiddleware
 from mcpserver.metrics import AgentMetrics, HttpMetricsMiddleware
-from mcpserver.ratelimit import RateLimitMiddleware, TokenBuckets
-from mcpserver.requestids import InFlightIdGuard
+from mcpserver.web.admission import AdmissionLimit, AdmissionMiddleware, LoopLagMonitor
+from mcpserver.web.auth import BearerAuthMiddleware, TokenSet
+from mcpserver.web.deadlines import BodyDeadlineMiddleware
+from mcpserver.web.hostcheck import HostOriginMiddleware
+from mcpserver.web.ratelimit import RateLimitMiddleware, TokenBuckets
+from mcpserver.web.requestids import InFlightIdGuard
 
 __all__ = [
     "INGEST_BACKLOG_BEHIND",

@@ -22,8 +22,8 @@ import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
-from mcpserver.deadlines import header_deadline_protocol
 from mcpserver.errors import ConfigError
+from mcpserver.web.deadlines import header_deadline_protocol
 
 __all__ = ["HttpListener", "bind_socket"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from mcpserver.answers import (
+from mcpserver.surface.answers import (
     CauseItem,
     ChangeItem,
     ConditionItem,
@@ -22,7 +22,7 @@ from mcpserver.answers import (
     ObjectChanges,
     PodItem,
 )
-from mcpserver.freshness import iso
+from mcpserver.surface.freshness import iso
 from store import Condition, DeploymentRow, Finding, NodeRow, PodRow, Transition
 from store.findings import ReportItem
 from store.reader import ObjectHistory

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
-from mcpserver.answers import Freshness
-from mcpserver.freshness import iso
+from mcpserver.surface.answers import Freshness
+from mcpserver.surface.freshness import iso
 from store import HealthReport, Kind
 from store.view import View
 
