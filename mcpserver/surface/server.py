@@ -1,7 +1,7 @@
 """The MCP server object: tools, resources, prompts, subscriptions and the audit middleware.
 
 Transport-neutral: the same object is served over streamable HTTP (see
-`mcpserver.http_app`) or stdio (`run_stdio_async`).
+`mcpserver.web.http_app`) or stdio (`run_stdio_async`).
 """
 
 from __future__ import annotations
