@@ -15,13 +15,13 @@ import msgspec
 import pytest
 from aiohttp import web
 
+from dispatch import CallbackRegistry, WebhookError, WebhookSink, log_transition
 from simulator.server import Simulator
 from store.model import Kind, Severity, Transition
 from store.service import open_store
 from store.settings import StoreSettings
 from tests.watcher.cluster import make_pod, set_pod_state
 from tests.watcher.conftest import NotifyingSink, informing
-from watcher import CallbackRegistry, WebhookError, WebhookSink, log_transition
 
 pytestmark = pytest.mark.anyio
 
@@ -154,7 +154,7 @@ async def test_unsubscribe(registry: CallbackRegistry) -> None:
 
 
 def test_log_sink(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="watcher.transitions")
+    caplog.set_level(logging.INFO, logger="dispatch.transitions")
     log_transition(transition(1, severity=Severity.CRITICAL, field="container/app/waiting_reason"))
     (record,) = caplog.records
     assert record.levelno == logging.ERROR

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-transitions_log = logging.getLogger("watcher.transitions")
+transitions_log = logging.getLogger("dispatch.transitions")
 
 Callback = Callable[[Transition], Awaitable[None] | None]
 
