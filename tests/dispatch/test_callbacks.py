@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,10 @@ class Receiver:
 
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each request
         self.fail_first = 0
+        self.fail_status = 500
+        self.retry_after: Callable[[], str] | None = None  # the failures' Retry-After
         self.status = 200
         self.hang = False
         self.release = anyio.Event()
@@ -175,6 +179,7 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.arrivals.append(time.monotonic())
         self.requests.append((dict(request.headers), body))
         self.arrived.set()
         self.arrived = anyio.Event()
@@ -182,7 +187,8 @@ class Receiver:
             await self.release.wait()
         if self.fail_first > 0:
             self.fail_first -= 1
-            return web.Response(status=500)
+            headers = {"Retry-After": self.retry_after()} if self.retry_after else None
+            return web.Response(status=self.fail_status, headers=headers)
         return web.Response(status=self.status)
 
     async def until(self, count: int) -> None:
@@ -244,6 +250,24 @@ async def test_webhook_retries_5xx_not_4xx(receiver: Receiver) -> None:
         with pytest.raises(WebhookError, match="422"):
             await hook(transition(2))
     assert len(receiver.requests) == 4  # 3 attempts, then 1: a 4xx is not retried
+
+
+async def test_webhook_waits_until_a_retry_after_date(receiver: Receiver) -> None:
+    receiver.fail_first = 1
+    receiver.fail_status = 503
+    # HTTP dates have whole seconds: this one is 1 to 2 s away when sent.
+    receiver.retry_after = lambda: email.utils.formatdate(time.time() + 2, usegmt=True)
+    # Without the header the retry would come within a millisecond.
+    async with WebhookSink(receiver.url, backoff_initial=0.001, backoff_max=5) as hook:
+        await hook(transition(1))
+    assert (hook.delivered, hook.retries) == (1, 1)
+    first, second = receiver.arrivals
+    assert second - first >= 0.9
+
+
+def test_webhook_refuses_a_backoff_that_cannot_grow() -> None:
+    with pytest.raises(ValueError, match="backoff initial and max must be positive"):
+        WebhookSink("http://127.0.0.1:9/hook", backoff_initial=0)
 
 
 async def test_webhook_gives_up_on_a_hanging_receiver(receiver: Receiver) -> None:
