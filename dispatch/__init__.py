@@ -30,6 +30,7 @@ and counted, never propagated into the dispatcher.
 from dispatch.callbacks import (
     Callback,
     CallbackRegistry,
+    DeliveryError,
     DispatchStats,
     Subscription,
     TransitionFilter,
@@ -42,6 +43,7 @@ from dispatch.webhook import WebhookError, WebhookSink
 __all__ = [
     "Callback",
     "CallbackRegistry",
+    "DeliveryError",
     "DispatchStats",
     "History",
     "Leadership",

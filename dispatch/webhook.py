@@ -31,6 +31,7 @@ import anyio
 import httpx
 import msgspec
 
+from dispatch.callbacks import DeliveryError
 from retry import Backoff, BackoffPolicy, parse_retry_after
 from store.model import Transition
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
 
 
-class WebhookError(Exception):
+class WebhookError(DeliveryError):
     """A transition could not be delivered (after the retries, or refused)."""
 
 

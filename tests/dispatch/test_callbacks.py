@@ -16,7 +16,13 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from dispatch import CallbackRegistry, WebhookError, WebhookSink, log_transition
+from dispatch import (
+    CallbackRegistry,
+    DeliveryError,
+    WebhookError,
+    WebhookSink,
+    log_transition,
+)
 from simulator.server import Simulator
 from store.model import Kind, Severity, Transition
 from store.service import open_store
@@ -122,6 +128,33 @@ async def test_slow_and_failing_callbacks_do_not_hold_others(registry: CallbackR
     with anyio.fail_after(5):
         await slow.drained()
     assert slow.delivered == 5
+
+
+async def test_a_failing_callback_is_an_error_in_the_log_with_its_name_and_count(
+    registry: CallbackRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    def buggy(t: Transition) -> None:
+        raise KeyError("no such field")
+
+    def refused(t: Transition) -> None:
+        raise DeliveryError("the receiver said 410 Gone")
+
+    caplog.set_level(logging.WARNING, logger="dispatch")
+    subs = [registry.subscribe(buggy, name="buggy"), registry.subscribe(refused, name="relay")]
+    registry.publish(transition(i) for i in range(3))
+    with anyio.fail_after(5):
+        for sub in subs:
+            await sub.drained()
+    assert [(sub.failed, sub.delivered) for sub in subs] == [(3, 0), (3, 0)]
+    # One line per callback (the rest counted), at error level, naming it.
+    by_callback = {r.getMessage().split()[1]: r for r in caplog.records}
+    assert set(by_callback) == {"buggy", "relay"}
+    assert all(r.levelno == logging.ERROR for r in caplog.records)
+    bug, refusal = by_callback["buggy"], by_callback["relay"]
+    assert "KeyError: 'no such field' (1 failures so far)" in bug.getMessage()
+    assert bug.exc_info is not None  # a bug comes with its traceback
+    assert "the receiver said 410 Gone" in refusal.getMessage()
+    assert not refusal.exc_info  # an expected failure says why, no more
 
 
 async def test_callback_timeout_and_dispatch_overflow() -> None:
