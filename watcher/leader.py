@@ -53,6 +53,7 @@ import math
 import time
 from collections.abc import Callable
 
+import aiohttp
 import anyio
 from anyio import CancelScope
 from kubernetes_asyncio.client import ApiClient, CoordinationV1Api
@@ -69,6 +70,10 @@ __all__ = ["LeaderElector", "LeaseTiming"]
 log = logging.getLogger(__name__)
 
 LeadershipListener = Callable[[bool], None]
+
+# What talking to the API server may raise through kubernetes-asyncio: connection
+# trouble, to be retried; anything else raised by an election round is a bug.
+_CONNECTION_ERRORS = (ApiException, aiohttp.ClientError, OSError, TimeoutError)
 
 # How long a graceful exit may spend releasing the lease (the request has no timeout of
 # its own); past it the lease is left to expire, as after a crash.
@@ -246,15 +251,7 @@ class LeaderElector:
                         await election.run()
                         tg.cancel_scope.cancel()
                 except Exception as group:  # the library lets network errors through
-                    e = _first_leaf(group)
-                    self.errors += 1
-                    log.warning(
-                        "leader election for lease %s failed (%s: %s); retrying in %gs",
-                        self.lease,
-                        type(e).__name__,
-                        e,
-                        self.timing.retry_period,
-                    )
+                    self._failed(group)
                 # Whether it returned (renewal failed) or raised, this replica no longer
                 # knows that it holds the lease: stop acting as leader before competing again.
                 self._round += 1
@@ -267,6 +264,33 @@ class LeaderElector:
             if was_leading and self.release_on_exit:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_RELEASE_TIMEOUT):
                     await self._release()
+
+    def _failed(self, group: Exception) -> None:
+        """Count and log a round that raised; the loop competes again after it.
+
+        Connection trouble is expected (the API server restarts, the network
+        drops) and is a warning; anything else is a bug, logged at error
+        level with its traceback at every round it recurs.
+        """
+        e = _first_leaf(group)
+        self.errors += 1
+        if isinstance(e, _CONNECTION_ERRORS):
+            log.warning(
+                "leader election for lease %s failed (%s: %s); retrying in %gs",
+                self.lease,
+                type(e).__name__,
+                e,
+                self.timing.retry_period,
+            )
+        else:
+            log.error(
+                "leader election for lease %s failed unexpectedly (%s: %s); retrying in %gs",
+                self.lease,
+                type(e).__name__,
+                e,
+                self.timing.retry_period,
+                exc_info=e,
+            )
 
     async def _release(self) -> None:
         """Give the lease up if this replica still holds it (see the module docstring)."""
@@ -290,8 +314,10 @@ class LeaderElector:
             await api.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException as e:
             log.warning("lease %s not released (%s %s)", self.lease, e.status, e.reason)
-        except Exception as e:  # network trouble: the lease expires on its own
+        except _CONNECTION_ERRORS as e:  # the lease expires on its own
             log.warning("lease %s not released (%s: %s)", self.lease, type(e).__name__, e)
+        except Exception:  # a bug, at shutdown: say so, and let the lease expire
+            log.exception("lease %s not released: unexpected error", self.lease)
         else:
             self.released += 1
             log.info("%s released lease %s", self.identity, self.lease)
