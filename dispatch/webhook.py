@@ -15,8 +15,10 @@ the body is the transition itself as a JSON object (`at`, `kind`,
 agent's one retry policy (`retry`: exponential backoff with full jitter,
 a `Retry-After` in seconds or as an HTTP date obeyed up to `backoff_max`),
 up to `max_attempts`; any other 4xx is the receiver refusing the payload
-and is not retried. Every attempt is bounded by `timeout`, so a receiver that hangs
-costs this sink's own queue at most (see `callbacks`), never ingestion.
+and is not retried. Every attempt is bounded by `timeout`, so a receiver
+that hangs costs this sink's own queue at most (see `callbacks`), never
+ingestion. A transition given up on raises `WebhookError`, a
+`DeliveryError`: the dispatcher counts it and logs it without a traceback.
 """
 
 from __future__ import annotations
