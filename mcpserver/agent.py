@@ -27,7 +27,7 @@ loses nothing a callback was owed:
    churn, and the leader elector, which then releases the Lease (after the
    drain, so the last webhooks leave while this replica still holds it),
    recording when the informers stopped: the successor replays its own
-   history from there, so the handover loses no webhook (watcher.leader);
+   history from there, so the handover loses no webhook (dispatch.leader_gate);
 6. leaving `open_store` closes the database, then the API connection closes.
 
 Every step is bounded, so the process exits 0 well within a pod's default
@@ -54,6 +54,13 @@ import anyio.abc
 import msgspec
 from prometheus_client import Gauge
 
+from dispatch import (
+    CallbackRegistry,
+    TransitionLog,
+    WebhookSink,
+    log_transition,
+    subscribe_while_leading,
+)
 from mcpserver.config import Settings
 from mcpserver.errors import ConfigError
 from mcpserver.logs import show_audit_lines
@@ -76,21 +83,16 @@ from store import (
     Transition,
     open_store,
 )
+from watcher import ConfigError as WatcherConfigError
 from watcher import (
-    CallbackRegistry,
     Connection,
     Informers,
     LeaderElector,
     LeaseTiming,
-    TransitionLog,
     WatchSettings,
-    WebhookSink,
     load_connection,
-    log_transition,
-    subscribe_while_leading,
     wait_for_cluster_identity,
 )
-from watcher import ConfigError as WatcherConfigError
 
 __all__ = ["DEMO_SHAPE", "Agent", "run_agent", "running_agent"]
 
