@@ -33,6 +33,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY watcher/ watcher/
 COPY store/ store/
+COPY dispatch/ dispatch/
+COPY retry/ retry/
 COPY mcpserver/ mcpserver/
 COPY simulator/ simulator/
 

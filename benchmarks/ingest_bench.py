@@ -566,9 +566,10 @@ def run_child(mode: str, url: str, db: str) -> dict[str, Any]:
 
 
 async def latency(server: Server, events: int, db: Path) -> tuple[float, float, int, float]:
+    from dispatch import CallbackRegistry
     from mcpserver.runtime import frozen_after_sync
     from store.service import open_store
-    from watcher import CallbackRegistry, Informers, load_connection
+    from watcher import Informers, load_connection
 
     received: dict[tuple[str, str], float] = {}
     expected = [0]

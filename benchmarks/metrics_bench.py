@@ -557,7 +557,7 @@ def verdicts(results: list[Result]) -> str:
 async def main(quick: bool, only: str | None) -> None:
     logging.basicConfig(level=logging.ERROR)
     # Every bumped restart count is a transition; their log lines are not what is measured.
-    logging.getLogger("watcher.transitions").setLevel(logging.CRITICAL + 1)
+    logging.getLogger("dispatch.transitions").setLevel(logging.CRITICAL + 1)
     results = []
     sizes = SIZES["quick" if quick else "full"]
     for size in sizes:

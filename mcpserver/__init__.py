@@ -7,14 +7,20 @@
         await agent.informers.wait_synced()
         health = await agent.answers.cluster_health()
 
-Modules: `agent` (the composition root), `cli` (`kube-watchcache`), `config`
-(flags, env, file), `server` (the MCP server object), `tools`, `resources`,
-`prompts`, `service` (the answers, read from the store), `answers` (their
-shapes), `render` (their text), `freshness`, `subscriptions` (resource-updated
-notifications), `http_app` (/mcp /health /ready /metrics), `listener`
-(uvicorn), `auth`, `hostcheck`, `ratelimit`, `audit`, `metrics` (the agent's
-own metrics and /metrics negotiation), `ksm` (kube-state-metrics-compatible
-cluster gauges from store snapshots), `logs`, `redact`, `durations`, `errors`.
+The composition root is at the top level: `cli` (`kube-watchcache`),
+`agent` (wires and starts everything, in order), `runtime` (interpreter
+settings). Below it, by what a client sees:
+
+- `surface`: the MCP surface (server, tools, resources, prompts,
+  subscriptions, the answers read from the store, their text, freshness);
+- `web`: the HTTP app (/mcp /health /ready /metrics), its listener and
+  middleware (auth, Host/Origin, rate limit, read deadlines, admission);
+- `metrics`: the agent's own metrics; `ksm`: the kube-state-metrics-compatible
+  cluster gauges and the /metrics exposition.
+
+What every layer shares stays at the top level too: `config` (flags, env,
+file), `errors`, `logs`, `durations`, `arguments`. The layers are enforced by
+an import-linter contract in pyproject.toml.
 
 The heavy names (the composition root pulls in the watcher and the Kubernetes
 client) are imported on first use, so `kube-watchcache --help` stays quick.
@@ -31,9 +37,9 @@ from mcpserver.metrics import AgentMetrics
 
 if TYPE_CHECKING:
     from mcpserver.agent import Agent, run_agent, running_agent
-    from mcpserver.http_app import build_http_app
-    from mcpserver.server import KubeWatchcacheServer, build_mcp_server
-    from mcpserver.service import ClusterAnswers
+    from mcpserver.surface.server import KubeWatchcacheServer, build_mcp_server
+    from mcpserver.surface.service import ClusterAnswers
+    from mcpserver.web.http_app import build_http_app
 
 __all__ = [
     "Agent",
@@ -56,10 +62,10 @@ _LAZY = {
     "Agent": "mcpserver.agent",
     "run_agent": "mcpserver.agent",
     "running_agent": "mcpserver.agent",
-    "build_http_app": "mcpserver.http_app",
-    "KubeWatchcacheServer": "mcpserver.server",
-    "build_mcp_server": "mcpserver.server",
-    "ClusterAnswers": "mcpserver.service",
+    "build_http_app": "mcpserver.web.http_app",
+    "KubeWatchcacheServer": "mcpserver.surface.server",
+    "build_mcp_server": "mcpserver.surface.server",
+    "ClusterAnswers": "mcpserver.surface.service",
 }
 
 

@@ -27,7 +27,7 @@ loses nothing a callback was owed:
    churn, and the leader elector, which then releases the Lease (after the
    drain, so the last webhooks leave while this replica still holds it),
    recording when the informers stopped: the successor replays its own
-   history from there, so the handover loses no webhook (watcher.leader);
+   history from there, so the handover loses no webhook (dispatch.leader_gate);
 6. leaving `open_store` closes the database, then the API connection closes.
 
 Every step is bounded, so the process exits 0 well within a pod's default
@@ -54,18 +54,25 @@ import anyio.abc
 import msgspec
 from prometheus_client import Gauge
 
-from mcpserver.auth import TokenSet
+from dispatch import (
+    CallbackRegistry,
+    TransitionLog,
+    WebhookSink,
+    log_transition,
+    subscribe_while_leading,
+)
 from mcpserver.config import Settings
 from mcpserver.errors import ConfigError
-from mcpserver.freshness import readiness_details
-from mcpserver.http_app import MCP_PATH, build_http_app
-from mcpserver.listener import HttpListener, bind_socket
 from mcpserver.logs import show_audit_lines
 from mcpserver.metrics import AgentMetrics
 from mcpserver.runtime import frozen_after_sync, short_gil_turns
-from mcpserver.server import KubeWatchcacheServer, build_mcp_server
-from mcpserver.service import ClusterAnswers
-from mcpserver.subscriptions import ResourceNotifier
+from mcpserver.surface.freshness import readiness_details
+from mcpserver.surface.server import KubeWatchcacheServer, build_mcp_server
+from mcpserver.surface.service import ClusterAnswers
+from mcpserver.surface.subscriptions import ResourceNotifier
+from mcpserver.web.auth import TokenSet
+from mcpserver.web.http_app import MCP_PATH, build_http_app
+from mcpserver.web.listener import HttpListener, bind_socket
 from store import (
     ClaimOutcome,
     ClaimVerdict,
@@ -76,21 +83,16 @@ from store import (
     Transition,
     open_store,
 )
+from watcher import ConfigError as WatcherConfigError
 from watcher import (
-    CallbackRegistry,
     Connection,
     Informers,
     LeaderElector,
     LeaseTiming,
-    TransitionLog,
     WatchSettings,
-    WebhookSink,
     load_connection,
-    log_transition,
-    subscribe_while_leading,
     wait_for_cluster_identity,
 )
-from watcher import ConfigError as WatcherConfigError
 
 __all__ = ["DEMO_SHAPE", "Agent", "run_agent", "running_agent"]
 

@@ -5,7 +5,7 @@ protocol and a single stray line there would corrupt it. Structured fields are
 passed as `extra={"fields": {...}}`; the text format appends them as
 `key=value`, the JSON format nests them at the top level.
 
-Audit records (one per tool call, `mcpserver.audit`) have a logger of their
+Audit records (one per tool call, `mcpserver.surface.audit`) have a logger of their
 own, `kube_watchcache.audit`. The demo's text console leaves them out below
 `--log-level debug` (a person trying the tools does not need a line per
 call); JSON logs, and every non-demo run, keep them (see `show_audit_lines`).

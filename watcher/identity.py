@@ -31,11 +31,12 @@ from collections.abc import Awaitable, Callable
 import anyio
 import msgspec
 
+from retry import Backoff
 from store.model import ClusterIdentity
 from watcher.config import Connection
 from watcher.errors import ApiError, MalformedEventError, TooManyRequestsError, TransportError
 from watcher.retry_log import RetryLog
-from watcher.settings import Backoff, WatchSettings
+from watcher.settings import WatchSettings
 from watcher.transport import ApiTransport
 
 __all__ = ["KUBE_SYSTEM_PATH", "read_cluster_identity", "wait_for_cluster_identity"]
@@ -116,7 +117,7 @@ async def wait_for_cluster_identity(
     settings = settings or WatchSettings()
     transport = ApiTransport(connection.api, connect_timeout=settings.connect_timeout)
     server = connection.host
-    backoff = Backoff(settings, rng=rng)
+    backoff = Backoff(settings.backoff, rng=rng)
     retries = RetryLog(log, "")
     while True:
         try:
@@ -124,9 +125,8 @@ async def wait_for_cluster_identity(
                 transport, server=server, request_timeout=settings.list_request_timeout
             )
         except (ApiError, TransportError, MalformedEventError) as e:
-            delay = backoff.next_delay()
-            if isinstance(e, TooManyRequestsError) and e.retry_after is not None:
-                delay = min(e.retry_after, settings.retry_after_max)
+            retry_after = e.retry_after if isinstance(e, TooManyRequestsError) else None
+            delay = backoff.next_delay(retry_after=retry_after)
             unreachable = _unreachable(e, server)
             message = (
                 f"cannot read the cluster's identity: {unreachable}"

@@ -35,38 +35,25 @@ What this module adds around the library:
   The release is bounded (`_RELEASE_TIMEOUT`); a crashed replica releases
   nothing, and its successor waits out the lease as before.
 
-`subscribe_while_leading` is the webhook gate: the callback is subscribed to
-the registry while this replica leads and unsubscribed when it stops.
-
-The handover gap. Between the moment the old leader stops delivering and
-the moment its successor subscribes, transitions happen that every replica
-records but no replica sends: up to `takeover_bound` after a crash, the
-shutdown drain plus one `retry_period` after a release. Given a `replay`
-(the store's history since a time), the gate closes that gap: on each
-acquisition the new leader queues, ahead of the live ones, the transitions
-its own history recorded since `handover_since` (less `replay_margin`)
-that the live subscription did not get, each once (by history id). The
-start point is the last renewal seen from the previous holder, or, after a
-release, the time the previous holder stopped ingesting (`mark_release`,
-written as the released Lease's renewTime). Replay is at-least-once:
-a transition the old leader sent just before it stopped may be sent again
-by the new one (the margin trades such duplicates for never losing one
-to clock or ingest skew between replicas); history ids are per replica, so
-a receiver that must drop those duplicates keys them on (uid, field, old,
-new) within a few seconds.
+The gate that lets only the leader send (`dispatch.leader_gate`) consumes
+the store's transitions and so lives downstream of the store; it follows
+this elector through `is_leader`, `on_change` and, for its replay of the
+handover gap, `handover_since`: set at each acquisition to the last renewal
+seen from the previous holder or, after a release, to the time the previous
+holder stopped ingesting (`mark_release`, written as the released Lease's
+renewTime).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
+import aiohttp
 import anyio
 from anyio import CancelScope
 from kubernetes_asyncio.client import ApiClient, CoordinationV1Api
@@ -76,17 +63,17 @@ from kubernetes_asyncio.leaderelection.leaderelection import LeaderElection
 from kubernetes_asyncio.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 
-from store.model import Transition
-from watcher.callbacks import Callback, CallbackRegistry, Subscription
 from watcher.errors import ConfigError
 
-__all__ = ["History", "LeaderElector", "LeaseTiming", "subscribe_while_leading"]
+__all__ = ["LeaderElector", "LeaseTiming"]
 
 log = logging.getLogger(__name__)
 
 LeadershipListener = Callable[[bool], None]
-# The transitions recorded at or after a unix time, oldest first (the store's history).
-History = Callable[[float], Awaitable[Sequence[Transition]]]
+
+# What talking to the API server may raise through kubernetes-asyncio: connection
+# trouble, to be retried; anything else raised by an election round is a bug.
+_CONNECTION_ERRORS = (ApiException, aiohttp.ClientError, OSError, TimeoutError)
 
 # How long a graceful exit may spend releasing the lease (the request has no timeout of
 # its own); past it the lease is left to expire, as after a crash.
@@ -195,7 +182,7 @@ class LeaderElector:
         # Public so a test can leave the lease held, as a crashed replica does.
         self.release_on_exit = release_on_exit
         self.released = 0
-        self.replayed = 0  # transitions of handover gaps queued by `subscribe_while_leading`
+        self.replayed = 0  # handover-gap transitions queued by `dispatch.leader_gate`
         # Set at each acquisition: from when the previous holder may not have delivered
         # (unix seconds), None when there was nobody before (see the module docstring).
         self.handover_since: float | None = None
@@ -264,15 +251,7 @@ class LeaderElector:
                         await election.run()
                         tg.cancel_scope.cancel()
                 except Exception as group:  # the library lets network errors through
-                    e = _first_leaf(group)
-                    self.errors += 1
-                    log.warning(
-                        "leader election for lease %s failed (%s: %s); retrying in %gs",
-                        self.lease,
-                        type(e).__name__,
-                        e,
-                        self.timing.retry_period,
-                    )
+                    self._failed(group)
                 # Whether it returned (renewal failed) or raised, this replica no longer
                 # knows that it holds the lease: stop acting as leader before competing again.
                 self._round += 1
@@ -285,6 +264,33 @@ class LeaderElector:
             if was_leading and self.release_on_exit:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_RELEASE_TIMEOUT):
                     await self._release()
+
+    def _failed(self, group: Exception) -> None:
+        """Count and log a round that raised; the loop competes again after it.
+
+        Connection trouble is expected (the API server restarts, the network
+        drops) and is a warning; anything else is a bug, logged at error
+        level with its traceback at every round it recurs.
+        """
+        e = _first_leaf(group)
+        self.errors += 1
+        if isinstance(e, _CONNECTION_ERRORS):
+            log.warning(
+                "leader election for lease %s failed (%s: %s); retrying in %gs",
+                self.lease,
+                type(e).__name__,
+                e,
+                self.timing.retry_period,
+            )
+        else:
+            log.error(
+                "leader election for lease %s failed unexpectedly (%s: %s); retrying in %gs",
+                self.lease,
+                type(e).__name__,
+                e,
+                self.timing.retry_period,
+                exc_info=e,
+            )
 
     async def _release(self) -> None:
         """Give the lease up if this replica still holds it (see the module docstring)."""
@@ -308,8 +314,10 @@ class LeaderElector:
             await api.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException as e:
             log.warning("lease %s not released (%s %s)", self.lease, e.status, e.reason)
-        except Exception as e:  # network trouble: the lease expires on its own
+        except _CONNECTION_ERRORS as e:  # the lease expires on its own
             log.warning("lease %s not released (%s: %s)", self.lease, type(e).__name__, e)
+        except Exception:  # a bug, at shutdown: say so, and let the lease expire
+            log.exception("lease %s not released: unexpected error", self.lease)
         else:
             self.released += 1
             log.info("%s released lease %s", self.identity, self.lease)
@@ -408,77 +416,6 @@ class LeaderElector:
                 listener(leading)
             except Exception:
                 log.exception("leadership listener %r failed", listener)
-
-
-def subscribe_while_leading(
-    elector: LeaderElector,
-    registry: CallbackRegistry,
-    callback: Callback,
-    *,
-    replay: History | None = None,
-    replay_margin: float = 0.5,
-    **subscribe: Any,
-) -> Callable[[], Subscription | None]:
-    """Subscribe `callback` to `registry` only while `elector` leads.
-
-    `subscribe` holds `CallbackRegistry.subscribe`'s keyword arguments. A new
-    subscription is made on each acquisition and closed on each loss, so a
-    follower queues nothing for the sink; transitions already queued when
-    leadership ends are still handed over (they were seen while leading).
-    With `replay`, each acquisition also queues the handover gap from
-    history (see the module docstring). Returns a function giving the
-    current subscription (None while following).
-    """
-    current: Subscription | None = None
-
-    def follow(leading: bool) -> None:
-        nonlocal current
-        if leading and current is None:
-            sub = current = registry.subscribe(callback, **subscribe)
-            since = elector.handover_since
-            if replay is not None and since is not None:
-                registry.start_soon(
-                    functools.partial(
-                        _replay_gap,
-                        elector=elector,
-                        registry=registry,
-                        sub=sub,
-                        history=replay,
-                        since=since - replay_margin,
-                    ),
-                    name=f"handover replay for {sub.name}",
-                )
-        elif not leading and current is not None:
-            current.close()
-            current = None
-
-    elector.on_change(follow)
-    follow(elector.is_leader)
-    return lambda: current
-
-
-async def _replay_gap(
-    *,
-    elector: LeaderElector,
-    registry: CallbackRegistry,
-    sub: Subscription,
-    history: History,
-    since: float,
-) -> None:
-    """Queue for `sub` what history recorded since `since` and `sub` did not get live."""
-    recorded = await history(since)
-    # Everything `recorded` holds was published before the read returned: once it is
-    # dispatched, `sub.first_offered` tells which of it the live subscription got.
-    await registry.dispatched()
-    queued = sub.replay(recorded)
-    elector.replayed += queued
-    log.info(
-        "%s: %d transitions of the handover gap (since %s) queued for %s",
-        elector.identity,
-        queued,
-        dt.datetime.fromtimestamp(since, dt.UTC).isoformat(timespec="milliseconds"),
-        sub.name,
-    )
 
 
 def _first_leaf(error: BaseException) -> BaseException:

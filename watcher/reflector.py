@@ -65,6 +65,7 @@ import msgspec
 
 from kinds import KindSpec
 from kinds.meta import INITIAL_EVENTS_END, KubeObject, ObjectList, WatchEvent
+from retry import Backoff
 from store.model import EventType
 from watcher.errors import (
     ApiError,
@@ -81,7 +82,7 @@ from watcher.errors import (
     decode_error_event,
 )
 from watcher.retry_log import RetryLog
-from watcher.settings import Backoff, WatchSettings
+from watcher.settings import WatchSettings
 from watcher.silence import BookmarkCadence
 from watcher.stats import WatchStats
 from watcher.transport import ApiTransport, Query, iter_line_batches, set_read_timeout
@@ -187,7 +188,7 @@ class Reflector(Generic[T]):
         self._stats = stats
         self._selector = label_selector
         self._rng = rng or random.Random()
-        self._backoff = Backoff(settings, rng=self._rng)
+        self._backoff = Backoff(settings.backoff, rng=self._rng)
         self._path = spec.resource.path(namespace)
         self._kind = spec.name
         self._label = spec.name + (f" in {namespace}" if namespace else "")
@@ -292,9 +293,7 @@ class Reflector(Generic[T]):
             delay = await self._history_lost(e)
         except TooManyRequestsError as e:
             self._count_restart("throttled")
-            delay = self._backoff.next_delay()
-            if e.retry_after is not None:
-                delay = min(e.retry_after, self._settings.retry_after_max)
+            delay = self._backoff.next_delay(retry_after=e.retry_after)
             self._retries.failed("throttled (429)", retry_in=delay)
             await self._report(f"throttled (429), retrying in {delay:.1f} s")
         except SilentStreamError as e:

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import time
-from collections.abc import Callable
 
-__all__ = ["Backoff", "WatchSettings"]
+from retry import BackoffPolicy
+
+__all__ = ["WatchSettings"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -52,7 +52,8 @@ class WatchSettings:
     # A watch that ends sooner than this without a single event counts as a
     # failure, so a server that closes every stream at once is not hammered.
     min_watch_duration: float = 1.0
-    # Exponential backoff with full jitter: sleep uniform(0, min(max, initial * factor**n)).
+    # Exponential backoff with full jitter (`retry.Backoff`): sleep
+    # uniform(0, min(max, initial * factor**n)).
     backoff_initial: float = 0.8
     backoff_factor: float = 2.0
     backoff_max: float = 30.0
@@ -99,37 +100,13 @@ class WatchSettings:
         """A fresh server-side timeoutSeconds for one watch request."""
         return max(1, round(rng.uniform(self.watch_timeout_min, self.watch_timeout_max)))
 
-
-class Backoff:
-    """Exponential backoff with full jitter that forgets after a healthy period."""
-
-    def __init__(
-        self,
-        settings: WatchSettings,
-        *,
-        rng: random.Random | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._settings = settings
-        self._rng = rng or random.Random()
-        self._clock = clock
-        self._attempt = 0
-        self._last_failure: float | None = None
-
     @property
-    def attempt(self) -> int:
-        return self._attempt
-
-    def reset(self) -> None:
-        self._attempt = 0
-
-    def next_delay(self) -> float:
-        """The sleep before the next try; each call counts as one failure."""
-        s = self._settings
-        now = self._clock()
-        if self._last_failure is not None and now - self._last_failure > s.backoff_reset_after:
-            self._attempt = 0
-        self._last_failure = now
-        ceiling = min(s.backoff_max, s.backoff_initial * s.backoff_factor**self._attempt)
-        self._attempt = min(self._attempt + 1, 64)
-        return self._rng.uniform(0.0, ceiling)
+    def backoff(self) -> BackoffPolicy:
+        """The retry policy of every request to the API server (`retry.Backoff`)."""
+        return BackoffPolicy(
+            initial=self.backoff_initial,
+            factor=self.backoff_factor,
+            max=self.backoff_max,
+            reset_after=self.backoff_reset_after,
+            retry_after_max=self.retry_after_max,
+        )

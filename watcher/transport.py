@@ -20,14 +20,13 @@ keep-alive lines a few proxies inject; the API server itself sends none.
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import aiohttp
 from kubernetes_asyncio.client import ApiClient
 
+from retry import parse_retry_after
 from watcher.errors import (
     BODY_LIMIT,
     MalformedEventError,
@@ -40,21 +39,6 @@ from watcher.errors import (
 __all__ = ["ApiTransport", "Query", "iter_line_batches", "set_read_timeout"]
 
 Query = Sequence[tuple[str, str]]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class ApiTransport:
@@ -102,7 +86,7 @@ class ApiTransport:
             reason=status.reason or (resp.reason or ""),
             message=status.message or f"GET {path}",
             body=body.decode("utf-8", "replace"),
-            retry_after=_retry_after(resp.headers.get("Retry-After")),
+            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
             causes=status.causes,
         )
 

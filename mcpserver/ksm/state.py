@@ -28,8 +28,9 @@ from store import Store, Transition
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
+    from dispatch import CallbackRegistry
     from mcpserver.ksm.collector import ClusterCollector
-    from watcher import CallbackRegistry, Informers
+    from watcher import Informers
 
 __all__ = ["PLURALS", "AgentStateCollector", "TransitionCounts"]
 

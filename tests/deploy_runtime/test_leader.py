@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
+from dispatch import CallbackRegistry, subscribe_while_leading
 from mcpserver.agent import running_agent
 from mcpserver.config import Settings
 from mcpserver.errors import ConfigError as AgentConfigError
 from simulator import Simulator
-from watcher import CallbackRegistry, Connection, load_connection
+from watcher import Connection, load_connection
 from watcher.errors import ConfigError
-from watcher.leader import LeaderElector, LeaseTiming, subscribe_while_leading
+from watcher.leader import LeaderElector, LeaseTiming
 
 TIMING = LeaseTiming(lease_duration=4, renew_deadline=3, retry_period=1)
 

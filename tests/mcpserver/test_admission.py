@@ -23,14 +23,14 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
 from benchmarks._mcp_wire import post_tools_call
-from mcpserver.admission import AdmissionLimit, AdmissionMiddleware, LoopLagMonitor, arrived_at
-from mcpserver.auth import TokenSet
 from mcpserver.cli import build_parser
 from mcpserver.config import Settings, resolve_settings
 from mcpserver.errors import ConfigError
-from mcpserver.http_app import INGEST_BACKLOG_BEHIND, build_http_app
-from mcpserver.listener import HttpListener, bind_socket
 from mcpserver.metrics import AgentMetrics
+from mcpserver.web.admission import AdmissionLimit, AdmissionMiddleware, LoopLagMonitor, arrived_at
+from mcpserver.web.auth import TokenSet
+from mcpserver.web.http_app import INGEST_BACKLOG_BEHIND, build_http_app
+from mcpserver.web.listener import HttpListener, bind_socket
 from tests.mcpserver.conftest import mcp_client, text_of
 
 pytestmark = pytest.mark.anyio

@@ -15,7 +15,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types import ResourceUpdatedNotification
 
 from mcpserver.agent import Agent
-from mcpserver.tools import TOOL_NAMES
+from mcpserver.surface.tools import TOOL_NAMES
 from tests.mcpserver.conftest import mcp_client, start_agent, text_of
 
 pytestmark = pytest.mark.anyio

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from kinds.redaction import REDACTED as STORED_MARKER
-from mcpserver.auth import TokenSet, token_label
 from mcpserver.durations import format_duration, parse_duration, parse_since
 from mcpserver.errors import ConfigError, InvalidArgument
-from mcpserver.hostcheck import host_allowed, origin_allowed
-from mcpserver.ratelimit import TokenBuckets
-from mcpserver.redact import REDACTED, redact_env_values
+from mcpserver.surface.redact import REDACTED, redact_env_values
+from mcpserver.web.auth import TokenSet, token_label
+from mcpserver.web.hostcheck import host_allowed, origin_allowed
+from mcpserver.web.ratelimit import TokenBuckets
 
 
 def test_tokens_from_env_and_rotating_file(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import pytest
 
-from mcpserver.freshness import iso
+from mcpserver.surface.freshness import iso
 from store import Transition
 from tests.mcpserver.conftest import mcp_client, start_agent, text_of
 from tests.mcpserver.findings_kit import converged, pages

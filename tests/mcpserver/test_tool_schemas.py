@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from mcpserver.tool_schemas import compact_schema, reflow
+from mcpserver.surface.tool_schemas import compact_schema, reflow
 
 OUTPUT: dict[str, Any] = {
     "title": "Answer",

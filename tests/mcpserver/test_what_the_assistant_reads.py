@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks._tools_list import DESCRIBED_BUDGET, TOTAL_BUDGET, fetch_tools_list, measure
 from mcpserver.agent import Agent
-from mcpserver.render import human_bytes
+from mcpserver.surface.render import human_bytes
 from tests.mcpserver.conftest import mcp_client, start_agent, text_of
 
 pytestmark = pytest.mark.anyio

@@ -25,7 +25,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from mcpserver.agent import Agent
-from mcpserver.tools import TOOL_NAMES
+from mcpserver.surface.tools import TOOL_NAMES
 from tests.mcpserver.conftest import mcp_client, start_agent, text_of
 
 TOKEN = "reliability-token-5c1d9e0b7a"

@@ -42,7 +42,7 @@ Checked to fail: with `compute_freshness` never stale, and with errors
 left out of freshness, every fault test fails (16 to 44 answers of 60 to
 90 wrong and fresh); with the reflector's silence detection off, the stall
 test fails (42 of 71). `test_rows_read_before_a_relist_committed_are_not_called_fresh`
-pins the one gap the sampling found and `mcpserver.service` now closes: a
+pins the one gap the sampling found and `mcpserver.surface.service` now closes: a
 read that straddles a relist's commit. The xfail test pins one it found and
 does not fix: a reset history that overtakes the agent's resourceVersion
 while it is away is resumed as if it were the old one.
@@ -66,8 +66,8 @@ from mcp import Client
 from kinds import KINDS as KINDS_SPECS
 from kinds.meta import KubeObject
 from mcpserver.metrics import AgentMetrics
-from mcpserver.server import build_mcp_server
-from mcpserver.service import ClusterAnswers
+from mcpserver.surface.server import build_mcp_server
+from mcpserver.surface.service import ClusterAnswers
 from simulator.scenario import Scenario
 from simulator.server import Simulator
 from store.model import Delta, Kind, Row

@@ -8,6 +8,7 @@ meanwhile passed to someone else.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 
 from simulator import Simulator
 from watcher import Connection, load_connection
-from watcher.leader import LeaderElector, LeaseTiming
+from watcher.leader import LeaderElector, LeaseTiming, _ObservingLeaseLock
 
 pytestmark = pytest.mark.anyio
 
@@ -124,3 +125,30 @@ async def test_a_crashed_leader_releases_nothing(sim: Simulator, connection: Con
             await leader.wait_for(True)
         tg.cancel_scope.cancel()
     assert lease_spec(sim)["holderIdentity"] == "a"
+
+
+async def test_a_bug_in_an_election_round_is_an_error_and_the_elector_competes_again(
+    connection: Connection, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Connection trouble is a warning (retried); a programming error is loud."""
+    real_get = _ObservingLeaseLock.get
+    bugs = [KeyError("spec")]
+
+    async def get_with_a_bug(self: _ObservingLeaseLock, name: str, namespace: str) -> Any:
+        if bugs:
+            raise bugs.pop()
+        return await real_get(self, name, namespace)
+
+    monkeypatch.setattr(_ObservingLeaseLock, "get", get_with_a_bug)
+    caplog.set_level(logging.WARNING, logger="watcher.leader")
+    candidate = elector(connection, "a")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(candidate.run)
+        with anyio.fail_after(3 * TIMING.retry_period + 2):
+            await candidate.wait_for(True)  # the round after the bug acquires
+        tg.cancel_scope.cancel()
+    assert candidate.errors == 1
+    (record,) = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert "KeyError" in record.getMessage()
+    assert record.exc_info is not None

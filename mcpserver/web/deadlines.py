@@ -3,7 +3,7 @@
 Why: a connection that sends its headers slowly, or its headers and then a
 trickle of its body, costs the sender nothing and the agent a connection and
 a buffer for as long as it lasts; worse, a request whose body is still
-arriving would hold one of the few /mcp admission slots (`mcpserver.admission`)
+arriving would hold one of the few /mcp admission slots (`mcpserver.web.admission`)
 while nothing is being answered. Four such callers used to lock every other
 client out. Two deadlines close that:
 

@@ -17,8 +17,8 @@ from mcp_types import INVALID_PARAMS
 from pydantic import Field
 
 from mcpserver.errors import InvalidArgument, NotFound
-from mcpserver.render import render
-from mcpserver.service import ClusterAnswers
+from mcpserver.surface.render import render
+from mcpserver.surface.service import ClusterAnswers
 
 __all__ = ["register_prompts"]
 

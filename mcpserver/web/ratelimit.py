@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcpserver.auth import client_label
+from mcpserver.web.auth import client_label
 
 __all__ = ["RateLimitMiddleware", "TokenBuckets"]
 

@@ -19,8 +19,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcpserver.admission import arrived_at, leave_admission
-from mcpserver.answers import (
+from mcpserver.errors import InvalidArgument, NotFound
+from mcpserver.surface.answers import (
     ClusterHealth,
     DeploymentDetail,
     DeploymentList,
@@ -32,11 +32,11 @@ from mcpserver.answers import (
     QueryAnswer,
     RecentChanges,
 )
-from mcpserver.audit import request_client
-from mcpserver.errors import InvalidArgument, NotFound
-from mcpserver.render import render
-from mcpserver.service import DEFAULT_LIMIT, HEALTH_LIMIT, MAX_LIMIT, ClusterAnswers
-from mcpserver.tool_schemas import compact_tools
+from mcpserver.surface.audit import request_client
+from mcpserver.surface.render import render
+from mcpserver.surface.service import DEFAULT_LIMIT, HEALTH_LIMIT, MAX_LIMIT, ClusterAnswers
+from mcpserver.surface.tool_schemas import compact_tools
+from mcpserver.web.admission import arrived_at, leave_admission
 from store import HealthSettings
 from store.columns import TABLES, Column
 

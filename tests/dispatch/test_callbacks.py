@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,19 @@ import msgspec
 import pytest
 from aiohttp import web
 
+from dispatch import (
+    CallbackRegistry,
+    DeliveryError,
+    WebhookError,
+    WebhookSink,
+    log_transition,
+)
 from simulator.server import Simulator
 from store.model import Kind, Severity, Transition
 from store.service import open_store
 from store.settings import StoreSettings
 from tests.watcher.cluster import make_pod, set_pod_state
 from tests.watcher.conftest import NotifyingSink, informing
-from watcher import CallbackRegistry, WebhookError, WebhookSink, log_transition
 
 pytestmark = pytest.mark.anyio
 
@@ -123,6 +130,33 @@ async def test_slow_and_failing_callbacks_do_not_hold_others(registry: CallbackR
     assert slow.delivered == 5
 
 
+async def test_a_failing_callback_is_an_error_in_the_log_with_its_name_and_count(
+    registry: CallbackRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    def buggy(t: Transition) -> None:
+        raise KeyError("no such field")
+
+    def refused(t: Transition) -> None:
+        raise DeliveryError("the receiver said 410 Gone")
+
+    caplog.set_level(logging.WARNING, logger="dispatch")
+    subs = [registry.subscribe(buggy, name="buggy"), registry.subscribe(refused, name="relay")]
+    registry.publish(transition(i) for i in range(3))
+    with anyio.fail_after(5):
+        for sub in subs:
+            await sub.drained()
+    assert [(sub.failed, sub.delivered) for sub in subs] == [(3, 0), (3, 0)]
+    # One line per callback (the rest counted), at error level, naming it.
+    by_callback = {r.getMessage().split()[1]: r for r in caplog.records}
+    assert set(by_callback) == {"buggy", "relay"}
+    assert all(r.levelno == logging.ERROR for r in caplog.records)
+    bug, refusal = by_callback["buggy"], by_callback["relay"]
+    assert "KeyError: 'no such field' (1 failures so far)" in bug.getMessage()
+    assert bug.exc_info is not None  # a bug comes with its traceback
+    assert "the receiver said 410 Gone" in refusal.getMessage()
+    assert not refusal.exc_info  # an expected failure says why, no more
+
+
 async def test_callback_timeout_and_dispatch_overflow() -> None:
     reg = CallbackRegistry(queue_size=3, callback_timeout=0.05)
     never = anyio.Event()
@@ -154,7 +188,7 @@ async def test_unsubscribe(registry: CallbackRegistry) -> None:
 
 
 def test_log_sink(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="watcher.transitions")
+    caplog.set_level(logging.INFO, logger="dispatch.transitions")
     log_transition(transition(1, severity=Severity.CRITICAL, field="container/app/waiting_reason"))
     (record,) = caplog.records
     assert record.levelno == logging.ERROR
@@ -166,7 +200,10 @@ class Receiver:
 
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each request
         self.fail_first = 0
+        self.fail_status = 500
+        self.retry_after: Callable[[], str] | None = None  # the failures' Retry-After
         self.status = 200
         self.hang = False
         self.release = anyio.Event()
@@ -175,6 +212,7 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.arrivals.append(time.monotonic())
         self.requests.append((dict(request.headers), body))
         self.arrived.set()
         self.arrived = anyio.Event()
@@ -182,7 +220,8 @@ class Receiver:
             await self.release.wait()
         if self.fail_first > 0:
             self.fail_first -= 1
-            return web.Response(status=500)
+            headers = {"Retry-After": self.retry_after()} if self.retry_after else None
+            return web.Response(status=self.fail_status, headers=headers)
         return web.Response(status=self.status)
 
     async def until(self, count: int) -> None:
@@ -244,6 +283,24 @@ async def test_webhook_retries_5xx_not_4xx(receiver: Receiver) -> None:
         with pytest.raises(WebhookError, match="422"):
             await hook(transition(2))
     assert len(receiver.requests) == 4  # 3 attempts, then 1: a 4xx is not retried
+
+
+async def test_webhook_waits_until_a_retry_after_date(receiver: Receiver) -> None:
+    receiver.fail_first = 1
+    receiver.fail_status = 503
+    # HTTP dates have whole seconds: this one is 1 to 2 s away when sent.
+    receiver.retry_after = lambda: email.utils.formatdate(time.time() + 2, usegmt=True)
+    # Without the header the retry would come within a millisecond.
+    async with WebhookSink(receiver.url, backoff_initial=0.001, backoff_max=5) as hook:
+        await hook(transition(1))
+    assert (hook.delivered, hook.retries) == (1, 1)
+    first, second = receiver.arrivals
+    assert second - first >= 0.9
+
+
+def test_webhook_refuses_a_backoff_that_cannot_grow() -> None:
+    with pytest.raises(ValueError, match="backoff initial and max must be positive"):
+        WebhookSink("http://127.0.0.1:9/hook", backoff_initial=0)
 
 
 async def test_webhook_gives_up_on_a_hanging_receiver(receiver: Receiver) -> None:

@@ -34,9 +34,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 if TYPE_CHECKING:
     from starlette.responses import Response
 
+    from dispatch import CallbackRegistry
     from mcpserver.ksm import ClusterCollector, MetricsMode, TransitionCounts
     from store import Store
-    from watcher import CallbackRegistry, Informers
+    from watcher import Informers
 
 __all__ = ["AgentMetrics", "HttpMetricsMiddleware"]
 

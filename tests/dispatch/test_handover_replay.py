@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from dispatch import CallbackRegistry
 from simulator import Simulator
 from store.model import Kind, Severity, Transition
 from tests.deploy_runtime.conftest import webhook_receiver
@@ -33,7 +34,6 @@ from tests.deploy_runtime.test_leader_election import (
     start_replica,
 )
 from tests.watcher.cluster import set_pod_state
-from watcher import CallbackRegistry
 
 pytestmark = pytest.mark.anyio
 

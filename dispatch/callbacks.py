@@ -7,8 +7,9 @@ the writer - and the informers behind it - run at the same speed whether a
 callback takes a microsecond or hangs. A dispatcher task matches each
 transition against the subscriptions' filters and hands it to that
 subscription's own bounded queue, drained by its own worker task: a slow
-webhook delays only the webhook. A failing callback is logged and counted,
-never retried here (sinks that want retries, like the webhook, do their own).
+webhook delays only the webhook. A failing callback is logged (at error
+level, with its name) and counted, never retried here (sinks that want
+retries, like the webhook, do their own), and never stops the dispatcher.
 
 When a queue is full the transition is dropped for that consumer and
 *counted* (`stats.dropped`, per subscription `dropped`), with a warning at
@@ -35,6 +36,7 @@ from store.model import Kind, Severity, Transition
 __all__ = [
     "Callback",
     "CallbackRegistry",
+    "DeliveryError",
     "DispatchStats",
     "Subscription",
     "TransitionFilter",
@@ -42,7 +44,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-transitions_log = logging.getLogger("watcher.transitions")
+transitions_log = logging.getLogger("dispatch.transitions")
 
 Callback = Callable[[Transition], Awaitable[None] | None]
 
@@ -81,6 +83,16 @@ class TransitionFilter:
         if self.fields is not None:
             return any(fnmatch.fnmatchcase(t.field, p) for p in self.fields)
         return True
+
+
+class DeliveryError(Exception):
+    """A callback could not deliver a transition, for a reason its message states.
+
+    Raise it (or a subclass, like `WebhookError`) from a callback for an
+    expected failure (a receiver down, a payload refused): it is counted and
+    logged without a traceback. Any other exception counts the same, and is
+    logged with its traceback, as the bug it likely is.
+    """
 
 
 @dataclasses.dataclass
@@ -212,27 +224,41 @@ class Subscription:
             await self._wake.wait()
 
     async def _deliver(self, t: Transition) -> None:
+        # The boundary between the dispatcher and a callback: whatever a callback
+        # raises is this subscription's failure, logged and counted, and the other
+        # subscriptions (and the next transitions) go on.
         try:
             with anyio.fail_after(self.timeout):
                 result = self.callback(t)
                 if inspect.isawaitable(result):
                     await result
+        except DeliveryError as e:  # the sink said why: no traceback needed
+            self._failed(t, str(e))
+        except TimeoutError:
+            self._failed(t, f"no return within {self.timeout:g} s")
+        except Exception as e:  # a bug in the callback: with its traceback
+            self._failed(t, f"{type(e).__name__}: {e}", error=e)
+        else:
             self.delivered += 1
-        except Exception as e:
-            self.failed += 1
-            now = time.monotonic()
-            if now - self._last_failure_log > _WARN_EVERY:
-                self._last_failure_log = now
-                log.warning(
-                    "callback %s failed on %s %s/%s %s: %s (%d failures so far)",
-                    self.name,
-                    t.kind,
-                    t.namespace,
-                    t.name,
-                    t.field,
-                    str(e) or type(e).__name__,
-                    self.failed,
-                )
+
+    def _failed(self, t: Transition, why: str, *, error: Exception | None = None) -> None:
+        """Count a failed delivery; log it at error level, at most once every few seconds."""
+        self.failed += 1
+        now = time.monotonic()
+        if now - self._last_failure_log <= _WARN_EVERY:
+            return
+        self._last_failure_log = now
+        log.error(
+            "callback %s failed on %s %s/%s %s: %s (%d failures so far)",
+            self.name,
+            t.kind,
+            t.namespace,
+            t.name,
+            t.field,
+            why,
+            self.failed,
+            exc_info=error,
+        )
 
 
 class CallbackRegistry:

@@ -7,7 +7,7 @@ uvicorn's own handlers would re-raise SIGTERM after shutdown and turn a clean
 stop into a non-zero exit, so they are disabled here and `stop()` is called
 instead. Open SSE streams (subscriptions) never finish by themselves, so the
 graceful drain is bounded. Each request's headers must arrive within
-`header_timeout` seconds (`mcpserver.deadlines`): uvicorn has no such
+`header_timeout` seconds (`mcpserver.web.deadlines`): uvicorn has no such
 deadline of its own, so a slow sender could hold a connection forever.
 """
 
@@ -22,8 +22,8 @@ import anyio
 import uvicorn
 from starlette.types import ASGIApp
 
-from mcpserver.deadlines import header_deadline_protocol
 from mcpserver.errors import ConfigError
+from mcpserver.web.deadlines import header_deadline_protocol
 
 __all__ = ["HttpListener", "bind_socket"]
 

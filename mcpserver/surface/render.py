@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mcpserver.answers import (
+from mcpserver.durations import format_duration
+from mcpserver.surface.answers import (
     ChangeItem,
     ClusterHealth,
     DeploymentDetail,
@@ -29,7 +30,6 @@ from mcpserver.answers import (
     QueryAnswer,
     RecentChanges,
 )
-from mcpserver.durations import format_duration
 
 __all__ = ["render"]
 

@@ -13,7 +13,7 @@ import msgspec
 
 from kinds import deployment, node, pod
 from kinds.common import age_seconds as age
-from mcpserver.answers import (
+from mcpserver.surface.answers import (
     CauseItem,
     ChangeItem,
     ConditionItem,
@@ -23,7 +23,7 @@ from mcpserver.answers import (
     ObjectChanges,
     PodItem,
 )
-from mcpserver.freshness import iso
+from mcpserver.surface.freshness import iso
 from store import Condition, DeploymentRow, Finding, PodRow, Transition
 from store.findings import ReportItem
 from store.reader import ObjectHistory

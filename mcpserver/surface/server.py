@@ -1,7 +1,7 @@
 """The MCP server object: tools, resources, prompts, subscriptions and the audit middleware.
 
 Transport-neutral: the same object is served over streamable HTTP (see
-`mcpserver.http_app`) or stdio (`run_stdio_async`).
+`mcpserver.web.http_app`) or stdio (`run_stdio_async`).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import AnyUrl, ValidationError
 
 from mcpserver.arguments import clipped, shown, text_problem
-from mcpserver.audit import AuditMiddleware
 from mcpserver.errors import RESOURCE_NOT_FOUND
 from mcpserver.metrics import AgentMetrics
-from mcpserver.prompts import register_prompts
-from mcpserver.resources import register_resources
-from mcpserver.service import ClusterAnswers
-from mcpserver.subscriptions import ResourceNotifier
-from mcpserver.tools import TOOL_NAMES, register_tools
+from mcpserver.surface.audit import AuditMiddleware
+from mcpserver.surface.prompts import register_prompts
+from mcpserver.surface.resources import register_resources
+from mcpserver.surface.service import ClusterAnswers
+from mcpserver.surface.subscriptions import ResourceNotifier
+from mcpserver.surface.tools import TOOL_NAMES, register_tools
 
 __all__ = ["KubeWatchcacheServer", "build_mcp_server"]
 

@@ -18,8 +18,8 @@ from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel
 
 from mcpserver.errors import InvalidArgument, NotFound
-from mcpserver.service import ClusterAnswers
-from mcpserver.subscriptions import HEALTH_URI
+from mcpserver.surface.service import ClusterAnswers
+from mcpserver.surface.subscriptions import HEALTH_URI
 
 __all__ = ["register_resources"]
 

@@ -15,8 +15,8 @@ from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 from kinds import STORED
-from mcpserver.answers import Freshness
-from mcpserver.freshness import iso
+from mcpserver.surface.answers import Freshness
+from mcpserver.surface.freshness import iso
 from store import HealthReport, Kind
 from store.view import View
 

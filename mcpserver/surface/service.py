@@ -16,7 +16,10 @@ from typing import Any
 
 import msgspec
 
-from mcpserver.answers import (
+from mcpserver.arguments import shown
+from mcpserver.durations import parse_since
+from mcpserver.errors import InvalidArgument, NotFound
+from mcpserver.surface.answers import (
     ClusterHealth,
     ContainerItem,
     DeploymentDetail,
@@ -31,12 +34,9 @@ from mcpserver.answers import (
     QueryAnswer,
     RecentChanges,
 )
-from mcpserver.arguments import shown
-from mcpserver.durations import parse_since
-from mcpserver.errors import InvalidArgument, NotFound
-from mcpserver.freshness import compute_freshness, iso
-from mcpserver.headline import HealthScope, judge_headline
-from mcpserver.items import (
+from mcpserver.surface.freshness import compute_freshness, iso
+from mcpserver.surface.headline import HealthScope, judge_headline
+from mcpserver.surface.items import (
     age,
     cause_item,
     change_item,
@@ -51,7 +51,7 @@ from mcpserver.items import (
     rollout_in_progress,
     row_fields,
 )
-from mcpserver.redact import redact_env_values
+from mcpserver.surface.redact import redact_env_values
 from store import (
     InvalidQuery,
     Kind,

@@ -12,11 +12,11 @@ so that a refused request is still counted, a browser's CORS preflight is
 answered before auth (preflights carry no credentials), the rate limit
 knows the caller's token label, and only authenticated, rate-allowed
 requests whose body has arrived (within `--body-read-timeout`,
-`mcpserver.deadlines`) and whose JSON-RPC id is not already in flight in
-their session (`mcpserver.requestids`) take a place in the admission queue
-(`mcpserver.admission`). Bearer auth also ends the open requests of a token
-that stops being valid (`mcpserver.auth`). The headers' deadline is the
-listener's (`mcpserver.listener`): headers are read before any of this runs.
+`deadlines`) and whose JSON-RPC id is not already in flight in
+their session (`requestids`) take a place in the admission queue
+(`admission`). Bearer auth also ends the open requests of a token
+that stops being valid (`auth`). The headers' deadline is the
+listener's (`listener`): headers are read before any of this runs.
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from mcpserver.admission import AdmissionLimit, AdmissionMiddleware, LoopLagMonitor
-from mcpserver.auth import BearerAuthMiddleware, TokenSet
 from mcpserver.config import Settings
-from mcpserver.deadlines import BodyDeadlineMiddleware
-from mcpserver.hostcheck import HostOriginMiddleware
 from mcpserver.metrics import AgentMetrics, HttpMetricsMiddleware
-from mcpserver.ratelimit import RateLimitMiddleware, TokenBuckets
-from mcpserver.requestids import InFlightIdGuard
+from mcpserver.web.admission import AdmissionLimit, AdmissionMiddleware, LoopLagMonitor
+from mcpserver.web.auth import BearerAuthMiddleware, TokenSet
+from mcpserver.web.deadlines import BodyDeadlineMiddleware
+from mcpserver.web.hostcheck import HostOriginMiddleware
+from mcpserver.web.ratelimit import RateLimitMiddleware, TokenBuckets
+from mcpserver.web.requestids import InFlightIdGuard
 
 __all__ = [
     "INGEST_BACKLOG_BEHIND",

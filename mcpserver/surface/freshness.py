@@ -32,7 +32,7 @@ import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from mcpserver.answers import Freshness, KindFreshness
+from mcpserver.surface.answers import Freshness, KindFreshness
 from store import Kind, SyncState
 
 __all__ = ["compute_freshness", "iso", "readiness_details"]

@@ -11,11 +11,14 @@ the body is the transition itself as a JSON object (`at`, `kind`,
 - `X-Watchcache-Signature: sha256=<hex>` when a secret is set: HMAC-SHA256 of
   the exact body bytes, as GitHub-style receivers check it.
 
-5xx answers, 429, timeouts and connection errors are retried with
-exponential backoff and full jitter (honouring Retry-After), up to
-`max_attempts`; any other 4xx is the receiver refusing the payload and is
-not retried. Every attempt is bounded by `timeout`, so a receiver that hangs
-costs this sink's own queue at most (see `callbacks`), never ingestion.
+5xx answers, 429, timeouts and connection errors are retried under the
+agent's one retry policy (`retry`: exponential backoff with full jitter,
+a `Retry-After` in seconds or as an HTTP date obeyed up to `backoff_max`),
+up to `max_attempts`; any other 4xx is the receiver refusing the payload
+and is not retried. Every attempt is bounded by `timeout`, so a receiver
+that hangs costs this sink's own queue at most (see `callbacks`), never
+ingestion. A transition given up on raises `WebhookError`, a
+`DeliveryError`: the dispatcher counts it and logs it without a traceback.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import anyio
 import httpx
 import msgspec
 
+from dispatch.callbacks import DeliveryError
+from retry import Backoff, BackoffPolicy, parse_retry_after
 from store.model import Transition
 
 __all__ = ["WebhookError", "WebhookSink"]
@@ -39,7 +44,7 @@ log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
 
 
-class WebhookError(Exception):
+class WebhookError(DeliveryError):
     """A transition could not be delivered (after the retries, or refused)."""
 
 
@@ -71,8 +76,10 @@ class WebhookSink:
         self._secret = secret.encode() if isinstance(secret, str) else secret
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         self._max_attempts = max_attempts
-        self._backoff_initial = backoff_initial
-        self._backoff_max = backoff_max
+        # One policy for every attempt of one transition: a fresh streak per transition.
+        self._backoff = BackoffPolicy(
+            initial=backoff_initial, max=backoff_max, retry_after_max=backoff_max
+        )
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout))
         self._timeout = timeout
@@ -95,6 +102,7 @@ class WebhookSink:
         body = _encoder.encode(t)
         headers = self._request_headers(t, body)
         error = ""
+        backoff = Backoff(self._backoff, rng=self._rng)
         for attempt in range(self._max_attempts):
             if attempt:
                 self.retries += 1
@@ -115,13 +123,9 @@ class WebhookSink:
                 if resp.status_code < 500 and resp.status_code != 429:
                     self.failed += 1
                     raise WebhookError(f"{self.url} refused the transition: {error}")
-                retry_after = _seconds(resp.headers.get("Retry-After"))
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             if attempt + 1 < self._max_attempts:
-                ceiling = min(self._backoff_max, self._backoff_initial * 2**attempt)
-                delay = self._rng.uniform(0, ceiling)
-                if retry_after is not None:
-                    delay = min(retry_after, self._backoff_max)
-                await anyio.sleep(delay)
+                await anyio.sleep(backoff.next_delay(retry_after=retry_after))
         self.failed += 1
         raise WebhookError(f"{self.url}: gave up after {self._max_attempts} attempts ({error})")
 
@@ -139,12 +143,3 @@ class WebhookSink:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

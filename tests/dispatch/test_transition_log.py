@@ -1,4 +1,4 @@
-"""The console's transition log: what it says, when, and how often (`watcher.transition_log`)."""
+"""The console's transition log: what it says, when, and how often (`dispatch.transition_log`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
+from dispatch import TransitionLog, log_transition
+from dispatch.transition_log import describe_duration
 from store.model import Kind, Severity, Transition
-from watcher import TransitionLog, log_transition
-from watcher.transition_log import describe_duration
 
 CRITICAL, WARNING, INFO = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
@@ -50,7 +50,7 @@ def lines(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> list[s
 def test_a_lasting_problem_is_said_once_then_its_recovery(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="watcher.transitions")
+    caplog.set_level(logging.DEBUG, logger="dispatch.transitions")
     clock = Clock()
     console = TransitionLog(clock=clock, hold_critical=10)
     console(change("gateway", "condition/Available", "True", "False", CRITICAL))
@@ -80,7 +80,7 @@ def test_a_lasting_problem_is_said_once_then_its_recovery(
 def test_a_flapping_field_is_said_once_a_period_and_counted_in_the_digest(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="watcher.transitions")
+    caplog.set_level(logging.INFO, logger="dispatch.transitions")
     clock = Clock()
     console = TransitionLog(clock=clock, period=60, hold_critical=2)
     for _ in range(5):
@@ -105,7 +105,7 @@ def test_a_flapping_field_is_said_once_a_period_and_counted_in_the_digest(
 def test_short_problems_only_reach_the_digest_and_a_quiet_period_says_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="watcher.transitions")
+    caplog.set_level(logging.INFO, logger="dispatch.transitions")
     clock = Clock()
     console = TransitionLog(clock=clock, period=60, hold_critical=10)
     console(change("web", "condition/Available", "True", "False", CRITICAL))
@@ -123,7 +123,7 @@ def test_short_problems_only_reach_the_digest_and_a_quiet_period_says_nothing(
 def test_announcements_are_limited_per_period_and_the_rest_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="watcher.transitions")
+    caplog.set_level(logging.INFO, logger="dispatch.transitions")
     clock = Clock()
     console = TransitionLog(clock=clock, period=60, hold_critical=1, max_announcements=3)
     for i in range(10):
@@ -143,7 +143,7 @@ def test_announcements_are_limited_per_period_and_the_rest_counted(
 def test_a_deleted_object_ends_its_problems_in_the_digest(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="watcher.transitions")
+    caplog.set_level(logging.INFO, logger="dispatch.transitions")
     clock = Clock()
     console = TransitionLog(clock=clock, period=60, hold_critical=1)
     console(change("p", "container/app/waiting_reason", None, "CrashLoopBackOff", CRITICAL))
@@ -164,7 +164,7 @@ def test_machines_get_every_transition_as_fields() -> None:
         def emit(self, record: logging.LogRecord) -> None:
             records.append(record)
 
-    logger = logging.getLogger("watcher.transitions")
+    logger = logging.getLogger("dispatch.transitions")
     handler = Keep(level=logging.DEBUG)
     logger.addHandler(handler)
     level = logger.level
@@ -199,7 +199,7 @@ def test_durations_read_short(seconds: float, text: str) -> None:
 def test_restarts_are_said_only_along_with_the_objects_other_problems(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="watcher.transitions")
+    caplog.set_level(logging.INFO, logger="dispatch.transitions")
     clock = Clock()
     console = TransitionLog(clock=clock, period=600, hold_critical=1, hold_warning=5)
     console(change("p", "restarts", "0", "1", WARNING, kind=Kind.POD))

@@ -22,7 +22,7 @@ recovers and breaks again within the period is counted, not re-announced),
 and at most `max_announcements` objects per period in all: the rest are
 counted in the digest. Every transition is logged at DEBUG (`--log-level debug`).
 Machines (`--log-format json`) get one record per transition instead
-(`watcher.callbacks.log_transition`): they count and correlate themselves.
+(`dispatch.callbacks.log_transition`): they count and correlate themselves.
 
 The clock is injectable: a test drives a simulated cluster faster than the
 wall clock and reads time from the simulation.
@@ -42,7 +42,7 @@ from store.model import Severity, Transition
 
 __all__ = ["TransitionLog", "describe_duration"]
 
-log = logging.getLogger("watcher.transitions")
+log = logging.getLogger("dispatch.transitions")
 
 # Bounds on what is remembered, whatever the cluster's size and churn.
 _MAX_OPEN = 50_000
