@@ -6,6 +6,19 @@ The bottom of the package graph: `watcher`, `store`, `dispatch` and
 health analyzers, the MCP answers, the exported metrics and the RBAC check.
 """
 
+from kinds import (
+    common,
+    deployment,
+    meta,
+    names,
+    node,
+    pod,
+    quantity,
+    redaction,
+    registry,
+    replicaset,
+    spec,
+)
 from kinds.common import (
     Candidate,
     Change,
@@ -19,6 +32,7 @@ from kinds.names import Kind
 from kinds.registry import DEFAULT_KINDS, KINDS, STORED, missing_parts, spec_of
 from kinds.spec import KindSpec, MetricFamily, ObjectState, Row, Signature
 
+# The modules are public too: each kind's module is where its facts live.
 __all__ = [
     "DEFAULT_KINDS",
     "KINDS",
@@ -36,6 +50,17 @@ __all__ = [
     "Severity",
     "Signature",
     "Taint",
+    "common",
+    "deployment",
+    "meta",
     "missing_parts",
+    "names",
+    "node",
+    "pod",
+    "quantity",
+    "redaction",
+    "registry",
+    "replicaset",
+    "spec",
     "spec_of",
 ]

@@ -35,7 +35,7 @@ from typing import Any
 import msgspec
 
 from kinds.common import HealthSettings
-from kinds.pod.health import pod_restarts_rising
+from kinds.pod import pod_restarts_rising
 from kinds.registry import STORED
 from store.findings import (
     Candidate,

@@ -43,7 +43,6 @@ KNOWN_REACH_THROUGHS: frozenset[tuple[str, str, str]] = frozenset(
         ("mcpserver", "store.columns", "TABLES"),
         ("mcpserver", "store.findings", "ReportItem"),
         ("mcpserver", "store.reader", "ObjectHistory"),
-        ("mcpserver", "store.transitions", "deployment_rollout"),
         ("mcpserver", "store.view", "View"),
         # The query settings the CLI fills in.
         ("mcpserver", "store.settings", "QuerySettings"),
@@ -59,13 +58,6 @@ KNOWN_REACH_THROUGHS: frozenset[tuple[str, str, str]] = frozenset(
         ("mcpserver", "store.view", "NodeState"),
         # The watcher's per-kind facts taken from the store.
         ("watcher", "store.model", "ROW_TYPES"),
-        ("watcher", "store.transitions", "rollout_progressing"),
-        # The reflector and the informers use the kind modules' decoding types directly.
-        ("watcher", "watcher.kinds.meta", "INITIAL_EVENTS_END"),
-        ("watcher", "watcher.kinds.meta", "KubeObject"),
-        ("watcher", "watcher.kinds.meta", "ObjectList"),
-        ("watcher", "watcher.kinds.meta", "WatchEvent"),
-        ("watcher", "watcher.kinds.replicasets", "ReplicaSetLink"),
     }
 )
 
@@ -121,6 +113,17 @@ def _public(package: str) -> frozenset[str]:
     return frozenset(getattr(importlib.import_module(package), "__all__", ()))
 
 
+def _exported_module(package: str, target: str) -> str:
+    """Whose `__all__` applies: a package may export submodules (`kinds` lists `pod`), and
+    then the submodule's own `__all__` says what of it is public."""
+    while target != package:
+        head = target[len(package) + 1 :].partition(".")[0]
+        if head not in _public(package):
+            break
+        package = f"{package}.{head}"
+    return package
+
+
 def _imports(importer: str) -> Iterator[tuple[str, str]]:
     """(module, name) per imported product name of `importer`; name "" for `import a.b`."""
     tree = ast.parse(MODULES[importer].read_text(), filename=str(MODULES[importer]))
@@ -143,6 +146,7 @@ def reach_throughs() -> list[Reach]:
             package = _guarding_package(importer, target)
             if package is None:
                 continue
+            package = _exported_module(package, target)
             if name:
                 if name not in _public(package):
                     submodule = f"{target}.{name}"  # `from store import view`: a module

@@ -14,6 +14,7 @@ from typing import Any, Final
 from kinds.common import age_seconds
 from kinds.names import Kind
 from kinds.pod import health, status
+from kinds.pod.health import pod_restarts_rising
 from kinds.pod.decode import RESOURCE, normalize
 from kinds.pod.row import ContainerRow, PodRow, PodState, pod_state, same_indexed
 from kinds.spec import KindSpec, MetricFamily, Signature
@@ -28,6 +29,7 @@ __all__ = [
     "item",
     "normalize",
     "pod_reason",
+    "pod_restarts_rising",
 ]
 
 # Waiting reasons that are part of a normal start, not a problem to point at.
