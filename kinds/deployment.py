@@ -41,7 +41,7 @@ from kinds.common import (
 )
 from kinds.meta import ConditionIn, KubeObject, Resource, conditions_by_type, encode_object
 from kinds.names import Kind
-from kinds.redaction import redact_deployment
+from kinds.redaction import redact_workload
 from kinds.spec import KindSpec, MetricFamily, Signature
 
 __all__ = [
@@ -223,7 +223,7 @@ def normalize(obj: KubeObject, *, reveal_env_values: bool = False) -> Deployment
     conditions = conditions_by_type(status.conditions)
     generation = meta.generation or 0
     if not reveal_env_values:
-        redact_deployment(obj)
+        redact_workload(obj)
     return DeploymentRow(
         uid=meta.uid,
         namespace=meta.namespace or "",

@@ -39,9 +39,9 @@ __all__ = [
     "REDACTED",
     "EnvHolder",
     "redact_annotations",
-    "redact_deployment",
     "redact_env_lists",
     "redact_pod",
+    "redact_workload",
 ]
 
 REDACTED: Final = "<redacted>"
@@ -259,8 +259,9 @@ def redact_pod(obj: KubeObject, env_lists: Iterable[msgspec.Raw]) -> None:
         obj.spec = spec
 
 
-def redact_deployment(obj: KubeObject) -> None:
-    """Redact a Deployment's pod template env values and configuration annotations, in place."""
+def redact_workload(obj: KubeObject) -> None:
+    """Redact a workload's (Deployment, StatefulSet, ...) pod template env values and
+    configuration annotations, in place."""
     redact_annotations(obj.metadata.annotations)
     if not obj.spec:
         return

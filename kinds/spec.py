@@ -9,7 +9,7 @@ the generic machinery reads nothing else about a kind:
   (`signature`, `fields`, `severity`, `explain`, `counters`), the health
   analyzers (`analyzers`) and what the writer remembers (`state`);
 - the MCP answers: `item` (one line of a list) and `report_order`;
-- /metrics: `metric_families` and `metric_lines`, kube-state-metrics'
+- /metrics: `metric_families` and `metric_samples`, kube-state-metrics'
   families for the kind;
 - deploy/: the RBAC rule (`resource`, `verbs`).
 
@@ -35,6 +35,7 @@ __all__ = [
     "ObjectState",
     "Row",
     "RowAnalyzer",
+    "Sample",
     "Signature",
     "status_signature",
     "untracked",
@@ -122,8 +123,8 @@ def _same_indexed(old: Any, new: Any) -> bool:
     )
 
 
-def _no_lines(row: Any) -> Iterable[str]:
-    return ()
+# One sample: its family's name, its label values (in the family's label order), its value.
+Sample = tuple[str, tuple[str, ...], float]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -163,7 +164,9 @@ class KindSpec(Generic[R]):
     item: Callable[[R, float], dict[str, Any]] | None = None
     # --- /metrics --------------------------------------------------------------------------
     metric_families: tuple[MetricFamily, ...] = ()
-    metric_lines: Callable[[R], Iterable[str]] = _no_lines
+    # The samples of one object. None: the exporter renders the kind itself (pods,
+    # deployments and nodes, whose incremental renderer was measured to be needed).
+    metric_samples: Callable[[R], Iterable[Sample]] | None = None
 
     @property
     def name(self) -> str:

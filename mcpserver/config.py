@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from kinds import DEFAULT_KINDS, STORED
 from mcpserver.durations import parse_duration
 from mcpserver.errors import ConfigError, InvalidArgument
 from store import InvalidSelector, parse_selector
@@ -56,7 +57,7 @@ class Settings:
     kubeconfig: Path | None = None
     context: str | None = None
     namespaces: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ("pods", "deployments", "nodes")
+    kinds: tuple[str, ...] = DEFAULT_KINDS
     label_selector: str | None = None
     token_file: Path | None = None
     tokens: tuple[str, ...] = ()  # from KUBE_WATCHCACHE_TOKENS only
@@ -222,7 +223,8 @@ def _query_timeout(text: str) -> float:
     return value
 
 
-WATCHABLE_KINDS = ("pods", "deployments", "nodes")
+# The stored kinds; replicasets come along with pods and deployments, unasked.
+WATCHABLE_KINDS = tuple(spec.name for spec in STORED.values())
 
 
 def _kinds(text: str) -> tuple[str, ...]:

@@ -14,8 +14,8 @@ from typing import Any, Final
 from kinds.common import age_seconds
 from kinds.names import Kind
 from kinds.pod import health, status
-from kinds.pod.health import pod_restarts_rising
 from kinds.pod.decode import RESOURCE, normalize
+from kinds.pod.health import pod_restarts_rising
 from kinds.pod.row import ContainerRow, PodRow, PodState, pod_state, same_indexed
 from kinds.spec import KindSpec, MetricFamily, Signature
 
@@ -173,6 +173,7 @@ SPEC: Final = KindSpec(
             "ready",
             "qos_class",
             "owner_kind",
+            "owner_name",
             "reason",
         }
     ),

@@ -30,6 +30,8 @@ __all__ = [
     "NodeItem",
     "NodeList",
     "ObjectChanges",
+    "ObjectDetail",
+    "ObjectList",
     "PodDetail",
     "PodItem",
     "PodList",
@@ -39,59 +41,42 @@ __all__ = [
 
 
 class KindFreshness(BaseModel):
-    watched: bool = Field(default=True, description="false: this kind is not watched (--kinds)")
-    synced: bool = Field(description="this process completed a list of the kind")
+    # Every tool's output schema repeats this model: its descriptions are kept short.
+    watched: bool = True
+    synced: bool = Field(description="listed by this process")
     objects: int
-    seconds_since_last_event: float | None = Field(
-        default=None, description="seconds since the last watch event or list of this kind"
-    )
+    seconds_since_last_event: float | None = None
     seconds_since_confirmed: float | None = Field(
-        default=None,
-        description="seconds since the API server last proved this kind's watch alive "
-        "(an event, a bookmark, a list or a watch start)",
+        default=None, description="since the watch last proved alive (event, bookmark, list)"
     )
     restored_at: str | None = Field(
-        default=None,
-        description="rows restored from the state file, last confirmed at this time, "
-        "and not yet re-listed by this process",
+        default=None, description="restored from the state file, not yet re-listed"
     )
-    error: str | None = Field(default=None, description="the informer's current error, if any")
-    error_since: str | None = Field(default=None, description="when the current error began")
+    error: str | None = None
+    error_since: str | None = None
 
 
 class Freshness(BaseModel):
-    as_of: str = Field(description="when this answer was read from the watch cache")
-    stale: bool = Field(
-        description="true when some kind is not yet listed by this process (or was restored "
-        "from the state file) or its watch reports an error: the answer may differ from a "
-        "live LIST"
-    )
+    as_of: str = Field(description="when the cache was read")
+    stale: bool = Field(description="true: the answer may differ from a live LIST (reasons)")
     kinds: dict[str, KindFreshness]
-    reasons: list[str] = Field(default_factory=list, description="why the answer is stale")
+    reasons: list[str] = Field(default_factory=list)
 
 
 class FindingGroupItem(BaseModel):
     by: str = Field(
-        description="the shared cause: node (its pods, and deployments short because of them), "
-        "deployment (its failing pods) or quota (the deployments it blocks, and their pods)"
+        description="node (its pods, and workloads short because of them), deployment (its "
+        "failing pods) or quota (what it blocks)"
     )
-    key: str = Field(description="the node's name, namespace/deployment or namespace/quota")
-    objects: int = Field(
-        description="objects broken now grouped under this finding (besides its own)"
-    )
-    severity: str = Field(description="the worst severity among the finding and the group")
-    by_check: dict[str, int] = Field(description="the grouped objects' worst findings, by check")
-    examples: list[str] = Field(description="a few of the pods (namespace/name), worst first")
-    deployments: list[str] = Field(
-        default_factory=list, description="a few of the deployments (namespace/name)"
-    )
-    pending: int = Field(
-        default=0, description="more objects of this cause, still inside a grace period"
-    )
+    key: str = Field(description="node, namespace/deployment or namespace/quota")
+    objects: int = Field(description="objects broken now grouped here (besides its own)")
+    severity: str = Field(description="the worst in the group")
+    by_check: dict[str, int]
+    examples: list[str] = Field(description="a few pods, worst first")
+    deployments: list[str] = Field(default_factory=list)
+    pending: int = Field(default=0, description="more, still inside a grace period")
     pending_by_check: dict[str, int] = Field(default_factory=dict)
-    pending_examples: list[str] = Field(
-        default_factory=list, description="a few of the pending ones (namespace/name)"
-    )
+    pending_examples: list[str] = Field(default_factory=list)
 
 
 class FindingItem(BaseModel):
@@ -106,77 +91,53 @@ class FindingItem(BaseModel):
     for_seconds: float | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
     counts_at: str | None = Field(
-        default=None,
-        description="pending findings only: when it counts as a finding if it lasts "
-        "(its grace period ends)",
+        default=None, description="pending only: when it counts if it lasts"
     )
-    other_checks: list[str] = Field(
-        default_factory=list, description="the object's other findings (grouped answers)"
-    )
-    group: FindingGroupItem | None = Field(
-        default=None, description="the pods this finding explains (grouped answers)"
-    )
+    other_checks: list[str] = Field(default_factory=list, description="the object's others")
+    group: FindingGroupItem | None = Field(default=None, description="what this explains")
 
 
 class CauseItem(BaseModel):
-    """One cause past the page, in a few fields: enough to account for it, not to explain it."""
-
     severity: str
     check: str
     kind: str
     namespace: str
     name: str
-    pending: bool = Field(default=False, description="nothing of it counts yet (grace period)")
+    pending: bool = Field(default=False, description="inside its grace period")
     group: FindingGroupItem | None = None
 
 
 class ClusterHealth(BaseModel):
     freshness: Freshness
     status: str = Field(
-        description="ok, warning or critical (the worst current finding); unknown when a "
-        "watched kind in scope is stale or not yet listed (see unknown_reasons); no_match "
-        "when the filters match no object in the watch cache"
+        description="ok, warning, critical (the worst finding); unknown: a kind in scope is "
+        "stale or unlisted (unknown_reasons); no_match: the filters match nothing"
     )
-    headline: str = Field(default="", description="the status in one line, as the text starts")
-    unknown_reasons: list[str] = Field(
-        default_factory=list, description="why the status is unknown"
-    )
-    total_findings: int = Field(description="current findings (broken now, past any grace period)")
-    objects_with_findings: int = Field(default=0, description="objects with a current finding")
+    headline: str = Field(default="", description="the status in one line")
+    unknown_reasons: list[str] = Field(default_factory=list)
+    total_findings: int = Field(description="broken now, past any grace period")
+    objects_with_findings: int = 0
     counts_by_severity: dict[str, int]
     counts_by_kind: dict[str, int]
     counts_by_check: dict[str, int]
-    findings: list[FindingItem] = Field(
-        description="ranked: critical first, then longest broken; grouped by cause unless "
-        "group=false"
-    )
+    findings: list[FindingItem] = Field(description="critical first, then longest broken")
     truncated: bool
-    next_cursor: str | None = Field(default=None, description="pass as cursor for more findings")
+    next_cursor: str | None = Field(default=None, description="pass as cursor for more")
     more_causes: list[CauseItem] = Field(
         default_factory=list,
-        description="the causes after this page (current, then pending), compact: with the "
-        "page they account for every problem object; page with cursor for their details",
+        description="every cause after this page, compact (details: next page)",
     )
     pending_total: int = Field(
-        default=0,
-        description="objects broken now but inside a grace period, with no current finding "
-        "(not yet counted)",
+        default=0, description="objects broken now but inside a grace period (not counted)"
     )
     pending_by_check: dict[str, int] = Field(default_factory=dict)
-    pending: list[FindingItem] = Field(
-        default_factory=list, description="the first pending findings, with counts_at"
-    )
+    pending: list[FindingItem] = Field(default_factory=list)
     past_total: int = Field(
-        default=0,
-        description="objects with past problems (an OOM kill, restarts in the last hour); "
-        "listed when include_past=true",
+        default=0, description="objects with past problems (OOM kill, restarts): include_past"
     )
     past_by_check: dict[str, int] = Field(default_factory=dict)
     past: list[FindingItem] = Field(default_factory=list)
-    cluster: dict[str, Any] = Field(
-        default_factory=dict,
-        description="object counts: pods by phase, nodes and deployments by status",
-    )
+    cluster: dict[str, Any] = Field(default_factory=dict, description="object counts")
 
 
 class PodItem(BaseModel):
@@ -233,7 +194,7 @@ class ChangeItem(BaseModel):
     kind: str
     namespace: str
     name: str
-    field: str = Field(description="what changed, e.g. phase, ready, container/web/waiting_reason")
+    field: str = Field(description="e.g. phase, ready, container/web/waiting_reason")
     old: str | None
     new: str | None
     severity: str
@@ -243,9 +204,7 @@ class ChangeItem(BaseModel):
 
 class PodDetail(BaseModel):
     freshness: Freshness
-    pod: dict[str, Any] = Field(
-        description="the pod's status columns (namespace, name, phase, ...)"
-    )
+    pod: dict[str, Any] = Field(description="its status columns")
     containers: list[ContainerItem]
     conditions: list[ConditionItem]
     findings: list[FindingItem]
@@ -253,13 +212,34 @@ class PodDetail(BaseModel):
         default_factory=list, description="broken now but inside a grace period (counts_at)"
     )
     past_findings: list[FindingItem] = Field(
-        default_factory=list, description="past problems: an OOM kill, restarts in the last hour"
+        default_factory=list, description="OOM kills, restarts in the last hour"
     )
     recent_changes: list[ChangeItem]
     spec: dict[str, Any] | None = Field(
-        default=None, description="the stored pod spec, literal env values redacted"
+        default=None, description="the pod spec, env values redacted"
     )
     redacted_values: int = 0
+
+
+class ObjectList(BaseModel):
+    freshness: Freshness
+    kind: str
+    total: int
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+
+
+class ObjectDetail(BaseModel):
+    freshness: Freshness
+    kind: str
+    # Its parts are shaped as in the kind-specific answers (get_pod, ...), unpublished.
+    object: dict[str, Any]
+    conditions: list[dict[str, Any]]
+    findings: list[dict[str, Any]]
+    pending_findings: list[dict[str, Any]] = Field(default_factory=list)
+    pods_total: int = 0
+    pods: list[dict[str, Any]] = Field(default_factory=list, description="problems first")
+    recent_changes: list[dict[str, Any]]
 
 
 class DeploymentItem(BaseModel):
@@ -326,10 +306,10 @@ class NodeDetail(BaseModel):
     allocatable: dict[str, int]
     requested: dict[str, int] = Field(description="sums over the node's non-terminated pods")
     cpu_requested_pct_of_allocatable: float | None = Field(
-        description="CPU requested by its pods ÷ allocatable CPU, in % (over 100: overcommitted)"
+        description="pods' CPU requests ÷ allocatable, % (over 100: overcommitted)"
     )
     memory_requested_pct_of_allocatable: float | None = Field(
-        description="memory requested by its pods ÷ allocatable memory, in %"
+        description="pods' memory requests ÷ allocatable, %"
     )
     pods_pct_of_allocatable: float | None = Field(description="its pods ÷ allocatable pods, in %")
     findings: list[FindingItem]
@@ -345,7 +325,7 @@ class ObjectChanges(BaseModel):
     kind: str
     namespace: str
     name: str
-    changes: int = Field(description="changes of this object in the window")
+    changes: int = Field(description="in the window")
     first_at: str
     last_at: str
     worst_severity: str
@@ -356,10 +336,8 @@ class ObjectChanges(BaseModel):
 class RecentChanges(BaseModel):
     freshness: Freshness
     since: str
-    total: int | None = Field(
-        default=None, description="changes matching in the whole window (all pages)"
-    )
-    objects: int = Field(default=0, description="distinct objects that changed in the window")
+    total: int | None = Field(default=None, description="matching changes, all pages")
+    objects: int = Field(default=0, description="distinct objects changed")
     by_kind: dict[str, int] = Field(default_factory=dict)
     by_severity: dict[str, int] = Field(default_factory=dict)
     by_field: dict[str, int] = Field(
@@ -367,7 +345,7 @@ class RecentChanges(BaseModel):
     )
     by_object: list[ObjectChanges] = Field(
         default_factory=list,
-        description="the objects that changed, worst and most recent first (bounded)",
+        description="changed objects, worst and newest first (bounded)",
     )
     items: list[ChangeItem] = Field(description="the detailed changes, newest first (paged)")
     next_cursor: str | None = None
@@ -377,7 +355,7 @@ class MetricSummary(BaseModel):
     freshness: Freshness
     by: str = Field(description="namespace, node or deployment")
     sort: str
-    groups_total: int = Field(description="how many groups exist; `groups` holds the top ones")
+    groups_total: int = Field(description="all groups; `groups` has the top ones")
     cluster: dict[str, Any] = Field(description="cluster-wide pod totals")
     groups: list[dict[str, Any]] = Field(
         description="per group: pods, ready, restarts (counters now), restarts_last_hour "

@@ -1,7 +1,8 @@
 """MCP resources: the health report and single objects, readable and subscribable.
 
-The same answers as `cluster_health` and the `get_*` tools, as JSON documents
-at stable URIs, so a client can subscribe to `k8s://pods/web/api-7d9f` and be
+The same answers as `cluster_health`, the `get_*` tools and `get_object`
+(every other stored kind, `k8s://<plural>/<namespace>/<name>`), as JSON
+documents at stable URIs, so a client can subscribe to `k8s://pods/web/api-7d9f` and be
 told (see `mcpserver.subscriptions`) when that pod's status changes.
 """
 
@@ -17,6 +18,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel
 
+from kinds import STORED
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.surface.service import ClusterAnswers
 from mcpserver.surface.subscriptions import HEALTH_URI
@@ -83,3 +85,41 @@ def register_resources(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     )
     async def node(name: str) -> str:
         return await _document(lambda: answers.get_node(name))
+
+    # Every other stored kind: one template each, answered as get_object.
+    covered = {"pods", "deployments", "nodes"}  # the templates above
+    for kind, spec in STORED.items():
+        if spec.name not in covered:
+            _object_resource(
+                mcp, answers, kind.value, spec.name, namespaced=spec.resource.namespaced
+            )
+
+
+def _object_resource(
+    mcp: MCPServer[Any], answers: ClusterAnswers, kind: str, plural: str, *, namespaced: bool
+) -> None:
+    description = f"One {kind}: its status, findings, recent changes and pods (as get_object)."
+    if namespaced:
+
+        async def namespaced_object(namespace: str, name: str) -> str:
+            return await _document(lambda: answers.get_object(kind, namespace, name))
+
+        mcp.resource(
+            f"k8s://{plural}/{{namespace}}/{{name}}",
+            name=kind.lower(),
+            title=f"One {kind}",
+            description=description,
+            mime_type=_JSON,
+        )(namespaced_object)
+    else:
+
+        async def cluster_object(name: str) -> str:
+            return await _document(lambda: answers.get_object(kind, "", name))
+
+        mcp.resource(
+            f"k8s://{plural}/{{name}}",
+            name=kind.lower(),
+            title=f"One {kind}",
+            description=description,
+            mime_type=_JSON,
+        )(cluster_object)

@@ -10,12 +10,14 @@ and unknown objects `NotFound`, with messages meant for the client.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
+from pydantic import BaseModel
 
+from kinds import STORED
 from mcpserver.arguments import shown
 from mcpserver.durations import parse_since
 from mcpserver.errors import InvalidArgument, NotFound
@@ -29,6 +31,8 @@ from mcpserver.surface.answers import (
     NodeDetail,
     NodeItem,
     NodeList,
+    ObjectDetail,
+    ObjectList,
     PodDetail,
     PodList,
     QueryAnswer,
@@ -77,8 +81,17 @@ DETAIL_CHANGES = 10  # recent changes inside the get_* answers
 CHANGE_OBJECTS = 20  # objects summarized in recent_changes (the window's totals are exact)
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 SEVERITIES = tuple(s.value for s in Severity)
-KINDS = {k.value.lower(): k for k in Kind}
+# A kind by its name, its plural or its singular resource name, any case: Pod, pods, pod.
+KINDS = {
+    **{k.value.lower(): k for k in Kind},
+    **{spec.name: kind for kind, spec in STORED.items()},
+}
 _decode_obj = msgspec.json.Decoder(dict[str, Any])
+
+
+def _dumped(items: Iterable[BaseModel]) -> list[dict[str, Any]]:
+    """Answer parts as plain data: the generic answers publish no schema for each part."""
+    return [item.model_dump(mode="json") for item in items]
 
 
 def _check_limit(limit: int) -> int:
@@ -109,9 +122,14 @@ def _severity(value: str | None) -> Severity | None:
 def _kind(value: str | None) -> Kind | None:
     if value is None:
         return None
-    kind = KINDS.get(value.lower().rstrip("s")) if value else None
+    return _required_kind(value)
+
+
+def _required_kind(value: str) -> Kind:
+    kind = KINDS.get(value.lower()) or KINDS.get(value.lower().rstrip("s"))
     if kind is None:
-        raise InvalidArgument(f"unknown kind {value!r}; use Pod, Deployment or Node")
+        names = ", ".join(k.value for k in Kind)
+        raise InvalidArgument(f"unknown kind {shown(value)}; use one of {names}")
     return kind
 
 
@@ -409,12 +427,21 @@ class ClusterAnswers:
         )
 
     async def _pods_problems_first(
-        self, *, namespace: str | None, node: str | None, deployment: str | None, limit: int
+        self,
+        *,
+        namespace: str | None,
+        node: str | None,
+        deployment: str | None,
+        limit: int,
+        owner: tuple[str, str] | None = None,
     ) -> list[PodRow]:
+        owner_kind, owner_name = owner or (None, None)
         problems = await self.reader.list_pods(
             namespace=namespace,
             node=node,
             deployment=deployment,
+            owner_kind=owner_kind,
+            owner_name=owner_name,
             problems_only=True,
             limit=limit,
             now=self.clock(),
@@ -423,12 +450,120 @@ class ClusterAnswers:
         if len(rows) < limit:
             seen = {(r.namespace, r.name) for r in rows}
             rest = await self.reader.list_pods(
-                namespace=namespace, node=node, deployment=deployment, limit=limit
+                namespace=namespace,
+                node=node,
+                deployment=deployment,
+                owner_kind=owner_kind,
+                owner_name=owner_name,
+                limit=limit,
             )
             rows += [r for r in rest.items if (r.namespace, r.name) not in seen][
                 : limit - len(rows)
             ]
         return rows
+
+    # --- any kind --------------------------------------------------------------------------
+
+    async def list_objects(
+        self,
+        *,
+        kind: str,
+        namespace: str | None = None,
+        status: str | None = None,
+        label_selector: str | None = None,
+        problems_only: bool = False,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> ObjectList:
+        """Objects of any stored kind, each line as its kind module renders it (`KindSpec.item`)."""
+        which = _required_kind(kind)
+        _check_limit(limit)
+        now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
+        item = STORED[which].item
+        assert item is not None  # every stored kind has one (tests/kinds/test_registry.py)
+        async with self._reading():
+            page = await self.reader.list_objects(
+                which,
+                namespace=namespace,
+                status=status,
+                selector=label_selector or None,
+                problems_only=problems_only,
+                limit=limit,
+                cursor=cursor or None,
+                now=now,
+            )
+            if page.total is not None:
+                total = page.total
+            elif not (status or label_selector):
+                total = (
+                    self.view.namespaces[which].get(namespace, 0)
+                    if namespace
+                    else self.view.counts[which]
+                )
+            else:
+                counts = await self.reader.count(
+                    which, namespace=namespace, status=status, selector=label_selector or None
+                )
+                total = sum(c.count for c in counts)
+        return ObjectList(
+            freshness=self.freshness(now, since=before),
+            kind=which.value,
+            total=total,
+            items=[item(r, now) for r in page.items],
+            next_cursor=page.next_cursor,
+        )
+
+    async def get_object(self, kind: str, namespace: str, name: str) -> ObjectDetail:
+        """One object of any stored kind: its columns, conditions, findings, changes, its pods."""
+        which = _required_kind(kind)
+        namespaced = STORED[which].resource.namespaced
+        if namespaced:
+            _check_name("namespace", namespace)
+        _check_name("name", name)
+        namespace = namespace if namespaced else ""
+        now = self.clock()
+        before = self.freshness(now)  # an answer read while stale stays stale
+        async with self._reading():
+            row = await self.reader.get(which, namespace, name)
+            if row is None:
+                shown_name = f"{namespace}/{name}" if namespaced else name
+                raise NotFound(f"{which.value} {shown_name} is not in the watch cache")
+            found = await self.reader.object_findings(which, row.uid, now=now)
+            changes = await self.reader.history(
+                kind=which, namespace=namespace, name=name, limit=DETAIL_CHANGES
+            )
+            pods = await self._pods_problems_first(
+                namespace=namespace or None,
+                node=None,
+                deployment=None,
+                owner=(which.value, name),
+                limit=DETAIL_PODS,
+            )
+            pods_total = len(pods)
+            if pods_total == DETAIL_PODS:
+                counts = await self.reader.count(
+                    Kind.POD, group_by=("owner_kind", "owner_name"), namespace=namespace or None
+                )
+                pods_total = sum(
+                    c.count
+                    for c in counts
+                    if c.key == {"owner_kind": which.value, "owner_name": name}
+                )
+        return ObjectDetail(
+            freshness=self.freshness(now, since=before),
+            kind=which.value,
+            object={
+                **row_fields(row, drop=("conditions",)),
+                "age_seconds": age(getattr(row, "created_at", None), now),
+            },
+            conditions=_dumped(conditions(getattr(row, "conditions", {}))),
+            findings=_dumped(finding_item(f, now) for f in found.current),
+            pending_findings=_dumped(finding_item(f, now) for f in found.pending),
+            pods_total=pods_total,
+            pods=_dumped(pod_item(p, now) for p in pods),
+            recent_changes=_dumped(change_item(t) for t in changes),
+        )
 
     # --- deployments -----------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ nullable value, and each tool repeats the parts they share (freshness,
 findings, changes). `compact_tools` rewrites the published schemas only (the
 SDK still validates arguments and answers with the pydantic models):
 
-- input schemas: titles and `default: null` go; an optional argument is
-  published as its plain type (omitting it is how a client says "any");
+- input schemas: titles, `default: null` and `default: false` go; an
+  optional argument is published as its plain type (omitting it is how a
+  client says "any", or leaves a flag off);
   an argument's description is given once, by the first tool that has it;
 - output schemas: titles and defaults go; `anyOf: [T, null]` becomes
   `type: [T, "null"]`, which validates the same answers;
@@ -47,7 +48,7 @@ def compact_schema(node: Any, *, output: bool) -> Any:
     for key, value in node.items():
         if key == "title" and isinstance(value, str):
             continue
-        if key == "default" and (output or value is None):
+        if key == "default" and (output or value is None or value is False):
             continue
         if key == "additionalProperties" and value is True:
             continue  # the default

@@ -17,7 +17,7 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
 from mcpserver.errors import InvalidArgument, NotFound
 from mcpserver.surface.answers import (
@@ -27,6 +27,8 @@ from mcpserver.surface.answers import (
     MetricSummary,
     NodeDetail,
     NodeList,
+    ObjectDetail,
+    ObjectList,
     PodDetail,
     PodList,
     QueryAnswer,
@@ -37,7 +39,7 @@ from mcpserver.surface.render import render
 from mcpserver.surface.service import DEFAULT_LIMIT, HEALTH_LIMIT, MAX_LIMIT, ClusterAnswers
 from mcpserver.surface.tool_schemas import compact_tools
 from mcpserver.web.admission import arrived_at, leave_admission
-from store import HealthSettings
+from store import HealthSettings, Kind
 from store.columns import TABLES, Column
 
 __all__ = ["TOOL_NAMES", "query_schema_text", "register_tools"]
@@ -50,6 +52,8 @@ TOOL_NAMES = (
     "get_deployment",
     "list_nodes",
     "get_node",
+    "list_objects",
+    "get_object",
     "recent_changes",
     "metric_summary",
     "query",
@@ -69,7 +73,19 @@ ProblemsOnly = Annotated[
 ]
 Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
 SeverityName = Literal["info", "warning", "critical"]
-KindName = Literal["Pod", "Deployment", "Node"]
+_KIND_NAMES = [k.value for k in Kind]
+
+
+def _known_kind(value: str) -> str:
+    if value not in _KIND_NAMES:
+        raise ValueError(f"choose one of {', '.join(_KIND_NAMES)}")
+    return value
+
+
+# Every stored kind (`kinds.registry`), published as an enum.
+KindName = Annotated[
+    str, AfterValidator(_known_kind), WithJsonSchema({"type": "string", "enum": _KIND_NAMES})
+]
 
 
 async def _answer(make: Callable[[], Awaitable[M]]) -> CallToolResult:
@@ -91,20 +107,17 @@ def query_schema_text() -> str:
     """
 
     def named(column: Column) -> str:
-        return f"{column.name}{' (JSON)' if column.codec == 'json' else ''}"
+        return f"{column.name}{'*' if column.codec == 'json' or column.name == 'obj' else ''}"
 
     specs = list(TABLES.values())
     shared = [c for c in specs[0].columns if all(c.name in s.names for s in specs[1:])]
     shared_names = {c.name for c in shared}
-    lines = [
-        f"- {', '.join(s.table for s in specs)}: "
-        + ", ".join(named(c) if c.name != "obj" else "obj (the object, JSON)" for c in shared)
-    ]
+    lines = [f"- {', '.join(s.table for s in specs)}: " + ", ".join(named(c) for c in shared)]
     for spec in specs:
         own = ", ".join(named(c) for c in spec.columns if c.name not in shared_names)
         lines.append(f"- {spec.table}: {own}")
     lines.append(
-        "- transitions (one row per status change): id, at (unix s), kind, namespace, name, uid, "
+        "- transitions (status changes): id, at (unix s), kind, namespace, name, uid, "
         "field, old, new, severity (info|warning|critical), reason, message, node, deployment"
     )
     lines.append(
@@ -116,10 +129,8 @@ def query_schema_text() -> str:
 # Descriptions are read by the model on every turn: one short paragraph each, no
 # indentation, facts only. `compact_tools` trims the schemas the same way.
 _HEALTH_DOC = (
-    'Start here for "is anything broken?": findings, worst and longest first, grouped by '
-    "cause. Checks: crash loops, image pull/config errors; pods pending, not ready, failed, "
-    "unknown, stuck terminating; unavailable deployments, stuck rollouts; NotReady, "
-    "pressured, network-less, cordoned, over-committed nodes. {grace}"
+    'Start here for "is anything broken?": the findings of every watched kind (pods, '
+    "workloads, nodes), worst and longest first, grouped by cause. {grace}"
 )
 
 
@@ -132,9 +143,9 @@ def _grace_periods_text(h: HealthSettings) -> str:
     return (
         f"Grace periods (pending until then): pod Pending {_minutes(h.pending_after_s)}, not "
         f"ready {_minutes(h.not_ready_after_s)}, terminating {_minutes(h.terminating_after_s)}; "
-        f"deployment short {_minutes(h.deployment_unavailable_after_s)} (none available "
+        f"workload short {_minutes(h.deployment_unavailable_after_s)} (none ready "
         f"{_minutes(h.zero_available_after_s)}); rollout {_minutes(h.rollout_stuck_after_s)}; "
-        "the same in list_*(problems_only) and get_*. Past: OOM kills, restarts in the last "
+        "also in list_*(problems_only), get_*. Past: OOM kills, restarts in the last "
         f"{_minutes(h.oom_window_s)}."
     )
 
@@ -197,8 +208,8 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, PodList]:
-        """Pods matching the filters, by namespace and name. CrashLoopBackOff is a status, not a
-        phase: filter with status or problems_only."""
+        """Pods by namespace and name. CrashLoopBackOff is a status, not a phase: filter with
+        status or problems_only."""
         return await _answer(
             lambda: answers.list_pods(
                 namespace=namespace,
@@ -281,9 +292,41 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
     async def get_node(
         name: str,
     ) -> Annotated[CallToolResult, NodeDetail]:
-        """One node in detail: conditions, taints, capacity, allocatable, requested (also as % of
-        allocatable), findings, recent changes, its pods (problems first)."""
+        """One node in detail: conditions, taints, requested vs allocatable (also in %),
+        findings, recent changes, its pods (problems first)."""
         return await _answer(lambda: answers.get_node(name))
+
+    @mcp.tool(title="List objects of any kind", annotations=_READ_ONLY)
+    async def list_objects(
+        kind: KindName,
+        namespace: Namespace = None,
+        status: Annotated[str | None, Field(description="as the kind derives it")] = None,
+        label_selector: Selector = None,
+        problems_only: ProblemsOnly = False,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, ObjectList]:
+        """Objects of any watched kind (StatefulSet, ...), one line each, by name."""
+        return await _answer(
+            lambda: answers.list_objects(
+                kind=kind,
+                namespace=namespace,
+                status=status,
+                label_selector=label_selector,
+                problems_only=problems_only,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    @mcp.tool(title="Get one object of any kind", annotations=_READ_ONLY)
+    async def get_object(
+        kind: KindName,
+        name: str,
+        namespace: Annotated[str, Field(description="empty for cluster-scoped kinds")] = "",
+    ) -> Annotated[CallToolResult, ObjectDetail]:
+        """One object in detail: status, conditions, findings, recent changes, its pods."""
+        return await _answer(lambda: answers.get_object(kind, namespace, name))
 
     @mcp.tool(title="Recent status changes", annotations=_READ_ONLY)
     async def recent_changes(
@@ -304,9 +347,8 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, RecentChanges]:
-        """What changed since a time: status transitions (phase, readiness, container reasons,
-        restarts, scheduling, deployment conditions and replicas, node conditions and cordons,
-        deletions)."""
+        """What changed since a time: status transitions of every watched kind (phase,
+        readiness, container reasons, restarts, conditions, replicas, cordons, deletions)."""
         return await _answer(
             lambda: answers.recent_changes(
                 since=since,
@@ -328,7 +370,7 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         sort: Annotated[
             str | None,
             Field(
-                description="pods, restarts, restarts_last_hour, name; by namespace also "
+                description="pods, restarts, restarts_last_hour, name; namespace: "
                 "cpu_request_m, memory_request_bytes, not_ready; node: cpu_requested_pct, "
                 "memory_requested_pct; deployment: unavailable, cpu_request_m"
             ),
@@ -389,8 +431,8 @@ def register_tools(mcp: MCPServer[Any], answers: ClusterAnswers) -> None:
         description=(
             "A read-only SQLite SELECT over the watch cache, for what other tools do not answer "
             "(JSON, string, math, date/time, aggregate, window functions), capped by max_rows, "
-            "timeout_s and bytes: take parts of big values (json_extract, substr). Tables:\n"
-            + query_schema_text()
+            "timeout_s and bytes: take parts of big values (json_extract, substr). Tables "
+            "(* JSON):\n" + query_schema_text()
         ),
     )(query)
     compact_tools(mcp, TOOL_NAMES)

@@ -17,6 +17,7 @@ import pytest
 from benchmarks._tools_list import DESCRIBED_BUDGET, TOTAL_BUDGET, fetch_tools_list, measure
 from mcpserver.agent import Agent
 from mcpserver.surface.render import human_bytes
+from mcpserver.surface.tools import TOOL_NAMES
 from tests.mcpserver.conftest import mcp_client, start_agent, text_of
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +37,7 @@ def _url(agent: Agent) -> str:
 async def test_tools_list_fits_its_budget_and_keeps_output_schemas(agent: Agent) -> None:
     async with httpx.AsyncClient() as http:
         size = measure(await fetch_tools_list(http, _url(agent)))
-    assert size.tools == 10
+    assert size.tools == len(TOOL_NAMES)
     assert size.tools_without_output_schema == ()
     assert size.described < DESCRIBED_BUDGET, size
     assert size.total < TOTAL_BUDGET, size
