@@ -35,6 +35,8 @@ from urllib.parse import quote
 
 import msgspec
 
+from kinds.registry import STORED
+from store.columns import TABLES
 from store.errors import StoreError
 from store.model import Condition, ContainerRow, Kind, SyncState, Taint
 from store.storage import translate
@@ -117,10 +119,13 @@ class ObjectsSnapshot(msgspec.Struct, frozen=True):
     deployments: list[DeploymentMetrics]
     nodes: list[NodeMetrics]
     read_seconds: float
+    # Every other kind that exports metrics (`KindSpec.metric_samples`): its rows.
+    rows: dict[Kind, list[Any]] = {}
 
     @property
     def objects(self) -> int:
-        return len(self.pods) + len(self.deployments) + len(self.nodes)
+        others = sum(len(rows) for rows in self.rows.values())
+        return len(self.pods) + len(self.deployments) + len(self.nodes) + others
 
 
 # --- reading the tables ----------------------------------------------------------------------
@@ -242,6 +247,11 @@ class ObjectsReader:
             pods = self._read_pods(conn) if Kind.POD in kinds else []
             deployments = _read_deployments(conn) if Kind.DEPLOYMENT in kinds else []
             nodes = _read_nodes(conn) if Kind.NODE in kinds else []
+            rows = {
+                kind: _read_rows(conn, kind)
+                for kind in kinds
+                if STORED[kind].metric_samples is not None
+            }
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as e:
             self._pods = {}
@@ -255,6 +265,7 @@ class ObjectsReader:
             pods=pods,
             deployments=deployments,
             nodes=nodes,
+            rows=rows,
             read_seconds=time.perf_counter() - started,
         )
 
@@ -335,6 +346,14 @@ def _pods_from(rows: sqlite3.Cursor) -> list[PodMetrics]:
             )
         )
     return out
+
+
+def _read_rows(conn: sqlite3.Connection, kind: Kind) -> list[Any]:
+    """A kind's rows without their objects, as the store keeps them (`store.columns`)."""
+    table = TABLES[kind]
+    return [
+        table.row(r) for r in conn.execute(f"SELECT {table.select_list_no_obj} FROM {table.table}")
+    ]
 
 
 def _read_deployments(conn: sqlite3.Connection) -> list[DeploymentMetrics]:

@@ -31,6 +31,7 @@ import functools
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from kinds import STORED, KindSpec
 from mcpserver.ksm.blocks import BlockCache, Segment, segment
 from mcpserver.ksm.families import KSM, Family
 from mcpserver.ksm.textformat import cores, escape, resource_value
@@ -316,6 +317,27 @@ def _node_fragments(n: NodeMetrics, previous: Previous[NodeMetrics] = None) -> t
 # --- the cache and the pieces -------------------------------------------------------------
 
 
+def _sample_value(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _kind_families(spec: KindSpec[Any], rows: Sequence[Any]) -> list[tuple[Family, list[Segment]]]:
+    """A kind's families from its own samples (`KindSpec.metric_samples`), rendered afresh.
+
+    For the kinds that count in the hundreds (StatefulSets, ...): no cache, one segment per
+    family; pods, deployments and nodes have the incremental blocks above.
+    """
+    samples = spec.metric_samples
+    assert samples is not None
+    lines: dict[str, list[str]] = {f.name: [] for f in spec.metric_families}
+    for row in rows:
+        for name, values, value in samples(row):
+            labels = KSM[name].labels
+            pairs = ",".join(f'{k}="{escape(v)}"' for k, v in zip(labels, values, strict=True))
+            lines[name].append(f"{name}{{{pairs}}} {_sample_value(value)}\n")
+    return [(KSM[f.name], [segment("".join(lines[f.name]))]) for f in spec.metric_families]
+
+
 class FragmentCache:
     """Rendered lines per object, kept from one scrape to the next while the object is unchanged.
 
@@ -398,6 +420,11 @@ class ObjectsBlocks:
             [(f, self.pods.segments(i)) for i, f in enumerate(POD_FAMILIES)]
             + [(f, self.deployments.segments(i)) for i, f in enumerate(DEPLOYMENT_FAMILIES)]
             + [(f, self.nodes.segments(i)) for i, f in enumerate(NODE_FAMILIES)]
+            + [
+                family
+                for kind, rows in snapshot.rows.items()
+                for family in _kind_families(STORED[kind], rows)
+            ]
         )
 
     @property

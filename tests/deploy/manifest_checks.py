@@ -19,6 +19,8 @@ from typing import Any
 
 import kubernetes_validate
 
+from kinds import KINDS
+
 Manifest = dict[str, Any]
 
 #: The labels every object and pod template carries, with their values.
@@ -31,10 +33,11 @@ REQUIRED_LABELS: Mapping[str, str] = {
 READ_VERBS = frozenset({"get", "list", "watch"})
 LEASE_VERBS = frozenset({"get", "create", "update"})
 LEASE = ("coordination.k8s.io", "leases")
-#: (API group, resource) pairs the agent may read: what the informers watch,
-#: and replicasets to follow a pod's owner to its Deployment.
+#: (API group, resource) pairs the agent may read: every kind of the registry
+#: (the stored kinds, and replicasets to follow a pod's owner to its Deployment).
 READABLE = frozenset(
-    {("", "pods"), ("", "nodes"), ("apps", "deployments"), ("apps", "replicasets")}
+    (spec.resource.group_version.rpartition("/")[0], spec.resource.plural)
+    for spec in KINDS.values()
 )
 FORBIDDEN_RESOURCES = frozenset({"secrets", "configmaps"})
 #: The one namespace the agent may get, and only get: its uid is the cluster's identity.
@@ -273,6 +276,37 @@ def rbac_violations(objects: Sequence[Manifest], *, agent_namespace: str) -> lis
                 problems.append(
                     f"{name_of(obj)}: a ClusterRoleBinding must reference a ClusterRole"
                 )
+    return problems
+
+
+def rbac_gaps(objects: Sequence[Manifest], *, watched: Sequence[str]) -> list[str]:
+    """Each kind the agent watches (`watched`, informer names) that no rule lets it read.
+
+    The verbs come from the kind registry (`KindSpec.verbs`), so a kind added
+    there without its rule in deploy/ fails here rather than as 403s in a
+    cluster. ReplicaSets come along with pods and deployments, as the
+    informers start them.
+    """
+    names = set(watched)
+    if {"pods", "deployments"} <= names:
+        names.add("replicasets")
+    granted: dict[tuple[str, str], set[str]] = {}
+    for obj in objects:
+        if obj.get("kind") not in ("Role", "ClusterRole"):
+            continue
+        for rule in obj.get("rules") or []:
+            if rule.get("resourceNames"):
+                continue  # pinned to names: no list or watch
+            for group in rule.get("apiGroups") or []:
+                for resource in rule.get("resources") or []:
+                    granted.setdefault((group, resource), set()).update(rule.get("verbs") or [])
+    problems = []
+    for name in sorted(names):
+        spec = KINDS[name]
+        key = (spec.resource.group_version.rpartition("/")[0], spec.resource.plural)
+        missing = set(spec.verbs) - granted.get(key, set())
+        if missing:
+            problems.append(f"{key[0] or 'core'}/{key[1]}: no rule grants {sorted(missing)}")
     return problems
 
 

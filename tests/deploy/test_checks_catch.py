@@ -19,6 +19,7 @@ from tests.deploy.manifest_checks import (
     label_violations,
     network_policy_violations,
     probe_violations,
+    rbac_gaps,
     rbac_violations,
     schema_violations,
     wiring_violations,
@@ -541,3 +542,18 @@ def test_each_breakage_is_caught_by_its_check(
     mutate(objects)
     problems = check(objects)
     assert any(expected in problem for problem in problems), problems
+
+
+def test_a_watched_kind_without_its_rule_is_a_gap() -> None:
+    objects = good_install()
+    assert rbac_gaps(objects, watched=["pods", "nodes"]) == []
+    # Pods with deployments start the replicasets informer too; the good install's
+    # role grants deployments only.
+    assert rbac_gaps(objects, watched=["pods", "deployments", "nodes"]) == [
+        "apps/replicasets: no rule grants ['list', 'watch']"
+    ]
+    role = find(objects, "ClusterRole")
+    role["rules"][0]["resources"] = ["pods"]
+    assert rbac_gaps(objects, watched=["pods", "nodes"]) == [
+        "core/nodes: no rule grants ['list', 'watch']"
+    ]

@@ -6,12 +6,15 @@ from typing import Any
 
 import pytest
 
+from kinds import DEFAULT_KINDS
 from tests.deploy.manifest_checks import (
     agent_deployment,
+    env_of,
     is_custom_resource,
     label_violations,
     network_policy_violations,
     probe_violations,
+    rbac_gaps,
     rbac_violations,
     schema_violations,
     wiring_violations,
@@ -35,6 +38,14 @@ def test_rbac_grants_only_reads_and_the_lease(rendered: Rendered) -> None:
     _, objects = rendered
     namespace = agent_deployment(objects)["metadata"]["namespace"]
     assert rbac_violations(objects, agent_namespace=namespace) == []
+
+
+def test_rbac_lets_the_agent_read_every_kind_it_watches(rendered: Rendered) -> None:
+    _, objects = rendered
+    container = agent_deployment(objects)["spec"]["template"]["spec"]["containers"][0]
+    kinds = (env_of(container).get("KUBE_WATCHCACHE_KINDS") or {}).get("value")
+    watched = kinds.split(",") if kinds else list(DEFAULT_KINDS)
+    assert rbac_gaps(objects, watched=watched) == []
 
 
 def test_pods_meet_the_restricted_pod_security_standard(rendered: Rendered) -> None:
