@@ -61,6 +61,7 @@ from dispatch import (
     log_transition,
     subscribe_while_leading,
 )
+from kinds import STORED
 from mcpserver.config import Settings
 from mcpserver.errors import ConfigError
 from mcpserver.logs import show_audit_lines
@@ -114,9 +115,6 @@ DEMO_SHAPE: dict[str, float] = {
     "pods_per_deployment": 3,
     "churn": 2.0,
 }
-
-
-_STORE_KINDS = {"pods": Kind.POD, "deployments": Kind.DEPLOYMENT, "nodes": Kind.NODE}
 
 
 def _version() -> str:
@@ -440,7 +438,7 @@ async def running_agent(
             )
         except StoreError as exc:
             raise ConfigError(f"--db: {exc}") from None
-        watched_kinds = [_STORE_KINDS[k] for k in settings.kinds]
+        watched_kinds = [k for k, spec in STORED.items() if spec.name in settings.kinds]
         answers = ClusterAnswers(
             store,
             stale_after=settings.stale_after,
