@@ -143,7 +143,14 @@ class Scenario:
         self._wake: anyio.Event | None = None
         self.runtime.quiet = True
         try:
-            for resource in ("namespaces", "nodes", "deployments", "replicasets", "pods"):
+            for resource in (
+                "namespaces",
+                "nodes",
+                "deployments",
+                "replicasets",
+                "statefulsets",
+                "pods",
+            ):
                 for obj in store.list(resource):
                     self.view.observe("ADDED", resource, obj)
         finally:
