@@ -82,6 +82,12 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         "--namespaces", type=_positive_int, default=4, help="application namespaces (default: 4)"
     )
     shape.add_argument(
+        "--statefulsets",
+        action="store_true",
+        help="also seed three StatefulSets: postgres (healthy), redis (a replica "
+        "crash-looping) and kafka (a rollout stuck on an image that cannot be pulled)",
+    )
+    shape.add_argument(
         "--churn",
         type=_non_negative_float,
         default=2.0,
@@ -256,6 +262,7 @@ async def run_simulate(
         namespaces=args.namespaces,
         churn=args.churn,
         clock=clock,
+        statefulsets=args.statefulsets,
     )
     started = time.perf_counter()
     counts = scenario.populate()
@@ -268,7 +275,9 @@ async def run_simulate(
     gc.freeze()
     print(
         f"simulated cluster (seed {args.seed}): {counts.get('nodes', 0)} nodes, "
-        f"{counts.get('deployments', 0)} deployments, {counts.get('pods', 0)} pods in "
+        f"{counts.get('deployments', 0)} deployments, "
+        + (f"{counts['statefulsets']} statefulsets, " if counts.get("statefulsets") else "")
+        + f"{counts.get('pods', 0)} pods in "
         f"{args.namespaces} namespaces, built in {built_in:.1f}s",
         file=stream,
     )

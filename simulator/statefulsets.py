@@ -21,18 +21,71 @@ is recreated from its own revision's template.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from .cluster_view import Key, PodFacts, StatefulSetFacts
-from .objects import Obj, PodBlueprint, make_uid, pod_template_hash, random_suffix
+from .objects import (
+    Obj,
+    PodBlueprint,
+    make_container,
+    make_pod_template,
+    make_uid,
+    pod_template_hash,
+    random_suffix,
+)
 from .runtime import Runtime
 
-__all__ = ["StatefulSetController", "make_statefulset", "revision_name"]
+__all__ = [
+    "SEEDED_SETS",
+    "SeededSet",
+    "StatefulSetController",
+    "make_statefulset",
+    "revision_blueprint",
+    "revision_name",
+    "seeded_template",
+    "stamp_identity",
+]
 
 _REVISION_LABEL = "controller-revision-hash"
 _POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 _POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 _COMPONENT = "statefulset-controller"
+
+
+@dataclass(frozen=True, slots=True)
+class SeededSet:
+    """A StatefulSet the scenario seeds, and what is wrong with it from the start."""
+
+    name: str
+    image: str
+    port: int
+    replicas: int = 3
+    trouble: Literal["crash_loop", "stuck_rollout"] | None = None
+
+
+# A healthy database; a cache whose last replica crash-loops (replicas not
+# ready); a broker whose rollout is stuck on an image that cannot be pulled
+# (currentRevision != updateRevision, one updated replica, not ready).
+SEEDED_SETS = (
+    SeededSet("postgres", "postgres:16.6", 5432),
+    SeededSet("redis", "redis:7.4.1", 6379, trouble="crash_loop"),
+    SeededSet("kafka", "bitnami/kafka:3.9.0", 9092, trouble="stuck_rollout"),
+)
+
+
+def seeded_template(seeded: SeededSet) -> Obj:
+    """The pod template of a seeded set: one container, requests and a memory limit."""
+    container = make_container(
+        name=seeded.name,
+        image=seeded.image,
+        cpu_request="250m",
+        memory_request="512Mi",
+        cpu_limit=None,
+        memory_limit="1Gi",
+        port=seeded.port,
+    )
+    return make_pod_template(labels={"app": seeded.name}, containers=[container])
 
 
 def revision_name(name: str, template: Obj, collision_count: int = 0) -> str:
@@ -85,6 +138,34 @@ def make_statefulset(
         },
         "status": {},
     }
+
+
+def revision_blueprint(sts: Obj, revision: str, template: Obj) -> PodBlueprint:
+    """What the pods of one revision share: the template, its labels plus the revision's."""
+    template_meta = template.get("metadata") or {}
+    labels = {**(template_meta.get("labels") or {}), _REVISION_LABEL: revision}
+    owner = {
+        "kind": "StatefulSet",
+        "metadata": sts["metadata"],
+        "spec": {
+            "template": {"metadata": {**template_meta, "labels": labels}, "spec": template["spec"]}
+        },
+    }
+    return PodBlueprint(owner)
+
+
+def stamp_identity(pod: Obj, *, sts: Obj, blueprint: PodBlueprint, ordinal: int) -> None:
+    """Give a pod made from `blueprint` its stable identity: ordinal labels, hostname."""
+    name = pod["metadata"]["name"]
+    pod["metadata"]["labels"] = {
+        **blueprint.labels,
+        _POD_INDEX_LABEL: str(ordinal),
+        _POD_NAME_LABEL: name,
+    }
+    pod["spec"]["hostname"] = name
+    service = sts["spec"].get("serviceName")
+    if service:
+        pod["spec"]["subdomain"] = service
 
 
 def _ordinal(set_name: str, pod_name: str) -> int | None:
@@ -165,6 +246,11 @@ class StatefulSetController:
 
     def enqueue(self, key: Key) -> None:
         self._queue[key] = None
+
+    def enqueue_all(self) -> None:
+        """Sync every set (after the scenario wrote them while the controllers were quiet)."""
+        for key in self.rt.view.statefulsets:
+            self._queue[key] = None
 
     def process(self) -> bool:
         """Run every queued sync once; True if there was anything to do."""
@@ -279,19 +365,8 @@ class StatefulSetController:
         uid = sts["metadata"]["uid"]
         blueprint = self._blueprints.get((uid, revision))
         if blueprint is None:
-            template_meta = template.get("metadata") or {}
-            labels = {**(template_meta.get("labels") or {}), _REVISION_LABEL: revision}
-            owner = {
-                "kind": "StatefulSet",
-                "metadata": sts["metadata"],
-                "spec": {
-                    "template": {
-                        "metadata": {**template_meta, "labels": labels},
-                        "spec": template["spec"],
-                    }
-                },
-            }
-            blueprint = self._blueprints[(uid, revision)] = PodBlueprint(owner)
+            blueprint = revision_blueprint(sts, revision, template)
+            self._blueprints[(uid, revision)] = blueprint
         return blueprint
 
     def _create(self, sts: Obj, ordinal: int, *, revision: str, fallback: str) -> None:
@@ -310,15 +385,7 @@ class StatefulSetController:
             created=rt.now(),
             volume_suffix=random_suffix(rt.rng),
         )
-        pod["metadata"]["labels"] = {
-            **blueprint.labels,
-            _POD_INDEX_LABEL: str(ordinal),
-            _POD_NAME_LABEL: name,
-        }
-        pod["spec"]["hostname"] = name
-        service = sts["spec"].get("serviceName")
-        if service:
-            pod["spec"]["subdomain"] = service
+        stamp_identity(pod, sts=sts, blueprint=blueprint, ordinal=ordinal)
         rt.store.create("pods", pod)
         rt.counters["pods_created"] += 1
         rt.recorder.record(
