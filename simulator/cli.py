@@ -225,15 +225,13 @@ def _arm_faults(sim: Simulator, args: argparse.Namespace) -> list[str]:
 
 async def _reset_history_after(sim: Simulator, seconds: float, stream: TextIO) -> None:
     await anyio.sleep(seconds)
-    before = sim.store.resource_version
     try:
-        await sim.restart(history_reset=True)
+        before, after = await sim.restart(history_reset=True)
     except ValueError as e:  # a cluster that never changed: nothing lower to go back to
         print(f"fault: history reset refused: {e}", file=stream, flush=True)
         return
     print(
-        f"fault: history reset: resourceVersion {before} -> {sim.store.resource_version}, "
-        "every object has a new uid",
+        f"fault: history reset: resourceVersion {before} -> {after}, every object has a new uid",
         file=stream,
         flush=True,
     )
