@@ -7,8 +7,11 @@ containers); the API tests go over loopback HTTP with the kit's client.
 
 from __future__ import annotations
 
+import argparse
 import copy
+import io
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,6 +19,7 @@ import httpx
 import pytest
 
 from simulator import ObjectStore, Simulator
+from simulator.cli import add_simulate_arguments, run_simulate
 from simulator.objects import make_container, make_pod_template
 from simulator.scenario import Scenario
 from simulator.statefulsets import make_statefulset
@@ -466,3 +470,30 @@ def test_the_churn_scales_and_rolls_out_statefulsets() -> None:
     postgres = store.get("statefulsets", scenario.last_target[0], "postgres")  # type: ignore[index]
     assert postgres is not None
     assert postgres["status"]["observedGeneration"] == postgres["metadata"]["generation"] == 3
+
+
+@pytest.mark.anyio
+async def test_the_simulate_command_seeds_statefulsets_when_asked(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_simulate_arguments(parser)
+    args = parser.parse_args(
+        ["--nodes", "3", "--deployments", "1", "--churn", "0", "--statefulsets",
+         "--kubeconfig-out", str(tmp_path / "kubeconfig")]
+    )  # fmt: skip
+    out = io.StringIO()
+    started = anyio.Event()
+    served: list[Simulator] = []
+
+    def on_ready(sim: Simulator, _: Scenario) -> None:
+        served.append(sim)
+        started.set()
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: run_simulate(args, on_ready=on_ready, out=out))
+            await started.wait()
+            async with httpx.AsyncClient(base_url=served[0].url) as client:
+                listed = (await client.get("/apis/apps/v1/statefulsets")).json()
+            tg.cancel_scope.cancel()
+    assert names(listed) == ["kafka", "postgres", "redis"]
+    assert "1 deployments, 3 statefulsets, " in out.getvalue()
