@@ -195,7 +195,9 @@ class StatefulSetFacts(_ObjectFacts):
         meta = obj["metadata"]
         super().__init__(meta)
         self.generation = int(meta.get("generation") or 1)
-        self.replicas = int((obj.get("spec") or {}).get("replicas", 1) or 0)
+        # Only compared, never counted: kept as written, so an odd value
+        # reaches the controller (which says what is wrong) instead of failing here.
+        self.replicas: object = (obj.get("spec") or {}).get("replicas", 1)
         self.observed = int((obj.get("status") or {}).get("observedGeneration") or 0)
 
 

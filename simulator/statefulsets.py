@@ -180,17 +180,29 @@ def _healthy(pod: PodFacts) -> bool:
 
 
 class _Plan:
-    """What one sync reads from a StatefulSet's spec."""
+    """What one sync reads from a StatefulSet's spec (ValueError when it cannot be read)."""
 
     __slots__ = ("ordered", "partition", "replicas", "rolling")
 
     def __init__(self, spec: Obj) -> None:
-        self.replicas = int(spec.get("replicas", 1) or 0)
+        template = spec.get("template")
+        containers = (template.get("spec") or {}).get("containers") if template else None
+        if not isinstance(containers, list) or not containers:
+            raise ValueError("spec.template.spec.containers: Required value")
+        try:
+            self.replicas = int(spec.get("replicas", 1) or 0)
+        except (TypeError, ValueError):
+            raise ValueError("spec.replicas: must be an integer") from None
         self.ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
         strategy: Obj = spec.get("updateStrategy") or {}
         self.rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
         rolling_update: Obj = strategy.get("rollingUpdate") or {}
-        self.partition = int(rolling_update.get("partition") or 0) if self.rolling else 0
+        try:
+            self.partition = int(rolling_update.get("partition") or 0) if self.rolling else 0
+        except (TypeError, ValueError):
+            raise ValueError(
+                "spec.updateStrategy.rollingUpdate.partition: must be an integer"
+            ) from None
 
 
 class StatefulSetController:
@@ -281,6 +293,16 @@ class StatefulSetController:
         sts = rt.store.get("statefulsets", *key)
         if sts is None or sts["metadata"].get("deletionTimestamp"):
             return False
+        try:
+            plan = _Plan(sts.get("spec") or {})
+        except ValueError as e:
+            # The real API server refuses such a set; this one stores what it is
+            # given, so the controller leaves it alone instead of failing on it.
+            rt.counters["statefulsets_unusable"] += 1
+            rt.recorder.record(
+                sts, reason="FailedSync", message=str(e), component=_COMPONENT, warning=True
+            )
+            return False
         uid = sts["metadata"]["uid"]
         old_status: Obj = sts.get("status") or {}
         collisions = int(old_status.get("collisionCount") or 0)
@@ -288,7 +310,6 @@ class StatefulSetController:
         revisions = self._revisions.setdefault(uid, {})
         revisions[update_revision] = sts["spec"]["template"]
         current_revision = str(old_status.get("currentRevision") or update_revision)
-        plan = _Plan(sts["spec"])
         did = self._reconcile(
             sts, plan, update_revision=update_revision, current_revision=current_revision
         )

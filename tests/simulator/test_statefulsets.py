@@ -351,6 +351,25 @@ def test_a_crash_looping_pod_counts_as_not_ready_and_stops_the_rollout() -> None
     assert deleted == []  # OrderedReady: nothing is replaced while db-1 is not ready
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"replicas": 1},
+        {"replicas": 1, "template": {"spec": {"containers": []}}},
+        {"replicas": "three", "template": _template()},
+        {"template": _template(), "updateStrategy": {"rollingUpdate": {"partition": "x"}}},
+    ],
+)
+def test_a_set_the_controller_cannot_read_is_left_alone_with_a_warning(spec: Obj) -> None:
+    store, scenario = _cluster()
+    store.create("statefulsets", {"metadata": {"name": "odd", "namespace": NS}, "spec": spec})
+    scenario.settle()
+    assert _pods(store, "odd") == {}
+    warnings = [e for e in store.list("events", NS) if e["involvedObject"]["name"] == "odd"]
+    assert [(e["type"], e["reason"]) for e in warnings] == [("Warning", "FailedSync")]
+    assert scenario.counters["statefulsets_unusable"] == 1
+
+
 def test_deleting_the_set_deletes_its_pods() -> None:
     store, scenario = _cluster()
     _running(scenario, _sts())
