@@ -346,7 +346,7 @@ class Scenario:
             self.store.create("statefulsets", sts)
             self.populated["statefulsets"] += 1
             revision = revision_name(seeded.name, template)
-            blueprint = revision_blueprint(sts, revision, template)
+            blueprint = revision_blueprint(sts, revision=revision, template=template)
             cursor = placement.start(rng)
             requests = template["spec"]["containers"][0]["resources"]["requests"]
             cpu, mem = placement.cpu(requests["cpu"]), placement.mem(requests["memory"])

@@ -88,7 +88,7 @@ def seeded_template(seeded: SeededSet) -> Obj:
     return make_pod_template(labels={"app": seeded.name}, containers=[container])
 
 
-def revision_name(name: str, template: Obj, collision_count: int = 0) -> str:
+def revision_name(name: str, template: Obj, *, collision_count: int = 0) -> str:
     """The controller revision a template gets: `<set>-<hash>`, stable for equal templates."""
     return f"{name}-{pod_template_hash(template, collision_count)}"
 
@@ -140,7 +140,7 @@ def make_statefulset(
     }
 
 
-def revision_blueprint(sts: Obj, revision: str, template: Obj) -> PodBlueprint:
+def revision_blueprint(sts: Obj, *, revision: str, template: Obj) -> PodBlueprint:
     """What the pods of one revision share: the template, its labels plus the revision's."""
     template_meta = template.get("metadata") or {}
     labels = {**(template_meta.get("labels") or {}), _REVISION_LABEL: revision}
@@ -306,7 +306,7 @@ class StatefulSetController:
         uid = sts["metadata"]["uid"]
         old_status: Obj = sts.get("status") or {}
         collisions = int(old_status.get("collisionCount") or 0)
-        update_revision = revision_name(key[1], sts["spec"]["template"], collisions)
+        update_revision = revision_name(key[1], sts["spec"]["template"], collision_count=collisions)
         revisions = self._revisions.setdefault(uid, {})
         revisions[update_revision] = sts["spec"]["template"]
         current_revision = str(old_status.get("currentRevision") or update_revision)
@@ -386,7 +386,7 @@ class StatefulSetController:
         uid = sts["metadata"]["uid"]
         blueprint = self._blueprints.get((uid, revision))
         if blueprint is None:
-            blueprint = revision_blueprint(sts, revision, template)
+            blueprint = revision_blueprint(sts, revision=revision, template=template)
             self._blueprints[(uid, revision)] = blueprint
         return blueprint
 

@@ -93,7 +93,7 @@ def _running(scenario: Scenario, sts: Obj, *, seconds: float = 120) -> None:
     scenario.advance(seconds)
 
 
-def _set_image(store: ObjectStore, image: str, name: str = "db") -> Obj:
+def _set_image(store: ObjectStore, image: str, *, name: str = "db") -> Obj:
     sts = store.get("statefulsets", NS, name)
     assert sts is not None
     sts["spec"]["template"]["spec"]["containers"][0]["image"] = image
