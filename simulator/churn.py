@@ -66,6 +66,10 @@ _DEGRADING = frozenset(
     }
 )
 _NODE_KINDS = frozenset({"node_not_ready", "node_lost", "node_pressure", "cordon"})
+# Actions that also apply to StatefulSets, when the scenario has some.
+_WORKLOAD_KINDS = frozenset({"rollout", "scale"})
+# The share of those actions that pick a StatefulSet (there are few of them).
+_STATEFULSET_SHARE = 0.2
 _RECOVER_WEIGHT = 6.0
 
 
@@ -125,6 +129,8 @@ class Churn:
             return False
         if kind in _NODE_KINDS:
             return self._broken_nodes() < self.max_broken_nodes and bool(self.workers)
+        if kind in _WORKLOAD_KINDS:
+            return bool(self.rt.view.deployments or self.rt.view.statefulsets)
         return bool(self.rt.view.deployments)
 
     def choose(self) -> str:
@@ -177,6 +183,30 @@ class Churn:
                 return key
         return None
 
+    def _statefulset(self) -> Key | None:
+        """A random StatefulSet that has no open problem and has seen its latest spec."""
+        keys = list(self.rt.view.statefulsets)
+        for _ in range(10):
+            if not keys:
+                return None
+            key = keys[self.rt.rng.randrange(len(keys))]
+            facts = self.rt.view.statefulsets[key]
+            if key not in self._troubled and facts.observed >= facts.generation:
+                self.last_target = key
+                return key
+        return None
+
+    def _workload(self) -> tuple[str, Key] | None:
+        """A deployment, or now and then a StatefulSet: (resource, key)."""
+        if self.rt.view.statefulsets and (
+            not self.rt.view.deployments or self.rt.rng.random() < _STATEFULSET_SHARE
+        ):
+            key = self._statefulset()
+            if key is not None:
+                return "statefulsets", key
+        key = self._deployment()
+        return ("deployments", key) if key is not None else None
+
     def _pod(self) -> Key | None:
         """A random running, ready pod of a healthy deployment."""
         view = self.rt.view
@@ -213,6 +243,10 @@ class Churn:
                 return name
         return None
 
+    def hold(self, key: Key) -> None:
+        """Leave this object alone: the scenario broke it on purpose and keeps it so."""
+        self._troubled[key] = None
+
     def _open(self, problem: Problem) -> None:
         self.problems.append(problem)
         self._troubled[problem.target] = None
@@ -220,10 +254,11 @@ class Churn:
     # -- workload actions -----------------------------------------------------------------
 
     def _do_rollout(self) -> str | None:
-        key = self._deployment()
-        if key is None:
+        target = self._workload()
+        if target is None:
             return None
-        d = self.rt.store.get("deployments", *key)
+        resource, key = target
+        d = self.rt.store.get(resource, *key)
         if d is None:
             return None
         template = d["spec"]["template"]
@@ -235,14 +270,16 @@ class Churn:
             main = template["spec"]["containers"][0]
             main["image"] = WorkloadFactory.next_tag(main["image"])
             what = f"image {main['image']}"
-        self.rt.store.update("deployments", d)
-        return f"rollout {key[0]}/{key[1]}: {what}"
+        self.rt.store.update(resource, d)
+        kind = "" if resource == "deployments" else "statefulset "
+        return f"rollout {kind}{key[0]}/{key[1]}: {what}"
 
     def _do_scale(self) -> str | None:
-        key = self._deployment()
-        if key is None:
+        target = self._workload()
+        if target is None:
             return None
-        d = self.rt.store.get("deployments", *key)
+        resource, key = target
+        d = self.rt.store.get(resource, *key)
         if d is None:
             return None
         before = int(d["spec"].get("replicas", 1))
@@ -254,8 +291,9 @@ class Churn:
         if after == before:
             return None
         d["spec"]["replicas"] = after
-        self.rt.store.update("deployments", d)
-        return f"scale {key[0]}/{key[1]}: {before} -> {after}"
+        self.rt.store.update(resource, d)
+        kind = "" if resource == "deployments" else "statefulset "
+        return f"scale {kind}{key[0]}/{key[1]}: {before} -> {after}"
 
     def _do_delete_pod(self) -> str | None:
         key = self._pod()

@@ -82,6 +82,12 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         "--namespaces", type=_positive_int, default=4, help="application namespaces (default: 4)"
     )
     shape.add_argument(
+        "--statefulsets",
+        action="store_true",
+        help="also seed three StatefulSets: postgres (healthy), redis (a replica "
+        "crash-looping) and kafka (a rollout stuck on an image that cannot be pulled)",
+    )
+    shape.add_argument(
         "--churn",
         type=_non_negative_float,
         default=2.0,
@@ -219,15 +225,13 @@ def _arm_faults(sim: Simulator, args: argparse.Namespace) -> list[str]:
 
 async def _reset_history_after(sim: Simulator, seconds: float, stream: TextIO) -> None:
     await anyio.sleep(seconds)
-    before = sim.store.resource_version
     try:
-        await sim.restart(history_reset=True)
+        before, after = await sim.restart(history_reset=True)
     except ValueError as e:  # a cluster that never changed: nothing lower to go back to
         print(f"fault: history reset refused: {e}", file=stream, flush=True)
         return
     print(
-        f"fault: history reset: resourceVersion {before} -> {sim.store.resource_version}, "
-        "every object has a new uid",
+        f"fault: history reset: resourceVersion {before} -> {after}, every object has a new uid",
         file=stream,
         flush=True,
     )
@@ -256,6 +260,7 @@ async def run_simulate(
         namespaces=args.namespaces,
         churn=args.churn,
         clock=clock,
+        statefulsets=args.statefulsets,
     )
     started = time.perf_counter()
     counts = scenario.populate()
@@ -268,7 +273,9 @@ async def run_simulate(
     gc.freeze()
     print(
         f"simulated cluster (seed {args.seed}): {counts.get('nodes', 0)} nodes, "
-        f"{counts.get('deployments', 0)} deployments, {counts.get('pods', 0)} pods in "
+        f"{counts.get('deployments', 0)} deployments, "
+        + (f"{counts['statefulsets']} statefulsets, " if counts.get("statefulsets") else "")
+        + f"{counts.get('pods', 0)} pods in "
         f"{args.namespaces} namespaces, built in {built_in:.1f}s",
         file=stream,
     )

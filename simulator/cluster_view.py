@@ -26,6 +26,7 @@ __all__ = [
     "NodeFacts",
     "PodFacts",
     "ReplicaSetFacts",
+    "StatefulSetFacts",
     "ViewObserver",
 ]
 
@@ -89,6 +90,9 @@ class PodFacts(_OwnedFacts):
         "phase",
         "ready",
         "restarts",
+        "revision",
+        "set_owner",
+        "set_owner_uid",
         "waiting",
     )
 
@@ -97,6 +101,13 @@ class PodFacts(_OwnedFacts):
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}
         super().__init__(meta, owner_kind="ReplicaSet")
+        # A StatefulSet's pod: its set and the controller revision it was made from.
+        set_owner = None if self.owner else _controller_owner(meta, "StatefulSet")
+        self.set_owner: Key | None = (self.namespace, set_owner[0]) if set_owner else None
+        self.set_owner_uid: str = set_owner[1] if set_owner else ""
+        self.revision: str = (
+            (meta.get("labels") or {}).get("controller-revision-hash", "") if set_owner else ""
+        )
         self.node: str = spec.get("nodeName") or ""
         self.phase: str = status.get("phase") or "Pending"
         self.ready: bool = _condition_status(status, "Ready") == "True"
@@ -175,6 +186,21 @@ class DeploymentFacts(_ObjectFacts):
         self.observed = int((obj.get("status") or {}).get("observedGeneration") or 0)
 
 
+class StatefulSetFacts(_ObjectFacts):
+    """What the StatefulSet controller is woken by: spec changes and its own status."""
+
+    __slots__ = ("generation", "observed", "replicas")
+
+    def __init__(self, obj: Obj) -> None:
+        meta = obj["metadata"]
+        super().__init__(meta)
+        self.generation = int(meta.get("generation") or 1)
+        # Only compared, never counted: kept as written, so an odd value
+        # reaches the controller (which says what is wrong) instead of failing here.
+        self.replicas: object = (obj.get("spec") or {}).get("replicas", 1)
+        self.observed = int((obj.get("status") or {}).get("observedGeneration") or 0)
+
+
 class NodeFacts:
     """A node as the scheduler and the node lifecycle controller see it."""
 
@@ -223,17 +249,19 @@ class NodeFacts:
 
 
 class ClusterView:
-    """Facts about pods, replicasets, deployments and nodes, kept current by the store."""
+    """Facts about pods, their controllers and nodes, kept current by the store."""
 
     def __init__(self) -> None:
         self.pods: dict[Key, PodFacts] = {}
         self.replicasets: dict[Key, ReplicaSetFacts] = {}
         self.deployments: dict[Key, DeploymentFacts] = {}
+        self.statefulsets: dict[Key, StatefulSetFacts] = {}
         self.nodes: dict[str, NodeFacts] = {}
         self.namespaces: dict[str, None] = {}
         self.pods_by_owner: dict[Key, dict[Key, None]] = {}
         self.pods_by_node: dict[str, dict[Key, None]] = {}
         self.rs_by_owner: dict[Key, dict[Key, None]] = {}
+        self.pods_by_statefulset: dict[Key, dict[Key, None]] = {}
         # [cpu millicores, memory bytes, pods] requested on each node.
         self.usage: dict[str, list[int]] = {}
         self._observers: list[ViewObserver] = []
@@ -267,6 +295,8 @@ class ClusterView:
         key = pod.key
         if pod.owner is not None:
             self.pods_by_owner.setdefault(pod.owner, {})[key] = None
+        if pod.set_owner is not None:
+            self.pods_by_statefulset.setdefault(pod.set_owner, {})[key] = None
         if pod.node:
             self.pods_by_node.setdefault(pod.node, {})[key] = None
             if pod.holds_resources:
@@ -283,6 +313,12 @@ class ClusterView:
                 owned.pop(key, None)
                 if not owned:
                     del self.pods_by_owner[pod.owner]
+        if pod.set_owner is not None:
+            members = self.pods_by_statefulset.get(pod.set_owner)
+            if members is not None:
+                members.pop(key, None)
+                if not members:
+                    del self.pods_by_statefulset[pod.set_owner]
         if pod.node:
             on_node = self.pods_by_node.get(pod.node)
             if on_node is not None:
@@ -323,6 +359,17 @@ class ClusterView:
         self.deployments[key] = new
         self._notify("deployments", event_type, key, old, new)
 
+    def _statefulset(self, event_type: str, obj: Obj) -> None:
+        new = StatefulSetFacts(obj)
+        key = new.key
+        old = self.statefulsets.get(key)
+        if event_type == "DELETED":
+            self.statefulsets.pop(key, None)
+            self._notify("statefulsets", event_type, key, old, None)
+            return
+        self.statefulsets[key] = new
+        self._notify("statefulsets", event_type, key, old, new)
+
     def _node(self, event_type: str, obj: Obj) -> None:
         new = NodeFacts(obj)
         key = ("", new.name)
@@ -349,6 +396,7 @@ class ClusterView:
         "pods": _pod,
         "replicasets": _replicaset,
         "deployments": _deployment,
+        "statefulsets": _statefulset,
         "nodes": _node,
         "namespaces": _namespace,
     }

@@ -3,8 +3,9 @@
 Deployment, ReplicaSet, garbage collector, node lifecycle (taints from
 conditions, pods marked not ready, eviction after the NoExecute toleration)
 and terminated-pod GC, each following the real controller's algorithm in
-simplified form. Their fidelity is what matters to the agent under test: a
-Deployment's status (replicas, ready/available/updated/unavailable counts,
+simplified form (the StatefulSet controller lives in `statefulsets.py`).
+Their fidelity is what matters to the agent under test: a Deployment's
+status (replicas, ready/available/updated/unavailable counts,
 observedGeneration, the Available/Progressing/ReplicaFailure conditions with
 their real reasons and messages) moves exactly when and how the deployment
 controller would move it, so a health analyzer trained on this simulator
@@ -34,6 +35,7 @@ from .objects import (
 )
 from .pod_states import mark_not_ready, mark_unknown, set_pod_condition
 from .runtime import Runtime
+from .statefulsets import StatefulSetController
 
 __all__ = ["ControllerManager"]
 
@@ -123,6 +125,7 @@ class ControllerManager:
         self._node_epoch: dict[str, int] = {}
         self._terminated: dict[Key, None] = {}
         rt.view.subscribe(self._observe)
+        self.statefulsets = StatefulSetController(rt)
 
     # -- reacting to the store ----------------------------------------------------------
 
@@ -207,6 +210,7 @@ class ControllerManager:
             key = next(iter(self._deployments))
             del self._deployments[key]
             did = self._sync_deployment(key) or did
+        did = self.statefulsets.process() or did
         return self._collect_terminated() or did
 
     def enqueue_replicaset(self, key: Key) -> None:

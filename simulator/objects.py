@@ -770,7 +770,8 @@ class PodBlueprint:
                 "apiVersion": "apps/v1",
                 "blockOwnerDeletion": True,
                 "controller": True,
-                "kind": "ReplicaSet",
+                # A StatefulSet stamps its pods out of the same kind of template.
+                "kind": replicaset.get("kind") or "ReplicaSet",
                 "name": meta["name"],
                 "uid": meta["uid"],
             }

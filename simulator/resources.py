@@ -157,6 +157,18 @@ RESOURCES: dict[str, ResourceInfo] = {
             extra_fields=("status.replicas",),
         ),
         ResourceInfo(
+            plural="statefulsets",
+            singular="statefulset",
+            kind="StatefulSet",
+            group="apps",
+            version="v1",
+            namespaced=True,
+            short_names=("sts",),
+            categories=("all",),
+            status_subresource=True,
+            has_generation=True,
+        ),
+        ResourceInfo(
             plural="leases",
             singular="lease",
             kind="Lease",

@@ -67,6 +67,7 @@ _STATUS_ON_CREATE: dict[str, dict[str, Any]] = {
     "Pod": {"phase": "Pending"},
     "Deployment": {},
     "ReplicaSet": {},
+    "StatefulSet": {},
     "Namespace": {"phase": "Active"},
 }
 

@@ -61,6 +61,14 @@ from .objects import (
 )
 from .runtime import Runtime
 from .scheduler import Scheduler
+from .statefulsets import (
+    SEEDED_SETS,
+    make_statefulset,
+    revision_blueprint,
+    revision_name,
+    seeded_template,
+    stamp_identity,
+)
 from .storage import ObjectStore
 from .virtual_clock import SimClock, format_time
 from .workloads import WorkloadFactory, previous_tag
@@ -93,6 +101,7 @@ class Scenario:
         events: bool = True,
         node_status_interval: float = 300.0,
         terminated_pod_limit: int = 200,
+        statefulsets: bool = False,
     ) -> None:
         if nodes < 1:
             raise ValueError(f"a cluster needs at least 1 node, got nodes={nodes}")
@@ -108,6 +117,9 @@ class Scenario:
         self.deployments = deployments
         self.pods_per_deployment = pods_per_deployment
         self.namespaces = namespaces
+        # Off by default: the seeded sets add pods and open problems that
+        # tests counting the default cluster's objects do not expect.
+        self.with_statefulsets = statefulsets
         self.churn_rate = churn
         self.clock = clock if clock is not None else SimClock(datetime.now(UTC))
         self.rng = random.Random(seed)
@@ -143,7 +155,14 @@ class Scenario:
         self._wake: anyio.Event | None = None
         self.runtime.quiet = True
         try:
-            for resource in ("namespaces", "nodes", "deployments", "replicasets", "pods"):
+            for resource in (
+                "namespaces",
+                "nodes",
+                "deployments",
+                "replicasets",
+                "statefulsets",
+                "pods",
+            ):
                 for obj in store.list(resource):
                     self.view.observe("ADDED", resource, obj)
         finally:
@@ -229,6 +248,8 @@ class Scenario:
             rt.quiet = False
             self._busy = False
         self.kubelet.start_heartbeats(list(self.view.nodes))
+        if self.with_statefulsets:
+            self._break_statefulsets()
         for key in pending:
             self.scheduler.enqueue(key)
             owner = self.view.pods[key].owner
@@ -299,7 +320,90 @@ class Scenario:
                 for obj in batch:
                     self.store.create(resource, obj)
                 self.populated[resource] += len(batch)
+        if self.with_statefulsets:
+            self._populate_statefulsets(placement, pending)
         return pending
+
+    def _statefulset_namespace(self) -> str:
+        names = self.namespace_names
+        return "data" if "data" in names else names[-1]
+
+    def _populate_statefulsets(self, placement: _Placement, pending: list[Key]) -> None:
+        """The seeded StatefulSets, settled: every pod running and ready at its revision."""
+        rng = self.rng
+        namespace = self._statefulset_namespace()
+        for seeded in SEEDED_SETS:
+            template = seeded_template(seeded)
+            created = self._past(rng.uniform(10, 90) * _DAY)
+            sts = make_statefulset(
+                namespace=namespace,
+                name=seeded.name,
+                uid=make_uid(rng),
+                created=created,
+                replicas=seeded.replicas,
+                template=template,
+            )
+            self.store.create("statefulsets", sts)
+            self.populated["statefulsets"] += 1
+            revision = revision_name(seeded.name, template)
+            blueprint = revision_blueprint(sts, revision=revision, template=template)
+            cursor = placement.start(rng)
+            requests = template["spec"]["containers"][0]["resources"]["requests"]
+            cpu, mem = placement.cpu(requests["cpu"]), placement.mem(requests["memory"])
+            for ordinal in range(seeded.replicas):
+                pod_name = f"{seeded.name}-{ordinal}"
+                node_name, cursor = placement.place(cursor, cpu=cpu, mem=mem)
+                if node_name is None:
+                    pod = blueprint.new_pod(
+                        name=pod_name,
+                        uid=make_uid(rng),
+                        created=created,
+                        volume_suffix=random_suffix(rng),
+                    )
+                    pending.append((namespace, pod_name))
+                else:
+                    pod = blueprint.running_pod(
+                        name=pod_name,
+                        uid=make_uid(rng),
+                        created=created,
+                        volume_suffix=random_suffix(rng),
+                        node_name=node_name,
+                        host_ip=placement.host_ip(node_name),
+                        pod_ip=self.kubelet.allocate_ip(self.view.nodes[node_name]),
+                        container_ids=[container_id(rng)],
+                    )
+                stamp_identity(pod, sts=sts, blueprint=blueprint, ordinal=ordinal)
+                self.store.create("pods", pod)
+                self.populated["pods"] += 1
+
+    def _break_statefulsets(self) -> None:
+        """What the seeded sets show from the start: a crash-looping replica, a stuck rollout.
+
+        Done through the world and the API, as the churn does it: the
+        kubelet's fate for one pod, and a template change to an image that
+        cannot be pulled. The churn leaves both alone.
+        """
+        namespace = self._statefulset_namespace()
+        # The controller writes the settled status (both revisions equal)
+        # before anything changes.
+        self.controllers.statefulsets.enqueue_all()
+        self.settle()
+        for seeded in SEEDED_SETS:
+            key = (namespace, seeded.name)
+            if seeded.trouble == "crash_loop":
+                pod = (namespace, f"{seeded.name}-{seeded.replicas - 1}")
+                self.kubelet.pod_faults[pod] = "crash"
+                self.kubelet.kill(pod, reason="Error")
+                self.churn.hold(key)
+            elif seeded.trouble == "stuck_rollout":
+                sts = self.store.get("statefulsets", *key)
+                if sts is None:  # pragma: no cover - created just before
+                    continue
+                main = sts["spec"]["template"]["spec"]["containers"][0]
+                main["image"] = WorkloadFactory.next_tag(main["image"])
+                self.kubelet.image_faults[main["image"]] = "pull"
+                self.store.update("statefulsets", sts)
+                self.churn.hold(key)
 
     def _build_deployment(
         self,

@@ -160,7 +160,7 @@ class Simulator:
 
     async def restart(
         self, *, compact: bool = True, down_for: float = 0.0, history_reset: bool = False
-    ) -> None:
+    ) -> tuple[int, int]:
         """Stop and listen again on the same port, as an API server restart looks.
 
         Open watches end and keep-alive connections drop. With `compact`, the
@@ -169,17 +169,27 @@ class Simulator:
         comes back restored or replaced (`ObjectStore.reset_history`): a lower
         resourceVersion, the same names with new uids (ValueError, still up,
         when the store's objects never changed and it cannot go lower).
+        Returns the store's resourceVersion when the server went down and
+        when it came back up: the scenario may write while the server stops
+        and starts, so reads before and after the call miss the jump.
         """
         if history_reset:
             self.store.check_reset_history()
         await self._shutdown()
         if compact:
             self.store.compact()
+        before = self.store.resource_version
         if history_reset:
-            self.store.reset_history()
+            try:
+                self.store.reset_history()
+            except ValueError:
+                await self._listen()
+                raise
+        after = self.store.resource_version
         if down_for > 0:
             await asyncio.sleep(down_for)
         await self._listen()
+        return before, after
 
     async def _listen(self) -> None:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)

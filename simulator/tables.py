@@ -180,6 +180,18 @@ def _deployment_row(dep: Mapping[str, Any], now: datetime) -> list[Any]:
     ]
 
 
+def _statefulset_row(sts: Mapping[str, Any], now: datetime) -> list[Any]:
+    desired = _get(sts, "spec", "replicas")
+    names, images = _containers(sts)
+    return [
+        _meta(sts).get("name", ""),
+        f"{(sts.get('status') or {}).get('readyReplicas', 0)}/{1 if desired is None else desired}",
+        _age(_meta(sts).get("creationTimestamp"), now),
+        names,
+        images,
+    ]
+
+
 def _replicaset_row(rs: Mapping[str, Any], now: datetime) -> list[Any]:
     status = rs.get("status") or {}
     names, images = _containers(rs)
@@ -293,6 +305,16 @@ _PRINTERS: dict[str, tuple[list[Column], Callable[[Mapping[str, Any], datetime],
             _col("Selector", priority=1),
         ],
         _deployment_row,
+    ),
+    "StatefulSet": (
+        [
+            _NAME,
+            _col("Ready"),
+            _AGE,
+            _col("Containers", priority=1),
+            _col("Images", priority=1),
+        ],
+        _statefulset_row,
     ),
     "ReplicaSet": (
         [

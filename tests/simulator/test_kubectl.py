@@ -166,3 +166,24 @@ async def test_churned_deletions_show_terminating(tmp_path: Path) -> None:
         shown = await statuses()
         # kubectl prints a terminating pod of an unreachable node as Unknown.
         assert {shown[name] for name in on_lost} == {"Unknown"}
+
+
+async def test_get_statefulsets_by_short_name_shows_the_seeded_trouble(tmp_path: Path) -> None:
+    clock = SimClock(datetime(2025, 3, 1, tzinfo=UTC))
+    store = ObjectStore(clock=clock)
+    scenario = Scenario(
+        store, seed=3, nodes=3, deployments=1, namespaces=1, clock=clock, statefulsets=True
+    )
+    scenario.populate()
+    scenario.advance(300)
+    async with Simulator(store=store, token="kubectl-test-token", tls=True) as sim:
+        config = sim.write_kubeconfig(tmp_path / "sim.kubeconfig")
+        assert KUBECTL is not None
+        argv = [KUBECTL, "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "cache")]
+        rows = await kubectl(argv, "get", "sts", "-A", "-o", "wide")
+        assert rows[0] == ["NAMESPACE", "NAME", "READY", "AGE", "CONTAINERS", "IMAGES"]
+        assert [(r[1], r[2], r[5]) for r in rows[1:]] == [
+            ("kafka", "2/3", "bitnami/kafka:3.9.1"),
+            ("postgres", "3/3", "postgres:16.6"),
+            ("redis", "2/3", "redis:7.4.1"),
+        ]
