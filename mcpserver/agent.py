@@ -114,6 +114,7 @@ DEMO_SHAPE: dict[str, float] = {
     "deployments": 40,
     "pods_per_deployment": 3,
     "churn": 2.0,
+    "statefulsets": 1,  # three seeded StatefulSets, two of them broken
 }
 
 
@@ -192,6 +193,7 @@ async def _demo_cluster(shape: dict[str, float]) -> AsyncIterator[tuple[Any, Any
         deployments=int(shape["deployments"]),
         pods_per_deployment=int(shape["pods_per_deployment"]),
         churn=shape["churn"],
+        statefulsets=bool(shape.get("statefulsets", 0)),
         clock=clock,
     )
     counts = scenario.populate()
