@@ -403,7 +403,7 @@ async def running_agent(
     the HTTP listener, cancels the background tasks, and only then closes the
     store (committing what is queued), the connection and the demo cluster,
     outside the cancelled scope. `on_connect(simulator, scenario)` is called
-    in --demo before the watcher connects; `demo_shape` overrides `DEMO_SHAPE`;
+    in --demo before the watcher connects; `demo_shape` replaces `DEMO_SHAPE`;
     `log_clock` is the console transition log's clock (a test's simulated time).
     """
     tokens = (
@@ -428,7 +428,7 @@ async def running_agent(
         sim = scenario = None
         if settings.demo:
             sim, scenario = await stack.enter_async_context(
-                _demo_cluster({**DEMO_SHAPE, **(demo_shape or {})})
+                _demo_cluster(DEMO_SHAPE if demo_shape is None else demo_shape)
             )
             if on_connect is not None:
                 on_connect(sim, scenario)

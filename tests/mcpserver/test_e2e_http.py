@@ -16,6 +16,7 @@ from mcp_types import ResourceUpdatedNotification
 
 from mcpserver.agent import Agent
 from mcpserver.surface.tools import TOOL_NAMES
+from store import Kind
 from tests.mcpserver.conftest import mcp_client, start_agent, text_of
 
 pytestmark = pytest.mark.anyio
@@ -74,6 +75,8 @@ async def test_every_tool_answers_with_structure_text_and_freshness(agent: Agent
         "get_deployment": {"namespace": dep["namespace"], "name": dep["name"]},
         "list_nodes": {},
         "get_node": {"name": node["name"]},
+        "list_objects": {"kind": "Deployment", "limit": 5},
+        "get_object": {"kind": "Deployment", "namespace": dep["namespace"], "name": dep["name"]},
         "recent_changes": {"since": "30m", "limit": 5},
         "metric_summary": {"by": "node", "top": 3},
         "query": {"sql": "SELECT phase, count(*) AS n FROM pods GROUP BY phase"},
@@ -88,7 +91,7 @@ async def test_every_tool_answers_with_structure_text_and_freshness(agent: Agent
             assert data is not None
             jsonschema.validate(data, schemas[name])
             assert data["freshness"]["stale"] is False
-            assert set(data["freshness"]["kinds"]) == {"Pod", "Deployment", "Node"}
+            assert set(data["freshness"]["kinds"]) == {k.value for k in Kind}
             summary = text_of(result)
             assert summary
             assert len(summary) < 8000
@@ -193,6 +196,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("list_nodes", {"problems_only": "perhaps"}, "problems_only"),
     ("get_node", {"name": "no-such-node"}, "not in the watch cache"),
     ("get_node", {}, "name"),
+    ("list_objects", {}, "kind"),
+    ("list_objects", {"kind": "Service"}, "kind"),
+    ("list_objects", {"kind": "Deployment", "limit": 0}, "limit"),
+    ("get_object", {"kind": "Deployment", "name": "x"}, "namespace"),
+    ("get_object", {"kind": "Node", "name": "no-such-node"}, "not in the watch cache"),
     ("recent_changes", {"since": "yesterday"}, "invalid duration"),
     ("recent_changes", {"kind": "Service"}, "kind"),
     ("recent_changes", {"cursor": "abc"}, "invalid cursor"),
