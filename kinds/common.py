@@ -119,6 +119,9 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
     # Where a pod runs and what owns it: the causes its finding is grouped under.
     node: str | None = None
     deployment: str | None = None
+    # A pod's controller when it is not a ReplicaSet, as "Kind/name" ("StatefulSet/redis"):
+    # the workload its finding is grouped under.
+    owner: str | None = None
     # Set on a *pending* finding only: when it will count if the condition lasts.
     counts_at: float | None = None
 

@@ -17,8 +17,9 @@ whether an object's problem is reported:
 Grouping (`group_findings`) puts the pods of one cause under it, so one
 bounded page accounts for every problem: pods on a NotReady, pressured or
 network-less node under that node's finding, the failing pods of one
-deployment under the deployment's finding (or, when the deployment has none
-yet, under its worst pod), with counts and a few names.
+workload (a deployment, through its ReplicaSet; a StatefulSet or any other
+stored kind that owns pods) under the workload's finding (or, when it has
+none yet, under its worst pod), with counts and a few names.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def classify(candidates: Iterable[Candidate], now: float) -> FindingSet:
     return out
 
 
+# A workload cause by the name `group_findings` gives it: "deployment", "statefulset", ...
+_KINDS_BY_CAUSE = {kind.value.lower(): kind for kind in STORED if kind not in (Kind.NODE, Kind.POD)}
 # Causes first: nodes, then workloads, then pods (`KindSpec.report_order`).
 _KIND_ORDER = {kind: spec.report_order for kind, spec in STORED.items()}
 
@@ -135,14 +138,14 @@ class FindingGroup(msgspec.Struct, frozen=True, kw_only=True):
     """The objects whose problems one cause explains, besides the head object.
 
     `by` names the shared cause: `node` (the pods on a broken node, and the
-    deployments short of replicas because of them), `deployment` (the failing
-    pods of one deployment) or `quota` (the deployments a namespace's quota
+    deployments short of replicas because of them), a workload's kind
+    (`deployment`, `statefulset`, ...: its failing pods) or `quota` (the deployments a namespace's quota
     keeps from creating pods, and their pods). Members broken now and members
     still inside a grace period (`pending`) are counted apart.
     """
 
     by: str
-    key: str  # the node's name, namespace/deployment, or namespace/quota
+    key: str  # the node's name, namespace/workload, or namespace/quota
     objects: int  # members with a current finding
     severity: Severity  # the worst among the head and the current members
     by_check: dict[str, int]  # the current members' worst findings, by check
@@ -171,7 +174,9 @@ class ReportItem(msgspec.Struct, frozen=True, kw_only=True):
 
 Member = list[Finding]  # one object's findings, worst first
 ObjectKey = tuple[Kind, str, str]
-Cause = tuple[str, str]  # ("node", name) | ("deployment", ns/name) | ("quota", ns/name) | ("", id)
+# ("node", name) | (a workload kind: "deployment", "statefulset", ..., ns/name)
+# | ("quota", ns/name) | ("", id)
+Cause = tuple[str, str]
 
 # Deployment findings that only say it is short of (updated) replicas: a broken
 # node under its pods explains them.
@@ -274,8 +279,12 @@ def group_findings(
                     explained.setdefault((namespace, f.deployment), f.node)
             elif f.deployment:
                 cause_of[key] = ("deployment", f"{namespace}/{f.deployment}")
+            elif f.owner and (owner := _workload(f.owner)) is not None:
+                cause_of[key] = (owner[0], f"{namespace}/{owner[1]}")
             else:
                 cause_of[key] = ("", f"{namespace}/{name}")
+        else:  # any other kind is a workload: its own cause, its pods under it
+            cause_of[key] = (kind.value.lower(), f"{namespace}/{name}")
     moved: dict[Cause, Cause] = {}  # a deployment's own cause -> where it went
     for key, fs in objects.items():
         kind, namespace, name = key
@@ -327,10 +336,17 @@ def group_findings(
     return current_items, pending_items
 
 
+def _workload(owner: str) -> tuple[str, str] | None:
+    """("statefulset", name) for an owner "StatefulSet/name" of a stored kind, else None."""
+    kind, _, name = owner.partition("/")
+    return (kind.lower(), name) if kind.lower() in _KINDS_BY_CAUSE and name else None
+
+
 def _cause_object(by: str, key: str) -> ObjectKey | None:
     if by == "node":
         return (Kind.NODE, "", key)
-    if by == "deployment":
-        namespace, name = key.split("/", 1)
-        return (Kind.DEPLOYMENT, namespace, name)
-    return None
+    kind = _KINDS_BY_CAUSE.get(by)
+    if kind is None:
+        return None
+    namespace, name = key.split("/", 1)
+    return (kind, namespace, name)

@@ -45,8 +45,16 @@ def _pod_finding(
         message=message,
         node=row.node,
         deployment=row.deployment,
+        owner=_owner(row),
         **kw,
     )
+
+
+def _owner(row: PodRow) -> str | None:
+    """The pod's controller unless it is a ReplicaSet (then `deployment` says the workload)."""
+    if row.owner_kind and row.owner_name and row.owner_kind != "ReplicaSet":
+        return f"{row.owner_kind}/{row.owner_name}"
+    return None
 
 
 def _waiting(row: PodRow, reasons: frozenset[str]) -> list[Any]:

@@ -65,8 +65,8 @@ class Freshness(BaseModel):
 
 class FindingGroupItem(BaseModel):
     by: str = Field(
-        description="node (its pods, and workloads short because of them), deployment (its "
-        "failing pods) or quota (what it blocks)"
+        description="node (its pods, and workloads short because of them), a workload kind "
+        "(deployment, statefulset...: its failing pods) or quota (what it blocks)"
     )
     key: str = Field(description="node, namespace/deployment or namespace/quota")
     objects: int = Field(description="objects broken now grouped here (besides its own)")
