@@ -215,16 +215,18 @@ class Writer:
         """Call `fn(transitions)` in the writer task right after each commit that has any.
 
         `fn` must not block or await (hand the list to a queue); an exception
-        it raises is logged with its traceback, counted (`stats.listener_errors`)
-        and does not stop the writer. Returns a function
-        that unsubscribes.
+        it raises is logged with its traceback, counted
+        (`stats.listener_errors`), and does not stop the writer. Returns a
+        function that unsubscribes.
         """
         return self._listeners.on_transitions(fn)
 
     def on_reset(self, fn: Callable[[], None]) -> Callable[[], None]:
-        """Call `fn()` when the store had to start over (a corrupt file moved aside).
+        """Call `fn()` when the store had to start over or lost changes.
 
-        The store is then empty: the watcher should relist every kind.
+        A corrupt file was moved aside (the store is then empty), or a batch
+        that could not be written was dropped: the watcher should relist
+        every kind.
         """
         return self._listeners.on_reset(fn)
 
