@@ -90,11 +90,10 @@ class Pipeline:
         self.committed_transitions = 0
         self.dropped_rows = 0  # of batches in hand when the writer ended
         self._executing: Batch | None = None
-        # The next batch, prepared while the one before it executes; `_growing`
-        # while the memory adds to it (it cannot be sealed then), `_next_rows`
-        # the rows taken into it.
+        # The next batch, prepared while the one before it executes, and the rows
+        # taken into it. It cannot be sealed while the memory is adding to it.
         self._next: Batch | None = None
-        self._growing = False
+        self._adding_to_next = False
         self._next_rows = 0
         # time.monotonic() of the next retention sweep; 0: after the first batch.
         self._retention_due = 0.0
@@ -260,11 +259,11 @@ class Pipeline:
                 self._next_rows += rows
                 if self._next is None:
                     self._next = self._memory.begin()
-                self._growing = True
+                self._adding_to_next = True
                 try:
                     await self._memory.add(self._next, ops)
                 finally:
-                    self._growing = False
+                    self._adding_to_next = False
                 continue
             activity = self._intake.activity()
             if not self._intake.empty or execution.done.is_set():
@@ -281,7 +280,7 @@ class Pipeline:
         batch = self._next
         return (
             batch is not None
-            and not self._growing
+            and not self._adding_to_next
             and self._connection.conn is not None
             and batch.generation == self._memory.generation
         )
