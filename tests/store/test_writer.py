@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -20,6 +22,7 @@ from store import (
     Transition,
     open_store,
 )
+from store.batch import write_batch
 
 from .factories import container, crash_looping, deployment, evolve, node, pod, poison_pod_rows
 
@@ -110,6 +113,58 @@ async def test_a_failing_subscriber_does_not_stop_the_writer(tmp_path: Path) -> 
         unsubscribe()
         await store.writer.apply([Delta(Kind.NODE, "MODIFIED", node(unschedulable=False))])
         assert len(heard) == 1
+
+
+async def test_a_raising_listener_is_logged_with_its_traceback_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_store(tmp_path / "s.db") as store:
+
+        def broken(*_: object) -> None:
+            raise RuntimeError("listener bug")
+
+        store.writer.subscribe(broken)
+        store.writer.on_commit(broken)
+        with caplog.at_level(logging.ERROR, logger="store"):
+            await store.writer.apply([Delta(Kind.NODE, "ADDED", node(unschedulable=True))])
+        assert store.writer.stats.listener_errors == 2
+        failures = [r for r in caplog.records if "listener bug" in str(r.exc_info)]
+        assert len(failures) == 2
+        assert all(r.levelno == logging.ERROR for r in failures)
+        await store.writer.apply([Delta(Kind.NODE, "MODIFIED", node(unschedulable=False))])
+        assert store.writer.stats.listener_errors == 4
+        assert store.healthy
+
+
+async def test_a_bug_in_the_write_path_is_loud_and_asks_for_a_relist(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a value to sanitize nor a disk to wait for: logged with its traceback, counted."""
+
+    def write_with_a_bug(db: sqlite3.Connection, statements: list[tuple[str, list[Any]]]) -> None:
+        if any("bug" in values for _text, values in statements):
+            raise AttributeError("a bug in the write path")
+        write_batch(db, statements)
+
+    monkeypatch.setattr("store.connection.write_batch", write_with_a_bug)
+    async with open_store(tmp_path / "s.db") as store:
+        relist = anyio.Event()
+        store.writer.on_reset(relist.set)
+        with (
+            caplog.at_level(logging.WARNING, logger="store"),
+            pytest.raises(AttributeError, match="a bug in the write path"),
+        ):
+            await store.writer.apply([Delta(Kind.POD, "ADDED", pod("bug"))])
+        with anyio.fail_after(5):
+            await relist.wait()
+        assert store.writer.stats.unexpected_errors == 1
+        assert store.writer.stats.dropped_rows == 1
+        logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is AttributeError]
+        assert [r.levelno for r in logged] == [logging.ERROR]
+        assert not any("sanitized" in r.getMessage() for r in caplog.records)
+        await store.writer.apply([Delta(Kind.POD, "ADDED", pod("fine"))])
+        assert await store.reader.get_pod("shop", "fine") is not None
+        assert await store.reader.get_pod("shop", "bug") is None
 
 
 async def test_apply_returns_only_its_own_transitions(tmp_path: Path) -> None:
