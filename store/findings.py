@@ -140,8 +140,9 @@ class FindingGroup(msgspec.Struct, frozen=True, kw_only=True):
     `by` names the shared cause: `node` (the pods on a broken node, and the
     deployments short of replicas because of them), a workload's kind
     (`deployment`, `statefulset`, ...: its failing pods) or `quota` (the
-    deployments a namespace's quota keeps from creating pods, and their pods). Members broken now and members
-    still inside a grace period (`pending`) are counted apart.
+    deployments a namespace's quota keeps from creating pods, and their pods).
+    Members broken now and members still inside a grace period (`pending`)
+    are counted apart.
     """
 
     by: str

@@ -211,15 +211,10 @@ def _projection(t: Transition) -> tuple[Any, ...]:
 
 
 async def _all_rows(store: Any, kind: Kind) -> dict[str, Row]:
-    lister = {
-        Kind.POD: store.reader.list_pods,
-        Kind.DEPLOYMENT: store.reader.list_deployments,
-        Kind.NODE: store.reader.list_nodes,
-    }[kind]
     out: dict[str, Row] = {}
     cursor = None
     while True:
-        page = await lister(limit=2, cursor=cursor, include_obj=True)
+        page = await store.reader.list_objects(kind, limit=2, cursor=cursor, include_obj=True)
         out.update({r.uid: r for r in page.items})
         cursor = page.next_cursor
         if cursor is None:
