@@ -29,6 +29,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # no stubs installed; only safe_load is used
 
 import watcher.config
+from kinds import STORED
 from mcpserver.agent import running_agent
 from mcpserver.config import ENV_PREFIX, resolve_settings
 from simulator import ObjectStore, Simulator
@@ -152,9 +153,7 @@ async def test_agent_syncs_in_cluster_over_tls(
         assert ready.status_code == 200, ready.text
         objects = agent.store.counts()["objects"]
         assert objects == {
-            "Pod": tls_sim.store.count("pods"),
-            "Deployment": tls_sim.store.count("deployments"),
-            "Node": tls_sim.store.count("nodes"),
+            kind.value: tls_sim.store.count(spec.name) for kind, spec in STORED.items()
         }
         assert objects["Pod"] == 10
         assert objects["Node"] == 4

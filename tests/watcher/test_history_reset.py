@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import pytest
 
+from kinds import KINDS
 from simulator.scenario import Scenario
 from simulator.server import Simulator
 from store.model import Kind
@@ -28,7 +29,8 @@ from watcher import Informers
 
 pytestmark = pytest.mark.anyio
 
-FEEDS = ("pods", "deployments", "nodes", "replicasets")
+# Every informer of the default install: the stored kinds, and replicasets to link pods.
+FEEDS = tuple(KINDS)
 
 
 class ErrorLog(NotifyingSink):
