@@ -19,3 +19,4 @@ class Kind(enum.StrEnum):
     POD = "Pod"
     DEPLOYMENT = "Deployment"
     NODE = "Node"
+    STATEFULSET = "StatefulSet"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from kinds import deployment, node, pod, replicaset
+from kinds import deployment, node, pod, replicaset, statefulset
 from kinds.names import Kind
 from kinds.spec import KindSpec, untracked
 
@@ -22,6 +22,7 @@ KINDS: Final[dict[str, KindSpec[Any]]] = {
         pod.SPEC,
         deployment.SPEC,
         node.SPEC,
+        statefulset.SPEC,
         replicaset.SPEC,
     )
 }

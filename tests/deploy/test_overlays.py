@@ -87,7 +87,7 @@ def test_namespaced_overlay_reads_only_the_listed_namespaces() -> None:
             assert "nodes" not in rule.get("resources", [])
     kinds = comma_list(env_value(objects, "KUBE_WATCHCACHE_KINDS") or "")
     assert "nodes" not in kinds
-    assert set(kinds) == {"pods", "deployments"}
+    assert set(kinds) == {"pods", "deployments", "statefulsets"}
 
 
 def test_persistent_overlay_keeps_the_db_on_a_claim_and_recreates() -> None:

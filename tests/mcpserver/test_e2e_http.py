@@ -290,6 +290,7 @@ async def test_reads_every_resource(agent: Agent) -> None:
             [
                 "k8s://pods/{namespace}/{name}",
                 "k8s://deployments/{namespace}/{name}",
+                "k8s://statefulsets/{namespace}/{name}",
                 "k8s://nodes/{name}",
             ]
         )

@@ -76,6 +76,25 @@ def test_pods_group_under_their_broken_node_and_deployments_short_because_of_it(
     assert sum(i.objects for i in items) == 1 + 3 + 1 + 2 + 1
 
 
+def test_a_statefulsets_pods_group_under_it() -> None:
+    """Pods owned by a StatefulSet go under its finding; one of another kind stays apart."""
+    short = _f(Kind.STATEFULSET, "redis", "statefulset.replicas_not_ready")
+    crashing = _f(Kind.POD, "redis-2", "pod.crash_loop", node="worker-2", owner="StatefulSet/redis")
+    unknown_owner = _f(Kind.POD, "cron-1", "pod.failed", owner="CronJob/cron")
+    stuck = _f(Kind.STATEFULSET, "kafka", "statefulset.update_stuck")
+    pulling = _f(Kind.POD, "kafka-2", "pod.image_pull", owner="StatefulSet/kafka")
+    items, pending = group_findings([short, crashing, unknown_owner], [stuck, pulling])
+    heads = {(i.finding.kind, i.finding.name): i for i in items}
+    assert set(heads) == {(Kind.STATEFULSET, "redis"), (Kind.POD, "cron-1")}
+    group = heads[(Kind.STATEFULSET, "redis")].group
+    assert group is not None
+    assert (group.by, group.key, group.examples) == ("statefulset", "shop/redis", ["shop/redis-2"])
+    # A cause with nothing current yet is one pending item, its pods under it.
+    assert [(i.finding.name, i.pending, i.group.pending if i.group else 0) for i in pending] == [
+        ("kafka", True, 1)
+    ]
+
+
 def test_deployments_blocked_by_one_quota_are_one_item() -> None:
     quota = "exceeded quota: compute-resources, requested: pods=1"
     blocked = [
