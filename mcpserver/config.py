@@ -24,8 +24,7 @@ from typing import Any, Literal
 from kinds import DEFAULT_KINDS, STORED
 from mcpserver.durations import parse_duration
 from mcpserver.errors import ConfigError, InvalidArgument
-from store import InvalidSelector, parse_selector
-from store.settings import QuerySettings
+from store import InvalidSelector, QuerySettings, parse_selector
 
 __all__ = [
     "CONFIG_ENV",

@@ -33,7 +33,9 @@ cluster a file caches), `errors`.
 """
 
 from kinds.quantity import QuantityError, cpu_millicores, memory_bytes, parse_quantity
+from store import snapshot
 from store.cluster import ClaimOutcome, ClaimVerdict
+from store.columns import TABLES, Column
 from store.errors import (
     CorruptStore,
     InvalidQuery,
@@ -44,6 +46,7 @@ from store.errors import (
     StoreError,
     StoreUnavailable,
 )
+from store.findings import ReportItem
 from store.health import Finding, HealthReport
 from store.model import (
     ClusterIdentity,
@@ -62,23 +65,27 @@ from store.model import (
     Taint,
     Transition,
 )
-from store.reader import GroupCount, Page, QueryResult, Reader
+from store.reader import GroupCount, ObjectHistory, Page, QueryResult, Reader
 from store.selector import Selector, parse_selector
 from store.service import Store, open_store
-from store.settings import HealthSettings, StoreSettings
+from store.settings import HealthSettings, QuerySettings, StoreSettings
 from store.summaries import (
     ClusterSummary,
     DeploymentSummary,
     NamespaceSummary,
     NodeSummary,
 )
+from store.view import View
 from store.writer import Subscriber, Writer
 
+# `snapshot` is public as a module: the exporter's reads of the store (`/metrics`).
 __all__ = [
+    "TABLES",
     "ClaimOutcome",
     "ClaimVerdict",
     "ClusterIdentity",
     "ClusterSummary",
+    "Column",
     "Condition",
     "ContainerRow",
     "CorruptStore",
@@ -98,12 +105,15 @@ __all__ = [
     "NamespaceSummary",
     "NodeRow",
     "NodeSummary",
+    "ObjectHistory",
     "Page",
     "PodRow",
     "QuantityError",
     "QueryResult",
+    "QuerySettings",
     "QueryTimeout",
     "Reader",
+    "ReportItem",
     "Row",
     "Selector",
     "Severity",
@@ -116,10 +126,12 @@ __all__ = [
     "SyncState",
     "Taint",
     "Transition",
+    "View",
     "Writer",
     "cpu_millicores",
     "memory_bytes",
     "open_store",
     "parse_quantity",
     "parse_selector",
+    "snapshot",
 ]

@@ -37,27 +37,6 @@ KNOWN_REACH_THROUGHS: frozenset[tuple[str, str, str]] = frozenset(
         # The demo starts the simulator in-process (`--demo`) and offers its flags.
         ("mcpserver", "simulator.cli", "add_simulate_arguments"),
         ("mcpserver", "simulator.cli", "run_simulate"),
-        # Per-kind facts the MCP surface reads from the store's modules (issue 19:
-        # they move to the kind modules).
-        ("mcpserver", "store.columns", "Column"),
-        ("mcpserver", "store.columns", "TABLES"),
-        ("mcpserver", "store.findings", "ReportItem"),
-        ("mcpserver", "store.reader", "ObjectHistory"),
-        ("mcpserver", "store.view", "View"),
-        # The query settings the CLI fills in.
-        ("mcpserver", "store.settings", "QuerySettings"),
-        # The exporter's snapshots of the store (pod/node decoding for /metrics).
-        ("mcpserver", "store.snapshot", "AggregatesSnapshot"),
-        ("mcpserver", "store.snapshot", "DeploymentMetrics"),
-        ("mcpserver", "store.snapshot", "NodeMetrics"),
-        ("mcpserver", "store.snapshot", "ObjectsReader"),
-        ("mcpserver", "store.snapshot", "ObjectsSnapshot"),
-        ("mcpserver", "store.snapshot", "PodMetrics"),
-        ("mcpserver", "store.snapshot", "TotalsCopy"),
-        ("mcpserver", "store.snapshot", "take_aggregates"),
-        ("mcpserver", "store.view", "NodeState"),
-        # The watcher's per-kind facts taken from the store.
-        ("watcher", "store.model", "ROW_TYPES"),
     }
 )
 

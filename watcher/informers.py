@@ -51,9 +51,9 @@ from collections.abc import Iterable, Sequence
 import anyio
 from kubernetes_asyncio.client import ApiClient
 
-from kinds import DEFAULT_KINDS, KINDS, KindSpec
+from kinds import DEFAULT_KINDS, KINDS, STORED, KindSpec
 from kinds.replicaset import ReplicaSetLink
-from store.model import ROW_TYPES, Delta, DeltaSink, EventType, Kind, PodRow, Row
+from store.model import Delta, DeltaSink, EventType, Kind, PodRow, Row
 from watcher.config import Connection
 from watcher.links import DeploymentLinks
 from watcher.reflector import Reflector
@@ -181,7 +181,8 @@ class _StoreFeed:
             self._round_due, self._round_open = False, True
         known = self._known[namespace]
         fresh = {r.uid for r in rows}
-        make = ROW_TYPES[self.kind]
+        make = STORED[self.kind].row_type
+        assert make is not None  # a stored kind has its row (tests/kinds/test_registry.py)
         # The deletions first, as one history sends them: an object created again under
         # its name is DELETED (old uid), then ADDED (new uid), never the other way round
         # (the store takes a DELETED for a uid it lost to its name's new holder as a sign

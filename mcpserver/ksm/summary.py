@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from kinds.node import NodeState
 from mcpserver.ksm.families import SUMMARY
 from mcpserver.ksm.objects import FragmentCache, Piece
 from mcpserver.ksm.textformat import cores, escape
 from store.snapshot import AggregatesSnapshot, TotalsCopy
-from store.view import NodeState
 
 __all__ = ["summary_pieces"]
 

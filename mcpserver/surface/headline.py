@@ -17,8 +17,7 @@ from typing import NamedTuple
 from kinds import STORED
 from mcpserver.surface.answers import Freshness
 from mcpserver.surface.freshness import iso
-from store import HealthReport, Kind
-from store.view import View
+from store import HealthReport, Kind, View
 
 __all__ = ["Headline", "HealthScope", "judge_headline"]
 

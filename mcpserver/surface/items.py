@@ -24,9 +24,7 @@ from mcpserver.surface.answers import (
     PodItem,
 )
 from mcpserver.surface.freshness import iso
-from store import Condition, DeploymentRow, Finding, PodRow, Transition
-from store.findings import ReportItem
-from store.reader import ObjectHistory
+from store import Condition, DeploymentRow, Finding, ObjectHistory, PodRow, ReportItem, Transition
 
 __all__ = [
     "age",

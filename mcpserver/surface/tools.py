@@ -39,8 +39,7 @@ from mcpserver.surface.render import render
 from mcpserver.surface.service import DEFAULT_LIMIT, HEALTH_LIMIT, MAX_LIMIT, ClusterAnswers
 from mcpserver.surface.tool_schemas import compact_tools
 from mcpserver.web.admission import arrived_at, leave_admission
-from store import HealthSettings, Kind
-from store.columns import TABLES, Column
+from store import TABLES, Column, HealthSettings, Kind
 
 __all__ = ["TOOL_NAMES", "query_schema_text", "register_tools"]
 
