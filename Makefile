@@ -27,8 +27,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Tests run in random order (pytest-randomly shuffles the files and the tests
+# within each file; loadfile keeps a file on one worker) and the run's first
+# line says "Using --randomly-seed=N". Replay a failing order with
+#   make unit PYTEST_ARGS=--randomly-seed=N
+# or run file order with PYTEST_ARGS="-p no:randomly".
 unit: $(STAMP)
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck unit
 

@@ -411,6 +411,9 @@ async def test_metrics_and_health_endpoints(agent: Agent) -> None:
 
     assert agent.url is not None
     base = agent.url.removesuffix("/mcp")
+    # The tool-call and /mcp series below are born by a call: make one here.
+    async with mcp_client(agent.url) as client:
+        assert not (await client.call_tool("list_pods", {"limit": 1})).is_error
     async with httpx.AsyncClient() as http:
         health = await http.get(base + "/health")
         assert health.status_code == 200
