@@ -1,15 +1,16 @@
 """Shared fixtures. Async tests run on anyio's pytest plugin, asyncio backend.
 
-Every anyio test is also checked for leaked tasks: a task that the test (or one
-of its function-scoped fixtures' bodies) started and that is still pending once
-the test and its fixtures have been torn down fails the test at teardown, with
-the leaked coroutines named. The check holds a lease on anyio's test runner from
-the end of setup to the end of teardown, so the event loop is still open (anyio
-would otherwise close it and cancel those tasks silently); it snapshots the
-loop's tasks after setup, and after teardown gives the new tasks a short grace to
-finish (a server noticing a closed connection takes a few loop turns) before
-calling them leaked. Tasks started by wider-scoped fixtures before the test are
-in the snapshot and not the test's business.
+Every anyio test is also checked for leaked tasks: a task started on the test's
+event loop after its setup (by the test, by what it called, by a fixture's
+teardown) and still pending once the test and its fixtures have been torn down
+fails the test at teardown, with the leaked coroutines named, and is cancelled.
+The check holds a lease on anyio's test runner from the end of setup to the end
+of teardown, so the event loop is still open (anyio would otherwise close it and
+cancel those tasks silently); it snapshots the loop's tasks after setup, and
+after teardown gives the new tasks a short grace to finish (a server noticing a
+closed connection takes a few loop turns) before calling them leaked. Tasks
+started by wider-scoped fixtures before the test are in the snapshot and not the
+test's business.
 """
 
 from __future__ import annotations
