@@ -27,8 +27,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Tests run in random order: pytest-randomly shuffles the files and the tests
+# within each file (loadfile keeps each file on one worker), and the run's
+# header says "Using --randomly-seed=N". Replay that order with
+#   make unit PYTEST_ARGS=--randomly-seed=N
+# (or .venv/bin/pytest -p randomly --randomly-seed=N tests/<file>), and run in
+# file order with PYTEST_ARGS="-p no:randomly".
 unit: $(STAMP)
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck unit
 

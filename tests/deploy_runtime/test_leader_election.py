@@ -203,22 +203,20 @@ async def test_webhooks_fire_once_and_a_successor_takes_over(tmp_path: Path) -> 
             # It dies after a renewal past the replay margin (see the module docstring).
             with anyio.fail_after(10):
                 await renewed_after(sim, time.time() + SETTLED)
-            stopped = time.monotonic()
             leader.elector.release_on_exit = False  # a killed pod releases nothing
             await leader_replica.kill()
             lease = sim.store.get("leases", LEASE_NAMESPACE, base.lease_name)
             assert lease is not None
             assert lease["spec"]["holderIdentity"] == leader_id  # not released
-            with anyio.fail_after(TIMING.takeover_bound + 5):
+            last_renewal = dt.datetime.fromisoformat(lease["spec"]["renewTime"])
+            with anyio.fail_after(TIMING.takeover_bound + 5):  # hang guard
                 await follower.elector.wait_for(True)
-            takeover = time.monotonic() - stopped
-            print(f"takeover after {takeover:.2f} s (lease {TIMING.lease_duration:g} s)")
-            # Never before the lease could have expired, and within the protocol's bound.
-            assert takeover >= TIMING.lease_duration - TIMING.retry_period
-            assert takeover <= TIMING.takeover_bound
             lease = sim.store.get("leases", LEASE_NAMESPACE, base.lease_name)
             assert lease is not None
             assert lease["spec"]["holderIdentity"] == follower_id
+            # Never before the dead leader's lease could have expired, as the Lease records it.
+            taken = dt.datetime.fromisoformat(lease["spec"]["acquireTime"])
+            assert taken >= last_renewal + dt.timedelta(seconds=TIMING.lease_duration), lease
             assert webhook_subscribed(follower)
             assert f'kube_watchcache_leader{{identity="{follower_id}"}} 1.0' in await metrics_text(
                 follower, http

@@ -11,7 +11,7 @@ gets a bounded grace, so shutdown stays fast.
 from __future__ import annotations
 
 import contextlib
-import time
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -115,21 +115,25 @@ async def _hanging_receiver() -> AsyncIterator[tuple[str, anyio.Event]]:
         await runner.cleanup()
 
 
-async def test_a_hanging_webhook_gets_a_bounded_grace_at_shutdown(tmp_path: Path) -> None:
+async def test_a_hanging_webhook_gets_a_bounded_grace_at_shutdown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     seen = Seen()
+    caplog.set_level(logging.WARNING, logger="kube_watchcache")
     async with _cluster() as sim, _hanging_receiver() as (url, arrived):
         settings = _settings(sim, tmp_path, url)
-        async with running_agent(settings, store_settings=HELD) as agent:
-            agent.registry.subscribe(seen, name="test-seen")
-            with anyio.fail_after(10):
+        # A hang guard, well under the webhook's own 5 s timeout times its retries.
+        with anyio.fail_after(10 + CALLBACK_DRAIN_GRACE + 5):
+            async with running_agent(settings, store_settings=HELD) as agent:
+                agent.registry.subscribe(seen, name="test-seen")
                 await agent.informers.wait_synced()
                 await agent.store.writer.flush()
-            row = await agent.store.reader.get_pod(NAMESPACE, "web-0")
-            assert row is not None
-            await agent.store.writer.put(Delta(Kind.POD, "DELETED", row))
-            stopping = time.monotonic()
-        took = time.monotonic() - stopping
+                row = await agent.store.reader.get_pod(NAMESPACE, "web-0")
+                assert row is not None
+                await agent.store.writer.put(Delta(Kind.POD, "DELETED", row))
         assert arrived.is_set()  # the webhook was tried during the shutdown ...
         assert [k[1] for k in seen.keys] == ["web-0"]  # ... beside the in-process callbacks
-        # ... and given its grace, no more: its 5 s request timeout and retries are cut short.
-        assert CALLBACK_DRAIN_GRACE <= took < CALLBACK_DRAIN_GRACE + 3.0, took
+        # ... and given its grace, no more: the drain ran out of it and shutdown went on.
+        wanted = f"not delivered to callbacks within {CALLBACK_DRAIN_GRACE:g}s"
+        gave_up = [r.getMessage() for r in caplog.records if wanted in r.getMessage()]
+        assert len(gave_up) == 1, caplog.text

