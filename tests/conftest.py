@@ -18,10 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 from collections.abc import Generator
 
 import pytest
 from anyio.pytest_plugin import extract_backend_and_options, get_runner
+
+# A bug in a kind's parts crashes the store under test instead of being logged and counted
+# (store.memory.STRICT_ENV); agents started as subprocesses inherit it.
+os.environ.setdefault("KUBE_WATCHCACHE_STRICT", "1")
 
 # How long tasks started during a test get to finish after its teardown: a
 # hang guard, not a timing target — a task that ends sooner ends the wait.

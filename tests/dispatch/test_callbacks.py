@@ -113,13 +113,12 @@ async def test_slow_and_failing_callbacks_do_not_hold_others(registry: CallbackR
     slow = registry.subscribe(hangs, name="hangs", queue_size=5, timeout=None)
     bad = registry.subscribe(fails, queue_size=200)
     good = registry.subscribe(works, queue_size=200)
-    started = time.monotonic()
     registry.publish(transition(i) for i in range(100))
-    assert time.monotonic() - started < 0.5  # publish never waits for a consumer
     with anyio.fail_after(5):
         await good.drained()
         await bad.drained()
-    assert len(received) == 100
+    assert len(received) == 100  # all delivered while the hung callback still hangs
+    assert not release.is_set()
     assert (bad.failed, bad.delivered) == (100, 0)
     # The hung callback's queue holds five; the rest is dropped - and counted.
     assert slow.dropped == 100 - 5
@@ -313,15 +312,14 @@ async def test_webhook_gives_up_on_a_hanging_receiver(receiver: Receiver) -> Non
 
 async def ingest(
     sim: Simulator, tmp_path: Path, registry: CallbackRegistry, *, updates: int, name: str
-) -> float:
-    """Seconds for `updates` pod status changes to be committed by the store."""
+) -> None:
+    """Make `updates` pod status changes and wait until the store has committed the last."""
     async with open_store(
         tmp_path / f"{name}.db", settings=StoreSettings(batch_interval_s=0.005)
     ) as store:
         store.writer.subscribe(registry.publish)
         sink = NotifyingSink(store.writer)
         async with informing(sim, sink, kinds=("pods",)):
-            started = time.monotonic()
             for i in range(updates):
                 set_pod_state(sim, "p0", restarts=i + 1, ready=i % 2 == 0)
             target = str(sim.store.get("pods", "default", "p0")["metadata"]["resourceVersion"])
@@ -333,7 +331,6 @@ async def ingest(
                     if row is not None and row.resource_version == target:
                         break
                     await mark.wait()
-            return time.monotonic() - started
 
 
 async def test_webhook_end_to_end_once_each_and_a_hung_receiver_costs_nothing(
@@ -357,17 +354,16 @@ async def test_webhook_end_to_end_once_each_and_a_hung_receiver_costs_nothing(
         assert len(posted) >= 6  # at least one change per update
         assert sub.failed == 0
 
-        # 2. A receiver that hangs: ingestion takes as long as with no webhook at all.
-        baseline = await ingest(sim, tmp_path, CallbackRegistry(), updates=300, name="base")
+        # 2. A receiver that hangs (holding each request 30 s): ingestion goes on, its
+        #    transitions are dropped and counted. (How long ingestion takes then is
+        #    benchmarks/ingest_bench.py's business.)
         receiver.hang = True
         hung_registry = CallbackRegistry(subscriber_queue_size=4)
         async with WebhookSink(receiver.url, timeout=30) as hook, anyio.create_task_group() as tg:
             hung = hung_registry.subscribe(hook, timeout=None)
             tg.start_soon(hung_registry.run)
-            hung_time = await ingest(sim, tmp_path, hung_registry, updates=300, name="hung")
+            await ingest(sim, tmp_path, hung_registry, updates=300, name="hung")
             assert hung.delivered == 0
             assert hung.dropped > 0  # counted, not silently lost
             tg.cancel_scope.cancel()
         assert receiver.requests  # the hung receiver did get (and still holds) a request
-        # Within noise: a webhook in the ingest path would take 30 s per transition here.
-        assert hung_time < 2 * baseline + 0.3, (hung_time, baseline)
