@@ -319,8 +319,8 @@ OPTIONS: tuple[Option, ...] = (
         name="kinds",
         parse=_kinds,
         metavar="K1,K2",
-        help="kinds to watch; leave out nodes where Roles cannot read them "
-        "[pods,deployments,nodes]",
+        help=f"kinds to watch, of {','.join(WATCHABLE_KINDS)}; leave out nodes where Roles "
+        f"cannot read them [{','.join(DEFAULT_KINDS)}]",
     ),
     Option(
         name="label_selector",
