@@ -15,11 +15,22 @@ drops the `_total` suffix that their samples keep.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Literal
 
 from kinds import KINDS
+from mcpserver.ksm.textformat import escape
 
-__all__ = ["KSM", "MODE", "SUMMARY", "Family"]
+__all__ = [
+    "KSM",
+    "LABELS_FAMILIES",
+    "MODE",
+    "SUMMARY",
+    "Family",
+    "LabelsAllowlist",
+    "labels_pairs",
+    "parse_labels_allowlist",
+]
 
 MetricType = Literal["gauge", "counter"]
 
@@ -155,3 +166,56 @@ MODE = _family(
     "per object) or summary (bounded per-namespace and per-node aggregates).",
     ("mode",),
 )
+
+
+# --- `*_labels`: which Kubernetes labels become Prometheus labels -----------------------------
+
+# The resources the allow-list names, as kube-state-metrics spells them, and their family.
+LABELS_FAMILIES = {
+    "pods": "kube_pod_labels",
+    "deployments": "kube_deployment_labels",
+    "nodes": "kube_node_labels",
+}
+_ALLOW_ENTRY = re.compile(r"\s*([a-z]+)\s*=\s*\[([^\]]*)\]\s*(?:,|$)")
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+# resource -> the label keys it exports ("*": every label); a resource absent exports none.
+LabelsAllowlist = dict[str, frozenset[str]]
+
+
+def parse_labels_allowlist(text: str) -> LabelsAllowlist:
+    """`pods=[app,team],deployments=[*]` (kube-state-metrics' --metric-labels-allowlist).
+
+    Raises ValueError naming what is wrong: an entry not of the form
+    `resource=[k1,k2]`, or a resource whose families this exporter lacks.
+    """
+    out: LabelsAllowlist = {}
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _ALLOW_ENTRY.match(text, pos)
+        if m is None:
+            raise ValueError(
+                f"cannot read {text[pos:]!r}: expected resource=[label,...], e.g. "
+                "pods=[app,team],deployments=[*]"
+            )
+        resource, keys = m.group(1), m.group(2)
+        if resource not in LABELS_FAMILIES:
+            raise ValueError(
+                f"unknown resource {resource!r}: expected one of {', '.join(LABELS_FAMILIES)}"
+            )
+        out[resource] = frozenset(k.strip() for k in keys.split(",") if k.strip())
+        pos = m.end()
+    return out
+
+
+def labels_pairs(labels: tuple[tuple[str, str], ...], allowed: frozenset[str]) -> str:
+    """The `,label_<key>="value"` text of the allowed labels (sorted by key, as KSM prints)."""
+    if not allowed:
+        return ""
+    every = "*" in allowed
+    return "".join(
+        f',label_{_INVALID_LABEL_CHARS.sub("_", k)}="{escape(v)}"'
+        for k, v in labels
+        if every or k in allowed
+    )
