@@ -19,6 +19,7 @@ import re
 from typing import Literal
 
 from kinds import KINDS
+from mcpserver.config import LABELS_RESOURCES, LabelsAllowlist, parse_labels_allowlist
 from mcpserver.ksm.textformat import escape
 
 __all__ = [
@@ -170,43 +171,9 @@ MODE = _family(
 
 # --- `*_labels`: which Kubernetes labels become Prometheus labels -----------------------------
 
-# The resources the allow-list names, as kube-state-metrics spells them, and their family.
-LABELS_FAMILIES = {
-    "pods": "kube_pod_labels",
-    "deployments": "kube_deployment_labels",
-    "nodes": "kube_node_labels",
-}
-_ALLOW_ENTRY = re.compile(r"\s*([a-z]+)\s*=\s*\[([^\]]*)\]\s*(?:,|$)")
+# The resources `--metric-labels-allowlist` names, as kube-state-metrics spells them.
+LABELS_FAMILIES = {resource: f"kube_{kind}_labels" for resource, kind in LABELS_RESOURCES.items()}
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
-
-# resource -> the label keys it exports ("*": every label); a resource absent exports none.
-LabelsAllowlist = dict[str, frozenset[str]]
-
-
-def parse_labels_allowlist(text: str) -> LabelsAllowlist:
-    """`pods=[app,team],deployments=[*]` (kube-state-metrics' --metric-labels-allowlist).
-
-    Raises ValueError naming what is wrong: an entry not of the form
-    `resource=[k1,k2]`, or a resource whose families this exporter lacks.
-    """
-    out: LabelsAllowlist = {}
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        m = _ALLOW_ENTRY.match(text, pos)
-        if m is None:
-            raise ValueError(
-                f"cannot read {text[pos:]!r}: expected resource=[label,...], e.g. "
-                "pods=[app,team],deployments=[*]"
-            )
-        resource, keys = m.group(1), m.group(2)
-        if resource not in LABELS_FAMILIES:
-            raise ValueError(
-                f"unknown resource {resource!r}: expected one of {', '.join(LABELS_FAMILIES)}"
-            )
-        out[resource] = frozenset(k.strip() for k in keys.split(",") if k.strip())
-        pos = m.end()
-    return out
 
 
 def labels_pairs(labels: tuple[tuple[str, str], ...], allowed: frozenset[str]) -> str:
