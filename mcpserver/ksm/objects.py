@@ -361,7 +361,11 @@ def _container_lines(
     running: list[str] = []
     terminated: list[str] = []
     ready: list[str] = []
+    # As kube-state-metrics: a series per container status (none before the kubelet reports).
+    reported = {s.name for s in statuses}
     for c in rows:
+        if c.name not in reported:
+            continue
         cl = f'{lab},container="{escape(c.name)}"'
         waiting.append(f"{prefix}_status_waiting{{{cl}}} {_flag(c.state == 'waiting')}\n")
         running.append(f"{prefix}_status_running{{{cl}}} {_flag(c.state == 'running')}\n")
@@ -377,6 +381,7 @@ def _container_lines(
         last = "".join(
             f'{prefix}_status_restarts_total{{{lab},container="{escape(c.name)}"}} {c.restarts}\n'
             for c in rows
+            if c.name in reported
         )
     return (
         "".join(info),
