@@ -246,16 +246,19 @@ def _label_selector(text: str) -> str:
 
 # --metric-labels-allowlist: the resources it names (kube-state-metrics' spelling) -> kind.
 LABELS_RESOURCES = {"pods": "pod", "deployments": "deployment", "nodes": "node"}
-# resource -> the label keys its `*_labels` family carries ("*": all); absent: none.
-LabelsAllowlist = dict[str, frozenset[str]]
-_ALLOW_ENTRY = re.compile(r"\s*([a-z]+)\s*=\s*\[([^\]]*)\]\s*(?:,|$)")
+# resource -> the label keys (or `*` patterns) its `*_labels` family carries; a resource
+# absent exports no `*_labels` series at all, as kube-state-metrics.
+LabelsAllowlist = dict[str, tuple[str, ...]]
+_ALLOW_ENTRY = re.compile(r"\s*([a-z*]+)\s*=\s*\[([^\]]*)\]\s*(?:,|$)")
 
 
 def parse_labels_allowlist(text: str) -> LabelsAllowlist:
     """`pods=[app,team],deployments=[*]`, as kube-state-metrics' --metric-labels-allowlist.
 
-    Raises ValueError naming what is wrong: an entry not of the form
-    `resource=[k1,k2]`, or a resource whose families this exporter lacks.
+    A `*` resource applies its list to every resource (and wins over the
+    others), a `*` in a key matches any text. Raises ValueError naming what
+    is wrong: an entry not of the form `resource=[k1,k2]`, or a resource
+    whose families this exporter lacks.
     """
     out: LabelsAllowlist = {}
     text = text.strip()
@@ -267,12 +270,15 @@ def parse_labels_allowlist(text: str) -> LabelsAllowlist:
                 f"cannot read {text[pos:]!r}: expected resource=[label,...], e.g. "
                 "pods=[app,team],deployments=[*]"
             )
-        if m.group(1) not in LABELS_RESOURCES:
+        if m.group(1) not in LABELS_RESOURCES and m.group(1) != "*":
             raise ValueError(
-                f"unknown resource {m.group(1)!r}: expected one of {', '.join(LABELS_RESOURCES)}"
+                f"unknown resource {m.group(1)!r}: expected one of {', '.join(LABELS_RESOURCES)} "
+                "or *"
             )
-        out[m.group(1)] = frozenset(k.strip() for k in m.group(2).split(",") if k.strip())
+        out[m.group(1)] = tuple(k.strip() for k in m.group(2).split(",") if k.strip())
         pos = m.end()
+    if "*" in out:
+        return dict.fromkeys(LABELS_RESOURCES, out["*"])
     return out
 
 

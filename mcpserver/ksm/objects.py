@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from kinds import STORED, KindSpec
 from mcpserver.ksm.blocks import BlockCache, Segment, segment
-from mcpserver.ksm.families import KSM, Family, LabelsAllowlist, labels_pairs
+from mcpserver.ksm.families import KSM, Family, LabelsAllowlist, LabelsFilter, labels_line
 from mcpserver.ksm.textformat import cores, escape, resource_value
 from store.model import ContainerRow
 from store.snapshot import (
@@ -109,7 +109,7 @@ def _resource_key(p: PodMetrics) -> list[tuple[object, ...]]:
 
 
 def _pod_fragments(
-    p: PodMetrics, previous: Previous[PodMetrics] = None, *, allowed: frozenset[str] = frozenset()
+    p: PodMetrics, previous: Previous[PodMetrics] = None, *, allowed: LabelsFilter | None = None
 ) -> tuple[str, ...]:
     """A pod's lines for each of `POD_FAMILIES`, in that order.
 
@@ -276,7 +276,7 @@ def _flag(value: bool) -> int:
     return 1 if value else 0
 
 
-def _pod_more(p: PodMetrics, lab: str, allowed: frozenset[str]) -> tuple[str, ...]:
+def _pod_more(p: PodMetrics, lab: str, allowed: LabelsFilter | None) -> tuple[str, ...]:
     """A pod's lines for each of `_POD_MORE`, in that order."""
     completion = max((s.finished_at for s in p.statuses if s.finished_at is not None), default=None)
     scheduled = ""
@@ -314,7 +314,7 @@ def _pod_more(p: PodMetrics, lab: str, allowed: frozenset[str]) -> tuple[str, ..
         _seconds("kube_pod_created", lab, p.created),
         _seconds("kube_pod_start_time", lab, p.start_time),
         _seconds("kube_pod_completion_time", lab, completion),
-        f"kube_pod_labels{{{lab}{labels_pairs(p.labels, allowed)}}} 1\n",
+        labels_line("kube_pod_labels", lab, p.labels, allowed),
         f'kube_pod_restart_policy{{{lab},type="{escape(p.restart_policy)}"}} 1\n'
         if p.restart_policy
         else "",
@@ -423,7 +423,7 @@ def _deployment_fragments(
     d: DeploymentMetrics,
     previous: Previous[DeploymentMetrics] = None,
     *,
-    allowed: frozenset[str] = frozenset(),
+    allowed: LabelsFilter | None = None,
 ) -> tuple[str, ...]:
     """A deployment's lines for each of `DEPLOYMENT_FAMILIES`, in that order."""
     lab = f'namespace="{escape(d.namespace)}",deployment="{escape(d.name)}"'
@@ -447,7 +447,7 @@ def _deployment_fragments(
         ),
         _seconds("kube_deployment_spec_strategy_rollingupdate_max_surge", lab, d.max_surge),
         _seconds("kube_deployment_created", lab, d.created),
-        f"kube_deployment_labels{{{lab}{labels_pairs(d.labels, allowed)}}} 1\n",
+        labels_line("kube_deployment_labels", lab, d.labels, allowed),
     )
 
 
@@ -479,7 +479,7 @@ def _resources(metric: str, lab: str, resources: dict[str, str]) -> str:
 
 
 def _node_fragments(
-    n: NodeMetrics, previous: Previous[NodeMetrics] = None, *, allowed: frozenset[str] = frozenset()
+    n: NodeMetrics, previous: Previous[NodeMetrics] = None, *, allowed: LabelsFilter | None = None
 ) -> tuple[str, ...]:
     """A node's lines for each of `NODE_FAMILIES`, in that order."""
     lab = f'node="{escape(n.name)}"'
@@ -511,7 +511,7 @@ def _node_fragments(
         _resources("kube_node_status_capacity", lab, n.capacity),
         _resources("kube_node_status_allocatable", lab, n.allocatable),
         _seconds("kube_node_created", lab, n.created),
-        f"kube_node_labels{{{lab}{labels_pairs(n.labels, allowed)}}} 1\n",
+        labels_line("kube_node_labels", lab, n.labels, allowed),
         "".join(
             f'kube_node_role{{{lab},role="{escape(k[len(_ROLE_PREFIX) :])}"}} 1\n'
             for k, _v in n.labels
@@ -622,6 +622,11 @@ def _replicaset_owners(pods: Sequence[PodMetrics]) -> list[tuple[Family, list[Se
     return [(KSM["kube_replicaset_owner"], [segment(text)])]
 
 
+def _filter(allow: LabelsAllowlist, resource: str) -> LabelsFilter | None:
+    keys = allow.get(resource)
+    return LabelsFilter(keys) if keys else None
+
+
 class ObjectsBlocks:
     """The rendered, compressed lines of every pod, deployment and node, kept across snapshots.
 
@@ -633,19 +638,17 @@ class ObjectsBlocks:
         self.pods = BlockCache[PodMetrics](
             families=len(POD_FAMILIES),
             key=lambda p: p.uid,
-            make=functools.partial(_pod_fragments, allowed=allow.get("pods", frozenset())),
+            make=functools.partial(_pod_fragments, allowed=_filter(allow, "pods")),
         )
         self.deployments = BlockCache[DeploymentMetrics](
             families=len(DEPLOYMENT_FAMILIES),
             key=lambda d: (d.namespace, d.name),
-            make=functools.partial(
-                _deployment_fragments, allowed=allow.get("deployments", frozenset())
-            ),
+            make=functools.partial(_deployment_fragments, allowed=_filter(allow, "deployments")),
         )
         self.nodes = BlockCache[NodeMetrics](
             families=len(NODE_FAMILIES),
             key=lambda n: n.name,
-            make=functools.partial(_node_fragments, allowed=allow.get("nodes", frozenset())),
+            make=functools.partial(_node_fragments, allowed=_filter(allow, "nodes")),
         )
 
     def update(self, snapshot: ObjectsSnapshot) -> Layout:

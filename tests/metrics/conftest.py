@@ -413,7 +413,10 @@ def _container_families(
 
 
 def expected_pods_more(pods: list[dict[str, Any]]) -> dict[str, Samples]:
-    """The pod families added for the mixin and KSM's stable set, from the API objects."""
+    """The pod families added for the mixin and KSM's stable set, from the API objects.
+
+    `*_labels` families have no series without an allow-list (as kube-state-metrics).
+    """
     names = (
         "kube_pod_created",
         "kube_pod_start_time",
@@ -465,7 +468,6 @@ def expected_pods_more(pods: list[dict[str, Any]]) -> dict[str, Samples]:
         ]
         if finished and max(finished) > 0:
             out["kube_pod_completion_time"][key(**meta)] = max(finished)
-        out["kube_pod_labels"][key(**meta)] = 1
         if spec.get("restartPolicy"):
             out["kube_pod_restart_policy"][key(**meta, type=spec["restartPolicy"])] = 1
         conditions = status.get("conditions") or []
@@ -552,7 +554,6 @@ def expected_deployments_more(deployments: list[dict[str, Any]]) -> dict[str, Sa
         created = _unix(d["metadata"].get("creationTimestamp"))
         if created is not None:
             out["kube_deployment_created"][labels] = created
-        out["kube_deployment_labels"][labels] = 1
         rolling = (d["spec"].get("strategy") or {}).get("rollingUpdate")
         replicas = d["spec"].get("replicas")
         if rolling is None or replicas is None:
@@ -579,7 +580,6 @@ def expected_nodes_more(nodes: list[dict[str, Any]]) -> dict[str, Samples]:
         created = _unix(n["metadata"].get("creationTimestamp"))
         if created is not None:
             out["kube_node_created"][key(node=node)] = created
-        out["kube_node_labels"][key(node=node)] = 1
         for label in n["metadata"].get("labels") or {}:
             if label.startswith("node-role.kubernetes.io/"):
                 role = label.removeprefix("node-role.kubernetes.io/")

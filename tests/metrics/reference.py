@@ -39,8 +39,10 @@ object), **summary** (bounded per-namespace and per-node aggregates), or
 
 The kube-state-metrics families keep kube-state-metrics v2's names, label
 names (in its order), types and help text, `[STABLE]` marker included.
-`{", ".join(sorted(LABELS_FAMILIES.values()))}` also carry one `label_<key>`
-per Kubernetes label that `--metric-labels-allowlist` allows (none by default).
+`{", ".join(sorted(LABELS_FAMILIES.values()))}` carry one `label_<key>` per
+Kubernetes label that `--metric-labels-allowlist` allows, and, as in
+kube-state-metrics, have no series for a resource the allow-list does not name
+(none by default).
 """
 
 

@@ -50,21 +50,40 @@ async def test_allow_listed_labels_are_exported(tmp_path: Any) -> None:
             s.labels["node"]: {k: v for k, v in s.labels.items() if k.startswith("label_")}
             for s in fams["kube_node_labels"].samples
         }
-        deployments = fams["kube_deployment_labels"].samples
+        deployments = fams["kube_deployment_labels"].samples  # not named: no series
     assert got_pods == {name: _prom(labels, {"app"}) for name, labels in pods.items()}
     assert any(got_pods.values())
     assert got_nodes == {name: _prom(labels, None) for name, labels in nodes.items()}
     assert any(len(v) > 1 for v in got_nodes.values())
-    assert deployments
-    assert all(set(s.labels) == {"namespace", "deployment"} for s in deployments)
+    assert deployments == []
 
 
 def test_the_allowlist_reads_kube_state_metrics_format() -> None:
     assert parse_labels_allowlist(" pods=[app, team],deployments=[*] ") == {
-        "pods": frozenset({"app", "team"}),
-        "deployments": frozenset({"*"}),
+        "pods": ("app", "team"),
+        "deployments": ("*",),
     }
     assert parse_labels_allowlist("") == {}
+    # A `*` resource gives its list to every resource and wins over the others.
+    assert parse_labels_allowlist("pods=[app],*=[team]") == {
+        "pods": ("team",),
+        "deployments": ("team",),
+        "nodes": ("team",),
+    }
+
+
+def test_the_allowlist_picks_labels_as_kube_state_metrics() -> None:
+    from mcpserver.ksm.families import LabelsFilter, labels_line
+
+    labels = (("app", "web"), ("app.kubernetes.io/name", "shop"), ("team", "a"))
+    assert LabelsFilter(("*",)).pairs(labels) == (
+        ',label_app="web",label_app_kubernetes_io_name="shop",label_team="a"'
+    )
+    assert LabelsFilter(("app.kubernetes.io/*", "team")).pairs(labels) == (
+        ',label_app_kubernetes_io_name="shop",label_team="a"'
+    )
+    assert LabelsFilter(("missing",)).pairs(labels) == ""
+    assert labels_line("kube_pod_labels", 'pod="p"', labels, None) == ""
 
 
 @pytest.mark.parametrize(
