@@ -15,7 +15,16 @@ What each family holds follows kube-state-metrics v2:
   reason, "unknown" for any other text (kube-state-metrics bounds it so), ""
   when the condition has none.
 
-Init containers are left out of the container families, as there.
+Init containers have their own `kube_pod_init_container_*` families, as
+there. The container state families (`..._status_waiting`, `_running`, ...)
+have a series per container status the kubelet reported.
+- `kube_*_labels`: a series only for a resource `--metric-labels-allowlist`
+  names (none by default), with a `label_<key>` per allowed label.
+- `kube_replicaset_owner`: ReplicaSets are not stored; each pod's row knows
+  its ReplicaSet (controller) and that ReplicaSet's Deployment, so the
+  series comes from the pods — one per ReplicaSet that controls a current
+  pod and belongs to a Deployment (what the mixin's pod -> workload join
+  needs; a ReplicaSet without pods has no series).
 
 Like kube-state-metrics, each object's lines are rendered once and kept:
 `ObjectsBlocks` renders only the objects that changed since the previous
