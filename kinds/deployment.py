@@ -533,6 +533,34 @@ METRIC_FAMILIES: Final = (
         "[STABLE] Sequence number representing a specific generation of the desired state.",
         _LABELS,
     ),
+    MetricFamily(
+        "kube_deployment_spec_paused",
+        "gauge",
+        "[STABLE] Whether the deployment is paused and will not be processed by the deployment "
+        "controller.",
+        _LABELS,
+    ),
+    MetricFamily(
+        "kube_deployment_spec_strategy_rollingupdate_max_unavailable",
+        "gauge",
+        "[STABLE] Maximum number of unavailable replicas during a rolling update of a deployment.",
+        _LABELS,
+    ),
+    MetricFamily(
+        "kube_deployment_spec_strategy_rollingupdate_max_surge",
+        "gauge",
+        "[STABLE] Maximum number of replicas that can be scheduled above the desired number of "
+        "replicas during a rolling update of a deployment.",
+        _LABELS,
+    ),
+    MetricFamily("kube_deployment_created", "gauge", "[STABLE] Unix creation timestamp", _LABELS),
+    # One series per deployment; a `label_<key>` per allow-listed label after these.
+    MetricFamily(
+        "kube_deployment_labels",
+        "gauge",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+        _LABELS,
+    ),
 )
 
 

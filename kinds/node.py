@@ -434,6 +434,16 @@ METRIC_FAMILIES: Final = (
         "scheduling.",
         ("node", "resource", "unit"),
     ),
+    MetricFamily("kube_node_created", "gauge", "[STABLE] Unix creation timestamp", ("node",)),
+    # One series per node; a `label_<key>` per allow-listed label after `node`.
+    MetricFamily(
+        "kube_node_labels",
+        "gauge",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+        ("node",),
+    ),
+    # Experimental in kube-state-metrics; the mixin's overcommit alerts count control planes.
+    MetricFamily("kube_node_role", "gauge", "The role of a cluster node.", ("node", "role")),
 )
 
 SPEC: Final = KindSpec(

@@ -12,9 +12,9 @@ from typing import Final
 import msgspec
 
 from kinds.meta import KubeObject, Resource, controller_of
-from kinds.spec import KindSpec
+from kinds.spec import KindSpec, MetricFamily
 
-__all__ = ["RESOURCE", "SPEC", "ReplicaSetLink", "normalize"]
+__all__ = ["METRIC_FAMILIES", "RESOURCE", "SPEC", "ReplicaSetLink", "normalize"]
 
 RESOURCE = Resource(
     kind="ReplicaSet", plural="replicasets", group_version="apps/v1", namespaced=True
@@ -42,4 +42,19 @@ def normalize(obj: KubeObject, *, reveal_env_values: bool = False) -> ReplicaSet
     )
 
 
-SPEC: Final = KindSpec(resource=RESOURCE, normalize=normalize, stored=False)
+# The one ReplicaSet family /metrics exports: the mixin joins pods to their Deployment
+# through it (`namespace_workload_pod:kube_pod_owner:relabel`). ReplicaSets are not stored:
+# the exporter derives it from the pods' links (the ReplicaSet a pod's controller names and
+# the Deployment the pod's row records), so a ReplicaSet without pods has no series.
+METRIC_FAMILIES: Final = (
+    MetricFamily(
+        "kube_replicaset_owner",
+        "gauge",
+        "[STABLE] Information about the ReplicaSet's owner.",
+        ("namespace", "replicaset", "owner_kind", "owner_name", "owner_is_controller"),
+    ),
+)
+
+SPEC: Final = KindSpec(
+    resource=RESOURCE, normalize=normalize, stored=False, metric_families=METRIC_FAMILIES
+)

@@ -521,6 +521,7 @@ async def running_agent(
             mode=settings.metrics_mode,
             objects_limit=settings.metrics_objects_limit,
             version=_version(),
+            labels_allowlist=settings.metric_labels_allowlist,
         )
         stack.push_async_callback(metrics.aclose)  # ends the objects-mode renderer process
         listener = None

@@ -63,6 +63,7 @@ class Settings:
     metrics_auth: Literal["open", "token"] = "open"
     metrics_mode: Literal["auto", "objects", "summary"] = "auto"
     metrics_objects_limit: int = 20_000
+    metric_labels_allowlist: str = ""  # kube-state-metrics' format: pods=[app,team],nodes=[*]
     allowed_hosts: tuple[str, ...] = ()  # empty: localhost, 127.0.0.1, [::1] and the bind host
     allowed_origins: tuple[str, ...] = ()
     rate_limit: float = 0.0
@@ -243,6 +244,50 @@ def _label_selector(text: str) -> str:
     return text
 
 
+# --metric-labels-allowlist: the resources it names (kube-state-metrics' spelling) -> kind.
+LABELS_RESOURCES = {"pods": "pod", "deployments": "deployment", "nodes": "node"}
+# resource -> the label keys (or `*` patterns) its `*_labels` family carries; a resource
+# absent exports no `*_labels` series at all, as kube-state-metrics.
+LabelsAllowlist = dict[str, tuple[str, ...]]
+_ALLOW_ENTRY = re.compile(r"\s*([a-z*]+)\s*=\s*\[([^\]]*)\]\s*(?:,|$)")
+
+
+def parse_labels_allowlist(text: str) -> LabelsAllowlist:
+    """`pods=[app,team],deployments=[*]`, as kube-state-metrics' --metric-labels-allowlist.
+
+    A `*` resource applies its list to every resource (and wins over the
+    others), a `*` in a key matches any text. Raises ValueError naming what
+    is wrong: an entry not of the form `resource=[k1,k2]`, or a resource
+    whose families this exporter lacks.
+    """
+    out: LabelsAllowlist = {}
+    text = text.strip()
+    pos = 0
+    while pos < len(text):
+        m = _ALLOW_ENTRY.match(text, pos)
+        if m is None:
+            raise ValueError(
+                f"cannot read {text[pos:]!r}: expected resource=[label,...], e.g. "
+                "pods=[app,team],deployments=[*]"
+            )
+        if m.group(1) not in LABELS_RESOURCES and m.group(1) != "*":
+            raise ValueError(
+                f"unknown resource {m.group(1)!r}: expected one of {', '.join(LABELS_RESOURCES)} "
+                "or *"
+            )
+        out[m.group(1)] = tuple(k.strip() for k in m.group(2).split(",") if k.strip())
+        pos = m.end()
+    if "*" in out:
+        return dict.fromkeys(LABELS_RESOURCES, out["*"])
+    return out
+
+
+def _labels_allowlist(text: str) -> str:
+    """Checked at start, as the renderer process will read it."""
+    parse_labels_allowlist(text)
+    return text.strip()
+
+
 def _url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
         raise ValueError("must be an http:// or https:// URL")
@@ -360,6 +405,14 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
         help="object count (pods+deployments+nodes) above which auto mode switches to summary "
         "[20000]",
+    ),
+    Option(
+        name="metric_labels_allowlist",
+        parse=_labels_allowlist,
+        metavar="R=[L,..]",
+        help="Kubernetes labels that kube_pod_labels, kube_deployment_labels and "
+        "kube_node_labels carry as label_<key>, as kube-state-metrics' flag: "
+        "pods=[app,team],deployments=[*] [none]",
     ),
     Option(
         name="allowed_hosts",

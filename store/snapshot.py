@@ -17,14 +17,18 @@ Two shapes, for the exporter's two modes:
   copy per namespace and node, never a pass over the pods.
 
 The fields that rows do not keep as columns (a pod's priority class,
-hostNetwork and full owner list; a node's full capacity map and a few
-nodeInfo strings) are read from the stored object by msgspec, into structs
-that name only those fields (measured: half the time of SQLite's
-json_extract over 10k pods).
+hostNetwork, full owner list, labels, restart policy, PodScheduled
+condition, container status identities and times, claimed volumes; a
+deployment's rolling-update bounds and labels; a node's full capacity map,
+labels and a few nodeInfo strings) are read from the stored object by
+msgspec, into structs that name only those fields (measured: half the time
+of SQLite's json_extract over 10k pods). Only changed pods are decoded, so
+these fields cost per change, not per scrape.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
@@ -35,6 +39,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from kinds.common import timestamp
 from kinds.registry import STORED
 from store.columns import TABLES
 from store.errors import StoreError
@@ -44,6 +49,7 @@ from store.view import DeploymentState, NodeState, View
 
 __all__ = [
     "AggregatesSnapshot",
+    "ContainerStatusMetrics",
     "DeploymentMetrics",
     "NamespaceDeployments",
     "NodeMetrics",
@@ -52,6 +58,7 @@ __all__ = [
     "OwnerRef",
     "PodMetrics",
     "TotalsCopy",
+    "VolumeClaim",
     "read_objects",
     "take_aggregates",
 ]
@@ -61,6 +68,25 @@ class OwnerRef(msgspec.Struct, frozen=True):
     kind: str = ""
     name: str = ""
     controller: bool = False
+
+
+class ContainerStatusMetrics(msgspec.Struct, frozen=True, gc=False):
+    """What a container's status adds to its row: identity and the times of its states."""
+
+    name: str
+    image: str  # status.image (the row's `image` is the spec's)
+    image_id: str
+    container_id: str
+    started_at: float | None  # the running or terminated state's startedAt
+    finished_at: float | None  # the terminated state's finishedAt
+    terminated_reason: str
+
+
+class VolumeClaim(msgspec.Struct, frozen=True, gc=False):
+    volume: str
+    claim: str
+    ephemeral: bool
+    read_only: bool
 
 
 class PodMetrics(msgspec.Struct, frozen=True, gc=False):
@@ -79,6 +105,21 @@ class PodMetrics(msgspec.Struct, frozen=True, gc=False):
     priority_class: str
     host_network: bool
     owners: tuple[OwnerRef, ...]
+    deployment: str = ""  # the owning Deployment, through the ReplicaSet
+    created: float | None = None
+    start_time: float | None = None
+    restart_policy: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    # The PodScheduled condition: status ("True", ...) or "" without one, its time, its reason.
+    scheduled: str = ""
+    scheduled_time: float | None = None
+    scheduled_reason: str = ""
+    status_reason: str = ""
+    condition_reasons: frozenset[str] = frozenset()
+    statuses: tuple[ContainerStatusMetrics, ...] = ()  # app containers
+    init_statuses: tuple[ContainerStatusMetrics, ...] = ()
+    init_restart_policies: tuple[tuple[str, str], ...] = ()  # init container -> restartPolicy
+    volumes: tuple[VolumeClaim, ...] = ()
 
 
 class DeploymentMetrics(msgspec.Struct, frozen=True, gc=False):
@@ -94,6 +135,12 @@ class DeploymentMetrics(msgspec.Struct, frozen=True, gc=False):
     unavailable_replicas: int
     updated_replicas: int
     conditions: dict[str, Condition]
+    created: float | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    # spec.strategy.rollingUpdate's maxSurge and maxUnavailable scaled to the replicas; None
+    # without a rolling update (or with a value kube-state-metrics cannot scale either).
+    max_surge: int | None = None
+    max_unavailable: int | None = None
 
 
 class NodeMetrics(msgspec.Struct, frozen=True, gc=False):
@@ -112,6 +159,8 @@ class NodeMetrics(msgspec.Struct, frozen=True, gc=False):
     internal_ip: str
     capacity: dict[str, str]  # resource name -> quantity, as the API gives them
     allocatable: dict[str, str]
+    created: float | None = None
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 class ObjectsSnapshot(msgspec.Struct, frozen=True):
@@ -133,7 +182,7 @@ class ObjectsSnapshot(msgspec.Struct, frozen=True):
 _POD_SQL = (
     "SELECT uid, resource_version, namespace, name, node, phase, "
     "json_extract(conditions, '$.Ready.status'), containers, pod_ip, host_ip, owner_kind, "
-    "owner_name, obj FROM pods{where}"
+    "owner_name, deployment, obj FROM pods{where}"
 )
 _POD_VERSIONS_SQL = "SELECT uid, resource_version FROM pods"
 # Above this share of changed pods one full scan beats lookups by uid.
@@ -141,7 +190,7 @@ _FULL_SCAN_SHARE = 0.75
 _LOOKUP_CHUNK = 500
 _DEPLOYMENT_SQL = (
     "SELECT namespace, name, generation, observed_generation, paused, replicas, status_replicas, "
-    "ready_replicas, available_replicas, unavailable_replicas, updated_replicas, conditions "
+    "ready_replicas, available_replicas, unavailable_replicas, updated_replicas, conditions, obj "
     "FROM deployments"
 )
 _NODE_SQL = (
@@ -155,27 +204,109 @@ _conditions = msgspec.json.Decoder(dict[str, Condition])
 _taints = msgspec.json.Decoder(tuple[Taint, ...])
 
 
-class _PodMeta(msgspec.Struct, rename="camel"):
+class _Meta(msgspec.Struct, rename="camel"):
     owner_references: tuple[OwnerRef, ...] | None = None
+    creation_timestamp: str | None = None
+    labels: dict[str, str] | None = None
+
+
+class _PvcSource(msgspec.Struct, rename="camel"):
+    claim_name: str = ""
+    read_only: bool = False
+
+
+class _Volume(msgspec.Struct, rename="camel"):
+    name: str = ""
+    persistent_volume_claim: _PvcSource | None = None
+    ephemeral: dict[str, Any] | None = None
+
+
+class _InitContainer(msgspec.Struct, rename="camel"):
+    name: str = ""
+    restart_policy: str | None = None
 
 
 class _PodSpec(msgspec.Struct, rename="camel"):
     priority_class_name: str | None = None
     host_network: bool | None = None
+    restart_policy: str | None = None
+    volumes: list[_Volume] | None = None
+    init_containers: list[_InitContainer] | None = None
+
+
+class _StartedAt(msgspec.Struct, rename="camel"):
+    started_at: str | None = None
+
+
+class _Terminated(msgspec.Struct, rename="camel"):
+    started_at: str | None = None
+    finished_at: str | None = None
+    reason: str | None = None
+
+
+class _State(msgspec.Struct):
+    running: _StartedAt | None = None
+    terminated: _Terminated | None = None
+
+
+class _ContainerStatus(msgspec.Struct, rename="camel"):
+    name: str = ""
+    image: str = ""
+    image_id: str = msgspec.field(default="", name="imageID")
+    container_id: str = msgspec.field(default="", name="containerID")
+    state: _State | None = None
+
+
+class _PodCondition(msgspec.Struct, rename="camel"):
+    type: str = ""
+    status: str = ""
+    reason: str | None = None
+    last_transition_time: str | None = None
+
+
+class _PodStatus(msgspec.Struct, rename="camel"):
+    start_time: str | None = None
+    reason: str | None = None
+    conditions: list[_PodCondition] | None = None
+    container_statuses: list[_ContainerStatus] | None = None
+    init_container_statuses: list[_ContainerStatus] | None = None
 
 
 class _PodObject(msgspec.Struct):
-    metadata: _PodMeta | None = None
+    metadata: _Meta | None = None
     spec: _PodSpec | None = None
+    status: _PodStatus | None = None
 
 
 _pod_object = msgspec.json.Decoder(_PodObject)
 _NO_POD_OBJECT = _PodObject()
 
 
+class _RollingUpdate(msgspec.Struct, rename="camel"):
+    max_surge: int | str | None = None
+    max_unavailable: int | str | None = None
+
+
+class _Strategy(msgspec.Struct, rename="camel"):
+    rolling_update: _RollingUpdate | None = None
+
+
+class _DeploymentSpec(msgspec.Struct, rename="camel"):
+    replicas: int | None = None
+    strategy: _Strategy | None = None
+
+
+class _DeploymentObject(msgspec.Struct):
+    metadata: _Meta | None = None
+    spec: _DeploymentSpec | None = None
+
+
+_deployment_object = msgspec.json.Decoder(_DeploymentObject)
+
+
 class _NodeInfo(msgspec.Struct, rename="camel"):
     kube_proxy_version: str = ""
-    system_uuid: str = ""
+    system_uuid: str = msgspec.field(default="", name="systemUUID")
 
 
 class _NodeStatus(msgspec.Struct, rename="camel"):
@@ -190,11 +321,75 @@ class _NodeSpec(msgspec.Struct, rename="camel"):
 
 
 class _NodeObject(msgspec.Struct):
+    metadata: _Meta | None = None
     spec: _NodeSpec | None = None
     status: _NodeStatus | None = None
 
 
 _node_object = msgspec.json.Decoder(_NodeObject)
+
+
+def _labels(meta: _Meta | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(meta.labels.items())) if meta is not None and meta.labels else ()
+
+
+def _created(meta: _Meta | None) -> float | None:
+    return timestamp(meta.creation_timestamp) if meta is not None else None
+
+
+def _container_statuses(
+    statuses: list[_ContainerStatus] | None,
+) -> tuple[ContainerStatusMetrics, ...]:
+    out: list[ContainerStatusMetrics] = []
+    for cs in statuses or ():
+        state = cs.state or _State()
+        started = finished = None
+        reason = ""
+        if state.running is not None:
+            started = timestamp(state.running.started_at)
+        elif state.terminated is not None:
+            started = timestamp(state.terminated.started_at)
+        if state.terminated is not None:
+            finished = timestamp(state.terminated.finished_at)
+            reason = state.terminated.reason or ""
+        out.append(
+            ContainerStatusMetrics(
+                name=cs.name,
+                image=cs.image,
+                image_id=cs.image_id,
+                container_id=cs.container_id,
+                started_at=started,
+                finished_at=finished,
+                terminated_reason=reason,
+            )
+        )
+    return tuple(out)
+
+
+def _volume_claims(pod_name: str, volumes: list[_Volume] | None) -> tuple[VolumeClaim, ...]:
+    out: list[VolumeClaim] = []
+    for v in volumes or ():
+        if v.persistent_volume_claim is not None:
+            pvc = v.persistent_volume_claim
+            out.append(VolumeClaim(v.name, pvc.claim_name, False, pvc.read_only))
+        elif v.ephemeral is not None:
+            # The claim an ephemeral volume gets is named <pod>-<volume>.
+            out.append(VolumeClaim(v.name, f"{pod_name}-{v.name}", True, False))
+    return tuple(out)
+
+
+def _scaled(value: int | str | None, replicas: int, *, round_up: bool) -> int | None:
+    """An int-or-percent scaled to `replicas` as the deployment controller does; None if bad."""
+    if isinstance(value, int):
+        return value
+    if value is None or not value.endswith("%"):
+        return None
+    try:
+        percent = int(value[:-1])
+    except ValueError:
+        return None
+    scaled = percent * replicas / 100
+    return math.ceil(scaled) if round_up else math.floor(scaled)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -322,12 +517,31 @@ def _pods_from(rows: sqlite3.Cursor) -> list[PodMetrics]:
     append = out.append
     decode_containers = _containers.decode
     new = PodMetrics
-    for uid, rv, ns, name, node, phase, ready, containers, pod_ip, host_ip, ok, on, raw in rows:
+    no_spec, no_status = _PodSpec(), _PodStatus()
+    for (
+        uid,
+        rv,
+        ns,
+        name,
+        node,
+        phase,
+        ready,
+        containers,
+        pod_ip,
+        host_ip,
+        ok,
+        on,
+        dep,
+        raw,
+    ) in rows:
         obj = _pod_object_of(raw)
-        spec, meta = obj.spec, obj.metadata
+        meta = obj.metadata
+        spec = obj.spec or no_spec
+        status = obj.status or no_status
         owners = meta.owner_references if meta is not None else None
         if owners is None:
             owners = (OwnerRef(kind=ok, name=on, controller=True),) if ok else ()
+        scheduled = next((c for c in status.conditions or () if c.type == "PodScheduled"), None)
         append(
             new(
                 uid=uid,
@@ -340,9 +554,27 @@ def _pods_from(rows: sqlite3.Cursor) -> list[PodMetrics]:
                 containers=decode_containers(containers) if containers else (),
                 pod_ip=pod_ip or "",
                 host_ip=host_ip or "",
-                priority_class=(spec.priority_class_name or "") if spec is not None else "",
-                host_network=bool(spec.host_network) if spec is not None else False,
+                priority_class=spec.priority_class_name or "",
+                host_network=bool(spec.host_network),
                 owners=owners,
+                deployment=dep or "",
+                created=_created(meta),
+                start_time=timestamp(status.start_time),
+                restart_policy=spec.restart_policy or "",
+                labels=_labels(meta),
+                scheduled=scheduled.status if scheduled is not None else "",
+                scheduled_time=(
+                    timestamp(scheduled.last_transition_time) if scheduled is not None else None
+                ),
+                scheduled_reason=(scheduled.reason or "") if scheduled is not None else "",
+                status_reason=status.reason or "",
+                condition_reasons=frozenset(c.reason for c in status.conditions or () if c.reason),
+                statuses=_container_statuses(status.container_statuses),
+                init_statuses=_container_statuses(status.init_container_statuses),
+                init_restart_policies=tuple(
+                    (c.name, c.restart_policy or "") for c in spec.init_containers or ()
+                ),
+                volumes=_volume_claims(name, spec.volumes),
             )
         )
     return out
@@ -356,25 +588,53 @@ def _read_rows(conn: sqlite3.Connection, kind: Kind) -> list[Any]:
     ]
 
 
+def _deployment_object_of(raw: bytes | None) -> _DeploymentObject:
+    try:
+        return _deployment_object.decode(raw) if raw else _DeploymentObject()
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _DeploymentObject()
+
+
 def _read_deployments(conn: sqlite3.Connection) -> list[DeploymentMetrics]:
     decode = _conditions.decode
-    return [
-        DeploymentMetrics(
-            namespace=r[0],
-            name=r[1],
-            generation=r[2] or 0,
-            observed_generation=r[3] or 0,
-            paused=bool(r[4]),
-            replicas=r[5] or 0,
-            status_replicas=r[6] or 0,
-            ready_replicas=r[7] or 0,
-            available_replicas=r[8] or 0,
-            unavailable_replicas=r[9] or 0,
-            updated_replicas=r[10] or 0,
-            conditions=decode(r[11]) if r[11] else {},
-        )
-        for r in conn.execute(_DEPLOYMENT_SQL)
-    ]
+    out: list[DeploymentMetrics] = []
+    for r in conn.execute(_DEPLOYMENT_SQL):
+        obj = _deployment_object_of(r[12])
+        spec = obj.spec or _DeploymentSpec()
+        rolling = spec.strategy.rolling_update if spec.strategy is not None else None
+        surge = unavailable = None
+        if rolling is not None and spec.replicas is not None:
+            surge = _scaled(rolling.max_surge, spec.replicas, round_up=True)
+            unavailable = _scaled(rolling.max_unavailable, spec.replicas, round_up=False)
+        out.append(_deployment(r, decode, obj.metadata, surge, unavailable))
+    return out
+
+
+def _deployment(
+    r: tuple[Any, ...],
+    decode: Any,
+    meta: _Meta | None,
+    surge: int | None,
+    unavailable: int | None,
+) -> DeploymentMetrics:
+    return DeploymentMetrics(
+        namespace=r[0],
+        name=r[1],
+        generation=r[2] or 0,
+        observed_generation=r[3] or 0,
+        paused=bool(r[4]),
+        replicas=r[5] or 0,
+        status_replicas=r[6] or 0,
+        ready_replicas=r[7] or 0,
+        available_replicas=r[8] or 0,
+        unavailable_replicas=r[9] or 0,
+        updated_replicas=r[10] or 0,
+        conditions=decode(r[11]) if r[11] else {},
+        created=_created(meta),
+        labels=_labels(meta),
+        max_surge=surge,
+        max_unavailable=unavailable,
+    )
 
 
 def _read_nodes(conn: sqlite3.Connection) -> list[NodeMetrics]:
@@ -398,6 +658,8 @@ def _read_nodes(conn: sqlite3.Connection) -> list[NodeMetrics]:
                 container_runtime_version=r[6] or "",
                 kubelet_version=r[7] or "",
                 kubeproxy_version=info.kube_proxy_version,
+                created=_created(obj.metadata),
+                labels=_labels(obj.metadata),
                 pod_cidr=spec.pod_cidr,
                 provider_id=spec.provider_id,
                 system_uuid=info.system_uuid,

@@ -81,12 +81,21 @@ def _analyzers_skip(row: PodRow) -> bool:
 
 _POD = ("namespace", "pod", "uid")
 _CONTAINER = (*_POD, "container")
+_CLAIM = (*_POD, "volume", "persistentvolumeclaim", "ephemeral")
 
+
+def _stable(name: str, help_text: str, labels: tuple[str, ...] = _POD) -> MetricFamily:
+    return MetricFamily(name, "gauge", "[STABLE] " + help_text, labels)
+
+
+# kube-state-metrics' pod families: every stable one, and the experimental ones the
+# kubernetes-mixin's rules use (`kube_pod_status_reason`, `..._last_terminated_reason`).
+# Label names in kube-state-metrics' order; `kube_pod_labels` adds one `label_<key>` per
+# allow-listed label (`--metric-labels-allowlist`) after these.
 METRIC_FAMILIES: Final = (
-    MetricFamily(
+    _stable(
         "kube_pod_info",
-        "gauge",
-        "[STABLE] Information about pod.",
+        "Information about pod.",
         (
             *_POD,
             "host_ip",
@@ -98,19 +107,15 @@ METRIC_FAMILIES: Final = (
             "host_network",
         ),
     ),
-    MetricFamily(
+    _stable(
         "kube_pod_owner",
-        "gauge",
-        "[STABLE] Information about the Pod's owner.",
+        "Information about the Pod's owner.",
         (*_POD, "owner_kind", "owner_name", "owner_is_controller"),
     ),
-    MetricFamily(
-        "kube_pod_status_phase", "gauge", "[STABLE] The pods current phase.", (*_POD, "phase")
-    ),
-    MetricFamily(
+    _stable("kube_pod_status_phase", "The pods current phase.", (*_POD, "phase")),
+    _stable(
         "kube_pod_status_ready",
-        "gauge",
-        "[STABLE] Describes whether the pod is ready to serve requests.",
+        "Describes whether the pod is ready to serve requests.",
         (*_POD, "condition"),
     ),
     MetricFamily(
@@ -119,10 +124,9 @@ METRIC_FAMILIES: Final = (
         "[STABLE] The number of container restarts per container.",
         _CONTAINER,
     ),
-    MetricFamily(
+    _stable(
         "kube_pod_container_status_waiting_reason",
-        "gauge",
-        "[STABLE] Describes the reason the container is currently in waiting state.",
+        "Describes the reason the container is currently in waiting state.",
         (*_CONTAINER, "reason"),
     ),
     MetricFamily(
@@ -131,21 +135,115 @@ METRIC_FAMILIES: Final = (
         "Describes the last reason the container was in terminated state.",
         (*_CONTAINER, "reason"),
     ),
-    MetricFamily(
+    _stable(
         "kube_pod_container_resource_requests",
-        "gauge",
         "The number of requested request resource by a container. It is recommended to use the "
         "kube_pod_resource_requests metric exposed by kube-scheduler instead, as it is more "
         "precise.",
         (*_CONTAINER, "node", "resource", "unit"),
     ),
-    MetricFamily(
+    _stable(
         "kube_pod_container_resource_limits",
-        "gauge",
         "The number of requested limit resource by a container. It is recommended to use the "
         "kube_pod_resource_limits metric exposed by kube-scheduler instead, as it is more "
         "precise.",
         (*_CONTAINER, "node", "resource", "unit"),
+    ),
+    # --- identity and times ---
+    _stable("kube_pod_created", "Unix creation timestamp"),
+    _stable("kube_pod_start_time", "Start time in unix timestamp for a pod."),
+    _stable("kube_pod_completion_time", "Completion time in unix timestamp for a pod."),
+    _stable("kube_pod_labels", "Kubernetes labels converted to Prometheus labels."),
+    _stable(
+        "kube_pod_restart_policy",
+        "Describes the restart policy in use by this pod.",
+        (*_POD, "type"),
+    ),
+    # --- scheduling ---
+    _stable(
+        "kube_pod_status_scheduled",
+        "Describes the status of the scheduling process for the pod.",
+        (*_POD, "condition"),
+    ),
+    _stable(
+        "kube_pod_status_scheduled_time", "Unix timestamp when pod moved into scheduled status"
+    ),
+    _stable("kube_pod_status_unschedulable", "Describes the unschedulable status for the pod."),
+    MetricFamily("kube_pod_status_reason", "gauge", "The pod status reasons", (*_POD, "reason")),
+    # --- app containers ---
+    _stable(
+        "kube_pod_container_info",
+        "Information about a container in a pod.",
+        (*_CONTAINER, "image_spec", "image", "image_id", "container_id"),
+    ),
+    _stable(
+        "kube_pod_container_status_waiting",
+        "Describes whether the container is currently in waiting state.",
+        _CONTAINER,
+    ),
+    _stable(
+        "kube_pod_container_status_running",
+        "Describes whether the container is currently in running state.",
+        _CONTAINER,
+    ),
+    _stable(
+        "kube_pod_container_status_terminated",
+        "Describes whether the container is currently in terminated state.",
+        _CONTAINER,
+    ),
+    _stable(
+        "kube_pod_container_status_ready",
+        "Describes whether the containers readiness check succeeded.",
+        _CONTAINER,
+    ),
+    _stable(
+        "kube_pod_container_state_started",
+        "Start time in unix timestamp for a pod container.",
+        _CONTAINER,
+    ),
+    # --- init containers ---
+    _stable(
+        "kube_pod_init_container_info",
+        "Information about an init container in a pod.",
+        (*_CONTAINER, "image_spec", "image", "image_id", "container_id", "restart_policy"),
+    ),
+    _stable(
+        "kube_pod_init_container_status_waiting",
+        "Describes whether the init container is currently in waiting state.",
+        _CONTAINER,
+    ),
+    _stable(
+        "kube_pod_init_container_status_running",
+        "Describes whether the init container is currently in running state.",
+        _CONTAINER,
+    ),
+    _stable(
+        "kube_pod_init_container_status_terminated",
+        "Describes whether the init container is currently in terminated state.",
+        _CONTAINER,
+    ),
+    _stable(
+        "kube_pod_init_container_status_ready",
+        "Describes whether the init containers readiness check succeeded.",
+        _CONTAINER,
+    ),
+    MetricFamily(
+        "kube_pod_init_container_status_restarts_total",
+        "counter",
+        "[STABLE] The number of restarts for the init container.",
+        _CONTAINER,
+    ),
+    # --- volumes ---
+    _stable(
+        "kube_pod_spec_volumes_persistentvolumeclaims_info",
+        "Information about persistentvolumeclaim and ephemeral volumes in a pod.",
+        _CLAIM,
+    ),
+    _stable(
+        "kube_pod_spec_volumes_persistentvolumeclaims_readonly",
+        "Describes whether a persistentvolumeclaim is mounted read only. Ephemeral volumes "
+        "always report 0 since the ephemeral volume source does not support a read-only flag.",
+        _CLAIM,
     ),
 )
 

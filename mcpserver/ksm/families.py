@@ -15,11 +15,24 @@ drops the `_total` suffix that their samples keep.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Literal
 
 from kinds import KINDS
+from mcpserver.config import LABELS_RESOURCES, LabelsAllowlist, parse_labels_allowlist
+from mcpserver.ksm.textformat import escape
 
-__all__ = ["KSM", "MODE", "SUMMARY", "Family"]
+__all__ = [
+    "KSM",
+    "LABELS_FAMILIES",
+    "MODE",
+    "SUMMARY",
+    "Family",
+    "LabelsAllowlist",
+    "LabelsFilter",
+    "labels_line",
+    "parse_labels_allowlist",
+]
 
 MetricType = Literal["gauge", "counter"]
 
@@ -155,3 +168,50 @@ MODE = _family(
     "per object) or summary (bounded per-namespace and per-node aggregates).",
     ("mode",),
 )
+
+
+# --- `*_labels`: which Kubernetes labels become Prometheus labels -----------------------------
+
+# The resources `--metric-labels-allowlist` names, as kube-state-metrics spells them.
+LABELS_FAMILIES = {resource: f"kube_{kind}_labels" for resource, kind in LABELS_RESOURCES.items()}
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+
+class LabelsFilter:
+    """Which of an object's Kubernetes labels its `*_labels` series carries, as KSM picks them.
+
+    `keys`: the allow-list's entries for the resource — exact keys, `*` (every
+    label, when first, as kube-state-metrics reads it) or patterns with `*`.
+    """
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.every = bool(keys) and keys[0] == "*"
+        self.exact = frozenset(k for k in keys if "*" not in k)
+        patterns = [k for k in keys if "*" in k and k != "*"]
+        self.pattern = (
+            re.compile("|".join(".*".join(map(re.escape, p.split("*"))) for p in patterns))
+            if patterns
+            else None
+        )
+
+    def allows(self, key: str) -> bool:
+        if self.every or key in self.exact:
+            return True
+        return self.pattern is not None and self.pattern.fullmatch(key) is not None
+
+    def pairs(self, labels: tuple[tuple[str, str], ...]) -> str:
+        """The `,label_<key>="value"` text of the allowed labels, sorted by key as KSM prints."""
+        return "".join(
+            f',label_{_INVALID_LABEL_CHARS.sub("_", k)}="{escape(v)}"'
+            for k, v in labels
+            if self.allows(k)
+        )
+
+
+def labels_line(
+    metric: str, identity: str, labels: tuple[tuple[str, str], ...], allow: LabelsFilter | None
+) -> str:
+    """One object's `*_labels` line; none when the allow-list does not name its resource."""
+    if allow is None:
+        return ""
+    return f"{metric}{{{identity}{allow.pairs(labels)}}} 1\n"

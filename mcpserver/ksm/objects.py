@@ -15,7 +15,16 @@ What each family holds follows kube-state-metrics v2:
   reason, "unknown" for any other text (kube-state-metrics bounds it so), ""
   when the condition has none.
 
-Init containers are left out of the container families, as there.
+Init containers have their own `kube_pod_init_container_*` families, as
+there. The container state families (`..._status_waiting`, `_running`, ...)
+have a series per container status the kubelet reported.
+- `kube_*_labels`: a series only for a resource `--metric-labels-allowlist`
+  names (none by default), with a `label_<key>` per allowed label.
+- `kube_replicaset_owner`: ReplicaSets are not stored; each pod's row knows
+  its ReplicaSet (controller) and that ReplicaSet's Deployment, so the
+  series comes from the pods — one per ReplicaSet that controls a current
+  pod and belongs to a Deployment (what the mixin's pod -> workload join
+  needs; a ReplicaSet without pods has no series).
 
 Like kube-state-metrics, each object's lines are rendered once and kept:
 `ObjectsBlocks` renders only the objects that changed since the previous
@@ -33,9 +42,16 @@ from typing import Any, TypeVar
 
 from kinds import STORED, KindSpec
 from mcpserver.ksm.blocks import BlockCache, Segment, segment
-from mcpserver.ksm.families import KSM, Family
+from mcpserver.ksm.families import KSM, Family, LabelsAllowlist, LabelsFilter, labels_line
 from mcpserver.ksm.textformat import cores, escape, resource_value
-from store.snapshot import DeploymentMetrics, NodeMetrics, ObjectsSnapshot, PodMetrics
+from store.model import ContainerRow
+from store.snapshot import (
+    ContainerStatusMetrics,
+    DeploymentMetrics,
+    NodeMetrics,
+    ObjectsSnapshot,
+    PodMetrics,
+)
 
 __all__ = ["FragmentCache", "Layout", "ObjectsBlocks", "Piece"]
 
@@ -101,7 +117,9 @@ def _resource_key(p: PodMetrics) -> list[tuple[object, ...]]:
     ]
 
 
-def _pod_fragments(p: PodMetrics, previous: Previous[PodMetrics] = None) -> tuple[str, ...]:
+def _pod_fragments(
+    p: PodMetrics, previous: Previous[PodMetrics] = None, *, allowed: LabelsFilter | None = None
+) -> tuple[str, ...]:
     """A pod's lines for each of `POD_FAMILIES`, in that order.
 
     With its `previous` version (same uid), the lines of fields that did
@@ -178,6 +196,7 @@ def _pod_fragments(p: PodMetrics, previous: Previous[PodMetrics] = None) -> tupl
         "".join(terminated),
         old_lines[7] if same_resources else "".join(requests),
         old_lines[8] if same_resources else "".join(limits),
+        *_pod_more(p, lab, allowed),
     )
 
 
@@ -205,20 +224,183 @@ def _pod_identity(p: PodMetrics, lab: str, node: str) -> tuple[str, str]:
     return info, owner
 
 
-POD_FAMILIES: tuple[Family, ...] = tuple(
-    KSM[name]
-    for name in (
-        "kube_pod_info",
-        "kube_pod_owner",
-        "kube_pod_status_phase",
-        "kube_pod_status_ready",
-        "kube_pod_container_status_restarts_total",
-        "kube_pod_container_status_waiting_reason",
-        "kube_pod_container_status_last_terminated_reason",
-        "kube_pod_container_resource_requests",
-        "kube_pod_container_resource_limits",
-    )
+_POD_CORE = (
+    "kube_pod_info",
+    "kube_pod_owner",
+    "kube_pod_status_phase",
+    "kube_pod_status_ready",
+    "kube_pod_container_status_restarts_total",
+    "kube_pod_container_status_waiting_reason",
+    "kube_pod_container_status_last_terminated_reason",
+    "kube_pod_container_resource_requests",
+    "kube_pod_container_resource_limits",
 )
+# The families `_pod_more` renders, in its order.
+_POD_MORE = (
+    "kube_pod_created",
+    "kube_pod_start_time",
+    "kube_pod_completion_time",
+    "kube_pod_labels",
+    "kube_pod_restart_policy",
+    "kube_pod_status_scheduled",
+    "kube_pod_status_scheduled_time",
+    "kube_pod_status_unschedulable",
+    "kube_pod_status_reason",
+    "kube_pod_container_info",
+    "kube_pod_container_status_waiting",
+    "kube_pod_container_status_running",
+    "kube_pod_container_status_terminated",
+    "kube_pod_container_status_ready",
+    "kube_pod_container_state_started",
+    "kube_pod_init_container_info",
+    "kube_pod_init_container_status_waiting",
+    "kube_pod_init_container_status_running",
+    "kube_pod_init_container_status_terminated",
+    "kube_pod_init_container_status_ready",
+    "kube_pod_init_container_status_restarts_total",
+    "kube_pod_spec_volumes_persistentvolumeclaims_info",
+    "kube_pod_spec_volumes_persistentvolumeclaims_readonly",
+)
+POD_FAMILIES: tuple[Family, ...] = tuple(KSM[name] for name in (*_POD_CORE, *_POD_MORE))
+
+# The reasons kube_pod_status_reason names (a pod's status.reason, a condition's reason or a
+# terminated container's reason); any other status.reason is exported as "Other".
+_POD_REASONS = (
+    "Evicted",
+    "NodeAffinity",
+    "NodeLost",
+    "PreemptionByScheduler",
+    "SchedulingGated",
+    "Shutdown",
+    "TerminationByKubelet",
+    "UnexpectedAdmissionError",
+)
+
+
+def _seconds(metric: str, lab: str, value: float | None) -> str:
+    return f"{metric}{{{lab}}} {int(value)}\n" if value is not None else ""
+
+
+def _flag(value: bool) -> int:
+    return 1 if value else 0
+
+
+def _pod_more(p: PodMetrics, lab: str, allowed: LabelsFilter | None) -> tuple[str, ...]:
+    """A pod's lines for each of `_POD_MORE`, in that order."""
+    completion = max((s.finished_at for s in p.statuses if s.finished_at is not None), default=None)
+    scheduled = ""
+    if p.scheduled:
+        status = p.scheduled.lower()
+        scheduled = "".join(
+            f'kube_pod_status_scheduled{{{lab},condition="{s}"}} {int(s == status)}\n'
+            for s in _STATUSES
+        )
+    terminated_reasons = {s.terminated_reason for s in p.statuses}
+    reasons = "".join(
+        f'kube_pod_status_reason{{{lab},reason="{r}"}} 1\n'
+        for r in _POD_REASONS
+        if p.status_reason == r or r in p.condition_reasons or r in terminated_reasons
+    )
+    if p.status_reason and p.status_reason not in _POD_REASONS:
+        reasons += f'kube_pod_status_reason{{{lab},reason="Other"}} 1\n'
+    app = [c for c in p.containers if not c.init]
+    init = [c for c in p.containers if c.init]
+    app_images = {c.name: c.image for c in app}
+    init_images = {c.name: c.image for c in init}
+    policies = dict(p.init_restart_policies)
+    claims = []
+    readonly = []
+    for v in p.volumes:
+        cl = (
+            f'{lab},volume="{escape(v.volume)}",persistentvolumeclaim="{escape(v.claim)}",'
+            f'ephemeral="{"true" if v.ephemeral else "false"}"'
+        )
+        claims.append(f"kube_pod_spec_volumes_persistentvolumeclaims_info{{{cl}}} 1\n")
+        readonly.append(
+            f"kube_pod_spec_volumes_persistentvolumeclaims_readonly{{{cl}}} {_flag(v.read_only)}\n"
+        )
+    return (
+        _seconds("kube_pod_created", lab, p.created),
+        _seconds("kube_pod_start_time", lab, p.start_time),
+        _seconds("kube_pod_completion_time", lab, completion),
+        labels_line("kube_pod_labels", lab, p.labels, allowed),
+        f'kube_pod_restart_policy{{{lab},type="{escape(p.restart_policy)}"}} 1\n'
+        if p.restart_policy
+        else "",
+        scheduled,
+        _seconds("kube_pod_status_scheduled_time", lab, p.scheduled_time)
+        if p.scheduled == "True"
+        else "",
+        f"kube_pod_status_unschedulable{{{lab}}} 1\n"
+        if p.scheduled == "False" and p.scheduled_reason == "Unschedulable"
+        else "",
+        reasons,
+        *_container_lines("kube_pod_container", lab, app, p.statuses, app_images, None),
+        *_container_lines(
+            "kube_pod_init_container", lab, init, p.init_statuses, init_images, policies
+        ),
+        "".join(claims),
+        "".join(readonly),
+    )
+
+
+def _container_lines(
+    prefix: str,
+    lab: str,
+    rows: list[ContainerRow],
+    statuses: tuple[ContainerStatusMetrics, ...],
+    images: dict[str, str],
+    policies: dict[str, str] | None,
+) -> tuple[str, ...]:
+    """info, status_waiting/running/terminated/ready, then state_started (app containers) or
+    status_restarts_total (init containers): one series per container with a status."""
+    info: list[str] = []
+    for s in statuses:
+        if s.name not in images:
+            continue
+        extra = (
+            f',restart_policy="{escape(policies.get(s.name, ""))}"' if policies is not None else ""
+        )
+        info.append(
+            f'{prefix}_info{{{lab},container="{escape(s.name)}",image_spec="{escape(images[s.name])}",'
+            f'image="{escape(s.image)}",image_id="{escape(s.image_id)}",'
+            f'container_id="{escape(s.container_id)}"{extra}}} 1\n'
+        )
+    waiting: list[str] = []
+    running: list[str] = []
+    terminated: list[str] = []
+    ready: list[str] = []
+    # As kube-state-metrics: a series per container status (none before the kubelet reports).
+    reported = {s.name for s in statuses}
+    for c in rows:
+        if c.name not in reported:
+            continue
+        cl = f'{lab},container="{escape(c.name)}"'
+        waiting.append(f"{prefix}_status_waiting{{{cl}}} {_flag(c.state == 'waiting')}\n")
+        running.append(f"{prefix}_status_running{{{cl}}} {_flag(c.state == 'running')}\n")
+        terminated.append(f"{prefix}_status_terminated{{{cl}}} {_flag(c.state == 'terminated')}\n")
+        ready.append(f"{prefix}_status_ready{{{cl}}} {_flag(c.ready)}\n")
+    if policies is None:
+        last = "".join(
+            f'{prefix}_state_started{{{lab},container="{escape(s.name)}"}} {int(s.started_at)}\n'
+            for s in statuses
+            if s.started_at is not None
+        )
+    else:
+        last = "".join(
+            f'{prefix}_status_restarts_total{{{lab},container="{escape(c.name)}"}} {c.restarts}\n'
+            for c in rows
+            if c.name in reported
+        )
+    return (
+        "".join(info),
+        "".join(waiting),
+        "".join(running),
+        "".join(terminated),
+        "".join(ready),
+        last,
+    )
+
 
 _DEPLOYMENT_VALUES: tuple[tuple[str, Callable[[DeploymentMetrics], int]], ...] = (
     ("kube_deployment_spec_replicas", lambda d: d.replicas),
@@ -231,14 +413,26 @@ _DEPLOYMENT_VALUES: tuple[tuple[str, Callable[[DeploymentMetrics], int]], ...] =
     ("kube_deployment_metadata_generation", lambda d: d.generation),
 )
 
+_DEPLOYMENT_MORE = (
+    "kube_deployment_spec_paused",
+    "kube_deployment_spec_strategy_rollingupdate_max_unavailable",
+    "kube_deployment_spec_strategy_rollingupdate_max_surge",
+    "kube_deployment_created",
+    "kube_deployment_labels",
+)
+
 DEPLOYMENT_FAMILIES: tuple[Family, ...] = (
     *(KSM[name] for name, _value in _DEPLOYMENT_VALUES),
     KSM["kube_deployment_status_condition"],
+    *(KSM[name] for name in _DEPLOYMENT_MORE),
 )
 
 
 def _deployment_fragments(
-    d: DeploymentMetrics, previous: Previous[DeploymentMetrics] = None
+    d: DeploymentMetrics,
+    previous: Previous[DeploymentMetrics] = None,
+    *,
+    allowed: LabelsFilter | None = None,
 ) -> tuple[str, ...]:
     """A deployment's lines for each of `DEPLOYMENT_FAMILIES`, in that order."""
     lab = f'namespace="{escape(d.namespace)}",deployment="{escape(d.name)}"'
@@ -256,6 +450,13 @@ def _deployment_fragments(
     return (
         *(f"{name}{{{lab}}} {value(d)}\n" for name, value in _DEPLOYMENT_VALUES),
         "".join(conditions),
+        f"kube_deployment_spec_paused{{{lab}}} {_flag(d.paused)}\n",
+        _seconds(
+            "kube_deployment_spec_strategy_rollingupdate_max_unavailable", lab, d.max_unavailable
+        ),
+        _seconds("kube_deployment_spec_strategy_rollingupdate_max_surge", lab, d.max_surge),
+        _seconds("kube_deployment_created", lab, d.created),
+        labels_line("kube_deployment_labels", lab, d.labels, allowed),
     )
 
 
@@ -268,8 +469,12 @@ NODE_FAMILIES: tuple[Family, ...] = tuple(
         "kube_node_status_condition",
         "kube_node_status_capacity",
         "kube_node_status_allocatable",
+        "kube_node_created",
+        "kube_node_labels",
+        "kube_node_role",
     )
 )
+_ROLE_PREFIX = "node-role.kubernetes.io/"
 
 
 def _resources(metric: str, lab: str, resources: dict[str, str]) -> str:
@@ -282,7 +487,9 @@ def _resources(metric: str, lab: str, resources: dict[str, str]) -> str:
     return "".join(lines)
 
 
-def _node_fragments(n: NodeMetrics, previous: Previous[NodeMetrics] = None) -> tuple[str, ...]:
+def _node_fragments(
+    n: NodeMetrics, previous: Previous[NodeMetrics] = None, *, allowed: LabelsFilter | None = None
+) -> tuple[str, ...]:
     """A node's lines for each of `NODE_FAMILIES`, in that order."""
     lab = f'node="{escape(n.name)}"'
     info = (
@@ -290,7 +497,8 @@ def _node_fragments(n: NodeMetrics, previous: Previous[NodeMetrics] = None) -> t
         f'os_image="{escape(n.os_image)}",'
         f'container_runtime_version="{escape(n.container_runtime_version)}",'
         f'kubelet_version="{escape(n.kubelet_version)}",'
-        f'kubeproxy_version="{escape(n.kubeproxy_version)}",pod_cidr="{escape(n.pod_cidr)}",'
+        # kube-state-metrics prints "deprecated": kube-proxy no longer reports its version.
+        f'kubeproxy_version="deprecated",pod_cidr="{escape(n.pod_cidr)}",'
         f'provider_id="{escape(n.provider_id)}",system_uuid="{escape(n.system_uuid)}",'
         f'internal_ip="{escape(n.internal_ip)}"}} 1\n'
     )
@@ -311,6 +519,13 @@ def _node_fragments(n: NodeMetrics, previous: Previous[NodeMetrics] = None) -> t
         "".join(conditions),
         _resources("kube_node_status_capacity", lab, n.capacity),
         _resources("kube_node_status_allocatable", lab, n.allocatable),
+        _seconds("kube_node_created", lab, n.created),
+        labels_line("kube_node_labels", lab, n.labels, allowed),
+        "".join(
+            f'kube_node_role{{{lab},role="{escape(k[len(_ROLE_PREFIX) :])}"}} 1\n'
+            for k, _v in n.labels
+            if k.startswith(_ROLE_PREFIX)
+        ),
     )
 
 
@@ -395,20 +610,54 @@ class Layout:
             yield from segments
 
 
-class ObjectsBlocks:
-    """The rendered, compressed lines of every pod, deployment and node, kept across snapshots."""
+def _replicaset_owners(pods: Sequence[PodMetrics]) -> list[tuple[Family, list[Segment]]]:
+    """kube_replicaset_owner for each ReplicaSet that controls a pod and belongs to a Deployment.
 
-    def __init__(self) -> None:
+    ReplicaSets are not stored; a pod's row names the Deployment its ReplicaSet belongs to, so
+    the links the mixin joins on (pod -> ReplicaSet -> Deployment) come from the pods.
+    """
+    links = {
+        (p.namespace, o.name, p.deployment)
+        for p in pods
+        if p.deployment
+        for o in p.owners
+        if o.controller and o.kind == "ReplicaSet"
+    }
+    text = "".join(
+        f'kube_replicaset_owner{{namespace="{escape(ns)}",replicaset="{escape(rs)}",'
+        f'owner_kind="Deployment",owner_name="{escape(dep)}",owner_is_controller="true"}} 1\n'
+        for ns, rs, dep in sorted(links)
+    )
+    return [(KSM["kube_replicaset_owner"], [segment(text)])]
+
+
+def _filter(allow: LabelsAllowlist, resource: str) -> LabelsFilter | None:
+    keys = allow.get(resource)
+    return LabelsFilter(keys) if keys else None
+
+
+class ObjectsBlocks:
+    """The rendered, compressed lines of every pod, deployment and node, kept across snapshots.
+
+    `labels_allowlist`: the Kubernetes labels each `*_labels` family carries (none by default).
+    """
+
+    def __init__(self, labels_allowlist: LabelsAllowlist | None = None) -> None:
+        allow = labels_allowlist or {}
         self.pods = BlockCache[PodMetrics](
-            families=len(POD_FAMILIES), key=lambda p: p.uid, make=_pod_fragments
+            families=len(POD_FAMILIES),
+            key=lambda p: p.uid,
+            make=functools.partial(_pod_fragments, allowed=_filter(allow, "pods")),
         )
         self.deployments = BlockCache[DeploymentMetrics](
             families=len(DEPLOYMENT_FAMILIES),
             key=lambda d: (d.namespace, d.name),
-            make=_deployment_fragments,
+            make=functools.partial(_deployment_fragments, allowed=_filter(allow, "deployments")),
         )
         self.nodes = BlockCache[NodeMetrics](
-            families=len(NODE_FAMILIES), key=lambda n: n.name, make=_node_fragments
+            families=len(NODE_FAMILIES),
+            key=lambda n: n.name,
+            make=functools.partial(_node_fragments, allowed=_filter(allow, "nodes")),
         )
 
     def update(self, snapshot: ObjectsSnapshot) -> Layout:
@@ -420,6 +669,7 @@ class ObjectsBlocks:
             [(f, self.pods.segments(i)) for i, f in enumerate(POD_FAMILIES)]
             + [(f, self.deployments.segments(i)) for i, f in enumerate(DEPLOYMENT_FAMILIES)]
             + [(f, self.nodes.segments(i)) for i, f in enumerate(NODE_FAMILIES)]
+            + _replicaset_owners(snapshot.pods)
             + [
                 family
                 for kind, rows in snapshot.rows.items()

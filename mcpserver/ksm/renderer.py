@@ -51,7 +51,7 @@ from typing import IO
 import msgspec
 
 from mcpserver.ksm.blocks import Segment, gzip_body, segment
-from mcpserver.ksm.families import MODE
+from mcpserver.ksm.families import MODE, parse_labels_allowlist
 from mcpserver.ksm.objects import Layout, ObjectsBlocks
 from store import StoreError
 from store.snapshot import ObjectsReader
@@ -130,9 +130,10 @@ def read_frame(source: IO[bytes]) -> tuple[bytes, bytes]:
 class Renderer:
     """Builds snapshots of one store file and renders them; synchronous, one caller at a time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, labels_allowlist: str = "") -> None:
         self.reader = ObjectsReader(path)
-        self.blocks = ObjectsBlocks()
+        self.labels_allowlist = parse_labels_allowlist(labels_allowlist)
+        self.blocks = ObjectsBlocks(self.labels_allowlist)
         self._layouts: dict[int, Layout] = {}
         self._next_id = 1
 
@@ -175,7 +176,7 @@ class Renderer:
         """Give back every kept snapshot and rendered line (objects mode not in use)."""
         self._layouts.clear()
         self.reader.forget()
-        self.blocks = ObjectsBlocks()
+        self.blocks = ObjectsBlocks(self.labels_allowlist)
 
 
 @functools.cache
@@ -214,15 +215,18 @@ def serve(renderer: Renderer, source: IO[bytes], out: IO[bytes]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """The renderer process: serve requests on stdin/stdout for the store file `argv[0]`."""
-    if len(argv) != 1:
-        print("usage: python -m mcpserver.ksm DATABASE", file=sys.stderr)
+    """The renderer process: serve requests on stdin/stdout for the store file `argv[0]`.
+
+    `argv[1]`, when given: the `*_labels` allow-list (`--metric-labels-allowlist`).
+    """
+    if len(argv) not in (1, 2):
+        print("usage: python -m mcpserver.ksm DATABASE [LABELS_ALLOWLIST]", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     with contextlib.suppress(OSError):  # not allowed here: run at the agent's priority
         os.nice(NICENESS)
     started = time.perf_counter()
-    renderer = Renderer(Path(argv[0]))
+    renderer = Renderer(Path(argv[0]), labels_allowlist=argv[1] if len(argv) == 2 else "")
     log.debug("metrics renderer ready in %.3f s", time.perf_counter() - started)
     serve(renderer, sys.stdin.buffer, sys.stdout.buffer)
     return 0

@@ -86,8 +86,8 @@ def _failed(payload: bytes) -> RenderFailed:
 class LocalRenderer:
     """`Renderer` in a worker thread of this process (it then competes with ingestion)."""
 
-    def __init__(self, path: Path) -> None:
-        self.renderer = Renderer(path)
+    def __init__(self, path: Path, *, labels_allowlist: str = "") -> None:
+        self.renderer = Renderer(path, labels_allowlist=labels_allowlist)
         self._lock = anyio.Lock()
 
     async def build(self) -> Built:
@@ -130,9 +130,12 @@ class _Child:
 class RenderWorker:
     """Objects-mode snapshots built and rendered by a child process reading the store file."""
 
-    def __init__(self, path: Path, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, path: Path, *, timeout: float = DEFAULT_TIMEOUT, labels_allowlist: str = ""
+    ) -> None:
         self.path = path
         self.timeout = timeout
+        self.labels_allowlist = labels_allowlist
         self.starts = 0  # children started so far (a restart after a crash counts)
         self._child: _Child | None = None
         self._lock = anyio.Lock()
@@ -146,7 +149,7 @@ class RenderWorker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mcpserver.ksm", str(self.path)],
+            [sys.executable, "-m", "mcpserver.ksm", str(self.path), self.labels_allowlist],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

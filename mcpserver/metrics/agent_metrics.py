@@ -137,10 +137,13 @@ class AgentMetrics:
         mode: MetricsMode = "auto",
         objects_limit: int | None = None,
         version: str = "0+unknown",
+        labels_allowlist: str = "",
     ) -> None:
         """Export the running agent's state and the cluster gauges read from `store`.
 
-        Call once, in the composition root, before serving /metrics.
+        `labels_allowlist`: the Kubernetes labels the `*_labels` families carry
+        (`--metric-labels-allowlist`). Call once, in the composition root, before
+        serving /metrics.
         """
         from mcpserver.ksm import (
             DEFAULT_OBJECTS_LIMIT,
@@ -157,6 +160,11 @@ class AgentMetrics:
             on_build=lambda m, seconds: self.snapshot_seconds.labels(mode=m).observe(seconds),
         )
         self.cluster.enabled = self._cluster_enabled
+        if labels_allowlist:
+            # The renderer process starts on the first objects-mode scrape: none has run yet.
+            from mcpserver.ksm.worker import RenderWorker
+
+            self.cluster.renderer = RenderWorker(store.path, labels_allowlist=labels_allowlist)
         self.transitions = TransitionCounts()
         store.writer.subscribe(self.transitions)
         store.writer.on_commit(self.observe_commit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -355,4 +356,250 @@ def expected_nodes(nodes: list[dict[str, Any]]) -> dict[str, Samples]:
                 out[family][key(node=node, resource=resource.replace("-", "_"), unit=unit)] = (
                     _cores_or_bytes(resource, quantity)
                 )
+    return out
+
+
+def _unix(value: str | None) -> float | None:
+    if not value:
+        return None
+    return float(int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()))
+
+
+_POD_REASONS = (
+    "Evicted",
+    "NodeAffinity",
+    "NodeLost",
+    "PreemptionByScheduler",
+    "SchedulingGated",
+    "Shutdown",
+    "TerminationByKubelet",
+    "UnexpectedAdmissionError",
+)
+
+
+def _container_families(
+    out: dict[str, Samples],
+    prefix: str,
+    meta: dict[str, str],
+    specs: list[dict[str, Any]],
+    statuses: list[dict[str, Any]],
+) -> None:
+    """kube-state-metrics' per-container-status families: a series per container status."""
+    init = prefix == "kube_pod_init_container"
+    images = {c["name"]: c for c in specs}
+    for cs in statuses:
+        ck = {**meta, "container": cs["name"]}
+        state = cs.get("state") or {}
+        c = images.get(cs["name"])
+        if c is not None:
+            info = {
+                "image_spec": c.get("image", ""),
+                "image": cs.get("image", ""),
+                "image_id": cs.get("imageID", ""),
+                "container_id": cs.get("containerID", ""),
+            }
+            if init:
+                info["restart_policy"] = c.get("restartPolicy", "")
+            out[f"{prefix}_info"][key(**ck, **info)] = 1
+        for s in ("waiting", "running", "terminated"):
+            out[f"{prefix}_status_{s}"][key(**ck)] = float(state.get(s) is not None)
+        out[f"{prefix}_status_ready"][key(**ck)] = float(bool(cs.get("ready")))
+        if init:
+            out[f"{prefix}_status_restarts_total"][key(**ck)] = cs.get("restartCount", 0)
+        else:
+            started = (state.get("running") or state.get("terminated") or {}).get("startedAt")
+            if (state.get("running") or state.get("terminated")) is not None:
+                out[f"{prefix}_state_started"][key(**ck)] = _unix(started) or 0.0
+
+
+def expected_pods_more(pods: list[dict[str, Any]]) -> dict[str, Samples]:
+    """The pod families added for the mixin and KSM's stable set, from the API objects.
+
+    `*_labels` families have no series without an allow-list (as kube-state-metrics).
+    """
+    names = (
+        "kube_pod_created",
+        "kube_pod_start_time",
+        "kube_pod_completion_time",
+        "kube_pod_labels",
+        "kube_pod_restart_policy",
+        "kube_pod_status_scheduled",
+        "kube_pod_status_scheduled_time",
+        "kube_pod_status_unschedulable",
+        "kube_pod_status_reason",
+        "kube_pod_spec_volumes_persistentvolumeclaims_info",
+        "kube_pod_spec_volumes_persistentvolumeclaims_readonly",
+        *(
+            f"kube_pod_container_{n}"
+            for n in (
+                "info",
+                "status_waiting",
+                "status_running",
+                "status_terminated",
+                "status_ready",
+                "state_started",
+            )
+        ),
+        *(
+            f"kube_pod_init_container_{n}"
+            for n in (
+                "info",
+                "status_waiting",
+                "status_running",
+                "status_terminated",
+                "status_ready",
+                "status_restarts_total",
+            )
+        ),
+    )
+    out: dict[str, Samples] = {name: {} for name in names}
+    for pod in pods:
+        meta, spec, status = _meta(pod), pod["spec"], pod.get("status") or {}
+        for family, value in (
+            ("kube_pod_created", _unix(pod["metadata"].get("creationTimestamp"))),
+            ("kube_pod_start_time", _unix(status.get("startTime"))),
+        ):
+            if value is not None:
+                out[family][key(**meta)] = value
+        finished = [
+            _unix(cs["state"]["terminated"].get("finishedAt")) or 0.0
+            for cs in status.get("containerStatuses") or []
+            if (cs.get("state") or {}).get("terminated") is not None
+        ]
+        if finished and max(finished) > 0:
+            out["kube_pod_completion_time"][key(**meta)] = max(finished)
+        if spec.get("restartPolicy"):
+            out["kube_pod_restart_policy"][key(**meta, type=spec["restartPolicy"])] = 1
+        conditions = status.get("conditions") or []
+        for cond in conditions:
+            if cond["type"] != "PodScheduled":
+                continue
+            for s in ("true", "false", "unknown"):
+                out["kube_pod_status_scheduled"][key(**meta, condition=s)] = float(
+                    cond["status"].lower() == s
+                )
+            if cond["status"] == "True":
+                out["kube_pod_status_scheduled_time"][key(**meta)] = (
+                    _unix(cond.get("lastTransitionTime")) or 0.0
+                )
+            if cond["status"] == "False" and cond.get("reason") == "Unschedulable":
+                out["kube_pod_status_unschedulable"][key(**meta)] = 1
+        terminated = {
+            (cs.get("state") or {}).get("terminated", {}).get("reason")
+            for cs in status.get("containerStatuses") or []
+            if (cs.get("state") or {}).get("terminated")
+        }
+        for reason in _POD_REASONS:
+            if (
+                status.get("reason") == reason
+                or any(c.get("reason") == reason for c in conditions)
+                or reason in terminated
+            ):
+                out["kube_pod_status_reason"][key(**meta, reason=reason)] = 1
+        if status.get("reason") and status["reason"] not in _POD_REASONS:
+            out["kube_pod_status_reason"][key(**meta, reason="Other")] = 1
+        for v in spec.get("volumes") or []:
+            pvc, eph = v.get("persistentVolumeClaim"), v.get("ephemeral")
+            if pvc is None and eph is None:
+                continue
+            claim = pvc["claimName"] if pvc is not None else f"{meta['pod']}-{v['name']}"
+            labels = key(
+                **meta,
+                volume=v["name"],
+                persistentvolumeclaim=claim,
+                ephemeral="false" if pvc is not None else "true",
+            )
+            out["kube_pod_spec_volumes_persistentvolumeclaims_info"][labels] = 1
+            out["kube_pod_spec_volumes_persistentvolumeclaims_readonly"][labels] = float(
+                bool(pvc and pvc.get("readOnly"))
+            )
+        _container_families(
+            out,
+            "kube_pod_container",
+            meta,
+            spec["containers"],
+            status.get("containerStatuses") or [],
+        )
+        _container_families(
+            out,
+            "kube_pod_init_container",
+            meta,
+            spec.get("initContainers") or [],
+            status.get("initContainerStatuses") or [],
+        )
+    return out
+
+
+def _scaled(value: int | str | None, replicas: int, *, up: bool) -> float | None:
+    if isinstance(value, int):
+        return float(value)
+    if not isinstance(value, str) or not value.endswith("%"):
+        return None
+    scaled = int(value[:-1]) * replicas / 100
+    return float(math.ceil(scaled) if up else math.floor(scaled))
+
+
+def expected_deployments_more(deployments: list[dict[str, Any]]) -> dict[str, Samples]:
+    names = (
+        "kube_deployment_spec_paused",
+        "kube_deployment_spec_strategy_rollingupdate_max_unavailable",
+        "kube_deployment_spec_strategy_rollingupdate_max_surge",
+        "kube_deployment_created",
+        "kube_deployment_labels",
+    )
+    out: dict[str, Samples] = {name: {} for name in names}
+    for d in deployments:
+        labels = key(namespace=d["metadata"]["namespace"], deployment=d["metadata"]["name"])
+        out["kube_deployment_spec_paused"][labels] = float(bool(d["spec"].get("paused")))
+        created = _unix(d["metadata"].get("creationTimestamp"))
+        if created is not None:
+            out["kube_deployment_created"][labels] = created
+        rolling = (d["spec"].get("strategy") or {}).get("rollingUpdate")
+        replicas = d["spec"].get("replicas")
+        if rolling is None or replicas is None:
+            continue
+        for field, family, up in (
+            (
+                "maxUnavailable",
+                "kube_deployment_spec_strategy_rollingupdate_max_unavailable",
+                False,
+            ),
+            ("maxSurge", "kube_deployment_spec_strategy_rollingupdate_max_surge", True),
+        ):
+            value = _scaled(rolling.get(field), replicas, up=up)
+            if value is not None:
+                out[family][labels] = value
+    return out
+
+
+def expected_nodes_more(nodes: list[dict[str, Any]]) -> dict[str, Samples]:
+    names = ("kube_node_created", "kube_node_labels", "kube_node_role", "kube_node_info")
+    out: dict[str, Samples] = {name: {} for name in names}
+    for n in nodes:
+        node = n["metadata"]["name"]
+        created = _unix(n["metadata"].get("creationTimestamp"))
+        if created is not None:
+            out["kube_node_created"][key(node=node)] = created
+        for label in n["metadata"].get("labels") or {}:
+            if label.startswith("node-role.kubernetes.io/"):
+                role = label.removeprefix("node-role.kubernetes.io/")
+                out["kube_node_role"][key(node=node, role=role)] = 1
+        info = n["status"].get("nodeInfo") or {}
+        addresses = n["status"].get("addresses") or []
+        out["kube_node_info"][
+            key(
+                node=node,
+                kernel_version=info.get("kernelVersion", ""),
+                os_image=info.get("osImage", ""),
+                container_runtime_version=info.get("containerRuntimeVersion", ""),
+                kubelet_version=info.get("kubeletVersion", ""),
+                kubeproxy_version="deprecated",
+                pod_cidr=n["spec"].get("podCIDR", ""),
+                provider_id=n["spec"].get("providerID", ""),
+                system_uuid=info.get("systemUUID", ""),
+                internal_ip=next(
+                    (a["address"] for a in addresses if a["type"] == "InternalIP"), ""
+                ),
+            )
+        ] = 1
     return out

@@ -14,8 +14,11 @@ from tests.mcpserver.conftest import start_agent
 from tests.metrics.conftest import (
     Transitions,
     expected_deployments,
+    expected_deployments_more,
     expected_nodes,
+    expected_nodes_more,
     expected_pods,
+    expected_pods_more,
     key,
     samples,
     settled_scrape,
@@ -47,6 +50,9 @@ async def _assert_objects_match(agent: Agent) -> dict[str, Any]:
         **expected_pods(_sim(agent, "pods")),
         **expected_deployments(_sim(agent, "deployments")),
         **expected_nodes(_sim(agent, "nodes")),
+        **expected_pods_more(_sim(agent, "pods")),
+        **expected_deployments_more(_sim(agent, "deployments")),
+        **expected_nodes_more(_sim(agent, "nodes")),
     }
     for name, want in expected.items():
         got = samples(fams, name)
