@@ -82,6 +82,10 @@ class StatefulSetRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     update_revision: str | None = None
     conditions: dict[str, Condition] = {}
     status: str = "Available"
+    ordinals_start: int | None = None  # spec.ordinals.start, when set
+    pvc_when_deleted: str | None = None  # spec.persistentVolumeClaimRetentionPolicy
+    pvc_when_scaled: str | None = None
+    deletion_at: str | None = None  # metadata.deletionTimestamp
     obj: bytes = b"{}"
 
 
@@ -101,9 +105,20 @@ class _UpdateStrategy(msgspec.Struct, gc=False, rename="camel"):
     rolling_update: _RollingUpdate | None = None
 
 
+class _Ordinals(msgspec.Struct, gc=False):
+    start: int = 0
+
+
+class _RetentionPolicy(msgspec.Struct, gc=False, rename="camel"):
+    when_deleted: str | None = None
+    when_scaled: str | None = None
+
+
 class _Spec(msgspec.Struct, gc=False, rename="camel"):
     # The API server defaults replicas to 1; an absent field means the same.
     replicas: int = 1
+    ordinals: _Ordinals | None = None
+    persistent_volume_claim_retention_policy: _RetentionPolicy | None = None
     selector: _LabelSelector | None = None
     service_name: str | None = None
     pod_management_policy: str = "OrderedReady"
@@ -186,6 +201,7 @@ def normalize(obj: KubeObject, *, reveal_env_values: bool = False) -> StatefulSe
     spec = _spec_decoder.decode(obj.spec) if obj.spec else _Spec()
     status = _status_decoder.decode(obj.status) if obj.status else _Status()
     strategy = spec.update_strategy or _UpdateStrategy()
+    retention = spec.persistent_volume_claim_retention_policy
     if not reveal_env_values:
         redact_workload(obj)
     row = StatefulSetRow(
@@ -211,6 +227,10 @@ def normalize(obj: KubeObject, *, reveal_env_values: bool = False) -> StatefulSe
         current_revision=status.current_revision,
         update_revision=status.update_revision,
         conditions=conditions_by_type(status.conditions),
+        ordinals_start=spec.ordinals.start if spec.ordinals else None,
+        pvc_when_deleted=retention.when_deleted if retention else None,
+        pvc_when_scaled=retention.when_scaled if retention else None,
+        deletion_at=meta.deletion_timestamp,
         obj=encode_object(obj, RESOURCE),
     )
     return msgspec.structs.replace(row, status=_status(row))
@@ -380,6 +400,18 @@ METRIC_FAMILIES: Final = (
         "[replicas-updatedReplicas,replicas)",
         _REVISION,
     ),
+    _gauge("kube_statefulset_ordinals_start", "Start ordinal of the StatefulSet."),
+    _gauge(
+        "kube_statefulset_persistentvolumeclaim_retention_policy",
+        "Count of retention policy for StatefulSet template PVCs",
+        (*_LABELS, "when_deleted", "when_scaled"),
+    ),
+    _gauge("kube_statefulset_deletion_timestamp", "Unix deletion timestamp"),
+    # As kube-state-metrics without an allow-list for them: declared, no series.
+    _gauge("kube_statefulset_labels", "Kubernetes labels converted to Prometheus labels."),
+    _gauge(
+        "kube_statefulset_annotations", "Kubernetes annotations converted to Prometheus labels."
+    ),
 )
 
 
@@ -405,6 +437,14 @@ def metric_samples(row: StatefulSetRow) -> list[Sample]:
     created = timestamp(row.created_at)
     if created is not None:
         samples.insert(0, ("kube_statefulset_created", labels, created))
+    if row.ordinals_start is not None:
+        samples.append(("kube_statefulset_ordinals_start", labels, row.ordinals_start))
+    if row.pvc_when_deleted or row.pvc_when_scaled:
+        policy = (*labels, row.pvc_when_deleted or "", row.pvc_when_scaled or "")
+        samples.append(("kube_statefulset_persistentvolumeclaim_retention_policy", policy, 1))
+    deleted = timestamp(row.deletion_at)
+    if deleted is not None:
+        samples.append(("kube_statefulset_deletion_timestamp", labels, deleted))
     return samples
 
 

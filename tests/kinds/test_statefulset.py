@@ -215,3 +215,27 @@ def test_item_is_one_line_of_plain_data() -> None:
     assert (item["status"], item["ready"], item["rollout"]) == ("Degraded", 2, "complete")
     assert item["age_seconds"] == pytest.approx(NOW - 1767225600, abs=1)
     msgspec.json.encode(item)
+
+
+def test_optional_spec_parts_have_samples_only_when_set() -> None:
+    plain = {name for name, _, _ in statefulset.metric_samples(row())}
+    assert not plain & {
+        "kube_statefulset_ordinals_start",
+        "kube_statefulset_persistentvolumeclaim_retention_policy",
+        "kube_statefulset_deletion_timestamp",
+        "kube_statefulset_labels",  # no allow-list: no series, as kube-state-metrics
+    }
+    obj = msgspec.json.decode(msgspec.json.encode(sts()))
+    obj["spec"]["ordinals"] = {"start": 5}
+    obj["spec"]["persistentVolumeClaimRetentionPolicy"] = {
+        "whenDeleted": "Delete",
+        "whenScaled": "Retain",
+    }
+    obj["metadata"]["deletionTimestamp"] = "2026-01-02T00:00:00Z"
+    full = statefulset.normalize(msgspec.json.decode(msgspec.json.encode(obj), type=KubeObject))
+    samples = {(name, labels): value for name, labels, value in statefulset.metric_samples(full)}
+    key = ("data", "web")
+    assert samples[("kube_statefulset_ordinals_start", key)] == 5
+    policy = ("kube_statefulset_persistentvolumeclaim_retention_policy", (*key, "Delete", "Retain"))
+    assert samples[policy] == 1
+    assert samples[("kube_statefulset_deletion_timestamp", key)] == 1767312000
