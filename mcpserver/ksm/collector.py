@@ -72,7 +72,7 @@ from mcpserver.ksm.worker import (
     RenderUnavailable,
     RenderWorker,
 )
-from store import Kind, Store
+from store import Kind, Store, StoreError
 from store.snapshot import AggregatesSnapshot, take_aggregates
 
 __all__ = [
@@ -259,7 +259,12 @@ class ClusterCollector:
         else:
             aggregates = take_aggregates(self.store.view)
             if self.mode == "auto":
-                objects = await self._build_objects("alerts")
+                try:
+                    objects = await self._build_objects("alerts")
+                except (RenderFailed, StoreError) as e:
+                    # The aggregates are still worth a scrape; the next one tries again.
+                    self.failures += 1
+                    log.warning("metrics: alert families left out of this scrape: %s", e)
             elif self.builds["objects"] or self.builds["alerts"]:
                 # The renderer is not in use now: give back what it keeps between scrapes.
                 await self.renderer.aclose()

@@ -218,10 +218,11 @@ def serve(renderer: Renderer, source: IO[bytes], out: IO[bytes]) -> None:
             if kind == b"Q":
                 return
             if kind == b"B":
-                scope = payload.decode() or "all"
-                if scope not in SCOPES:
-                    raise LookupError(f"unknown build scope {scope!r}")
-                write_frame(out, b"S", encode(renderer.build(scope)))  # type: ignore[arg-type]
+                requested = payload.decode() or "all"
+                if requested not in SCOPES:
+                    raise LookupError(f"unknown build scope {requested!r}")
+                scope: Scope = "alerts" if requested == "alerts" else "all"
+                write_frame(out, b"S", encode(renderer.build(scope)))
             elif kind == b"R":
                 for chunk in renderer.render(decode_request(payload)):
                     write_frame(out, b"D", chunk)

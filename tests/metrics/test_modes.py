@@ -16,6 +16,7 @@ from prometheus_client.metrics_core import Metric
 
 from mcpserver.agent import Agent
 from mcpserver.ksm.collector import DWELL_SECONDS, LOW_WATER, ClusterCollector
+from mcpserver.ksm.worker import RenderFailed
 from store import Kind
 from tests.mcpserver.conftest import start_agent
 from tests.metrics.conftest import (
@@ -195,3 +196,21 @@ async def test_above_the_limit_alert_families_remain_for_problem_pods_only(
     namespaces = {p["metadata"]["namespace"] for p in pods}
     ready = samples(fams, "kube_watchcache_namespace_pods_ready")
     assert set(ready) == {key(namespace=ns) for ns in namespaces}
+
+
+async def test_above_the_limit_a_failed_alert_build_still_serves_the_aggregates(
+    agent: Agent, auto: ClusterCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(scope: str = "all") -> Any:
+        raise RenderFailed(f"no {scope} build today")
+
+    monkeypatch.setattr(auto.renderer, "build", broken)
+    auto.objects_limit = _count(agent) - 1
+    failures = auto.failures
+    fams = await families(agent)
+    assert _mode(fams) == "summary"
+    assert "kube_watchcache_namespace_pods" in fams
+    assert "kube_pod_status_phase" not in fams
+    assert auto.failures == failures + 1
+    monkeypatch.undo()
+    assert "kube_pod_status_phase" in await families(agent)  # the next scrape is whole again
