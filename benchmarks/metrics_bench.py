@@ -603,17 +603,18 @@ def table(results: list[Result]) -> str:
     lines += [
         "",
         f"| size | default mode | scrape (s) | samples | ingest ratio, scraped every "
-        f"{SLOW_INTERVAL:.0f} s: measured (per round) | steady state 15/(15+d) |",
-        "|---|---|---|---|---|---|",
+        f"{SLOW_INTERVAL:.0f} s: measured (per round) | steady state 15/(15+d) "
+        "| agent CPU/event ratio |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         m = r.scrape["default"]
         if not r.slow:
-            ratios = "n/a: one scrape takes > 10 s | -"
+            ratios = "n/a: one scrape takes > 10 s | - | -"
         else:
             rounds = " ".join(f"{s.rate / q.rate:.2f}" for q, s in r.slow)
             steady = _steady_ratio(r.slow, events=r.events)
-            ratios = f"{_ratio(r.slow):.2f} ({rounds}) | {steady:.3f}"
+            ratios = f"{_ratio(r.slow):.2f} ({rounds}) | {steady:.3f} | {_cpu_ratio(r.slow):.2f}"
         lines.append(
             f"| {r.size} ({r.pods:,} pods) | {r.default_mode} | {m['seconds']:.3f} "
             f"| {m['series']:,.0f} | {ratios} |"
