@@ -397,7 +397,9 @@ OPTIONS: tuple[Option, ...] = (
         choices=("auto", "objects", "summary"),
         help="cluster gauges on /metrics: objects (kube-state-metrics names, one series per "
         "object), summary (bounded per-namespace/per-node aggregates), or auto: objects up to "
-        "--metrics-objects-limit objects in the store, summary above [auto]",
+        "--metrics-objects-limit objects in the store; above, summary plus the kube-state-metrics "
+        "families alerts need (deployments, statefulsets, nodes whole; pods only when not "
+        "Running and Ready); back to objects after 15 min below 0.9 x the limit [auto]",
     ),
     Option(
         name="metrics_objects_limit",

@@ -7,7 +7,18 @@ snapshot, so two Prometheus replicas scraping together cost one read.
 
 Which snapshot: `mode="objects"` (kube-state-metrics families, one series
 per object), `mode="summary"` (bounded aggregates), `mode="auto"` objects
-while the store holds at most `objects_limit` objects, summary above.
+while the store holds at most `objects_limit` objects, summary above — a
+summary that keeps the families kubernetes-mixin's alerts need (the small
+kinds whole, pods only when they need attention: see
+`mcpserver.ksm.summary`), so a large cluster keeps its alerts.
+
+Auto mode does not flap: it switches to summary as soon as the store holds
+more than `objects_limit` objects (a scrape of every object is what the
+limit guards against), but back to objects only once the count has stayed
+at or below `objects_limit * LOW_WATER` for `DWELL_SECONDS` without a
+break. Every switch drops or adds whole families (healthy pods' series go
+away), which restarts the `for:` timers of the alerts on them; with a count
+wandering around the limit that would happen at every scrape.
 
 Where the work runs, and why (measured with benchmarks/metrics_bench.py):
 
@@ -52,7 +63,7 @@ import anyio
 from mcpserver.errors import McpServerError
 from mcpserver.ksm.families import MODE
 from mcpserver.ksm.objects import FragmentCache, Piece
-from mcpserver.ksm.renderer import Built, RenderRequest
+from mcpserver.ksm.renderer import Built, RenderRequest, Scope
 from mcpserver.ksm.summary import summary_pieces
 from mcpserver.ksm.worker import (
     LocalRenderer,
@@ -61,11 +72,13 @@ from mcpserver.ksm.worker import (
     RenderUnavailable,
     RenderWorker,
 )
-from store import Kind, Store
+from store import Kind, Store, StoreError
 from store.snapshot import AggregatesSnapshot, take_aggregates
 
 __all__ = [
     "DEFAULT_OBJECTS_LIMIT",
+    "DWELL_SECONDS",
+    "LOW_WATER",
     "MODES",
     "ClusterCollector",
     "ClusterSnapshot",
@@ -78,6 +91,10 @@ log = logging.getLogger("kube_watchcache.metrics")
 MetricsMode = Literal["auto", "objects", "summary"]
 MODES: tuple[MetricsMode, ...] = ("auto", "objects", "summary")
 DEFAULT_OBJECTS_LIMIT = 20_000
+# Auto mode goes back from summary to objects only below this share of the limit...
+LOW_WATER = 0.9
+# ...held this long (seconds): longer than the usual `for:` of the mixin's alerts (15m).
+DWELL_SECONDS = 900.0
 
 BuildObjects = Callable[[], Awaitable[Built]]
 Enabled = bool | Callable[[], bool]
@@ -92,7 +109,8 @@ class ClusterSnapshot:
     """What one scrape (or several coalesced ones) exports about the cluster."""
 
     mode: Literal["objects", "summary"]
-    objects: Built | None  # objects mode: the snapshot the renderer holds
+    # The snapshot the renderer holds: objects mode, and auto mode's summary (the alert scope).
+    objects: Built | None
     aggregates: AggregatesSnapshot | None  # summary mode
     seconds: float  # time to build it
     summary_nodes: FragmentCache | None = None  # summary mode's node lines, kept across scrapes
@@ -154,6 +172,9 @@ class ClusterCollector:
         self.coalesced = 0  # scrapes served by a build another scrape started
         self.failures = 0
         self._on_build = on_build
+        self.clock: Callable[[], float] = time.monotonic  # for the dwell time; tests move it
+        self._auto: Literal["objects", "summary"] | None = None  # auto mode's current choice
+        self._low_since: float | None = None  # when the count last went under the low water
         self._inflight: _Build | None = None
         self._joined = anyio.Event()
 
@@ -163,12 +184,34 @@ class ClusterCollector:
         return bool(enabled() if callable(enabled) else enabled)
 
     def effective_mode(self) -> Literal["objects", "summary"]:
-        """The mode the next snapshot uses (auto decides on the store's current object count)."""
+        """The mode the next snapshot uses; in auto mode, decided on the store's object count.
+
+        Auto mode keeps its choice between calls, with hysteresis (see the
+        module docstring): each call is one observation of the count.
+        """
         if self.mode != "auto":
+            self._auto = self._low_since = None
             return self.mode
         view = self.store.view
         count = sum(view.objects(k) for k in Kind)
-        return "objects" if count <= self.objects_limit else "summary"
+        if self._auto is None:
+            self._auto = "objects" if count <= self.objects_limit else "summary"
+        elif self._auto == "objects":
+            if count > self.objects_limit:
+                self._auto = "summary"
+        elif count > self.objects_limit * LOW_WATER:
+            self._low_since = None
+        else:
+            now = self.clock()
+            if self._low_since is None:
+                self._low_since = now
+            if now - self._low_since >= DWELL_SECONDS:
+                self._auto = "objects"
+        if self._auto == "objects":
+            self._low_since = None
+        else:
+            log.debug("metrics: %d objects, auto mode in summary", count)
+        return self._auto
 
     @property
     def waiting(self) -> int:
@@ -215,11 +258,20 @@ class ClusterCollector:
             objects = await self.build_objects()
         else:
             aggregates = take_aggregates(self.store.view)
-            if self.builds["objects"]:
-                # Objects mode is not in use now: give back what it keeps between scrapes.
+            if self.mode == "auto":
+                try:
+                    objects = await self._build_objects("alerts")
+                except (RenderFailed, StoreError) as e:
+                    # The aggregates are still worth a scrape; the next one tries again.
+                    self.failures += 1
+                    log.warning("metrics: alert families left out of this scrape: %s", e)
+            elif self.builds["objects"] or self.builds["alerts"]:
+                # The renderer is not in use now: give back what it keeps between scrapes.
                 await self.renderer.aclose()
         seconds = time.perf_counter() - started
         self.builds[mode] += 1
+        if objects is not None and mode == "summary":
+            self.builds["alerts"] += 1
         if self._on_build is not None:
             self._on_build(mode, seconds)
         return ClusterSnapshot(
@@ -230,28 +282,42 @@ class ClusterCollector:
             summary_nodes=self.summary_nodes,
         )
 
-    async def _build_objects(self) -> Built:
+    async def _build_objects(self, scope: Scope = "all") -> Built:
         try:
-            return await self.renderer.build()
+            return await self.renderer.build(scope)
         except (OSError, RenderUnavailable) as e:
             if not isinstance(self.renderer, RenderWorker):
                 raise
             # No child process here (a sandbox, a frozen binary): render in a thread instead.
             log.warning("metrics: cannot start the renderer process (%s); rendering in process", e)
             self.renderer = LocalRenderer(self.store.path)
-            return await self.renderer.build()
+            return await self.renderer.build(scope)
 
     async def render(
         self, snapshot: ClusterSnapshot, *, head: bytes, tail: bytes, openmetrics: bool
     ) -> list[bytes]:
-        """The whole gzip body of an objects-mode scrape: `head`, the cluster families, `tail`.
+        """The whole gzip body of a scrape the renderer holds: `head`, the cluster families, `tail`.
 
-        Raises SnapshotFailed (the caller then serves `head` and `tail` alone).
+        Summary mode's aggregates (auto mode above the limit) are rendered here
+        and travel with `head`. Raises SnapshotFailed (the caller then serves
+        `head` and `tail` alone).
         """
         if snapshot.objects is None:
-            raise ValueError("only an objects-mode snapshot is rendered by the renderer")
+            raise ValueError("this snapshot has nothing in the renderer")
+        if snapshot.aggregates is not None:
+            aggregates, cache = snapshot.aggregates, snapshot.summary_nodes
+
+            def summary() -> bytes:
+                pieces = summary_pieces(aggregates, openmetrics=openmetrics, cache=cache)
+                return "".join(piece() for piece in pieces).encode()
+
+            head += await anyio.to_thread.run_sync(summary)
         request = RenderRequest(
-            id=snapshot.objects.id, openmetrics=openmetrics, head=head, tail=tail
+            id=snapshot.objects.id,
+            openmetrics=openmetrics,
+            head=head,
+            tail=tail,
+            mode=snapshot.mode,
         )
         try:
             with anyio.CancelScope(shield=True):

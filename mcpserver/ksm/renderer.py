@@ -28,8 +28,15 @@ render that build even if another build slipped in between. The agent runs it in
 (`mcpserver.ksm.worker.RenderWorker`) or, if a process cannot be started,
 in a thread (`LocalRenderer`).
 
+`build("alerts")` is summary mode's part (auto mode above the object
+limit): the same families, but only for the pods that need attention
+(`mcpserver.ksm.summary.needs_attention`) and without the per-container
+resource families, whose sums over some pods would be wrong rather than
+absent; the other kinds stay whole (see `mcpserver.ksm.summary`).
+
 The protocol on stdin/stdout is frames: one type byte, a 4-byte big-endian
-length, the payload (msgpack for structured ones). Requests: `B` build,
+length, the payload (msgpack for structured ones). Requests: `B` build
+(payload: the scope, empty for "all"),
 `R` render (`RenderRequest`), `Q` quit. Replies: `S` built (`Built`), `D`
 body bytes (any number), `E` end of body, `X` failure (`Failure`). End of
 stdin (the agent went away) ends the process.
@@ -46,13 +53,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import msgspec
 
 from mcpserver.ksm.blocks import Segment, gzip_body, segment
 from mcpserver.ksm.families import MODE, parse_labels_allowlist
 from mcpserver.ksm.objects import Layout, ObjectsBlocks
+from mcpserver.ksm.summary import ALERT_SCOPE_DROPS, needs_attention
 from store import StoreError
 from store.snapshot import ObjectsReader
 
@@ -64,6 +72,7 @@ __all__ = [
     "ProtocolError",
     "RenderRequest",
     "Renderer",
+    "Scope",
     "read_frame",
     "serve",
     "write_frame",
@@ -75,7 +84,8 @@ KEEP_SNAPSHOTS = 4
 NICENESS = 19
 CHUNK_BYTES = 256 * 1024  # compressed bytes per `D` frame, at least (but the last)
 _HEADER = struct.Struct("!cI")
-MODE_LINE = 'kube_watchcache_metrics_cluster_mode{mode="objects"} 1\n'
+SCOPES = ("all", "alerts")
+Scope = Literal["all", "alerts"]
 
 
 class Built(msgspec.Struct, frozen=True):
@@ -96,6 +106,7 @@ class RenderRequest(msgspec.Struct, frozen=True):
     openmetrics: bool
     head: bytes
     tail: bytes
+    mode: Literal["objects", "summary"] = "objects"  # what the mode gauge says
 
 
 class Failure(msgspec.Struct, frozen=True):
@@ -137,11 +148,21 @@ class Renderer:
         self._layouts: dict[int, Layout] = {}
         self._next_id = 1
 
-    def build(self) -> Built:
-        """Read one consistent snapshot and render what changed; raises StoreError."""
+    def build(self, scope: Scope = "all") -> Built:
+        """Read one consistent snapshot and render what changed; raises StoreError.
+
+        `scope="alerts"`: only the pods that need attention, without the
+        resource families (summary mode's share of the objects families).
+        """
         started = time.perf_counter()
         snapshot = self.reader.read()
+        if scope == "alerts":
+            snapshot = msgspec.structs.replace(
+                snapshot, pods=[p for p in snapshot.pods if needs_attention(p)]
+            )
         layout = self.blocks.update(snapshot)
+        if scope == "alerts":
+            layout = Layout([(f, s) for f, s in layout.families if f.name not in ALERT_SCOPE_DROPS])
         number = self._next_id
         self._next_id += 1
         self._layouts[number] = layout
@@ -166,7 +187,7 @@ class Renderer:
         openmetrics = request.openmetrics
         segments = [
             segment(request.head),
-            _mode_segment(openmetrics=openmetrics),
+            _mode_segment(request.mode, openmetrics=openmetrics),
             *layout.segments(openmetrics=openmetrics),
             segment(request.tail),
         ]
@@ -180,8 +201,9 @@ class Renderer:
 
 
 @functools.cache
-def _mode_segment(*, openmetrics: bool) -> Segment:
-    return segment(MODE.header(openmetrics=openmetrics) + MODE_LINE)
+def _mode_segment(mode: str, *, openmetrics: bool) -> Segment:
+    line = f'kube_watchcache_metrics_cluster_mode{{mode="{mode}"}} 1\n'
+    return segment(MODE.header(openmetrics=openmetrics) + line)
 
 
 def serve(renderer: Renderer, source: IO[bytes], out: IO[bytes]) -> None:
@@ -197,7 +219,11 @@ def serve(renderer: Renderer, source: IO[bytes], out: IO[bytes]) -> None:
             if kind == b"Q":
                 return
             if kind == b"B":
-                write_frame(out, b"S", encode(renderer.build()))
+                requested = payload.decode() or "all"
+                if requested not in SCOPES:
+                    raise LookupError(f"unknown build scope {requested!r}")
+                scope: Scope = "alerts" if requested == "alerts" else "all"
+                write_frame(out, b"S", encode(renderer.build(scope)))
             elif kind == b"R":
                 for chunk in renderer.render(decode_request(payload)):
                     write_frame(out, b"D", chunk)
@@ -206,7 +232,7 @@ def serve(renderer: Renderer, source: IO[bytes], out: IO[bytes]) -> None:
                 write_frame(out, b"X", encode(Failure(f"unknown request {kind!r}")))
         except StoreError as e:
             write_frame(out, b"X", encode(Failure(str(e), store=True)))
-        except (LookupError, msgspec.DecodeError, msgspec.ValidationError) as e:
+        except (LookupError, UnicodeDecodeError, msgspec.DecodeError, msgspec.ValidationError) as e:
             write_frame(out, b"X", encode(Failure(str(e))))
         except Exception as e:
             log.exception("metrics renderer: request %r failed", kind)

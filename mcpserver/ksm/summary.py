@@ -7,6 +7,22 @@ readiness, restarts, requests and limits, deployment replicas — per
 namespace and per node. The series count grows with namespaces and nodes,
 never with pods, and the numbers come from the aggregates the store keeps
 incrementally, so a scrape never reads the pod tables at all.
+
+In auto mode above the object limit, summary mode also keeps what
+kubernetes-mixin's alerts need (the objects renderer builds it with
+`scope="alerts"`, in its own process): every kube_deployment_*,
+kube_statefulset_*, kube_node_* family and those of the other non-pod
+kinds, whole — those kinds stay in the hundreds or thousands where pods
+reach the hundred thousands — and the kube_pod_* families for the pods that
+`needs_attention` only: not Running and Ready (Succeeded ones aside), or
+with a container waiting. That is what KubePodCrashLooping,
+KubeContainerWaiting, KubePodNotReady, the replica-mismatch and node alerts
+read; a healthy pod has no series there, which those alerts read as "no
+problem". Left out: `ALERT_SCOPE_DROPS`, the per-container requests and
+limits, because a sum over the problem pods alone would be a wrong number
+where an absent one is visibly missing (the per-namespace and per-node
+requests and limits above stand in). An explicit `--metrics-mode summary`
+exports the aggregates alone, and never reads the pod tables.
 """
 
 from __future__ import annotations
@@ -18,9 +34,28 @@ from kinds.node import NodeState
 from mcpserver.ksm.families import SUMMARY
 from mcpserver.ksm.objects import FragmentCache, Piece
 from mcpserver.ksm.textformat import cores, escape
-from store.snapshot import AggregatesSnapshot, TotalsCopy
+from store.snapshot import AggregatesSnapshot, PodMetrics, TotalsCopy
 
-__all__ = ["summary_pieces"]
+__all__ = ["ALERT_SCOPE_DROPS", "needs_attention", "summary_pieces"]
+
+# Families left out of the alert scope: their sums (the mixin's namespace and node requests
+# recording rules, the overcommit alerts) need every pod.
+ALERT_SCOPE_DROPS = frozenset(
+    {"kube_pod_container_resource_requests", "kube_pod_container_resource_limits"}
+)
+
+
+def needs_attention(pod: PodMetrics) -> bool:
+    """Whether summary mode keeps `pod`'s kube_pod_* series (see the module docstring).
+
+    Succeeded pods are done, not in trouble; every other pod counts unless it
+    is Running, Ready and has no container waiting.
+    """
+    if pod.phase == "Succeeded":
+        return False
+    if pod.phase != "Running" or pod.ready != "True":
+        return True
+    return any(c.state == "waiting" for c in pod.containers if not c.init)
 
 
 def _requests(metric: str, lab: str, t: TotalsCopy, *, limits: bool) -> str:

@@ -43,6 +43,7 @@ from mcpserver.ksm.renderer import (
     ProtocolError,
     Renderer,
     RenderRequest,
+    Scope,
     read_frame,
     write_frame,
 )
@@ -65,7 +66,7 @@ class RenderUnavailable(RenderFailed):
 class ObjectsRenderer(Protocol):
     """What the collector needs from a renderer, wherever it runs."""
 
-    async def build(self) -> Built: ...
+    async def build(self, scope: Scope = "all") -> Built: ...
 
     async def render(self, request: RenderRequest) -> list[bytes]: ...
 
@@ -90,9 +91,9 @@ class LocalRenderer:
         self.renderer = Renderer(path, labels_allowlist=labels_allowlist)
         self._lock = anyio.Lock()
 
-    async def build(self) -> Built:
+    async def build(self, scope: Scope = "all") -> Built:
         async with self._lock:
-            return await anyio.to_thread.run_sync(self.renderer.build)
+            return await anyio.to_thread.run_sync(self.renderer.build, scope)
 
     async def render(self, request: RenderRequest) -> list[bytes]:
         async with self._lock:
@@ -196,8 +197,8 @@ class RenderWorker:
         async with self._lock:
             return await anyio.to_thread.run_sync(self._exchange, kind, payload)
 
-    async def build(self) -> Built:
-        reply, payload, _ = await self._call(b"B")
+    async def build(self, scope: Scope = "all") -> Built:
+        reply, payload, _ = await self._call(b"B", b"" if scope == "all" else scope.encode())
         if reply != b"S":
             raise _failed(payload) if reply == b"X" else RenderFailed(f"unexpected {reply!r}")
         return _built.decode(payload)

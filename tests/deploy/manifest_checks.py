@@ -14,6 +14,7 @@ command-line contract (environment names, mount paths, the lease name).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -667,3 +668,75 @@ def network_policy_violations(objects: Sequence[Manifest]) -> list[str]:
 
 def comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# --- Prometheus scrape ----------------------------------------------------------------
+
+#: The job kubernetes-mixin selects the cluster series with (its `kubeStateMetricsSelector`).
+MIXIN_JOB = "kube-state-metrics"
+
+
+def _relabel(labels: dict[str, str], rules: Sequence[Manifest]) -> dict[str, str]:
+    """`labels` after a ServiceMonitor's `relabelings` (replace and labelmap-free subset).
+
+    Only what a job relabeling uses is modelled: `replace` (the default action)
+    with its `sourceLabels`, `separator`, `regex` (fully anchored) and
+    `replacement`; any other action is reported by the caller as unchecked.
+    """
+    out = dict(labels)
+    for rule in rules:
+        if rule.get("action", "replace").lower() != "replace":
+            continue
+        value = str(rule.get("separator", ";")).join(
+            out.get(name, "") for name in rule.get("sourceLabels", [])
+        )
+        match = re.fullmatch(str(rule.get("regex", "(.*)")), value)
+        if match is None:
+            continue
+        target = rule.get("targetLabel")
+        if target:
+            out[str(target)] = match.expand(
+                re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", str(rule.get("replacement", "$1")))
+            )
+    return out
+
+
+def scrape_job_violations(objects: Sequence[Manifest], *, job: str = MIXIN_JOB) -> list[str]:
+    """Whether each ServiceMonitor endpoint's targets get `job` and keep the series' labels.
+
+    The job label the Prometheus Operator gives a target is the Service's
+    name, or the value of the Service label `spec.jobLabel` names, then the
+    endpoint's `relabelings` apply. kubernetes-mixin's rules select
+    job="kube-state-metrics"; with any other job they evaluate to nothing.
+    """
+    problems: list[str] = []
+    services = of_kind(objects, "Service")
+    for monitor in of_kind(objects, "ServiceMonitor"):
+        spec = monitor.get("spec") or {}
+        selector = spec.get("selector") or {}
+        selected = [s for s in services if _selects(selector, s["metadata"].get("labels") or {})]
+        if not selected:
+            problems.append(f"{name_of(monitor)}: selects no Service")
+        for service in selected:
+            service_labels = service["metadata"].get("labels") or {}
+            base = service["metadata"]["name"]
+            job_label = spec.get("jobLabel")
+            if job_label and job_label in service_labels:
+                base = service_labels[job_label]
+            for i, endpoint in enumerate(spec.get("endpoints") or []):
+                where = f"{name_of(monitor)}: endpoints[{i}]"
+                rules = endpoint.get("relabelings") or []
+                unknown = {r["action"] for r in rules if r.get("action", "replace") != "replace"}
+                if unknown:
+                    problems.append(f"{where}: relabel actions {sorted(unknown)} not checked")
+                got = _relabel({"job": base}, rules)["job"]
+                if got != job:
+                    problems.append(
+                        f'{where}: targets get job="{got}"; kubernetes-mixin selects job="{job}"'
+                    )
+                if endpoint.get("honorLabels") is not True:
+                    problems.append(
+                        f"{where}: honorLabels is not true: the series' namespace/pod labels "
+                        "would become exported_*"
+                    )
+    return problems

@@ -22,6 +22,7 @@ from tests.deploy.manifest_checks import (
     rbac_gaps,
     rbac_violations,
     schema_violations,
+    scrape_job_violations,
     wiring_violations,
     workload_violations,
 )
@@ -174,6 +175,23 @@ def good_install() -> list[Manifest]:
                             {"protocol": "TCP", "port": 6443},
                         ]
                     },
+                ],
+            },
+        },
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": meta("kube-watchcache"),
+            "spec": {
+                "selector": {"matchLabels": dict(SELECTOR)},
+                "endpoints": [
+                    {
+                        "port": "http",
+                        "honorLabels": True,
+                        "relabelings": [
+                            {"targetLabel": "job", "replacement": "kube-state-metrics"}
+                        ],
+                    }
                 ],
             },
         },
@@ -500,6 +518,28 @@ BREAKAGES: list[tuple[str, Check, Mutation, str]] = [
         lambda objs: find(objs, "NetworkPolicy")["spec"]["ingress"].append({}),
         "opens every port",
     ),
+    # Prometheus scrape
+    (
+        "ServiceMonitor without a job relabeling (the job is the Service name)",
+        scrape_job_violations,
+        lambda objs: find(objs, "ServiceMonitor")["spec"]["endpoints"][0].pop("relabelings"),
+        'targets get job="kube-watchcache"; kubernetes-mixin selects job="kube-state-metrics"',
+    ),
+    (
+        "ServiceMonitor jobLabel naming a Service label with another value",
+        scrape_job_violations,
+        lambda objs: (
+            find(objs, "ServiceMonitor")["spec"]["endpoints"][0].pop("relabelings"),
+            find(objs, "ServiceMonitor")["spec"].update(jobLabel="app.kubernetes.io/part-of"),
+        ),
+        'targets get job="kube-watchcache"',
+    ),
+    (
+        "ServiceMonitor without honorLabels",
+        scrape_job_violations,
+        lambda objs: find(objs, "ServiceMonitor")["spec"]["endpoints"][0].pop("honorLabels"),
+        "honorLabels is not true",
+    ),
     # schema
     (
         "misspelt field",
@@ -518,6 +558,7 @@ CHECKS: list[Check] = [
     label_violations,
     wiring_violations,
     network_policy_violations,
+    scrape_job_violations,
 ]
 
 

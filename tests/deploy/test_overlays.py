@@ -12,6 +12,7 @@ from tests.deploy.manifest_checks import (
     comma_list,
     env_of,
     of_kind,
+    scrape_job_violations,
 )
 
 pytestmark = [pytest.mark.kubectl, needs_kubectl]
@@ -126,6 +127,7 @@ def test_prometheus_operator_overlay_scrapes_metrics_on_the_service_port() -> No
         "scrapeTimeout",
         "authorization",
         "honorLabels",
+        "relabelings",
     }
     for endpoint in monitor["spec"]["endpoints"]:
         assert set(endpoint) <= endpoint_fields
@@ -136,6 +138,8 @@ def test_prometheus_operator_overlay_scrapes_metrics_on_the_service_port() -> No
         assert endpoint["scheme"] == "http"
         assert endpoint["interval"].endswith("s")
         assert int(endpoint["scrapeTimeout"][:-1]) < int(endpoint["interval"][:-1])
+    # kubernetes-mixin's rules select job="kube-state-metrics": the targets must carry it.
+    assert scrape_job_violations(objects) == []
 
 
 def test_ha_overlay_spreads_two_replicas_and_elects_a_leader() -> None:

@@ -178,4 +178,6 @@ async def test_auto_mode_switches_to_summary_above_the_object_limit(agent: Agent
     assert samples(at_limit, "kube_watchcache_metrics_cluster_mode") == {key(mode="objects"): 1}
     assert "kube_pod_status_phase" in at_limit
     assert samples(above, "kube_watchcache_metrics_cluster_mode") == {key(mode="summary"): 1}
-    assert "kube_pod_status_phase" not in above
+    # Above the limit: the aggregates, and the per-object families only where alerts need them.
+    assert "kube_watchcache_namespace_pods" in above
+    assert "kube_pod_container_resource_requests" not in above
