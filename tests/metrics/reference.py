@@ -23,6 +23,7 @@ import anyio
 from mcpserver.agent import running_agent
 from mcpserver.config import Settings
 from mcpserver.ksm.families import KSM, LABELS_FAMILIES, MODE, SUMMARY, Family
+from mcpserver.ksm.summary import ALERT_SCOPE_DROPS
 
 COMMAND = "python -m tests.metrics.reference > docs/metrics.md"
 # Families of prometheus_client's own collectors: they differ by platform.
@@ -35,7 +36,12 @@ Generated from the code by `{COMMAND}`; a test fails when this page and
 the code disagree. Every family /metrics exports, and in which mode
 (`--metrics-mode`): **objects** (kube-state-metrics' families, one series per
 object), **summary** (bounded per-namespace and per-node aggregates), or
-**agent** (the agent's own state, in every mode).
+**agent** (the agent's own state, in every mode). Above
+`--metrics-objects-limit`, `auto` exports the summary's aggregates and keeps
+the families kubernetes-mixin's alerts read: every object's, except pods,
+whose families cover only the pods that need attention (not Running and
+Ready, Succeeded aside, or with a container waiting); it goes back to objects
+after 15 minutes at or below 90% of the limit.
 
 The kube-state-metrics families keep kube-state-metrics v2's names, label
 names (in its order), types and help text, `[STABLE]` marker included.
@@ -70,10 +76,19 @@ async def _agent_families() -> list[tuple[str, str, str]]:
     return sorted(out)
 
 
+def _ksm_mode(family: Family) -> str:
+    """Objects mode always; `auto` above the object limit keeps the alert families."""
+    if family.name in ALERT_SCOPE_DROPS:
+        return "objects"
+    if family.name.startswith(("kube_pod_", "kube_replicaset_")):  # the latter from pods
+        return "objects; auto above the limit: problem pods only"
+    return "objects; auto above the limit"
+
+
 def render(agent_families: list[tuple[str, str, str]]) -> str:
     lines = [_HEAD, "## Cluster families", ""]
     rows = [_row(MODE, "objects, summary")]
-    rows += [_row(f, "objects") for f in sorted(KSM.values(), key=lambda f: f.name)]
+    rows += [_row(f, _ksm_mode(f)) for f in sorted(KSM.values(), key=lambda f: f.name)]
     rows += [_row(f, "summary") for f in sorted(SUMMARY.values(), key=lambda f: f.name)]
     lines += _table(rows)
     lines += ["", "## The agent's own families", ""]
