@@ -52,10 +52,17 @@ async def stalled(r: Rig, s: Scale) -> None:
     await r.steps(s.steps)
 
 
+def _gone_once_per_feed(r: Rig, feeds: dict[str, int]) -> None:
+    """A 410 on the next watch of each feed: one per feed, so a feed that reconnects
+    first cannot take another's and leave that one watching on."""
+    for feed in feeds:
+        r.sim.faults.fail_next(1, status=410, verb="watch", resource=feed)
+
+
 async def gone_on_watch(r: Rig, s: Scale) -> None:
     await r.steps(s.steps)
     before = r.list_counts()
-    r.sim.faults.fail_next(len(before), status=410, verb="watch")
+    _gone_once_per_feed(r, before)
     await r.reconnect_all()
     # Every feed met its 410 as a watch ERROR event and listed again.
     await r.wait_for(lambda: r.relisted_all(before))
@@ -108,7 +115,7 @@ async def list_errors(r: Rig, s: Scale) -> None:
     """429, 500 and 503 on the pages of a relist (the watch-side ones are above)."""
     await r.steps(s.steps)
     before = r.list_counts()
-    r.sim.faults.fail_next(len(before), status=410, verb="watch")
+    _gone_once_per_feed(r, before)
     r.sim.faults.fail_next(1, status=429, verb="list", retry_after=1)
     r.sim.faults.fail_next(2, status=500, verb="list")
     r.sim.faults.fail_next(2, status=503, verb="list", retry_after=1)

@@ -87,7 +87,7 @@ class Rig:
         return sum(self.informers.stats.relists.values())
 
     def list_counts(self) -> dict[str, int]:
-        """Completed lists per feed (pods, deployments, nodes, replicasets)."""
+        """Completed lists per feed (every kind of the registry, replicasets included)."""
         return dict(self.informers.stats.relists)
 
     def relisted_all(self, before: dict[str, int]) -> bool:
