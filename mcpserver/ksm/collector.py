@@ -154,6 +154,7 @@ class ClusterCollector:
         objects_limit: int = DEFAULT_OBJECTS_LIMIT,
         on_build: Callable[[str, float], None] | None = None,
         isolate: bool = True,
+        labels_allowlist: str = "",
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"metrics mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -163,8 +164,11 @@ class ClusterCollector:
         self.enabled: Enabled = True
         self.mode: MetricsMode = mode
         self.objects_limit = objects_limit
+        # `labels_allowlist`: the Kubernetes labels the `*_labels` families carry.
         self.renderer: ObjectsRenderer = (
-            RenderWorker(store.path) if isolate else LocalRenderer(store.path)
+            RenderWorker(store.path, labels_allowlist=labels_allowlist)
+            if isolate
+            else LocalRenderer(store.path, labels_allowlist=labels_allowlist)
         )
         self.build_objects: BuildObjects = self._build_objects
         self.summary_nodes = FragmentCache()

@@ -158,13 +158,9 @@ class AgentMetrics:
             mode=mode,
             objects_limit=DEFAULT_OBJECTS_LIMIT if objects_limit is None else objects_limit,
             on_build=lambda m, seconds: self.snapshot_seconds.labels(mode=m).observe(seconds),
+            labels_allowlist=labels_allowlist,
         )
         self.cluster.enabled = self._cluster_enabled
-        if labels_allowlist:
-            # The renderer process starts on the first objects-mode scrape: none has run yet.
-            from mcpserver.ksm.worker import RenderWorker
-
-            self.cluster.renderer = RenderWorker(store.path, labels_allowlist=labels_allowlist)
         self.transitions = TransitionCounts()
         store.writer.subscribe(self.transitions)
         store.writer.on_commit(self.observe_commit)
