@@ -367,14 +367,17 @@ class Reader:
         include_obj: bool = False,
         now: float | None = None,
     ) -> Page[DeploymentRow]:
-        """Deployments by (namespace, name); `problems_only` as in `list_pods`."""
-        where, params = self._filters(namespace=namespace, selector=selector, status=status)
-        if problems_only:
-            return await self._list_problems(
-                Kind.DEPLOYMENT, where, params, limit, cursor, include_obj, now, False
-            )
-        return await self._list(
-            Kind.DEPLOYMENT, where, params, namespace, limit, cursor, include_obj
+        """Deployments by (namespace, name); `list_objects` of the kind, typed."""
+        return await self.list_objects(
+            Kind.DEPLOYMENT,
+            namespace=namespace,
+            status=status,
+            selector=selector,
+            problems_only=problems_only,
+            limit=limit,
+            cursor=cursor,
+            include_obj=include_obj,
+            now=now,
         )
 
     async def list_nodes(
